@@ -1,0 +1,1 @@
+"""Coverage: who covers which place (H3 cells compiled from planner files), and the lookups on it."""

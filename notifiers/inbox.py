@@ -1,0 +1,128 @@
+"""The local phone inbox: an HTTP endpoint that stands in for the teams' phones.
+
+Apprise's ``json://host:port/phone/<recipient>`` posts ``{"version","title","message","attachments",
+"type"}`` here; the inbox stores each message with the moment it arrived and lists them as JSON
+(``GET /messages``) and as a page (``GET /``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    """One alert as a phone received it."""
+
+    recipient: str
+    title: str
+    body: str
+    type: str
+    received_at: float
+
+
+class PhoneInbox:
+    """An aiohttp server that stores the alerts it receives; optionally appends them to a JSONL file."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, journal: Path | None = None):
+        self.host = host
+        self.port = port
+        self.journal = journal
+        self.messages: list[InboxMessage] = []
+        self._arrived = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The inbox's HTTP address."""
+        return f"http://{self.host}:{self.port}"
+
+    def apprise_url(self, recipient: str) -> str:
+        """The Apprise URL that delivers to ``recipient``'s phone in this inbox."""
+        return f"json://{self.host}:{self.port}/phone/{recipient}"
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        received_at = time.time()
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return web.json_response({"error": f"body over {MAX_BODY_BYTES} bytes"}, status=413)
+        try:
+            payload = json.loads(await request.read())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
+            return web.json_response({"error": "expected an object with a 'message' string"}, status=400)
+        message = InboxMessage(
+            recipient=request.match_info["recipient"],
+            title=str(payload.get("title") or ""),
+            body=payload["message"],
+            type=str(payload.get("type") or "info"),
+            received_at=received_at,
+        )
+        async with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        if self.journal is not None:
+            with open(self.journal, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(asdict(message)) + "\n")
+        return web.json_response({"stored": len(self.messages)})
+
+    async def _list(self, request: web.Request) -> web.Response:
+        recipient = request.query.get("recipient")
+        rows = [asdict(m) for m in self.messages if recipient in (None, m.recipient)]
+        return web.json_response(rows)
+
+    async def _page(self, request: web.Request) -> web.Response:
+        items = "".join(
+            f"<li><b>{html.escape(m.recipient)}</b> {time.strftime('%H:%M:%S', time.localtime(m.received_at))}"
+            f"<h3>{html.escape(m.title)}</h3><pre>{html.escape(m.body)}</pre></li>"
+            for m in reversed(self.messages)
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Vigil phone inbox</title></head><body><h1>Phone inbox ({len(self.messages)})</h1>"
+            f"<ul>{items}</ul></body></html>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        application = web.Application(client_max_size=MAX_BODY_BYTES)
+        application.router.add_post("/phone/{recipient}", self._receive)
+        application.router.add_get("/messages", self._list)
+        application.router.add_get("/", self._page)
+        return application
+
+    async def start(self) -> str:
+        """Start serving; binds a free port when ``port`` is 0. Returns the base URL."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def wait_for(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` messages arrived; False when ``timeout`` passes first."""
+        async with self._arrived:
+            try:
+                await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.messages) >= count), timeout)
+            except TimeoutError:
+                return False
+        return True

@@ -1,0 +1,1 @@
+"""The activation timeline store and, later, the review web service, reports and exports."""

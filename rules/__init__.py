@@ -1,0 +1,1 @@
+"""The protocol engine: which teams a shooting notifies, with what message and ack deadline."""

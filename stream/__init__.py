@@ -1,0 +1,1 @@
+"""Vigil's service spine: event models, ingest adapters, correlation, the Faust app and the CLI."""

@@ -1,0 +1,226 @@
+"""The Faust application: thin agents that decode, call the pure core, and produce.
+
+Topics: ``cad.eido`` in; ``events``, ``intents``, ``timeline``, ``outcomes``, ``dlq`` inside.
+At-least-once, agent concurrency 1 (faust #606), and our own consumer fetch wait instead of Faust's
+hard-coded 1.5 s (Tansu holds a fetch for its whole wait even when data is there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+import structlog
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+
+from notifiers.apprise_adapter import AppriseNotifier
+from reviews.store import ReviewStore
+from stream.activation import activate
+from stream.deployment import Deployment
+from stream.events import DeadLetter, NotificationIntent, ShootingEvent, stable_id
+from stream.ingest import excerpt, ingest_cad
+from stream.kafka import DEFAULT_PARTITIONS, Topics
+from stream.timeline import AlertDelivered, decode_timeline
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, for the shell only; the core is always handed its ``now``."""
+    return datetime.now(UTC)
+
+
+class _ConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Transport) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads this when the consumer starts; Faust passes a fixed 1500 ms.
+        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
+        return consumer
+
+
+class _Consumer(Consumer):
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class VigilTransport(Transport):
+    """The aiokafka transport with Vigil's consumer (configurable fetch wait)."""
+
+    Consumer = _Consumer
+
+
+class VigilApp(faust.App):
+    """A Faust app whose consumers use ``fetch_max_wait_ms`` from Vigil's settings."""
+
+    fetch_max_wait_ms: int = 10
+
+    def _new_transport(self) -> Transport:
+        return VigilTransport(self.conf.broker_consumer, self)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker needs to run."""
+
+    bootstrap: str
+    db_url: str
+    data_dir: Path
+    app_id: str = "vigil"
+    topics: Topics = Topics()
+    partitions: int = DEFAULT_PARTITIONS
+    fetch_max_wait_ms: int = 10
+    ready_file: Path | None = None
+
+
+@dataclass
+class PipelineCounters:
+    """Counts an agent keeps while it runs (Prometheus metrics arrive with the operations issue)."""
+
+    cad_in: int = 0
+    not_shooting: int = 0
+    dead_lettered: int = 0
+    intents_sent: int = 0
+    intents_duplicate: int = 0
+    timeline_stored: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def build_app(
+    settings: WorkerSettings,
+    deployment: Deployment,
+    notifier: AppriseNotifier,
+    store: ReviewStore,
+    clock: Clock = utc_now,
+) -> tuple[VigilApp, PipelineCounters]:
+    """Build the Faust app and its agents around the given core config, notifier and store."""
+    app = VigilApp(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir),
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=6.0,
+        broker_rebalance_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        producer_linger=0.0,
+        web_enabled=False,
+        table_cleanup_interval=3600.0,
+    )
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    counters = PipelineCounters()
+
+    cad_topic = app.topic(settings.topics.cad, value_type=bytes, key_type=bytes)
+    events_topic = app.topic(settings.topics.events, value_type=bytes, key_type=bytes)
+    intents_topic = app.topic(settings.topics.intents, value_type=bytes, key_type=bytes)
+    timeline_topic = app.topic(settings.topics.timeline, value_type=bytes, key_type=bytes)
+    outcomes_topic = app.topic(settings.topics.outcomes, value_type=bytes, key_type=bytes)
+    dlq_topic = app.topic(settings.topics.dlq, value_type=bytes, key_type=bytes)
+
+    # intent id → delivery status; its changelog makes "never send twice" survive a restart.
+    dispatched = app.Table("dispatched-intents", partitions=settings.partitions, key_type=str, value_type=str)
+
+    async def dead_letter(stage: str, raw: bytes, exc: Exception) -> None:
+        # An agent that raises stops consuming for good: anything unexpected becomes a dead letter.
+        counters.dead_lettered += 1
+        reason = f"{stage}_failed"
+        counters.by_reason[reason] = counters.by_reason.get(reason, 0) + 1
+        log.exception("stage.failed", stage=stage)
+        letter = DeadLetter(source=stage, reason=reason, detail=f"{type(exc).__name__}: {exc}"[:500], excerpt=excerpt(raw), received_at=clock())
+        await dlq_topic.send(key=stage.encode(), value=letter.model_dump_json().encode())
+
+    @app.agent(cad_topic, concurrency=1)
+    async def ingest(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            counters.cad_in += 1
+            try:
+                result = ingest_cad(raw, deployment.classification, clock())
+            except Exception as exc:  # noqa: BLE001 - see dead_letter
+                await dead_letter("ingest", raw, exc)
+                continue
+            if result is None:
+                counters.not_shooting += 1
+            elif isinstance(result, DeadLetter):
+                counters.dead_lettered += 1
+                counters.by_reason[result.reason] = counters.by_reason.get(result.reason, 0) + 1
+                log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
+                await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())
+            else:
+                # keyed by jurisdiction: one city's events stay in order on one partition
+                await events_topic.send(key=result.jurisdiction.encode(), value=result.model_dump_json().encode())
+
+    @app.agent(events_topic, concurrency=1)
+    async def activations(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                event = ShootingEvent.model_validate_json(raw)
+                decision = activate(event, deployment.coverage, deployment.protocols, clock())
+            except Exception as exc:  # noqa: BLE001 - see dead_letter
+                await dead_letter("activation", raw, exc)
+                continue
+            for intent in decision.intents:
+                await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode())
+            for entry in decision.timeline:
+                await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())
+            log.info("activation.decided", activation_id=decision.activation_id, teams=[i.team for i in decision.intents])
+
+    @app.agent(intents_topic, concurrency=1)
+    async def dispatch(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                intent = NotificationIntent.model_validate_json(raw)
+            except Exception as exc:  # noqa: BLE001 - see dead_letter
+                await dead_letter("dispatch", raw, exc)
+                continue
+            if dispatched.get(intent.intent_id) is not None:
+                counters.intents_duplicate += 1
+                log.info("dispatch.duplicate", activation_id=intent.activation_id, intent_id=intent.intent_id)
+                continue
+            delivery = await notifier.send(intent)
+            dispatched[intent.intent_id] = delivery.status
+            counters.intents_sent += 1
+            record = AlertDelivered(
+                entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id),
+                activation_id=intent.activation_id,
+                at=clock(),
+                intent_id=intent.intent_id,
+                team=intent.team,
+                status=delivery.status,  # type: ignore[arg-type]
+                recipients=delivery.recipients,
+            )
+            payload = record.model_dump_json().encode()
+            await outcomes_topic.send(key=intent.intent_id.encode(), value=payload)
+            await timeline_topic.send(key=intent.activation_id.encode(), value=payload)
+
+    @app.agent(timeline_topic, concurrency=1)
+    async def review_sink(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take(200, within=0.2):
+            records = []
+            for raw in batch:
+                try:
+                    records.append(decode_timeline(raw))
+                except Exception as exc:  # noqa: BLE001 - see dead_letter
+                    await dead_letter("review_sink", raw, exc)
+            # off the event loop: the alert path never waits for bookkeeping
+            counters.timeline_stored += await asyncio.to_thread(store.append, records)
+
+    if settings.ready_file is not None:
+        ready_file = settings.ready_file
+
+        @app.on_rebalance_complete.connect
+        async def _mark_ready(sender: Any, **kwargs: Any) -> None:
+            ready_file.write_text(clock().isoformat(), encoding="utf-8")
+
+    return app, counters

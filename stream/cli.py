@@ -1,0 +1,162 @@
+"""The ``vigil`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from stream.logs import configure_logging
+
+app = typer.Typer(
+    help="Vigil: real-time shooting activation and notification service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+TopicPrefixOption = typer.Option(
+    "", "--topic-prefix", envvar="VIGIL_TOPIC_PREFIX", help="Prefix of every topic name (several deployments on one Kafka)."
+)
+BootstrapOption = typer.Option(
+    None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port (default: $KAFKA_BOOTSTRAP)."
+)
+
+
+@app.callback()
+def _main(log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error.")) -> None:
+    """Vigil: real-time shooting activation and notification service."""
+    configure_logging(log_level)
+
+
+@app.command()
+def broker(
+    port: int = typer.Option(9092, "--port", help="TCP port on 127.0.0.1; 0 picks a free one."),
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, memory storage) on loopback until stopped."""
+    from stream.broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker(port=port)
+    typer.echo(embedded.start())
+    signal.signal(signal.SIGTERM, lambda *_: embedded.stop())
+    try:
+        code = embedded.wait()
+    except KeyboardInterrupt:
+        code = 0
+    finally:
+        embedded.stop()
+    raise typer.Exit(code)
+
+
+@app.command()
+def worker(
+    bootstrap: str = BootstrapOption,
+    contacts: Path = typer.Option(..., "--contacts", envvar="VIGIL_CONTACTS", help="Apprise YAML of recipients, tagged by team id."),
+    db_url: str = typer.Option("sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL (sqlite:/// or postgresql+psycopg://)."),
+    data_dir: Path = typer.Option(Path("vigil-data"), "--data-dir", envvar="VIGIL_DATA_DIR", help="Faust's local state folder."),
+    partitions: int = typer.Option(4, "--partitions", help="Partitions of topics this worker creates."),
+    fetch_wait_ms: int = typer.Option(10, "--fetch-wait-ms", help="Consumer fetch wait (Faust's own is 1500 ms)."),
+    ready_file: Path | None = typer.Option(None, "--ready-file", help="Written when partitions are assigned and tables recovered."),
+    faust_log_level: str = typer.Option("warning", "--faust-log-level", help="Log level of Faust's own logs."),
+    app_id: str = typer.Option("vigil", "--app-id", envvar="VIGIL_APP_ID", help="Faust app id: the consumer group and table names."),
+    topic_prefix: str = TopicPrefixOption,
+) -> None:
+    """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink."""
+    from stream.app import WorkerSettings
+    from stream.kafka import Topics
+    from stream.worker import run_worker
+
+    if not bootstrap:
+        raise typer.BadParameter("no broker: pass --bootstrap or set KAFKA_BOOTSTRAP", param_hint="--bootstrap")
+    settings = WorkerSettings(
+        bootstrap=bootstrap,
+        db_url=db_url,
+        data_dir=data_dir,
+        partitions=partitions,
+        fetch_max_wait_ms=fetch_wait_ms,
+        ready_file=ready_file,
+        app_id=app_id,
+        topics=Topics(topic_prefix),
+    )
+    run_worker(settings, contacts, loglevel=faust_log_level)
+
+
+@app.command()
+def inbox(
+    port: int = typer.Option(8025, "--port", help="TCP port on 127.0.0.1; 0 picks a free one."),
+    journal: Path | None = typer.Option(None, "--journal", help="Also append each message to this JSONL file."),
+) -> None:
+    """Run the local phone inbox: Apprise json:// alerts are stored and listed at / and /messages."""
+    from notifiers.inbox import PhoneInbox
+
+    async def serve() -> None:
+        phone_inbox = PhoneInbox(port=port, journal=journal)
+        typer.echo(await phone_inbox.start())
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def produce(
+    file: Path = typer.Argument(..., help="A JSON file with one EIDO document, or JSON Lines of them."),
+    bootstrap: str = BootstrapOption,
+    topic_prefix: str = TopicPrefixOption,
+) -> None:
+    """Send EIDO documents to the CAD topic (each line as it is, so bad lines reach the dead-letter topic)."""
+    from aiokafka import AIOKafkaProducer
+
+    from stream.kafka import Topics
+
+    topic = Topics(topic_prefix).cad
+
+    if not bootstrap:
+        raise typer.BadParameter("no broker: pass --bootstrap or set KAFKA_BOOTSTRAP", param_hint="--bootstrap")
+    text = file.read_text(encoding="utf-8")
+    try:
+        lines = [json.dumps(json.loads(text))]
+    except json.JSONDecodeError:
+        lines = [line for line in text.splitlines() if line.strip()]
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for line in lines:
+                await producer.send_and_wait(topic, line.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    typer.echo(f"sent {len(lines)} document(s) to {topic}")
+
+
+@app.command()
+def demo(
+    bootstrap: str = typer.Option(None, "--bootstrap", help="Use this Kafka instead of the embedded broker."),
+    serve: bool = typer.Option(False, "--serve", help="Keep the broker, worker and inbox running after the sample."),
+    workdir: Path | None = typer.Option(None, "--workdir", help="Folder for the demo's files (default: a new temporary one)."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the alerts."),
+) -> None:
+    """Run the whole pipeline on the bundled Minneapolis sample and print each alert as it arrives."""
+    from stream.demo import run_demo
+
+    code = asyncio.run(run_demo(bootstrap=bootstrap, serve=serve, workdir=workdir, timeout=timeout))
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Entry point of the ``vigil`` script."""
+    app(prog_name="vigil")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

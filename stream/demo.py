@@ -1,0 +1,211 @@
+"""``vigil demo``: the whole pipeline on embedded parts, on the bundled Minneapolis CAD sample.
+
+Starts the embedded broker, the phone inbox and one worker (with a SQLite review store), sends the
+sample, prints each alert as the inbox receives it with its end-to-end latency (event produced →
+inbox received), checks the alerts against what the core predicts, then prints a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from notifiers.apprise_adapter import write_contacts
+from notifiers.inbox import InboxMessage, PhoneInbox
+from reviews.store import ReviewStore
+from stream.activation import activate
+from stream.app import utc_now
+from stream.broker import EmbeddedBroker
+from stream.deployment import Deployment, load_deployment
+from stream.events import DeadLetter, ShootingEvent
+from stream.ingest import ingest_cad
+from stream.kafka import Topics, ensure_topics
+from stream.processes import WorkerProcess
+
+SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
+REF = re.compile(r"Ref (act-[0-9a-f]+)")
+SEND_GAP_S = 0.4
+
+
+@dataclass
+class SampleLine:
+    """One line of the demo sample: a note and the raw bytes CAD sends."""
+
+    note: str
+    raw: bytes
+
+
+@dataclass
+class Prediction:
+    """What the core predicts for the sample: alerts by (activation, team), gaps, dead letters."""
+
+    alerts: set[tuple[str, str]] = field(default_factory=set)
+    shootings: int = 0
+    not_shootings: int = 0
+    dead_letters: int = 0
+    coverage_gaps: set[str] = field(default_factory=set)
+    timeline_entries: set[str] = field(default_factory=set)
+
+
+def read_sample(path: Path = SAMPLE) -> list[SampleLine]:
+    """The sample's lines, as the bytes CAD would send."""
+    lines = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(text)
+        raw = item["raw"].encode() if "raw" in item else json.dumps(item["eido"]).encode()
+        lines.append(SampleLine(item["note"], raw))
+    return lines
+
+
+def predict(lines: list[SampleLine], deployment: Deployment) -> Prediction:
+    """Run the same core the worker runs, to know which alerts must arrive."""
+    prediction = Prediction()
+    for line in lines:
+        now = utc_now()
+        result = ingest_cad(line.raw, deployment.classification, now)
+        if result is None:
+            prediction.not_shootings += 1
+        elif isinstance(result, DeadLetter):
+            prediction.dead_letters += 1
+        else:
+            prediction.shootings += 1
+            decision = activate(result, deployment.coverage, deployment.protocols, now)
+            prediction.alerts |= {(i.activation_id, i.team) for i in decision.intents}
+            if not decision.intents:
+                prediction.coverage_gaps.add(decision.activation_id)
+            prediction.timeline_entries |= {e.entry_id for e in decision.timeline}
+            prediction.timeline_entries |= {f"delivery:{i.intent_id}" for i in decision.intents}
+    return prediction
+
+
+def _team_of(recipient: str) -> str:
+    return recipient.rsplit("-", 1)[0]
+
+
+async def _count_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> int:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=timeout_ms)
+        return sum(len(v) for v in batches.values())
+    finally:
+        await consumer.stop()
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: Path | None = None, timeout: float = 60.0, out: Any = print) -> int:
+    """Run the demo; return 0 when every predicted alert arrived exactly once, 1 otherwise."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    deployment = load_deployment()
+    lines = read_sample()
+    prediction = predict(lines, deployment)
+    topics = Topics(prefix=f"demo{int(time.time())}." if bootstrap else "")
+
+    broker = None if bootstrap else EmbeddedBroker(log_path=workdir / "broker.log")
+    phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
+    worker: WorkerProcess | None = None
+    producer: AIOKafkaProducer | None = None
+    try:
+        if broker is not None:
+            bootstrap = await asyncio.to_thread(broker.start)
+        assert bootstrap is not None
+        out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
+        inbox_url = await phone_inbox.start()
+        out(f"inbox      {inbox_url}/")
+        contacts = workdir / "contacts.yaml"
+        write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
+        db_path = workdir / "review.sqlite"
+        out(f"review db  {db_path}")
+        await ensure_topics(bootstrap, topics)
+        worker = WorkerProcess(bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=f"vigil-demo-{int(time.time())}", topic_prefix=topics.prefix)
+        worker.start()
+        started = time.monotonic()
+        await asyncio.to_thread(worker.wait_ready)
+        out(f"worker     ready in {time.monotonic() - started:.1f} s (log {worker.log_path})")
+        out(f"\nsending {len(lines)} CAD documents; predicted: {len(prediction.alerts)} alerts, "
+            f"{len(prediction.coverage_gaps)} coverage gap(s), {prediction.dead_letters} dead letter(s)\n")
+
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        await producer.start()
+        produced_at: dict[str, float] = {}
+        seen = 0
+        latencies: list[float] = []
+        printed: list[InboxMessage] = []
+
+        def show_new() -> None:
+            nonlocal seen
+            for message in phone_inbox.messages[seen:]:
+                ref = REF.search(message.body)
+                latency = message.received_at - produced_at[ref.group(1)] if ref and ref.group(1) in produced_at else None
+                if latency is not None:
+                    latencies.append(latency)
+                printed.append(message)
+                out(f"  ALERT  {message.recipient:<28} {_ms(latency) if latency is not None else '      ?   '}  {message.title}")
+            seen = len(phone_inbox.messages)
+
+        for line in lines:
+            result = ingest_cad(line.raw, deployment.classification, utc_now())
+            if isinstance(result, ShootingEvent):
+                from stream.activation import activation_id_for
+
+                produced_at.setdefault(activation_id_for(result.jurisdiction, result.incident_id), time.time())
+            await producer.send_and_wait(topics.cad, line.raw)
+            out(f"  sent   {line.note}")
+            await asyncio.sleep(SEND_GAP_S)
+            show_new()
+
+        deadline = time.monotonic() + timeout
+        while len(phone_inbox.messages) < len(prediction.alerts) and time.monotonic() < deadline:
+            await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
+            show_new()
+        await asyncio.sleep(1.0)  # an unexpected extra alert would arrive now
+        show_new()
+
+        store = ReviewStore(f"sqlite:///{db_path}")
+        expected_rows = len(prediction.timeline_entries)
+        store_deadline = time.monotonic() + 10.0
+        rows = await asyncio.to_thread(store.count)
+        while rows < expected_rows and time.monotonic() < store_deadline:
+            await asyncio.sleep(0.2)
+            rows = await asyncio.to_thread(store.count)
+        gaps = {r.activation_id for r in store.records() if r.kind == "decided" and "coverage_gap" in r.flags}
+        store.dispose()
+        dead_letters = await _count_topic(bootstrap, topics.dlq)
+
+        got = {(m.body and REF.search(m.body).group(1), _team_of(m.recipient)) for m in printed if REF.search(m.body)}  # type: ignore[union-attr]
+        duplicates = len(printed) - len(got)
+        ok = got == prediction.alerts and duplicates == 0 and rows >= expected_rows and dead_letters == prediction.dead_letters
+        out("\nsummary")
+        out(f"  CAD documents sent     {len(lines)} ({prediction.shootings} shooting reports, {prediction.not_shootings} not shootings, {prediction.dead_letters} malformed)")
+        out(f"  alerts                 {len(got)} of {len(prediction.alerts)} predicted, {duplicates} duplicate(s)")
+        if latencies:
+            out(f"  end-to-end latency     p50 {_ms(statistics.median(latencies)).strip()}, max {_ms(max(latencies)).strip()} (produced -> inbox received)")
+        out(f"  coverage gaps          {len(gaps)} (no street team covers the place)")
+        out(f"  dead-lettered          {dead_letters}")
+        out(f"  timeline rows stored   {rows} of {expected_rows}")
+        out(f"  result                 {'OK' if ok else 'MISMATCH'}")
+        if serve:
+            out(f"\nserving: inbox {inbox_url}/  broker {bootstrap}  (Ctrl-C to stop)")
+            await asyncio.Event().wait()
+        return 0 if ok else 1
+    finally:
+        if producer is not None:
+            await producer.stop()
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+        await phone_inbox.stop()
+        if broker is not None:
+            broker.stop()

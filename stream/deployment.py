@@ -1,0 +1,63 @@
+"""A deployment's config (classification, coverage, protocols), loaded and validated once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from geofences.coverage import CoverageMap, compile_coverage
+from rules.protocols import ProtocolSet, load_protocols
+from stream.classify import Classification, load_classification
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class DeploymentPaths:
+    """Where a deployment's planner files live."""
+
+    classification: Path
+    teams: Path
+    protocols: Path
+
+    @classmethod
+    def bundled(cls, name: str = "minneapolis") -> DeploymentPaths:
+        """The deployment shipped inside the package (the Minneapolis demo)."""
+        return cls(
+            classification=PACKAGE_ROOT / "stream" / name / "classification.yaml",
+            teams=PACKAGE_ROOT / "geofences" / name / "teams.yaml",
+            protocols=PACKAGE_ROOT / "rules" / name / "protocols.yaml",
+        )
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything the core needs to decide, loaded from planner files."""
+
+    classification: Classification
+    coverage: CoverageMap
+    protocols: ProtocolSet
+
+    @property
+    def jurisdiction(self) -> str:
+        """The jurisdiction this deployment serves."""
+        return self.classification.jurisdiction
+
+
+def load_deployment(paths: DeploymentPaths | None = None) -> Deployment:
+    """Load and cross-check a deployment; raises with the file named when something is wrong."""
+    paths = paths or DeploymentPaths.bundled()
+    deployment = Deployment(
+        classification=load_classification(paths.classification),
+        coverage=compile_coverage(paths.teams),
+        protocols=load_protocols(paths.protocols),
+    )
+    names = {
+        paths.classification: deployment.classification.jurisdiction,
+        paths.teams: deployment.coverage.jurisdiction,
+        paths.protocols: deployment.protocols.spec.jurisdiction,
+    }
+    if len(set(names.values())) != 1:
+        listing = ", ".join(f"{p.name} says {j!r}" for p, j in names.items())
+        raise ValueError(f"deployment files disagree on the jurisdiction: {listing}")
+    return deployment

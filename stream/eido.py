@@ -1,0 +1,131 @@
+"""NENA-STA-021 EIDO (JSON) incident documents to ``CadReport``.
+
+Field spelling varies between producers (NENA's own samples use ``lastUpdateTimeStamp`` and
+``LastUpdateTimeStamp``, ``locationComponent`` and ``locationInformationComponent``): both are read.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from stream.errors import Rejected
+from stream.events import CadReport, Location
+from stream.pidf import location_from_pidf
+
+MAX_DOCUMENT_BYTES = 1_000_000
+
+
+def _first(obj: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in obj and obj[name] is not None:
+            return obj[name]
+    return None
+
+
+def _component(value: Any) -> dict[str, Any] | None:
+    """EIDO components are arrays in most producers, single objects in some."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else None
+
+
+def _components(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return []
+
+
+def _refs(value: Any) -> list[str]:
+    return [r["$ref"] for r in _components(value) if isinstance(r.get("$ref"), str)]
+
+
+def parse_timestamp(text: Any, field: str) -> datetime:
+    """An ISO 8601 timestamp with a UTC offset; naive or malformed times are rejected."""
+    if not isinstance(text, str):
+        raise Rejected("bad_timestamp", f"{field} is missing or not a string")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected("bad_timestamp", f"{field} {text!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        raise Rejected("bad_timestamp", f"{field} {text!r} has no UTC offset")
+    return moment
+
+
+def _incident_location(doc: dict[str, Any], incident: dict[str, Any]) -> Location | None:
+    locations = _components(_first(doc, "locationComponent", "locationInformationComponent"))
+    if not locations:
+        return None
+    wanted = _refs(incident.get("locationReference"))
+    chosen = next((loc for ref in wanted for loc in locations if loc.get("$id") == ref), locations[0])
+    pidf = chosen.get("locationByValue")
+    if not isinstance(pidf, str):
+        return None
+    return location_from_pidf(pidf)
+
+
+def _age(person: dict[str, Any]) -> int | None:
+    nc = _component(person.get("ncPersonComponent")) or {}
+    measure = _component(nc.get("ageMeasure")) or {}
+    for key in ("integerValue", "decimalValue", "doubleValue", "measureValue"):
+        value = _component(measure.get(key)) if isinstance(measure.get(key), list) else measure.get(key)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if isinstance(value, int | float) and 0 <= value < 130:
+            return int(value)
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def _victim_ages(doc: dict[str, Any]) -> tuple[int | None, ...]:
+    ages = []
+    for person in _components(doc.get("personComponent")):
+        roles = person.get("personIncidentRoleRegistryText") or []
+        if isinstance(roles, str):
+            roles = [roles]
+        if any(isinstance(r, str) and r.strip().lower() == "victim" for r in roles):
+            ages.append(_age(person))
+    return tuple(ages)
+
+
+def parse_eido(raw: bytes | str) -> CadReport:
+    """Parse one EIDO document; raise ``Rejected`` naming the problem when it cannot be used."""
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise Rejected("too_large", f"EIDO document of {len(raw)} bytes exceeds {MAX_DOCUMENT_BYTES}")
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Rejected("invalid_json", f"EIDO is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise Rejected("not_an_object", "EIDO document must be a JSON object")
+    incident = _component(doc.get("incidentComponent"))
+    if incident is None:
+        raise Rejected("missing_incident", "EIDO document has no incidentComponent")
+    incident_id = _first(incident, "incidentTrackingIdentifier", "$id") or doc.get("$id")
+    if not isinstance(incident_id, str) or not incident_id.strip():
+        raise Rejected("missing_incident_id", "incidentComponent has no incidentTrackingIdentifier or $id")
+    updated = _first(incident, "lastUpdateTimeStamp", "LastUpdateTimeStamp") or _first(
+        doc, "lastUpdateTimeStamp", "LastUpdateTimeStamp"
+    )
+    disposition = _component(doc.get("dispositionComponent")) or {}
+    return CadReport(
+        incident_id=incident_id.strip(),
+        updated_at=parse_timestamp(updated, "lastUpdateTimeStamp"),
+        apco_code=_text(incident.get("incidentTypeCommonRegistryText")),
+        internal_code=_text(incident.get("incidentTypeInternalCode")),
+        internal_text=_text(incident.get("incidentTypeInternalText")),
+        location=_incident_location(doc, incident),
+        victim_ages=_victim_ages(doc),
+        disposition=_text(_first(disposition, "dispositionCommonRegistryText", "dispositionInternalText")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -1,0 +1,70 @@
+"""Build NENA EIDO incident documents: for the demo sample, the tests and the load generator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+AGENCY = "mpls.mn.us"
+
+_PIDF = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:gp="urn:ietf:params:xml:ns:pidf:geopriv10" '
+    'xmlns:gml="http://www.opengis.net/gml" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" '
+    'entity="pres:cad@{agency}"><dm:device id="cad"><gp:geopriv><gp:location-info>'
+    '<gml:Point srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>{lat} {lon}</gml:pos></gml:Point>'
+    "</gp:location-info><gp:method>Manual</gp:method></gp:geopriv></dm:device></presence>"
+)
+
+
+def pidf_point(lat: float, lon: float, agency: str = AGENCY) -> str:
+    """A PIDF-LO document holding one WGS84 point."""
+    return _PIDF.format(lat=lat, lon=lon, agency=agency)
+
+
+def build_eido(
+    incident_id: str,
+    updated_at: str,
+    *,
+    internal_text: str | None = None,
+    internal_code: str | None = None,
+    apco: str = "OTHER",
+    lat: float | None = None,
+    lon: float | None = None,
+    victim_ages: list[int | None] | None = None,
+    agency: str = AGENCY,
+) -> dict[str, Any]:
+    """An EIDO document for one incident version, as a CAD system sends it on every change."""
+    stamp = {"lastUpdateTimeStamp": updated_at, "updatedByAgencyReference": {"$ref": agency}}
+    location_id = f"{incident_id}:loc:1"
+    incident: dict[str, Any] = {
+        "$id": incident_id,
+        **stamp,
+        "incidentTypeCommonRegistryText": apco,
+    }
+    if internal_code:
+        incident["incidentTypeInternalCode"] = internal_code
+    if internal_text:
+        incident["incidentTypeInternalText"] = internal_text
+    doc: dict[str, Any] = {
+        "$id": f"urn:emergency:uid:eido:{incident_id}:{updated_at}",
+        **stamp,
+        "eidoVersion": "1.0",
+        "issuingElementIdentification": f"cad.{agency}",
+        "agencyComponent": [{"$id": agency, **stamp, "agencyType": ["psap"]}],
+        "incidentComponent": incident,
+    }
+    if lat is not None and lon is not None:
+        incident["locationReference"] = [{"$ref": location_id}]
+        doc["locationComponent"] = [
+            {"$id": location_id, **stamp, "locationByValue": pidf_point(lat, lon, agency)}
+        ]
+    persons = []
+    for n, age in enumerate(victim_ages or [], start=1):
+        person: dict[str, Any] = {"$id": f"{incident_id}:person:{n}", **stamp, "personIncidentRoleRegistryText": ["Victim"]}
+        if age is not None:
+            person["ncPersonComponent"] = {"ageMeasure": [{"integerValue": age}]}
+        persons.append(person)
+    if persons:
+        incident["personReference"] = [{"$ref": p["$id"]} for p in persons]
+        doc["personComponent"] = persons
+    return doc

@@ -1,0 +1,102 @@
+"""Event models that flow between Vigil's stages.
+
+Every model is frozen: a stage receives a value, never a thing it may change under another stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    """Base for Vigil's immutable records; unknown fields are an error, not silently kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventKind(StrEnum):
+    """The shooting kinds of demo-deployment.md; anything else is not a shooting."""
+
+    PERSON_SHOT = "person_shot"
+    SHOTS_FIRED = "shots_fired"
+    SHOTSPOTTER = "shotspotter"
+    GSW_ARRIVAL = "gsw_arrival"
+
+
+class Location(Frozen):
+    """A WGS84 point."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CadReport(Frozen):
+    """What Vigil keeps of one EIDO incident document (one version of a CAD incident)."""
+
+    incident_id: str
+    updated_at: AwareDatetime
+    apco_code: str | None = None
+    internal_code: str | None = None
+    internal_text: str | None = None
+    location: Location | None = None
+    victim_ages: tuple[int | None, ...] = ()
+    disposition: str | None = None
+
+
+class ShootingEvent(Frozen):
+    """A report recognised as a shooting, ready for correlation into an activation."""
+
+    event_id: str
+    jurisdiction: str
+    source: str
+    incident_id: str
+    kind: EventKind
+    fatal: bool = False
+    reported_at: AwareDatetime
+    received_at: AwareDatetime
+    location: Location | None = None
+    victim_count: int = 0
+    victim_ages: tuple[int | None, ...] = ()
+
+
+class DeadLetter(Frozen):
+    """A rejected input: the reason, a short excerpt, and where it came from."""
+
+    source: str
+    reason: str
+    detail: str
+    excerpt: str
+    received_at: AwareDatetime
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """A deterministic id: the same parts always give the same id, on every worker and replay."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return f"{prefix}-{digest[:20]}"
+
+
+def to_utc_iso(moment: datetime) -> str:
+    """ISO 8601 text of an aware datetime, kept in its own offset."""
+    return moment.isoformat()
+
+
+class NotificationIntent(Frozen):
+    """A decision to alert one team about one activation; its id is deterministic.
+
+    The id is derived from (activation, team, protocol, step), so a re-delivered event or a replayed
+    partition produces the same id and dispatch can refuse to send it twice.
+    """
+
+    intent_id: str
+    activation_id: str
+    team: str
+    protocol: str
+    step: int
+    title: str
+    body: str
+    created_at: AwareDatetime
+    ack_deadline: AwareDatetime | None = None

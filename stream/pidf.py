@@ -1,0 +1,50 @@
+"""Coordinates from a PIDF-LO document (the ``locationByValue`` of an EIDO location).
+
+PIDF-LO arrives from outside: parsed with defusedxml (no entity is ever resolved), and when the XML is
+malformed, as real ones can be (undeclared prefixes, broken tags), ``gml:pos`` is still read as text.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from stream.errors import Rejected
+from stream.events import Location
+
+_POS_TEXT = re.compile(r"<(?:[\w.-]+:)?pos(?:\s[^>]*)?>\s*([^<]+?)\s*</(?:[\w.-]+:)?pos\s*>", re.S)
+
+
+def _location_from_pos(text: str) -> Location:
+    parts = text.split()
+    if len(parts) < 2:
+        raise Rejected("bad_location", f"gml:pos {text!r} does not hold 'lat lon'")
+    try:
+        lat, lon = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise Rejected("bad_location", f"gml:pos {text!r} is not numeric") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise Rejected("bad_location", f"gml:pos {text!r} is outside WGS84 lat/lon ranges")
+    return Location(lat=lat, lon=lon)
+
+
+def location_from_pidf(xml_text: str) -> Location | None:
+    """The first ``gml:pos`` point in a PIDF-LO document, or None when it has no point (civic only).
+
+    Raises ``Rejected`` for documents with entity declarations and for unreadable coordinates.
+    """
+    try:
+        root = fromstring(xml_text)
+    except DefusedXmlException as exc:
+        raise Rejected("pidf_forbidden_xml", f"PIDF-LO declares DTDs or entities ({type(exc).__name__})") from None
+    except ParseError:
+        match = _POS_TEXT.search(xml_text)
+        return _location_from_pos(match.group(1)) if match else None
+    for element in root.iter():
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag == "pos" or tag.endswith("}pos"):
+            return _location_from_pos(element.text or "")
+    return None

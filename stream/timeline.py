@@ -1,0 +1,87 @@
+"""Typed timeline records: everything that happens to an activation, append-only.
+
+The review store keeps them as they come; the review pages only read them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, TypeAdapter
+
+from stream.events import EventKind, Frozen, Location
+
+
+class TimelineBase(Frozen):
+    """Fields every record has: a deterministic id (so a re-delivery is a no-op), its activation, when."""
+
+    entry_id: str
+    activation_id: str
+    at: AwareDatetime
+
+
+class EventReceived(TimelineBase):
+    """A report of the shooting reached Vigil."""
+
+    kind: Literal["event_received"] = "event_received"
+    event_id: str
+    event_kind: EventKind
+    source: str
+    incident_id: str
+    reported_at: AwareDatetime
+    location: Location | None
+
+
+class ActivationDecided(TimelineBase):
+    """The protocols were applied: who is told, under which versions of config, with which flags."""
+
+    kind: Literal["decided"] = "decided"
+    event_id: str
+    teams: tuple[str, ...]
+    protocols: tuple[str, ...]
+    flags: tuple[str, ...]
+    cell: str | None
+    neighborhood: str | None
+    community: str | None
+    coverage_version: str
+    protocol_version: str
+
+
+class IntentCreated(TimelineBase):
+    """A notification to a team was decided."""
+
+    kind: Literal["intent"] = "intent"
+    intent_id: str
+    team: str
+    protocol: str
+    step: int
+    ack_deadline: AwareDatetime | None
+
+
+class RecipientResult(Frozen):
+    """The outcome of one recipient's send; the URL is masked (no secrets)."""
+
+    recipient: str
+    status: str
+    elapsed_ms: float
+
+
+class AlertDelivered(TimelineBase):
+    """The outcome of sending one intent to its team's recipients."""
+
+    kind: Literal["delivery"] = "delivery"
+    intent_id: str
+    team: str
+    status: Literal["delivered", "partial", "failed", "no_recipients"]
+    recipients: tuple[RecipientResult, ...]
+
+
+TimelineRecord = Annotated[
+    EventReceived | ActivationDecided | IntentCreated | AlertDelivered, Field(discriminator="kind")
+]
+timeline_adapter: TypeAdapter[TimelineRecord] = TypeAdapter(TimelineRecord)
+
+
+def decode_timeline(raw: bytes | str) -> TimelineRecord:
+    """Decode a timeline record from JSON."""
+    return timeline_adapter.validate_json(raw)
