@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, func, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -39,11 +39,13 @@ class ReviewStore:
     """Append-only storage of timeline records, and the reads the review needs."""
 
     def __init__(self, url: str):
-        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        self.engine: Engine = create_engine(url, connect_args=connect_args, future=True)
-        self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        if self.engine.dialect.name not in ("postgresql", "sqlite"):
-            raise ValueError(f"review store supports sqlite and postgresql URLs, not {self.engine.dialect.name}")
+        backend = make_url(url).get_backend_name()
+        if backend not in ("postgresql", "sqlite"):
+            raise ValueError(f"review store supports sqlite and postgresql URLs, not {backend}")
+        # the sink writes from a worker thread, off the event loop
+        connect_args = {"check_same_thread": False} if backend == "sqlite" else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        self._insert = postgresql.insert if backend == "postgresql" else sqlite.insert
 
     def create_schema(self) -> None:
         """Create the tables if they do not exist."""
@@ -64,11 +66,12 @@ class ReviewStore:
         ]
         if not rows:
             return 0
-        statement = self._insert(timeline).on_conflict_do_nothing(index_elements=["entry_id"])
+        statement = (
+            self._insert(timeline).on_conflict_do_nothing(index_elements=["entry_id"]).returning(timeline.c.entry_id)
+        )
         with self.engine.begin() as conn:
-            result = conn.execute(statement, rows)
-        # executemany rowcount is the number inserted on both dialects (conflicts count 0)
-        return max(result.rowcount, 0)
+            # RETURNING lists only inserted rows (executemany rowcount is 0 on psycopg)
+            return len(conn.execute(statement, rows).all())
 
     def records(self, activation_id: str | None = None) -> list[TimelineRecord]:
         """Stored records in time order, of one activation or of all."""

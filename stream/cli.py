@@ -28,6 +28,12 @@ BootstrapOption = typer.Option(
 )
 
 
+def _require_bootstrap(bootstrap: str | None) -> None:
+    if not bootstrap:
+        typer.echo("vigil: no broker: pass --bootstrap or set KAFKA_BOOTSTRAP", err=True)
+        raise typer.Exit(2)
+
+
 @app.callback()
 def _main(log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error.")) -> None:
     """Vigil: real-time shooting activation and notification service."""
@@ -71,8 +77,7 @@ def worker(
     from stream.kafka import Topics
     from stream.worker import run_worker
 
-    if not bootstrap:
-        raise typer.BadParameter("no broker: pass --bootstrap or set KAFKA_BOOTSTRAP", param_hint="--bootstrap")
+    _require_bootstrap(bootstrap)
     settings = WorkerSettings(
         bootstrap=bootstrap,
         db_url=db_url,
@@ -118,8 +123,7 @@ def produce(
 
     topic = Topics(topic_prefix).cad
 
-    if not bootstrap:
-        raise typer.BadParameter("no broker: pass --bootstrap or set KAFKA_BOOTSTRAP", param_hint="--bootstrap")
+    _require_bootstrap(bootstrap)
     text = file.read_text(encoding="utf-8")
     try:
         lines = [json.dumps(json.loads(text))]

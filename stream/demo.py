@@ -13,6 +13,8 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from notifiers.apprise_adapter import write_contacts
-from notifiers.inbox import InboxMessage, PhoneInbox
+from notifiers.inbox import PhoneInbox
 from reviews.store import ReviewStore
-from stream.activation import activate
+from stream.activation import activate, activation_id_for
 from stream.app import utc_now
 from stream.broker import EmbeddedBroker
 from stream.deployment import Deployment, load_deployment
@@ -105,6 +107,42 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
 
 
+@dataclass
+class LocalPipeline:
+    """A running local pipeline: the phone inbox (in this process) and one worker process."""
+
+    bootstrap: str
+    topics: Topics
+    inbox: PhoneInbox
+    worker: WorkerProcess
+    db_path: Path
+
+
+@asynccontextmanager
+async def local_pipeline(
+    bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, fetch_wait_ms: int = 10
+) -> AsyncIterator[LocalPipeline]:
+    """Start the inbox, write contacts for every team, make the topics, start a worker and wait for it."""
+    phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
+    await phone_inbox.start()
+    worker: WorkerProcess | None = None
+    try:
+        contacts = workdir / "contacts.yaml"
+        write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
+        db_path = workdir / "review.sqlite"
+        await ensure_topics(bootstrap, topics)
+        worker = WorkerProcess(
+            bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=app_id, topic_prefix=topics.prefix, fetch_wait_ms=fetch_wait_ms
+        )
+        worker.start()
+        await asyncio.to_thread(worker.wait_ready)
+        yield LocalPipeline(bootstrap, topics, phone_inbox, worker, db_path)
+    finally:
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+        await phone_inbox.stop()
+
+
 async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: Path | None = None, timeout: float = 60.0, out: Any = print) -> int:
     """Run the demo; return 0 when every predicted alert arrived exactly once, 1 otherwise."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
@@ -112,100 +150,92 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
     deployment = load_deployment()
     lines = read_sample()
     prediction = predict(lines, deployment)
-    topics = Topics(prefix=f"demo{int(time.time())}." if bootstrap else "")
+    run = int(time.time())
+    topics = Topics(prefix=f"demo{run}." if bootstrap else "")
 
     broker = None if bootstrap else EmbeddedBroker(log_path=workdir / "broker.log")
-    phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
-    worker: WorkerProcess | None = None
-    producer: AIOKafkaProducer | None = None
     try:
         if broker is not None:
             bootstrap = await asyncio.to_thread(broker.start)
         assert bootstrap is not None
         out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
-        inbox_url = await phone_inbox.start()
-        out(f"inbox      {inbox_url}/")
-        contacts = workdir / "contacts.yaml"
-        write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
-        db_path = workdir / "review.sqlite"
-        out(f"review db  {db_path}")
-        await ensure_topics(bootstrap, topics)
-        worker = WorkerProcess(bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=f"vigil-demo-{int(time.time())}", topic_prefix=topics.prefix)
-        worker.start()
         started = time.monotonic()
-        await asyncio.to_thread(worker.wait_ready)
-        out(f"worker     ready in {time.monotonic() - started:.1f} s (log {worker.log_path})")
-        out(f"\nsending {len(lines)} CAD documents; predicted: {len(prediction.alerts)} alerts, "
-            f"{len(prediction.coverage_gaps)} coverage gap(s), {prediction.dead_letters} dead letter(s)\n")
+        async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}") as running:
+            out(f"inbox      {running.inbox.base_url}/")
+            out(f"review db  {running.db_path}")
+            out(f"worker     ready in {time.monotonic() - started:.1f} s (log {running.worker.log_path})")
+            ok = await _send_and_report(running, lines, prediction, deployment, timeout, out)
+            if serve:
+                out(f"\nserving: inbox {running.inbox.base_url}/  broker {bootstrap}  (Ctrl-C to stop)")
+                await asyncio.Event().wait()
+        return 0 if ok else 1
+    finally:
+        if broker is not None:
+            broker.stop()
 
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-        await producer.start()
-        produced_at: dict[str, float] = {}
-        seen = 0
-        latencies: list[float] = []
-        printed: list[InboxMessage] = []
 
-        def show_new() -> None:
-            nonlocal seen
-            for message in phone_inbox.messages[seen:]:
-                ref = REF.search(message.body)
-                latency = message.received_at - produced_at[ref.group(1)] if ref and ref.group(1) in produced_at else None
-                if latency is not None:
-                    latencies.append(latency)
-                printed.append(message)
-                out(f"  ALERT  {message.recipient:<28} {_ms(latency) if latency is not None else '      ?   '}  {message.title}")
-            seen = len(phone_inbox.messages)
+async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, deployment: Deployment, timeout: float, out: Any) -> bool:
+    """Send the sample, print alerts as they arrive, then the summary; True when all is as predicted."""
+    phone_inbox = running.inbox
+    out(f"\nsending {len(lines)} CAD documents; predicted: {len(prediction.alerts)} alerts, "
+        f"{len(prediction.coverage_gaps)} coverage gap(s), {prediction.dead_letters} dead letter(s)\n")
+    produced_at: dict[str, float] = {}
+    latencies: list[float] = []
+    seen = 0
 
+    def show_new() -> None:
+        nonlocal seen
+        for message in phone_inbox.messages[seen:]:
+            ref = REF.search(message.body)
+            latency = message.received_at - produced_at[ref.group(1)] if ref and ref.group(1) in produced_at else None
+            if latency is not None:
+                latencies.append(latency)
+            out(f"  ALERT  {message.recipient:<28} {_ms(latency) if latency is not None else '      ?   '}  {message.title}")
+        seen = len(phone_inbox.messages)
+
+    producer = AIOKafkaProducer(bootstrap_servers=running.bootstrap, linger_ms=0)
+    await producer.start()
+    try:
         for line in lines:
             result = ingest_cad(line.raw, deployment.classification, utc_now())
             if isinstance(result, ShootingEvent):
-                from stream.activation import activation_id_for
-
                 produced_at.setdefault(activation_id_for(result.jurisdiction, result.incident_id), time.time())
-            await producer.send_and_wait(topics.cad, line.raw)
+            await producer.send_and_wait(running.topics.cad, line.raw)
             out(f"  sent   {line.note}")
             await asyncio.sleep(SEND_GAP_S)
             show_new()
-
-        deadline = time.monotonic() + timeout
-        while len(phone_inbox.messages) < len(prediction.alerts) and time.monotonic() < deadline:
-            await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
-            show_new()
-        await asyncio.sleep(1.0)  # an unexpected extra alert would arrive now
-        show_new()
-
-        store = ReviewStore(f"sqlite:///{db_path}")
-        expected_rows = len(prediction.timeline_entries)
-        store_deadline = time.monotonic() + 10.0
-        rows = await asyncio.to_thread(store.count)
-        while rows < expected_rows and time.monotonic() < store_deadline:
-            await asyncio.sleep(0.2)
-            rows = await asyncio.to_thread(store.count)
-        gaps = {r.activation_id for r in store.records() if r.kind == "decided" and "coverage_gap" in r.flags}
-        store.dispose()
-        dead_letters = await _count_topic(bootstrap, topics.dlq)
-
-        got = {(m.body and REF.search(m.body).group(1), _team_of(m.recipient)) for m in printed if REF.search(m.body)}  # type: ignore[union-attr]
-        duplicates = len(printed) - len(got)
-        ok = got == prediction.alerts and duplicates == 0 and rows >= expected_rows and dead_letters == prediction.dead_letters
-        out("\nsummary")
-        out(f"  CAD documents sent     {len(lines)} ({prediction.shootings} shooting reports, {prediction.not_shootings} not shootings, {prediction.dead_letters} malformed)")
-        out(f"  alerts                 {len(got)} of {len(prediction.alerts)} predicted, {duplicates} duplicate(s)")
-        if latencies:
-            out(f"  end-to-end latency     p50 {_ms(statistics.median(latencies)).strip()}, max {_ms(max(latencies)).strip()} (produced -> inbox received)")
-        out(f"  coverage gaps          {len(gaps)} (no street team covers the place)")
-        out(f"  dead-lettered          {dead_letters}")
-        out(f"  timeline rows stored   {rows} of {expected_rows}")
-        out(f"  result                 {'OK' if ok else 'MISMATCH'}")
-        if serve:
-            out(f"\nserving: inbox {inbox_url}/  broker {bootstrap}  (Ctrl-C to stop)")
-            await asyncio.Event().wait()
-        return 0 if ok else 1
     finally:
-        if producer is not None:
-            await producer.stop()
-        if worker is not None:
-            await asyncio.to_thread(worker.stop)
-        await phone_inbox.stop()
-        if broker is not None:
-            broker.stop()
+        await producer.stop()
+
+    deadline = time.monotonic() + timeout
+    while len(phone_inbox.messages) < len(prediction.alerts) and time.monotonic() < deadline:
+        await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
+        show_new()
+    await asyncio.sleep(1.0)  # an unexpected extra alert would arrive now
+    show_new()
+
+    store = ReviewStore(f"sqlite:///{running.db_path}")
+    expected_rows = len(prediction.timeline_entries)
+    store_deadline = time.monotonic() + 10.0
+    rows = await asyncio.to_thread(store.count)
+    while rows < expected_rows and time.monotonic() < store_deadline:
+        await asyncio.sleep(0.2)
+        rows = await asyncio.to_thread(store.count)
+    gaps = {r.activation_id for r in store.records() if r.kind == "decided" and "coverage_gap" in r.flags}
+    store.dispose()
+    dead_letters = await _count_topic(running.bootstrap, running.topics.dlq)
+
+    refs = [(REF.search(m.body), m.recipient) for m in phone_inbox.messages]
+    got = {(ref.group(1), _team_of(recipient)) for ref, recipient in refs if ref}
+    duplicates = len(phone_inbox.messages) - len(got)
+    ok = got == prediction.alerts and duplicates == 0 and rows >= expected_rows and dead_letters == prediction.dead_letters
+    out("\nsummary")
+    out(f"  CAD documents sent     {len(lines)} ({prediction.shootings} shooting reports, {prediction.not_shootings} not shootings, {prediction.dead_letters} malformed)")
+    out(f"  alerts                 {len(got)} of {len(prediction.alerts)} predicted, {duplicates} duplicate(s)")
+    if latencies:
+        out(f"  end-to-end latency     p50 {_ms(statistics.median(latencies)).strip()}, max {_ms(max(latencies)).strip()} (produced -> inbox received)")
+    out(f"  coverage gaps          {len(gaps)} (no street team covers the place)")
+    out(f"  dead-lettered          {dead_letters}")
+    out(f"  timeline rows stored   {rows} of {expected_rows}")
+    out(f"  result                 {'OK' if ok else 'MISMATCH'}")
+    return ok

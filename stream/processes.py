@@ -25,6 +25,7 @@ class WorkerProcess:
         name: str = "worker",
         app_id: str = "vigil",
         topic_prefix: str = "",
+        fetch_wait_ms: int = 10,
     ):
         self.bootstrap = bootstrap
         self.contacts = contacts
@@ -33,6 +34,7 @@ class WorkerProcess:
         self.name = name
         self.app_id = app_id
         self.topic_prefix = topic_prefix
+        self.fetch_wait_ms = fetch_wait_ms
         self.ready_file = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -49,6 +51,7 @@ class WorkerProcess:
             "--ready-file", str(self.ready_file),
             "--app-id", self.app_id,
             "--topic-prefix", self.topic_prefix,
+            "--fetch-wait-ms", str(self.fetch_wait_ms),
         ]
 
     def start(self) -> None:

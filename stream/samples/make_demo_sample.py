@@ -40,7 +40,7 @@ def sample() -> list[dict]:
                             internal_text="Sound of Shots Fired (P)", lat=44.9405, lon=-93.2530)},
         {"note": "malformed document from CAD (dead-lettered)",
          "raw": '{"incidentComponent": {"$id": "MPLS-26-184106", "lastUpdateTimeStamp": '},
-        {"note": "person shot, Howe (Longfellow: no street team, a coverage gap)",
+        {"note": "person shot, Hiawatha (Longfellow: no street team, a coverage gap)",
          "eido": build_eido("MPLS-26-184107", "2026-07-04T22:34:18-05:00", apco="SHOOT",
                             internal_text="Shooting (PFE)", lat=44.9260, lon=-93.2180,
                             victim_ages=[19])},

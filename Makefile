@@ -1,0 +1,37 @@
+# Vigil: `make demo` and `make test` work on a fresh machine (they create .venv and install what they need).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench install postgres clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The machine's PostgreSQL, for the store tests: started when it does not answer.
+postgres:
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  echo "starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+	  for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/vigil --log-level warning demo
+
+test: $(STAMP) postgres
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m load_tests.bench_e2e
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

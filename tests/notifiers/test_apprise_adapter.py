@@ -1,0 +1,110 @@
+"""The Apprise adapter: contacts by team tag, Apprise's per-object wait off, masked URLs only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from notifiers.apprise_adapter import AppriseNotifier, ContactsError, load_recipients, write_contacts
+from notifiers.inbox import PhoneInbox
+from stream.events import NotificationIntent
+
+
+def _intent(team: str, n: int = 0) -> NotificationIntent:
+    return NotificationIntent(
+        intent_id=f"int-{n}", activation_id="act-1", team=team, protocol="P2", step=0,
+        title="VIGIL: Person shot - Jordan", body="Person shot near Jordan.\nRef act-1",
+        created_at=datetime(2026, 7, 5, 3, 0, tzinfo=UTC),
+    )
+
+
+async def test_sends_to_every_recipient_of_the_team_only(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        write_contacts(contacts, {"vi-central": [inbox.apprise_url("a"), inbox.apprise_url("b")], "vi-south-phillips": [inbox.apprise_url("c")]})
+        delivery = await AppriseNotifier(load_recipients(contacts)).send(_intent("vi-central"))
+    finally:
+        await inbox.stop()
+    assert delivery.status == "delivered"
+    assert sorted(m.recipient for m in inbox.messages) == ["a", "b"]
+    assert inbox.messages[0].title == "VIGIL: Person shot - Jordan"
+
+
+async def test_a_team_without_recipients_is_reported_not_dropped(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.yaml"
+    write_contacts(contacts, {"vi-central": ["json://127.0.0.1:9/phone/x"]})
+    delivery = await AppriseNotifier(load_recipients(contacts)).send(_intent("vi-north-camden"))
+    assert (delivery.status, delivery.recipients) == ("no_recipients", ())
+
+
+async def test_an_unreachable_phone_is_a_failed_delivery(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.yaml"
+    write_contacts(contacts, {"vi-central": ["json://127.0.0.1:9/phone/x"]})  # port 9: nothing listens
+    delivery = await AppriseNotifier(load_recipients(contacts), timeout=5).send(_intent("vi-central"))
+    assert delivery.status == "failed"
+    assert delivery.recipients[0].status == "failed"
+
+
+async def test_ntfy_recipient_gets_two_alerts_without_apprise_wait(tmp_path: Path) -> None:
+    # ntfy plugin objects wait request_rate_per_sec (5.5 s) between sends unless we turn it off;
+    # json:// has no wait, so only a real throttled plugin shows the problem.
+    received: list[bytes] = []
+
+    async def ntfy(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.json_response({"id": str(len(received))})
+
+    server = web.Application()
+    server.router.add_post("/", ntfy)  # ntfy's JSON publish: the topic is in the body
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        write_contacts(contacts, {"vi-central": [f"ntfy://127.0.0.1:{port}/vigil-central"]})
+        recipients = load_recipients(contacts)
+        (server_obj,) = recipients["vi-central"]
+        assert type(server_obj).__name__ == "NotifyNtfy"
+        assert server_obj.request_rate_per_sec == 0
+        notifier = AppriseNotifier(recipients)
+        first = await notifier.send(_intent("vi-central", 1))
+        second = await notifier.send(_intent("vi-central", 2))
+    finally:
+        await runner.cleanup()
+    assert (first.status, second.status) == ("delivered", "delivered")
+    assert [b'"topic": "vigil-central"' in body for body in received] == [True, True]
+
+
+async def test_recorded_recipient_urls_are_masked(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        secret_url = f"json://dispatcher:hunter2secret@127.0.0.1:{inbox.port}/phone/a"
+        write_contacts(contacts, {"vi-central": [secret_url]})
+        delivery = await AppriseNotifier(load_recipients(contacts)).send(_intent("vi-central"))
+    finally:
+        await inbox.stop()
+    assert delivery.status == "delivered"
+    assert "hunter2secret" not in delivery.recipients[0].recipient
+
+
+def test_missing_contacts_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ContactsError) as info:
+        load_recipients(tmp_path / "nope.yaml")
+    assert str(info.value) == f"contacts file {tmp_path / 'nope.yaml'} does not exist"
+
+
+def test_contacts_file_without_tags_is_refused(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("version: 1\nurls:\n  - json://127.0.0.1:9/x\n")
+    with pytest.raises(ContactsError) as info:
+        load_recipients(contacts)
+    assert str(info.value) == f"contacts file {contacts} defines no tagged recipient"

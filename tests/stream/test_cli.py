@@ -1,0 +1,36 @@
+"""The ``vigil`` command line: every command has --help; missing broker is a clear error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from stream.cli import app
+
+COMMANDS = ["broker", "worker", "inbox", "produce", "demo"]
+
+
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_installed_entry_point_lists_the_commands() -> None:
+    result = subprocess.run([sys.executable, "-m", "stream.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_worker_without_a_broker_says_so(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("version: 1\n")
+    result = CliRunner().invoke(app, ["worker", "--contacts", str(contacts)])
+    assert result.exit_code == 2
+    assert "no broker: pass --bootstrap or set KAFKA_BOOTSTRAP" in result.output
