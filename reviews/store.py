@@ -6,11 +6,21 @@ topic at least once after a restart, and a record already stored is left as it i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, func, make_url, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    make_url,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -28,11 +38,6 @@ timeline = Table(
     Column("stored_at", DateTime(timezone=True), nullable=False),
     Column("record", Text, nullable=False),
 )
-
-
-def default_db_url(path: str = "vigil-review.sqlite") -> str:
-    """A SQLite file URL."""
-    return f"sqlite:///{path}"
 
 
 class ReviewStore:
@@ -92,8 +97,3 @@ class ReviewStore:
     def dispose(self) -> None:
         """Close pooled connections."""
         self.engine.dispose()
-
-
-def records_as_json(records: Iterable[TimelineRecord]) -> str:
-    """Records as a JSON array (for exports and debugging)."""
-    return json.dumps([json.loads(r.model_dump_json()) for r in records], indent=2)

@@ -13,7 +13,12 @@ from geofences.coverage import CoverageMap, Placement
 from rules.messages import alert_text
 from rules.protocols import ProtocolSet, route
 from stream.events import NotificationIntent, ShootingEvent, stable_id
-from stream.timeline import ActivationDecided, EventReceived, IntentCreated, TimelineRecord
+from stream.timeline import (
+    ActivationDecided,
+    EventReceived,
+    IntentCreated,
+    TimelineRecord,
+)
 
 INITIAL_STEP = 0
 

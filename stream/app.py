@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,26 +79,13 @@ class WorkerSettings:
     ready_file: Path | None = None
 
 
-@dataclass
-class PipelineCounters:
-    """Counts an agent keeps while it runs (Prometheus metrics arrive with the operations issue)."""
-
-    cad_in: int = 0
-    not_shooting: int = 0
-    dead_lettered: int = 0
-    intents_sent: int = 0
-    intents_duplicate: int = 0
-    timeline_stored: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
-
-
 def build_app(
     settings: WorkerSettings,
     deployment: Deployment,
     notifier: AppriseNotifier,
     store: ReviewStore,
     clock: Clock = utc_now,
-) -> tuple[VigilApp, PipelineCounters]:
+) -> VigilApp:
     """Build the Faust app and its agents around the given core config, notifier and store."""
     app = VigilApp(
         settings.app_id,
@@ -120,7 +107,6 @@ def build_app(
         table_cleanup_interval=3600.0,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
-    counters = PipelineCounters()
 
     cad_topic = app.topic(settings.topics.cad, value_type=bytes, key_type=bytes)
     events_topic = app.topic(settings.topics.events, value_type=bytes, key_type=bytes)
@@ -134,27 +120,21 @@ def build_app(
 
     async def dead_letter(stage: str, raw: bytes, exc: Exception) -> None:
         # An agent that raises stops consuming for good: anything unexpected becomes a dead letter.
-        counters.dead_lettered += 1
-        reason = f"{stage}_failed"
-        counters.by_reason[reason] = counters.by_reason.get(reason, 0) + 1
         log.exception("stage.failed", stage=stage)
-        letter = DeadLetter(source=stage, reason=reason, detail=f"{type(exc).__name__}: {exc}"[:500], excerpt=excerpt(raw), received_at=clock())
+        letter = DeadLetter(source=stage, reason=f"{stage}_failed", detail=f"{type(exc).__name__}: {exc}"[:500], excerpt=excerpt(raw), received_at=clock())
         await dlq_topic.send(key=stage.encode(), value=letter.model_dump_json().encode())
 
     @app.agent(cad_topic, concurrency=1)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
-            counters.cad_in += 1
             try:
                 result = ingest_cad(raw, deployment.classification, clock())
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("ingest", raw, exc)
                 continue
             if result is None:
-                counters.not_shooting += 1
-            elif isinstance(result, DeadLetter):
-                counters.dead_lettered += 1
-                counters.by_reason[result.reason] = counters.by_reason.get(result.reason, 0) + 1
+                continue  # not a shooting: dropped by design (counted once metrics arrive)
+            if isinstance(result, DeadLetter):
                 log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
                 await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())
             else:
@@ -185,12 +165,10 @@ def build_app(
                 await dead_letter("dispatch", raw, exc)
                 continue
             if dispatched.get(intent.intent_id) is not None:
-                counters.intents_duplicate += 1
                 log.info("dispatch.duplicate", activation_id=intent.activation_id, intent_id=intent.intent_id)
                 continue
             delivery = await notifier.send(intent)
             dispatched[intent.intent_id] = delivery.status
-            counters.intents_sent += 1
             record = AlertDelivered(
                 entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id),
                 activation_id=intent.activation_id,
@@ -214,7 +192,7 @@ def build_app(
                 except Exception as exc:  # noqa: BLE001 - see dead_letter
                     await dead_letter("review_sink", raw, exc)
             # off the event loop: the alert path never waits for bookkeeping
-            counters.timeline_stored += await asyncio.to_thread(store.append, records)
+            await asyncio.to_thread(store.append, records)
 
     if settings.ready_file is not None:
         ready_file = settings.ready_file
@@ -223,4 +201,4 @@ def build_app(
         async def _mark_ready(sender: Any, **kwargs: Any) -> None:
             ready_file.write_text(clock().isoformat(), encoding="utf-8")
 
-    return app, counters
+    return app

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from stream.events import CadReport, EventKind, ShootingEvent, stable_id
 
@@ -19,12 +20,32 @@ class ShootingType(BaseModel):
     fatal: bool = False
 
 
+def _normalised(table: dict[str, ShootingType], fold: Callable[[str], str], what: str) -> dict[str, ShootingType]:
+    out: dict[str, ShootingType] = {}
+    for key, value in table.items():
+        folded = fold(key.strip())
+        if folded in out:
+            raise ValueError(f"{what} {key!r} is listed twice (matching ignores case and outer spaces)")
+        out[folded] = value
+    return out
+
+
 class CadMapping(BaseModel):
-    """APCO common types and local internal call-type texts that are shootings."""
+    """APCO common types (kept upper-case) and local call-type texts (kept lower-case) that are shootings."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     apco: dict[str, ShootingType] = {}
     internal_text: dict[str, ShootingType] = {}
+
+    @field_validator("apco")
+    @classmethod
+    def _fold_apco(cls, table: dict[str, ShootingType]) -> dict[str, ShootingType]:
+        return _normalised(table, str.upper, "APCO code")
+
+    @field_validator("internal_text")
+    @classmethod
+    def _fold_text(cls, table: dict[str, ShootingType]) -> dict[str, ShootingType]:
+        return _normalised(table, str.lower, "internal text")
 
 
 class Classification(BaseModel):
@@ -36,11 +57,9 @@ class Classification(BaseModel):
 
     def cad_type(self, report: CadReport) -> ShootingType | None:
         """The shooting type of a CAD report; APCO code first, else the local text; None if neither."""
-        apco = {k.strip().upper(): v for k, v in self.cad.apco.items()}
-        texts = {k.strip().lower(): v for k, v in self.cad.internal_text.items()}
         found = [
-            apco.get((report.apco_code or "").strip().upper()),
-            texts.get((report.internal_text or "").strip().lower()),
+            self.cad.apco.get((report.apco_code or "").strip().upper()),
+            self.cad.internal_text.get((report.internal_text or "").strip().lower()),
         ]
         return next((t for t in found if t is not None), None)
 

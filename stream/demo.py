@@ -56,6 +56,7 @@ class Prediction:
     dead_letters: int = 0
     coverage_gaps: set[str] = field(default_factory=set)
     timeline_entries: set[str] = field(default_factory=set)
+    line_activations: list[str | None] = field(default_factory=list)
 
 
 def read_sample(path: Path = SAMPLE) -> list[SampleLine]:
@@ -74,6 +75,9 @@ def predict(lines: list[SampleLine], deployment: Deployment) -> Prediction:
     for line in lines:
         now = utc_now()
         result = ingest_cad(line.raw, deployment.classification, now)
+        prediction.line_activations.append(
+            activation_id_for(result.jurisdiction, result.incident_id) if isinstance(result, ShootingEvent) else None
+        )
         if result is None:
             prediction.not_shootings += 1
         elif isinstance(result, DeadLetter):
@@ -164,7 +168,7 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
             out(f"inbox      {running.inbox.base_url}/")
             out(f"review db  {running.db_path}")
             out(f"worker     ready in {time.monotonic() - started:.1f} s (log {running.worker.log_path})")
-            ok = await _send_and_report(running, lines, prediction, deployment, timeout, out)
+            ok = await _send_and_report(running, lines, prediction, timeout, out)
             if serve:
                 out(f"\nserving: inbox {running.inbox.base_url}/  broker {bootstrap}  (Ctrl-C to stop)")
                 await asyncio.Event().wait()
@@ -174,7 +178,7 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
             broker.stop()
 
 
-async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, deployment: Deployment, timeout: float, out: Any) -> bool:
+async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, timeout: float, out: Any) -> bool:
     """Send the sample, print alerts as they arrive, then the summary; True when all is as predicted."""
     phone_inbox = running.inbox
     out(f"\nsending {len(lines)} CAD documents; predicted: {len(prediction.alerts)} alerts, "
@@ -196,10 +200,9 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     producer = AIOKafkaProducer(bootstrap_servers=running.bootstrap, linger_ms=0)
     await producer.start()
     try:
-        for line in lines:
-            result = ingest_cad(line.raw, deployment.classification, utc_now())
-            if isinstance(result, ShootingEvent):
-                produced_at.setdefault(activation_id_for(result.jurisdiction, result.incident_id), time.time())
+        for line, activation_id in zip(lines, prediction.line_activations, strict=True):
+            if activation_id is not None:
+                produced_at.setdefault(activation_id, time.time())
             await producer.send_and_wait(running.topics.cad, line.raw)
             out(f"  sent   {line.note}")
             await asyncio.sleep(SEND_GAP_S)

@@ -6,7 +6,6 @@ Every model is frozen: a stage receives a value, never a thing it may change und
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -77,11 +76,6 @@ def stable_id(prefix: str, *parts: object) -> str:
     """A deterministic id: the same parts always give the same id, on every worker and replay."""
     digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
     return f"{prefix}-{digest[:20]}"
-
-
-def to_utc_iso(moment: datetime) -> str:
-    """ISO 8601 text of an aware datetime, kept in its own offset."""
-    return moment.isoformat()
 
 
 class NotificationIntent(Frozen):

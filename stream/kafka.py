@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -50,11 +49,6 @@ class Topics:
     def all(self) -> tuple[str, ...]:
         """Every topic name."""
         return (self.cad, self.events, self.intents, self.timeline, self.outcomes, self.dlq)
-
-
-def bootstrap_from(option: str | None) -> str | None:
-    """The bootstrap address: the command-line option, else ``KAFKA_BOOTSTRAP``, else None."""
-    return option or os.environ.get("KAFKA_BOOTSTRAP") or None
 
 
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int = DEFAULT_PARTITIONS) -> None:

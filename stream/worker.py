@@ -30,7 +30,7 @@ def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warnin
     asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions))
     # asyncio.run() leaves no current loop; Faust's worker expects one.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app, _ = build_app(settings, deployment, notifier, store)
+    app = build_app(settings, deployment, notifier, store)
     log.info(
         "worker.starting",
         bootstrap=settings.bootstrap,

@@ -47,30 +47,33 @@ def test_street_teams_do_not_overlap(deployment) -> None:
     assert sum(len(c) for c in cells) == len(frozenset().union(*cells))
 
 
-def test_version_is_a_content_hash(tmp_path: Path, deployment) -> None:
+def _edited_copy(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the bundled teams folder with one edit to teams.yaml; returns the copied teams.yaml."""
     copy = tmp_path / "mpls"
     shutil.copytree(TEAMS.parent, copy)
-    assert compile_coverage(copy / "teams.yaml").version == deployment.coverage.version
     teams = copy / "teams.yaml"
-    teams.write_text(teams.read_text().replace("communities: [Camden]", "communities: [Camden, Northeast]"))
-    assert compile_coverage(teams).version != deployment.coverage.version
+    text = teams.read_text()
+    assert old in text
+    teams.write_text(text.replace(old, new))
+    return teams
+
+
+def test_version_is_a_content_hash(tmp_path: Path, deployment) -> None:
+    unchanged = _edited_copy(tmp_path / "a", "jurisdiction: minneapolis", "jurisdiction: minneapolis")
+    assert compile_coverage(unchanged).version == deployment.coverage.version
+    changed = _edited_copy(tmp_path / "b", "communities: [Camden]", "communities: [Camden, Northeast]")
+    assert compile_coverage(changed).version != deployment.coverage.version
 
 
 def test_unknown_community_names_the_file_and_team(tmp_path: Path) -> None:
-    copy = tmp_path / "mpls"
-    shutil.copytree(TEAMS.parent, copy)
-    teams = copy / "teams.yaml"
-    teams.write_text(teams.read_text().replace("communities: [Camden]", "communities: [Camdem]"))
+    teams = _edited_copy(tmp_path, "communities: [Camden]", "communities: [Camdem]")
     with pytest.raises(CoverageError) as info:
         compile_coverage(teams)
     assert str(info.value) == f"{teams}: team vi-north-camden: unknown community 'Camdem'"
 
 
 def test_unknown_neighborhood_names_the_file_and_team(tmp_path: Path) -> None:
-    copy = tmp_path / "mpls"
-    shutil.copytree(TEAMS.parent, copy)
-    teams = copy / "teams.yaml"
-    teams.write_text(teams.read_text().replace("neighborhoods: [Cedar Riverside]", "neighborhoods: [Cedar Riversid]"))
+    teams = _edited_copy(tmp_path, "neighborhoods: [Cedar Riverside]", "neighborhoods: [Cedar Riversid]")
     with pytest.raises(CoverageError) as info:
         compile_coverage(teams)
     assert str(info.value) == f"{teams}: team vi-central: unknown neighborhood 'Cedar Riversid'"

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from notifiers.apprise_adapter import AppriseNotifier, ContactsError, load_recipients, write_contacts
+from notifiers.apprise_adapter import (
+    AppriseNotifier,
+    ContactsError,
+    load_recipients,
+    write_contacts,
+)
 from notifiers.inbox import PhoneInbox
 from stream.events import NotificationIntent
 

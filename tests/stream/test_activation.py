@@ -10,7 +10,15 @@ from stream.activation import activate, activation_id_for
 from stream.classify import classify_cad
 from stream.eido import parse_eido
 from stream.eido_builder import build_eido
-from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, OUTSIDE_CITY, RECEIVED, as_bytes, shooting
+from tests.helpers import (
+    HIAWATHA,
+    JORDAN,
+    MIDTOWN_PHILLIPS,
+    OUTSIDE_CITY,
+    RECEIVED,
+    as_bytes,
+    shooting,
+)
 
 
 def _event(deployment, doc):

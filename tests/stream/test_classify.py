@@ -52,3 +52,10 @@ def test_unknown_kind_in_mapping_file_is_refused(tmp_path: Path) -> None:
     path.write_text("jurisdiction: x\ncad:\n  apco:\n    SHOOT: {kind: person_stabbed}\n")
     with pytest.raises(ValidationError, match="person_stabbed"):
         load_classification(path)
+
+
+def test_a_call_type_listed_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "classification.yaml"
+    path.write_text('jurisdiction: x\ncad:\n  internal_text:\n    "Shooting (PFE)": {kind: person_shot}\n    "shooting (pfe) ": {kind: shots_fired}\n')
+    with pytest.raises(ValidationError, match=r"internal text 'shooting \(pfe\) ' is listed twice \(matching ignores case and outer spaces\)"):
+        load_classification(path)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from stream.eido import parse_eido
-from stream.errors import Rejected
 from stream.eido_builder import build_eido, pidf_point
+from stream.errors import Rejected
 from tests.helpers import JORDAN, as_bytes, shooting
 
 NENA_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "eido" / "sample_call_transfer.json"
