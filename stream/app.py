@@ -22,7 +22,7 @@ from notifiers.apprise_adapter import AppriseNotifier
 from reviews.store import ReviewStore
 from stream.activation import activate
 from stream.deployment import Deployment
-from stream.events import DeadLetter, NotificationIntent, ShootingEvent, stable_id
+from stream.events import DeadLetter, NotificationIntent, ShootingEvent, Skipped, stable_id
 from stream.ingest import excerpt, ingest_cad
 from stream.kafka import DEFAULT_PARTITIONS, Topics
 from stream.timeline import AlertDelivered, decode_timeline
@@ -132,8 +132,8 @@ def build_app(
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("ingest", raw, exc)
                 continue
-            if result is None:
-                continue  # not a shooting: dropped by design (counted once metrics arrive)
+            if isinstance(result, Skipped):
+                continue  # not a shooting: dropped by design, never an error
             if isinstance(result, DeadLetter):
                 log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
                 await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())

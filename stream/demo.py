@@ -28,7 +28,7 @@ from stream.activation import activate, activation_id_for
 from stream.app import utc_now
 from stream.broker import EmbeddedBroker
 from stream.deployment import Deployment, load_deployment
-from stream.events import DeadLetter, ShootingEvent
+from stream.events import DeadLetter, ShootingEvent, Skipped
 from stream.ingest import ingest_cad
 from stream.kafka import Topics, ensure_topics
 from stream.processes import WorkerProcess
@@ -78,7 +78,7 @@ def predict(lines: list[SampleLine], deployment: Deployment) -> Prediction:
         prediction.line_activations.append(
             activation_id_for(result.jurisdiction, result.incident_id) if isinstance(result, ShootingEvent) else None
         )
-        if result is None:
+        if isinstance(result, Skipped):
             prediction.not_shootings += 1
         elif isinstance(result, DeadLetter):
             prediction.dead_letters += 1

@@ -60,4 +60,9 @@ def load_deployment(paths: DeploymentPaths | None = None) -> Deployment:
     if len(set(names.values())) != 1:
         listing = ", ".join(f"{p.name} says {j!r}" for p, j in names.items())
         raise ValueError(f"deployment files disagree on the jurisdiction: {listing}")
+    if deployment.classification.timezone != deployment.protocols.spec.timezone:
+        raise ValueError(
+            f"deployment files disagree on the time zone: {paths.classification.name} says "
+            f"{deployment.classification.timezone!r}, {paths.protocols.name} says {deployment.protocols.spec.timezone!r}"
+        )
     return deployment

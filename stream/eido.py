@@ -103,16 +103,16 @@ def parse_eido(raw: bytes | str) -> CadReport:
         raise Rejected("invalid_json", f"EIDO is not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise Rejected("not_an_object", "EIDO document must be a JSON object")
-    incident = _component(doc.get("incidentComponent"))
-    if incident is None:
-        raise Rejected("missing_incident", "EIDO document has no incidentComponent")
+    # A document without an incident component (a call transfer, say) is still an incident: the
+    # document's own $id is the incident id ("urn:emergency:uid:incidentid:...").
+    incident = _component(doc.get("incidentComponent")) or {}
     incident_id = _first(incident, "incidentTrackingIdentifier", "$id") or doc.get("$id")
     if not isinstance(incident_id, str) or not incident_id.strip():
-        raise Rejected("missing_incident_id", "incidentComponent has no incidentTrackingIdentifier or $id")
+        raise Rejected("missing_incident_id", "EIDO has no incidentTrackingIdentifier or $id")
     updated = _first(incident, "lastUpdateTimeStamp", "LastUpdateTimeStamp") or _first(
         doc, "lastUpdateTimeStamp", "LastUpdateTimeStamp"
     )
-    disposition = _component(doc.get("dispositionComponent")) or {}
+    disposition = _component(_first(incident, "dispositionComponent") or doc.get("dispositionComponent")) or {}
     return CadReport(
         incident_id=incident_id.strip(),
         updated_at=parse_timestamp(updated, "lastUpdateTimeStamp"),
@@ -121,7 +121,7 @@ def parse_eido(raw: bytes | str) -> CadReport:
         internal_text=_text(incident.get("incidentTypeInternalText")),
         location=_incident_location(doc, incident),
         victim_ages=_victim_ages(doc),
-        disposition=_text(_first(disposition, "dispositionCommonRegistryText", "dispositionInternalText")),
+        disposition=_text(_first(disposition, "dispositionCommonRegistryCode", "dispositionCategoryText", "dispositionDescriptionText")),
     )
 
 

@@ -26,6 +26,16 @@ class EventKind(StrEnum):
     GSW_ARRIVAL = "gsw_arrival"
 
 
+class Intent(StrEnum):
+    """The injury intent of a gunshot wound, from its ICD-10-CM external-cause code."""
+
+    ASSAULT = "assault"
+    UNINTENTIONAL = "unintentional"
+    UNDETERMINED = "undetermined"
+    SELF_HARM = "self_harm"
+    LEGAL_INTERVENTION = "legal_intervention"
+
+
 class Location(Frozen):
     """A WGS84 point."""
 
@@ -47,12 +57,17 @@ class CadReport(Frozen):
 
 
 class ShootingEvent(Frozen):
-    """A report recognised as a shooting, ready for correlation into an activation."""
+    """A report recognised as a shooting, ready for correlation into an activation.
+
+    Carries no personal identity: a hospital arrival has the hospital, an age, the intent, the codes and
+    a keyed hash of the visit number (``incident_id``), nothing else of the patient.
+    """
 
     event_id: str
     jurisdiction: str
     source: str
     incident_id: str
+    ref: str
     kind: EventKind
     fatal: bool = False
     reported_at: AwareDatetime
@@ -60,16 +75,33 @@ class ShootingEvent(Frozen):
     location: Location | None = None
     victim_count: int = 0
     victim_ages: tuple[int | None, ...] = ()
+    hospital: str | None = None
+    intent: Intent | None = None
+    diagnosis_codes: tuple[str, ...] = ()
+    update: bool = False
+
+
+class Skipped(Frozen):
+    """A well-formed report that is not a shooting (or not one Vigil acts on): counted and dropped."""
+
+    source: str
+    ref: str
+    reason: str
+    location: Location | None = None
+    received_at: AwareDatetime
 
 
 class DeadLetter(Frozen):
-    """A rejected input: the reason, a short excerpt, and where it came from."""
+    """A rejected input: the reason, a short excerpt (redacted for HL7), and where it came from."""
 
     source: str
     reason: str
     detail: str
     excerpt: str
     received_at: AwareDatetime
+
+
+IngestOutcome = ShootingEvent | Skipped | DeadLetter
 
 
 def stable_id(prefix: str, *parts: object) -> str:

@@ -1,4 +1,4 @@
-"""Ingest core: raw input to a ShootingEvent, nothing (not a shooting), or a dead letter."""
+"""Ingest core: raw input to a ShootingEvent, a Skipped (well-formed, not a shooting), or a DeadLetter."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import datetime
 from stream.classify import Classification, classify_cad
 from stream.eido import parse_eido
 from stream.errors import Rejected
-from stream.events import DeadLetter, ShootingEvent
+from stream.events import DeadLetter, IngestOutcome, Skipped
 
 EXCERPT_CHARS = 200
+NOT_A_SHOOTING = "not_a_shooting"
 
 
 def excerpt(raw: bytes | str) -> str:
@@ -18,10 +19,13 @@ def excerpt(raw: bytes | str) -> str:
     return text[:EXCERPT_CHARS]
 
 
-def ingest_cad(raw: bytes | str, rules: Classification, received_at: datetime) -> ShootingEvent | DeadLetter | None:
+def ingest_cad(raw: bytes | str, rules: Classification, received_at: datetime) -> IngestOutcome:
     """Parse and classify one EIDO document; bad input becomes a DeadLetter naming the problem."""
     try:
         report = parse_eido(raw)
     except Rejected as exc:
         return DeadLetter(source="eido", reason=exc.reason, detail=exc.detail, excerpt=excerpt(raw), received_at=received_at)
-    return classify_cad(report, rules, received_at)
+    event = classify_cad(report, rules, received_at)
+    if event is None:
+        return Skipped(source="eido", ref=report.incident_id, reason=NOT_A_SHOOTING, location=report.location, received_at=received_at)
+    return event

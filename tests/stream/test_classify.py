@@ -14,6 +14,9 @@ from stream.events import EventKind
 from tests.helpers import RECEIVED, as_bytes
 
 
+_BASE = "jurisdiction: x\ntimezone: America/Chicago\nhl7:\n  firearm_codes: []\n"
+
+
 def _report(apco: str = "OTHER", internal_text: str | None = None):
     return parse_eido(as_bytes(build_eido("MPLS-C", "2026-07-04T22:00:00-05:00", apco=apco, internal_text=internal_text, lat=45.0, lon=-93.3)))
 
@@ -49,13 +52,13 @@ def test_event_id_is_deterministic_per_incident_version(deployment) -> None:
 
 def test_unknown_kind_in_mapping_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "classification.yaml"
-    path.write_text("jurisdiction: x\ncad:\n  apco:\n    SHOOT: {kind: person_stabbed}\n")
+    path.write_text(_BASE + "cad:\n  apco:\n    SHOOT: {kind: person_stabbed}\n")
     with pytest.raises(ValidationError, match="person_stabbed"):
         load_classification(path)
 
 
 def test_a_call_type_listed_twice_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "classification.yaml"
-    path.write_text('jurisdiction: x\ncad:\n  internal_text:\n    "Shooting (PFE)": {kind: person_shot}\n    "shooting (pfe) ": {kind: shots_fired}\n')
+    path.write_text(_BASE + 'cad:\n  internal_text:\n    "Shooting (PFE)": {kind: person_shot}\n    "shooting (pfe) ": {kind: shots_fired}\n')
     with pytest.raises(ValidationError, match=r"internal text 'shooting \(pfe\) ' is listed twice \(matching ignores case and outer spaces\)"):
         load_classification(path)

@@ -64,9 +64,9 @@ def test_refuses_pidf_with_an_external_entity() -> None:
     [
         (b"{not json", "invalid_json", "EIDO is not valid JSON"),
         (b"[1, 2]", "not_an_object", "EIDO document must be a JSON object"),
-        (b'{"eidoVersion": "1.0"}', "missing_incident", "EIDO document has no incidentComponent"),
+        (b'{"eidoVersion": "1.0"}', "missing_incident_id", "EIDO has no incidentTrackingIdentifier or $id"),
         (b'{"incidentComponent": {"lastUpdateTimeStamp": "2026-07-04T22:00:00-05:00"}}', "missing_incident_id",
-         "incidentComponent has no incidentTrackingIdentifier or $id"),
+         "EIDO has no incidentTrackingIdentifier or $id"),
         (b'{"incidentComponent": {"$id": "X", "lastUpdateTimeStamp": "2026-07-04T22:00:00"}}', "bad_timestamp",
          "lastUpdateTimeStamp '2026-07-04T22:00:00' has no UTC offset"),
         (b'{"incidentComponent": {"$id": "X", "lastUpdateTimeStamp": "yesterday"}}', "bad_timestamp",
@@ -89,11 +89,28 @@ def test_rejects_coordinates_outside_wgs84() -> None:
     assert info.value.detail == "gml:pos '95.0 -93.0' is outside WGS84 lat/lon ranges"
 
 
-def test_nena_sample_without_incident_component_is_refused_clearly() -> None:
-    # NENA's own sample is a call transfer: it carries a call but no incident component.
-    with pytest.raises(Rejected) as info:
-        parse_eido(NENA_SAMPLE.read_bytes())
-    assert info.value.reason == "missing_incident"
+def test_nena_sample_parses_with_the_document_id_as_incident() -> None:
+    # NENA's own sample is a call transfer: a call but no incident component; its $id is the incident id.
+    report = parse_eido(NENA_SAMPLE.read_bytes())
+    assert report.incident_id == "urn:emergency:uid:incidentid:a56e556d871:bcf.state.pa.us"
+    assert report.updated_at.isoformat() == "2021-04-30T14:43:49.439000-04:00"
+    assert (report.apco_code, report.location) == (None, None)  # civic address only, no gml:pos
+
+
+def test_nena_sample_is_skipped_as_not_a_shooting(deployment) -> None:
+    from stream.events import Skipped
+    from stream.ingest import ingest_cad
+    from tests.helpers import RECEIVED
+
+    outcome = ingest_cad(NENA_SAMPLE.read_bytes(), deployment.classification, RECEIVED)
+    assert isinstance(outcome, Skipped)
+    assert (outcome.ref, outcome.reason) == ("urn:emergency:uid:incidentid:a56e556d871:bcf.state.pa.us", "not_a_shooting")
+
+
+def test_disposition_is_read_from_the_incident() -> None:
+    doc = shooting("MPLS-7")
+    doc["incidentComponent"]["dispositionComponent"] = [{"dispositionCommonRegistryCode": "TRANSPORTED"}]
+    assert parse_eido(as_bytes(doc)).disposition == "TRANSPORTED"
 
 
 def test_nena_sample_location_parses_when_an_incident_is_added() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stream.eido_builder import build_eido
-from stream.events import DeadLetter, EventKind, ShootingEvent
+from stream.events import DeadLetter, EventKind, ShootingEvent, Skipped
 from stream.ingest import ingest_cad
 from tests.helpers import RECEIVED, as_bytes, shooting
 
@@ -15,9 +15,11 @@ def test_shooting_becomes_an_event(deployment) -> None:
     assert result.received_at == RECEIVED
 
 
-def test_non_shooting_is_dropped_not_an_error(deployment) -> None:
+def test_non_shooting_is_skipped_with_its_location_not_an_error(deployment) -> None:
     doc = build_eido("MPLS-I2", "2026-07-04T22:00:00-05:00", apco="MVA", lat=44.96, lon=-93.27)
-    assert ingest_cad(as_bytes(doc), deployment.classification, RECEIVED) is None
+    outcome = ingest_cad(as_bytes(doc), deployment.classification, RECEIVED)
+    assert isinstance(outcome, Skipped)
+    assert (outcome.ref, outcome.reason, outcome.location.lat) == ("MPLS-I2", "not_a_shooting", 44.96)
 
 
 def test_bad_input_becomes_a_dead_letter_with_reason_and_excerpt(deployment) -> None:
