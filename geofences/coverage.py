@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from dataclasses import dataclass
@@ -42,10 +43,11 @@ class Layer(_Frozen):
 
 
 class CityLayers(_Frozen):
-    """The polygon layers a team file may refer to by name."""
+    """The polygon layers and place lists a team file may refer to by name."""
 
     neighborhoods: Layer
     communities: Layer
+    hospitals: str = "hospitals.csv"
 
 
 class Covers(_Frozen):
@@ -53,6 +55,7 @@ class Covers(_Frozen):
 
     communities: tuple[str, ...] = ()
     neighborhoods: tuple[str, ...] = ()
+    hospitals: tuple[str, ...] = ()
 
 
 class Team(_Frozen):
@@ -97,6 +100,8 @@ class CoverageMap:
     neighborhood_community: dict[str, str]
     team_cells: dict[str, frozenset[str]]
     teams: dict[str, Team]
+    hospital_names: dict[str, str]
+    hospital_teams: dict[str, tuple[str, ...]]
 
     def at(self, location: Location) -> Placement:
         """Place a point: its H3 cell, neighborhood, community and covering street teams."""
@@ -125,6 +130,11 @@ def _features(path: Path, name_field: str) -> dict[str, object]:
     return out
 
 
+def _hospitals(path: Path) -> dict[str, str]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return {row["id"].strip(): row["name"].strip() for row in csv.DictReader(fh)}
+
+
 def _content_hash(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
@@ -137,9 +147,10 @@ def compile_coverage(team_file: Path) -> CoverageMap:
     with open(team_file, encoding="utf-8") as fh:
         spec = TeamFile.model_validate(yaml.safe_load(fh))
     base = team_file.parent
-    layers = [base / spec.city.neighborhoods.file, base / spec.city.communities.file]
+    layers = [base / spec.city.neighborhoods.file, base / spec.city.communities.file, base / spec.city.hospitals]
     neighborhoods = _features(layers[0], spec.city.neighborhoods.name_field)
     communities = _features(layers[1], spec.city.communities.name_field)
+    hospital_names = _hospitals(layers[2])
 
     neighborhood_community = {}
     for name, geom in neighborhoods.items():
@@ -161,6 +172,9 @@ def compile_coverage(team_file: Path) -> CoverageMap:
         for neighborhood in team.covers.neighborhoods:
             if neighborhood not in neighborhoods:
                 raise CoverageError(f"{team_file}: team {team.id}: unknown neighborhood {neighborhood!r}")
+        for hospital in team.covers.hospitals:
+            if hospital not in hospital_names:
+                raise CoverageError(f"{team_file}: team {team.id}: unknown hospital {hospital!r}")
         names = set(team.covers.neighborhoods) | {
             n for n, c in neighborhood_community.items() if c in team.covers.communities
         }
@@ -174,4 +188,8 @@ def compile_coverage(team_file: Path) -> CoverageMap:
         neighborhood_community=neighborhood_community,
         team_cells=team_cells,
         teams={t.id: t for t in spec.teams},
+        hospital_names=hospital_names,
+        hospital_teams={
+            h: tuple(t.id for t in spec.teams if h in t.covers.hospitals) for h in hospital_names
+        },
     )

@@ -11,14 +11,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from geofences.coverage import Placement
-from stream.events import EventKind, ShootingEvent
+from geofences.coverage import CoverageMap, Placement
+from stream.events import EventKind, Intent, ShootingEvent
 
 
 class AudienceSelector(StrEnum):
     """How a protocol names its audience."""
 
     COVERING_STREET_TEAMS = "covering_street_teams"
+    HOSPITAL_TEAM = "hospital_team"
 
 
 class Protocol(BaseModel):
@@ -28,6 +29,7 @@ class Protocol(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str
     kinds: tuple[EventKind, ...] = Field(min_length=1)
+    intents: tuple[Intent, ...] = ()  # empty: any intent (or none)
     notify: tuple[AudienceSelector, ...] = Field(min_length=1)
     ack_within_minutes: int | None = Field(default=None, gt=0)
 
@@ -83,14 +85,34 @@ def load_protocols(path: Path) -> ProtocolSet:
     return ProtocolSet(spec=spec, version="proto-" + hashlib.sha256(raw).hexdigest()[:16])
 
 
-def route(event: ShootingEvent, placement: Placement | None, protocols: ProtocolSet) -> list[Routing]:
-    """The teams an event notifies, in protocol order, each team once (its first protocol wins)."""
+@dataclass(frozen=True)
+class Route:
+    """Whom an event notifies, and the flags the decision raises."""
+
+    routings: tuple[Routing, ...]
+    flags: tuple[str, ...]
+
+
+def _audience(selector: AudienceSelector, event: ShootingEvent, placement: Placement | None, coverage: CoverageMap) -> tuple[str, ...]:
+    if selector is AudienceSelector.COVERING_STREET_TEAMS:
+        return placement.street_teams if placement is not None else ()
+    return coverage.hospital_teams.get(event.hospital or "", ())
+
+
+def route(event: ShootingEvent, placement: Placement | None, protocols: ProtocolSet, coverage: CoverageMap) -> Route:
+    """The teams an event notifies, in protocol order, each team once (its first protocol wins).
+
+    ``coverage_gap`` is raised when a protocol asks for the covering street teams and there are none.
+    """
     routed: dict[str, Routing] = {}
+    flags: list[str] = []
     for protocol in protocols.spec.protocols:
-        if event.kind not in protocol.kinds:
+        if event.kind not in protocol.kinds or (protocol.intents and event.intent not in protocol.intents):
             continue
         for selector in protocol.notify:
-            if selector is AudienceSelector.COVERING_STREET_TEAMS and placement is not None:
-                for team in placement.street_teams:
-                    routed.setdefault(team, Routing(protocol.id, team, protocol.ack_within_minutes))
-    return list(routed.values())
+            teams = _audience(selector, event, placement, coverage)
+            if selector is AudienceSelector.COVERING_STREET_TEAMS and not teams and "coverage_gap" not in flags:
+                flags.append("coverage_gap")
+            for team in teams:
+                routed.setdefault(team, Routing(protocol.id, team, protocol.ack_within_minutes))
+    return Route(tuple(routed.values()), tuple(flags))

@@ -42,12 +42,13 @@ def activate(event: ShootingEvent, coverage: CoverageMap, protocols: ProtocolSet
     """Place the event, apply the protocols, and return the intents and timeline entries."""
     activation_id = activation_id_for(event.jurisdiction, event.incident_id)
     placement = coverage.at(event.location) if event.location is not None else None
-    routings = route(event, placement, protocols)
+    decided = route(event, placement, protocols, coverage)
+    routings = decided.routings
 
     intents = []
     for routing in routings:
         deadline = now + timedelta(minutes=routing.ack_within_minutes) if routing.ack_within_minutes else None
-        title, body = alert_text(event, placement, activation_id, deadline, protocols.zone)
+        title, body = alert_text(event, placement, activation_id, deadline, protocols.zone, coverage.hospital_names)
         intents.append(
             NotificationIntent(
                 intent_id=stable_id("int", activation_id, routing.team, routing.protocol_id, INITIAL_STEP),
@@ -62,7 +63,6 @@ def activate(event: ShootingEvent, coverage: CoverageMap, protocols: ProtocolSet
             )
         )
 
-    flags = () if placement is not None and placement.street_teams else ("coverage_gap",)
     timeline: list[TimelineRecord] = [
         EventReceived(
             entry_id=stable_id("tl", activation_id, "event_received", event.event_id),
@@ -82,7 +82,7 @@ def activate(event: ShootingEvent, coverage: CoverageMap, protocols: ProtocolSet
             event_id=event.event_id,
             teams=tuple(r.team for r in routings),
             protocols=tuple(dict.fromkeys(r.protocol_id for r in routings)),
-            flags=flags,
+            flags=decided.flags,
             cell=placement.cell if placement else None,
             neighborhood=placement.neighborhood if placement else None,
             community=placement.community if placement else None,

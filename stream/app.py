@@ -17,14 +17,16 @@ from typing import Any
 import faust
 import structlog
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+from prometheus_client import CollectorRegistry
 
 from notifiers.apprise_adapter import AppriseNotifier
 from reviews.store import ReviewStore
 from stream.activation import activate
 from stream.deployment import Deployment
-from stream.events import DeadLetter, NotificationIntent, ShootingEvent, Skipped, stable_id
+from stream.events import DeadLetter, EventKind, NotificationIntent, ShootingEvent, Skipped, stable_id
 from stream.ingest import excerpt, ingest_cad
 from stream.kafka import DEFAULT_PARTITIONS, Topics
+from stream.metrics import IngestMetrics
 from stream.timeline import AlertDelivered, decode_timeline
 
 log = structlog.get_logger(__name__)
@@ -85,6 +87,7 @@ def build_app(
     notifier: AppriseNotifier,
     store: ReviewStore,
     clock: Clock = utc_now,
+    registry: CollectorRegistry | None = None,
 ) -> VigilApp:
     """Build the Faust app and its agents around the given core config, notifier and store."""
     app = VigilApp(
@@ -107,8 +110,10 @@ def build_app(
         table_cleanup_interval=3600.0,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
 
     cad_topic = app.topic(settings.topics.cad, value_type=bytes, key_type=bytes)
+    hospital_topic = app.topic(settings.topics.hospital_arrivals, value_type=bytes, key_type=bytes)
     events_topic = app.topic(settings.topics.events, value_type=bytes, key_type=bytes)
     intents_topic = app.topic(settings.topics.intents, value_type=bytes, key_type=bytes)
     timeline_topic = app.topic(settings.topics.timeline, value_type=bytes, key_type=bytes)
@@ -132,6 +137,7 @@ def build_app(
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("ingest", raw, exc)
                 continue
+            metrics.count("eido", result)
             if isinstance(result, Skipped):
                 continue  # not a shooting: dropped by design, never an error
             if isinstance(result, DeadLetter):
@@ -140,6 +146,19 @@ def build_app(
             else:
                 # keyed by jurisdiction: one city's events stay in order on one partition
                 await events_topic.send(key=result.jurisdiction.encode(), value=result.model_dump_json().encode())
+
+    @app.agent(hospital_topic, concurrency=1)
+    async def hospital_ingest(stream: faust.StreamT[bytes]) -> None:
+        # The MLLP listener already parsed and stripped the message; this re-checks the record's shape.
+        async for raw in stream:
+            try:
+                arrival = ShootingEvent.model_validate_json(raw)
+                if arrival.kind is not EventKind.GSW_ARRIVAL or arrival.jurisdiction != deployment.jurisdiction:
+                    raise ValueError(f"not a {deployment.jurisdiction} gsw_arrival record")
+            except Exception as exc:  # noqa: BLE001 - see dead_letter
+                await dead_letter("hospital_ingest", raw, exc)
+                continue
+            await events_topic.send(key=arrival.jurisdiction.encode(), value=raw)
 
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:

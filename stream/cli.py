@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -140,6 +141,101 @@ def produce(
 
     asyncio.run(send())
     typer.echo(f"sent {len(lines)} document(s) to {topic}")
+
+
+def _hl7_secret(value: str | None, required: bool) -> bytes:
+    if value and len(value.encode()) >= 16:
+        return value.encode()
+    if value:
+        typer.echo("vigil: the HL7 secret (VIGIL_HL7_SECRET) must be at least 16 bytes", err=True)
+        raise typer.Exit(2)
+    if required:
+        typer.echo("vigil: no HL7 secret: set VIGIL_HL7_SECRET (the key of the visit-number hash)", err=True)
+        raise typer.Exit(2)
+    import secrets
+
+    typer.echo("vigil: VIGIL_HL7_SECRET not set; visit keys use a one-off random secret", err=True)
+    return secrets.token_bytes(32)
+
+
+Hl7SecretOption = typer.Option(None, "--hl7-secret", envvar="VIGIL_HL7_SECRET", help="Key of the visit-number hash (16+ bytes).", show_default=False)
+
+
+@app.command("hl7-listen")
+def hl7_listen(
+    bootstrap: str = BootstrapOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(2575, "--port", help="MLLP port; 0 picks a free one."),
+    hl7_secret: str = Hl7SecretOption,
+    topic_prefix: str = TopicPrefixOption,
+) -> None:
+    """Listen for HL7 v2 ADT over MLLP from emergency departments; ACK AA once the record is on the broker."""
+    from prometheus_client import CollectorRegistry
+
+    from stream.deployment import load_deployment
+    from stream.kafka import Topics, ensure_topics
+    from stream.mllp import MllpListener, serve
+
+    _require_bootstrap(bootstrap)
+    secret = _hl7_secret(hl7_secret, required=True)
+    topics = Topics(topic_prefix)
+    listener = MllpListener(bootstrap, topics, load_deployment().classification, secret, CollectorRegistry(), host=host, port=port)
+
+    async def run() -> None:
+        await ensure_topics(bootstrap, topics)
+        await serve(listener)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("ingest-http")
+def ingest_http(
+    bootstrap: str = BootstrapOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8030, "--port", help="HTTP port; 0 picks a free one."),
+    topic_prefix: str = TopicPrefixOption,
+) -> None:
+    """Accept EIDO pushed by CAD over HTTP (POST /ingest/eido, bearer tokens from VIGIL_INGEST_TOKENS)."""
+    from stream.deployment import load_deployment
+    from stream.http_ingest import serve, tokens_from_env
+    from stream.kafka import Topics, ensure_topics
+
+    _require_bootstrap(bootstrap)
+    try:
+        tokens = tokens_from_env(os.environ.get("VIGIL_INGEST_TOKENS"))
+    except ValueError as exc:
+        typer.echo(f"vigil: {exc}", err=True)
+        raise typer.Exit(2) from None
+    topics = Topics(topic_prefix)
+
+    async def run() -> None:
+        await ensure_topics(bootstrap, topics)
+        await serve(bootstrap, topics, tokens, load_deployment().classification, host, port)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def parse(
+    kind: str = typer.Argument(..., help="eido, hl7 or csv."),
+    files: list[Path] = typer.Argument(..., help="Files to read."),
+    hl7_secret: str = Hl7SecretOption,
+) -> None:
+    """Print what Vigil makes of each message: one JSON line of event, skipped or rejected."""
+    from stream.deployment import load_deployment
+    from stream.parse_cmd import KINDS, parse_files
+
+    if kind not in KINDS:
+        typer.echo(f"vigil parse: unknown kind {kind!r}; expected one of {', '.join(KINDS)}", err=True)
+        raise typer.Exit(2)
+    secret = _hl7_secret(hl7_secret, required=False) if kind == "hl7" else b""
+    raise typer.Exit(parse_files(kind, files, load_deployment().classification, secret, sys.stdout, sys.stderr))
 
 
 @app.command()

@@ -22,6 +22,11 @@ class Topics:
         return f"{self.prefix}cad.eido"
 
     @property
+    def hospital_arrivals(self) -> str:
+        """Gunshot-wound arrivals from the HL7 listener (PHI already stripped)."""
+        return f"{self.prefix}hospital.arrivals"
+
+    @property
     def events(self) -> str:
         """Recognised shooting events, keyed by jurisdiction."""
         return f"{self.prefix}events"
@@ -48,7 +53,7 @@ class Topics:
 
     def all(self) -> tuple[str, ...]:
         """Every topic name."""
-        return (self.cad, self.events, self.intents, self.timeline, self.outcomes, self.dlq)
+        return (self.cad, self.hospital_arrivals, self.events, self.intents, self.timeline, self.outcomes, self.dlq)
 
 
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int = DEFAULT_PARTITIONS) -> None:

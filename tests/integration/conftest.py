@@ -22,8 +22,6 @@ from stream.broker import free_port, wait_for_port
 from stream.kafka import Topics
 from stream.processes import WorkerProcess
 
-STREET_TEAMS = ["vi-north-camden", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn", "vi-central"]
-
 
 @dataclass
 class Pipeline:
@@ -34,6 +32,7 @@ class Pipeline:
     inbox_url: str
     store: ReviewStore
     worker: WorkerProcess
+    workdir: Path
 
     def messages(self) -> list[dict]:
         """What the phones received so far."""
@@ -72,7 +71,7 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, deployment) -> Iterator[Pipeline]:
     """One inbox and one worker for a test module."""
     workdir: Path = tmp_path_factory.mktemp("pipeline")
     port = free_port()
@@ -82,7 +81,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     )
     assert wait_for_port("127.0.0.1", port, timeout=30), "inbox did not start"
     contacts = workdir / "contacts.yaml"
-    write_contacts(contacts, {team: [f"json://127.0.0.1:{port}/phone/{team}-lead"] for team in STREET_TEAMS})
+    write_contacts(contacts, {team: [f"json://127.0.0.1:{port}/phone/{team}-lead"] for team in deployment.coverage.teams})
     run = uuid.uuid4().hex[:8]
     topics = Topics(prefix=f"it{run}.")
     db_url = f"sqlite:///{workdir / 'review.sqlite'}"
@@ -90,7 +89,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     worker.start()
     try:
         worker.wait_ready()
-        yield Pipeline(kafka_bootstrap, topics, f"http://127.0.0.1:{port}", ReviewStore(db_url), worker)
+        yield Pipeline(kafka_bootstrap, topics, f"http://127.0.0.1:{port}", ReviewStore(db_url), worker, workdir)
     finally:
         worker.stop()
         inbox.terminate()

@@ -15,7 +15,7 @@ PROTOCOLS = DeploymentPaths.bundled().protocols
 
 def test_bundled_protocols_load_with_a_content_hash() -> None:
     loaded = load_protocols(PROTOCOLS)
-    assert [p.id for p in loaded.spec.protocols] == ["P1", "P2"]
+    assert [p.id for p in loaded.spec.protocols] == ["P1", "P2", "P3", "P3-unintentional"]
     assert loaded.version.startswith("proto-") and loaded.version == load_protocols(PROTOCOLS).version
 
 

@@ -13,7 +13,6 @@ from stream.eido_builder import build_eido
 from stream.events import EventKind
 from tests.helpers import RECEIVED, as_bytes
 
-
 _BASE = "jurisdiction: x\ntimezone: America/Chicago\nhl7:\n  firearm_codes: []\n"
 
 

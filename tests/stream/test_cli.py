@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from stream.cli import app
 
-COMMANDS = ["broker", "worker", "inbox", "produce", "demo"]
+COMMANDS = ["broker", "worker", "inbox", "produce", "demo", "hl7-listen", "parse", "ingest-http"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
@@ -34,3 +34,18 @@ def test_worker_without_a_broker_says_so(tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(app, ["worker", "--contacts", str(contacts)])
     assert result.exit_code == 2
     assert "no broker: pass --bootstrap or set KAFKA_BOOTSTRAP" in result.output
+
+
+def test_logging_survives_a_replaced_stderr(capsys) -> None:
+    import structlog
+
+    CliRunner().invoke(app, ["--log-level", "info", "inbox", "--help"])  # configures logging under a temporary stderr
+    structlog.get_logger("t").info("after.runner", n=1)
+    assert '"event": "after.runner"' in capsys.readouterr().err
+
+
+def test_ingest_http_refuses_to_run_open(monkeypatch) -> None:
+    monkeypatch.delenv("VIGIL_INGEST_TOKENS", raising=False)
+    result = CliRunner().invoke(app, ["ingest-http", "--bootstrap", "127.0.0.1:1"])
+    assert result.exit_code == 2
+    assert "no ingest tokens: set VIGIL_INGEST_TOKENS to one or more comma-separated tokens" in result.output
