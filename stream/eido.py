@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from stream.errors import Rejected
-from stream.events import CadReport, Location
+from stream.events import CadReport
 from stream.pidf import location_from_pidf
 
 MAX_DOCUMENT_BYTES = 1_000_000
@@ -56,16 +56,24 @@ def parse_timestamp(text: Any, field: str) -> datetime:
     return moment
 
 
-def _incident_location(doc: dict[str, Any], incident: dict[str, Any]) -> Location | None:
+def _incident_pidf(doc: dict[str, Any], incident: dict[str, Any]) -> str | None:
     locations = _components(_first(doc, "locationComponent", "locationInformationComponent"))
     if not locations:
         return None
     wanted = _refs(incident.get("locationReference"))
     chosen = next((loc for ref in wanted for loc in locations if loc.get("$id") == ref), locations[0])
     pidf = chosen.get("locationByValue")
-    if not isinstance(pidf, str):
-        return None
-    return location_from_pidf(pidf)
+    return pidf if isinstance(pidf, str) else None
+
+
+def locate(report: CadReport) -> CadReport:
+    """The report with its location read from its PIDF-LO; raises ``Rejected`` for hostile or bad XML.
+
+    Separate from parsing because most CAD incidents are not shootings and never need a location.
+    """
+    if report.location is not None or report.pidf is None:
+        return report
+    return report.model_copy(update={"location": location_from_pidf(report.pidf)})
 
 
 def _age(person: dict[str, Any]) -> int | None:
@@ -93,8 +101,11 @@ def _victim_ages(doc: dict[str, Any]) -> tuple[int | None, ...]:
     return tuple(ages)
 
 
-def parse_eido(raw: bytes | str) -> CadReport:
-    """Parse one EIDO document; raise ``Rejected`` naming the problem when it cannot be used."""
+def parse_eido(raw: bytes | str, with_location: bool = True) -> CadReport:
+    """Parse one EIDO document; raise ``Rejected`` naming the problem when it cannot be used.
+
+    With ``with_location=False`` the PIDF-LO is kept unread (``locate`` reads it later).
+    """
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise Rejected("too_large", f"EIDO document of {len(raw)} bytes exceeds {MAX_DOCUMENT_BYTES}")
     try:
@@ -113,16 +124,17 @@ def parse_eido(raw: bytes | str) -> CadReport:
         doc, "lastUpdateTimeStamp", "LastUpdateTimeStamp"
     )
     disposition = _component(_first(incident, "dispositionComponent") or doc.get("dispositionComponent")) or {}
-    return CadReport(
+    report = CadReport(
         incident_id=incident_id.strip(),
         updated_at=parse_timestamp(updated, "lastUpdateTimeStamp"),
         apco_code=_text(incident.get("incidentTypeCommonRegistryText")),
         internal_code=_text(incident.get("incidentTypeInternalCode")),
         internal_text=_text(incident.get("incidentTypeInternalText")),
-        location=_incident_location(doc, incident),
+        pidf=_incident_pidf(doc, incident),
         victim_ages=_victim_ages(doc),
         disposition=_text(_first(disposition, "dispositionCommonRegistryCode", "dispositionCategoryText", "dispositionDescriptionText")),
     )
+    return locate(report) if with_location else report
 
 
 def _text(value: Any) -> str | None:

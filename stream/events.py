@@ -54,6 +54,8 @@ class CadReport(Frozen):
     location: Location | None = None
     victim_ages: tuple[int | None, ...] = ()
     disposition: str | None = None
+    # the incident's PIDF-LO, read only when the location is needed (see stream.eido.locate)
+    pidf: str | None = Field(default=None, exclude=True, repr=False)
 
 
 class ShootingEvent(Frozen):

@@ -238,7 +238,8 @@ def _victim_count(row: dict[str, str], fmt: str, kind: EventKind) -> int:
 
 def _outcome(row: dict[str, str], rules: Classification, received_at: datetime) -> IngestOutcome:
     if READ_ERROR_COLUMN in row:
-        raise Rejected("unreadable_csv_row", row[READ_ERROR_COLUMN])
+        # set by read_csv_rows; a file could also carry a column of that name, with anything in it
+        raise Rejected("unreadable_csv_row", row[READ_ERROR_COLUMN] or "a row marked unreadable gave no reason")
     fmt = detect_format(row)
     if fmt is None:
         raise _unknown_format()

@@ -77,7 +77,7 @@ def outcomes(kind: str, path: Path, rules: Classification, secret: bytes, now: d
     text = path.read_text(encoding="utf-8", errors="replace")
     if kind == "eido":
         for doc in eido_documents(text):
-            yield ingest_cad(doc, rules, now)
+            yield ingest_cad(doc, rules, now, locate_skipped=True)
     else:
         for message in hl7_messages(text):
             yield ingest_hl7(message, rules, secret, now)

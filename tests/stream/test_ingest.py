@@ -15,11 +15,20 @@ def test_shooting_becomes_an_event(deployment) -> None:
     assert result.received_at == RECEIVED
 
 
-def test_non_shooting_is_skipped_with_its_location_not_an_error(deployment) -> None:
+def test_non_shooting_is_skipped_not_an_error_and_its_location_read_only_on_request(deployment) -> None:
     doc = build_eido("MPLS-I2", "2026-07-04T22:00:00-05:00", apco="MVA", lat=44.96, lon=-93.27)
     outcome = ingest_cad(as_bytes(doc), deployment.classification, RECEIVED)
     assert isinstance(outcome, Skipped)
-    assert (outcome.ref, outcome.reason, outcome.location.lat) == ("MPLS-I2", "not_a_shooting", 44.96)
+    assert (outcome.ref, outcome.reason, outcome.location) == ("MPLS-I2", "not_a_shooting", None)
+    located = ingest_cad(as_bytes(doc), deployment.classification, RECEIVED, locate_skipped=True)
+    assert (located.location.lat, located.location.lon) == (44.96, -93.27)
+
+
+def test_hostile_pidf_in_a_shooting_is_a_dead_letter(deployment) -> None:
+    doc = shooting("MPLS-I3")
+    doc["locationComponent"][0]["locationByValue"] = '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    outcome = ingest_cad(as_bytes(doc), deployment.classification, RECEIVED)
+    assert isinstance(outcome, DeadLetter) and outcome.reason == "pidf_forbidden_xml"
 
 
 def test_bad_input_becomes_a_dead_letter_with_reason_and_excerpt(deployment) -> None:
