@@ -31,6 +31,7 @@ test: $(STAMP) postgres
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m load_tests.bench_parse
 	$(BIN)/python -m load_tests.bench_e2e
 
 clean:

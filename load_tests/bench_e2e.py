@@ -73,7 +73,7 @@ async def end_to_end(bootstrap: str, workdir: Path, alerts: int, rate: float, fe
     deployment = load_deployment()
     run = uuid.uuid4().hex[:8]
     topics = Topics(prefix=f"bench{run}.")
-    async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-bench-{run}", fetch_wait_ms=fetch_wait_ms) as running:
+    async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-bench-{run}", hl7_secret=b"bench-secret-0123456789", fetch_wait_ms=fetch_wait_ms) as running:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
         await producer.start()
         produced: dict[str, float] = {}

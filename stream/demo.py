@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import statistics
 import tempfile
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
 from notifiers.apprise_adapter import write_contacts
 from notifiers.inbox import PhoneInbox
@@ -29,7 +31,9 @@ from stream.app import utc_now
 from stream.broker import EmbeddedBroker
 from stream.deployment import Deployment, load_deployment
 from stream.events import DeadLetter, ShootingEvent, Skipped
+from stream.hl7 import ingest_hl7
 from stream.ingest import ingest_cad
+from stream.mllp import MllpListener, send_framed
 from stream.kafka import Topics, ensure_topics
 from stream.processes import WorkerProcess
 
@@ -40,9 +44,10 @@ SEND_GAP_S = 0.4
 
 @dataclass
 class SampleLine:
-    """One line of the demo sample: a note and the raw bytes CAD sends."""
+    """One line of the demo sample: a note, the feed (eido or hl7), and the raw bytes it sends."""
 
     note: str
+    source: str
     raw: bytes
 
 
@@ -64,17 +69,23 @@ def read_sample(path: Path = SAMPLE) -> list[SampleLine]:
     lines = []
     for text in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(text)
-        raw = item["raw"].encode() if "raw" in item else json.dumps(item["eido"]).encode()
-        lines.append(SampleLine(item["note"], raw))
+        if "hl7" in item:
+            lines.append(SampleLine(item["note"], "hl7", item["hl7"].encode()))
+        else:
+            raw = item["raw"].encode() if "raw" in item else json.dumps(item["eido"]).encode()
+            lines.append(SampleLine(item["note"], "eido", raw))
     return lines
 
 
-def predict(lines: list[SampleLine], deployment: Deployment) -> Prediction:
-    """Run the same core the worker runs, to know which alerts must arrive."""
+def predict(lines: list[SampleLine], deployment: Deployment, hl7_secret: bytes) -> Prediction:
+    """Run the same core the worker and the HL7 listener run, to know which alerts must arrive."""
     prediction = Prediction()
     for line in lines:
         now = utc_now()
-        result = ingest_cad(line.raw, deployment.classification, now)
+        if line.source == "hl7":
+            result = ingest_hl7(line.raw, deployment.classification, hl7_secret, now)
+        else:
+            result = ingest_cad(line.raw, deployment.classification, now)
         prediction.line_activations.append(
             activation_id_for(result.jurisdiction, result.incident_id) if isinstance(result, ShootingEvent) else None
         )
@@ -120,30 +131,35 @@ class LocalPipeline:
     inbox: PhoneInbox
     worker: WorkerProcess
     db_path: Path
+    hl7: MllpListener
 
 
 @asynccontextmanager
 async def local_pipeline(
-    bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, fetch_wait_ms: int = 10
+    bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, hl7_secret: bytes, fetch_wait_ms: int = 10
 ) -> AsyncIterator[LocalPipeline]:
-    """Start the inbox, write contacts for every team, make the topics, start a worker and wait for it."""
+    """Start the inbox, write contacts for every team, make the topics, start the HL7 listener and a
+    worker, and wait for the worker."""
     phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
     await phone_inbox.start()
     worker: WorkerProcess | None = None
+    listener = MllpListener(bootstrap, topics, deployment.classification, hl7_secret, CollectorRegistry(), port=0)
     try:
         contacts = workdir / "contacts.yaml"
         write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
         db_path = workdir / "review.sqlite"
         await ensure_topics(bootstrap, topics)
+        await listener.start()
         worker = WorkerProcess(
             bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=app_id, topic_prefix=topics.prefix, fetch_wait_ms=fetch_wait_ms
         )
         worker.start()
         await asyncio.to_thread(worker.wait_ready)
-        yield LocalPipeline(bootstrap, topics, phone_inbox, worker, db_path)
+        yield LocalPipeline(bootstrap, topics, phone_inbox, worker, db_path, listener)
     finally:
         if worker is not None:
             await asyncio.to_thread(worker.stop)
+        await listener.stop()
         await phone_inbox.stop()
 
 
@@ -153,7 +169,8 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
     workdir.mkdir(parents=True, exist_ok=True)
     deployment = load_deployment()
     lines = read_sample()
-    prediction = predict(lines, deployment)
+    hl7_secret = secrets.token_bytes(32)  # a fresh key each run: the demo keeps no visit keys
+    prediction = predict(lines, deployment, hl7_secret)
     run = int(time.time())
     topics = Topics(prefix=f"demo{run}." if bootstrap else "")
 
@@ -164,8 +181,9 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
         assert bootstrap is not None
         out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
         started = time.monotonic()
-        async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}") as running:
+        async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}", hl7_secret=hl7_secret) as running:
             out(f"inbox      {running.inbox.base_url}/")
+            out(f"hl7 mllp   127.0.0.1:{running.hl7.port}")
             out(f"review db  {running.db_path}")
             out(f"worker     ready in {time.monotonic() - started:.1f} s (log {running.worker.log_path})")
             ok = await _send_and_report(running, lines, prediction, timeout, out)
@@ -181,7 +199,7 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
 async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, timeout: float, out: Any) -> bool:
     """Send the sample, print alerts as they arrive, then the summary; True when all is as predicted."""
     phone_inbox = running.inbox
-    out(f"\nsending {len(lines)} CAD documents; predicted: {len(prediction.alerts)} alerts, "
+    out(f"\nsending {len(lines)} messages; predicted: {len(prediction.alerts)} alerts, "
         f"{len(prediction.coverage_gaps)} coverage gap(s), {prediction.dead_letters} dead letter(s)\n")
     produced_at: dict[str, float] = {}
     latencies: list[float] = []
@@ -203,8 +221,13 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
         for line, activation_id in zip(lines, prediction.line_activations, strict=True):
             if activation_id is not None:
                 produced_at.setdefault(activation_id, time.time())
-            await producer.send_and_wait(running.topics.cad, line.raw)
-            out(f"  sent   {line.note}")
+            if line.source == "hl7":
+                (ack,) = await send_framed("127.0.0.1", running.hl7.port, [line.raw.decode()])
+                code = ack.split("MSA|", 1)[1][:2] if "MSA|" in ack else "??"
+                out(f"  sent   {line.note}  [ACK {code}]")
+            else:
+                await producer.send_and_wait(running.topics.cad, line.raw)
+                out(f"  sent   {line.note}")
             await asyncio.sleep(SEND_GAP_S)
             show_new()
     finally:
@@ -233,7 +256,8 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     duplicates = len(phone_inbox.messages) - len(got)
     ok = got == prediction.alerts and duplicates == 0 and rows >= expected_rows and dead_letters == prediction.dead_letters
     out("\nsummary")
-    out(f"  CAD documents sent     {len(lines)} ({prediction.shootings} shooting reports, {prediction.not_shootings} not shootings, {prediction.dead_letters} malformed)")
+    cad = sum(line.source == "eido" for line in lines)
+    out(f"  messages sent          {cad} CAD, {len(lines) - cad} HL7 ({prediction.shootings} shooting reports, {prediction.not_shootings} not shootings, {prediction.dead_letters} malformed)")
     out(f"  alerts                 {len(got)} of {len(prediction.alerts)} predicted, {duplicates} duplicate(s)")
     if latencies:
         out(f"  end-to-end latency     p50 {_ms(statistics.median(latencies)).strip()}, max {_ms(max(latencies)).strip()} (produced -> inbox received)")

@@ -157,3 +157,18 @@ async def serve(listener: MllpListener) -> None:
         await asyncio.Event().wait()
     finally:
         await listener.stop()
+
+
+async def send_framed(host: str, port: int, messages: list[str], timeout: float = 15.0) -> list[str]:
+    """Send messages over one MLLP connection and return their ACKs (a minimal client, for the demo)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    acks = []
+    try:
+        for message in messages:
+            writer.write(frame(message))
+            await writer.drain()
+            block = await asyncio.wait_for(reader.readuntil(END_BLOCK), timeout)
+            acks.append(block.lstrip(START_BLOCK)[: -len(END_BLOCK)].decode("utf-8", errors="replace"))
+    finally:
+        writer.close()
+    return acks

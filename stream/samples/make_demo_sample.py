@@ -1,7 +1,8 @@
-"""Write demo_cad.jsonl: the small CAD sample `vigil demo` sends (run: python -m stream.samples.make_demo_sample).
+"""Write demo_cad.jsonl: the small sample `vigil demo` sends (run: python -m stream.samples.make_demo_sample).
 
 Invented incidents at real Minneapolis places, on an evening of 4 July 2026 (America/Chicago); a few
-shootings among ordinary calls, one CAD re-send and one malformed document.
+shootings among ordinary CAD calls, one CAD re-send, one malformed document, and an emergency-department
+gunshot registration (HL7 ADT over MLLP, synthetic patient) with its A08 update.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from stream.eido_builder import build_eido
+from stream.hl7_builder import AdtMessage, Patient
 
 OUT = Path(__file__).with_name("demo_cad.jsonl")
 
@@ -47,6 +52,12 @@ def sample() -> list[dict]:
         {"note": "burglary (not a shooting)",
          "eido": build_eido("MPLS-26-184108", "2026-07-04T22:40:00-05:00", apco="BURGLARY",
                             internal_text="Burglary Of Business (P)", lat=44.9870, lon=-93.2570)},
+        {"note": "ED registration: gunshot wound, assault, at HCMC (HL7 ADT^A04 over MLLP)",
+         "hl7": AdtMessage("HCMC-2607042229", "hcmc", datetime(2026, 7, 4, 22, 29, tzinfo=ZoneInfo("America/Chicago")),
+                           visit_number="V26070400917", patient=Patient(family="DEMOPATIENT", given="SAM")).render()},
+        {"note": "ED update of the same visit (ADT^A08: no second alert)",
+         "hl7": AdtMessage("HCMC-2607042236", "hcmc", datetime(2026, 7, 4, 22, 29, tzinfo=ZoneInfo("America/Chicago")),
+                           trigger="A08", visit_number="V26070400917", patient=Patient(family="DEMOPATIENT", given="SAM")).render()},
         {"note": "person shot, Downtown West",
          "eido": build_eido("MPLS-26-184109", "2026-07-04T23:02:51-05:00", apco="SHOOT",
                             internal_text="Shooting (PFE)", lat=44.9790, lon=-93.2720,

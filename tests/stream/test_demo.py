@@ -14,10 +14,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_sample_prediction_matches_the_deployment_contract(deployment) -> None:
-    prediction = predict(read_sample(), deployment)
+    prediction = predict(read_sample(), deployment, b"demo-test-secret-0123")
     teams = sorted(team for _, team in prediction.alerts)
-    assert teams == ["vi-central", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn"]
-    assert (prediction.shootings, prediction.not_shootings, prediction.dead_letters) == (6, 3, 1)
+    assert teams == ["nextstep-hcmc", "vi-central", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn"]
+    assert (prediction.shootings, prediction.not_shootings, prediction.dead_letters) == (8, 3, 1)
     assert len(prediction.coverage_gaps) == 1
 
 
@@ -28,9 +28,12 @@ def test_demo_prints_every_alert_with_latency_and_a_summary(tmp_path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     alerts = re.findall(r"ALERT\s+(\S+)\s+([\d.]+) ms", result.stdout)
-    assert sorted(r for r, _ in alerts) == ["vi-central-lead", "vi-north-nearnorth-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
+    assert sorted(r for r, _ in alerts) == [
+        "nextstep-hcmc-lead", "vi-central-lead", "vi-north-nearnorth-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
     assert all(float(ms) > 0 for _, ms in alerts)
-    assert "alerts                 4 of 4 predicted, 0 duplicate(s)" in result.stdout
-    assert "timeline rows stored   20 of 20" in result.stdout
+    assert result.stdout.count("[ACK AA]") == 2
+    assert "alerts                 5 of 5 predicted, 0 duplicate(s)" in result.stdout
+    assert "timeline rows stored   26 of 26" in result.stdout
+    assert "DEMOPATIENT" not in result.stdout and "DEMOPATIENT" not in (tmp_path / "inbox.jsonl").read_text()
     assert "result                 OK" in result.stdout
     assert (tmp_path / "review.sqlite").exists()
