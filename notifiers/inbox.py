@@ -16,6 +16,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from stream.web import start_site
+
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -104,12 +106,7 @@ class PhoneInbox:
 
     async def start(self) -> str:
         """Start serving; binds a free port when ``port`` is 0. Returns the base URL."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await start_site(self.app(), self.host, self.port)
         return self.base_url
 
     async def stop(self) -> None:

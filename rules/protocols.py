@@ -6,13 +6,14 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from geofences.coverage import CoverageMap, Placement
 from stream.events import EventKind, Intent, ShootingEvent
+from stream.zones import ZoneName
 
 
 class AudienceSelector(StrEnum):
@@ -39,17 +40,10 @@ class ProtocolFile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     jurisdiction: str
-    timezone: str
+    timezone: ZoneName
     protocols: tuple[Protocol, ...]
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as America/Chicago)") from None
-        return value
+
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,6 +28,13 @@ TopicPrefixOption = typer.Option(
 BootstrapOption = typer.Option(
     None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port (default: $KAFKA_BOOTSTRAP)."
 )
+
+
+def _run_until_interrupted(service: Coroutine[Any, Any, None]) -> None:
+    try:
+        asyncio.run(service)
+    except KeyboardInterrupt:
+        pass
 
 
 def _require_bootstrap(bootstrap: str | None) -> None:
@@ -104,10 +113,7 @@ def inbox(
         typer.echo(await phone_inbox.start())
         await asyncio.Event().wait()
 
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
+    _run_until_interrupted(serve())
 
 
 @app.command()
@@ -185,10 +191,7 @@ def hl7_listen(
         await ensure_topics(bootstrap, topics)
         await serve(listener)
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    _run_until_interrupted(run())
 
 
 @app.command("ingest-http")
@@ -215,10 +218,7 @@ def ingest_http(
         await ensure_topics(bootstrap, topics)
         await serve(bootstrap, topics, tokens, load_deployment().classification, host, port)
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    _run_until_interrupted(run())
 
 
 @app.command()

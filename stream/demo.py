@@ -33,8 +33,8 @@ from stream.deployment import Deployment, load_deployment
 from stream.events import DeadLetter, ShootingEvent, Skipped
 from stream.hl7 import ingest_hl7
 from stream.ingest import ingest_cad
-from stream.mllp import MllpListener, send_framed
 from stream.kafka import Topics, ensure_topics
+from stream.mllp import MllpListener, send_framed
 from stream.processes import WorkerProcess
 
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"

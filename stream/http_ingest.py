@@ -24,6 +24,7 @@ from stream.events import DeadLetter
 from stream.ingest import ingest_cad
 from stream.kafka import Topics
 from stream.metrics import NAMESPACE, IngestMetrics
+from stream.web import start_site
 
 log = structlog.get_logger(__name__)
 
@@ -169,15 +170,10 @@ class EidoIngestServer:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", request_timeout_ms=timeout_ms)
         await self._producer.start()
         try:
-            self._runner = web.AppRunner(self.app(), access_log=None)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.port)
-            await site.start()
+            self._runner, self.port = await start_site(self.app(), self.host, self.port)
         except BaseException:
             await self.stop()
             raise
-        if self.port == 0:
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.base_url
 
     async def stop(self) -> None:

@@ -8,9 +8,8 @@ gunshot registration (HL7 ADT over MLLP, synthetic patient) with its A08 update.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from stream.eido_builder import build_eido
