@@ -133,3 +133,28 @@ def test_hl7_listen_refuses_to_start_without_a_secret(kafka_bootstrap) -> None:
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "no HL7 secret: set VIGIL_HL7_SECRET (the key of the visit-number hash)" in result.stderr
+
+
+async def test_counts_received_filtered_rejected_and_acks(kafka_bootstrap, deployment) -> None:
+    registry = CollectorRegistry()
+    topics = Topics(prefix=f"mm{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(kafka_bootstrap, topics)
+    running = MllpListener(kafka_bootstrap, topics, deployment.classification, SECRET, registry, port=0)
+    await running.start()
+    try:
+        await asyncio.to_thread(_send_all, running.port, [
+            AdtMessage("M1", "hcmc", ARRIVED).render(),
+            AdtMessage("M2", "hcmc", ARRIVED, patient_class="I").render(),
+            "MSH|^~\\&|A|hcmc|B|C|20260704||ADT^A04|",
+        ])
+    finally:
+        await running.stop()
+
+    def value(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert value("vigil_ingest_received_total", source="hl7") == 3
+    assert value("vigil_ingest_shootings_total", source="hl7", kind="gsw_arrival") == 1
+    assert value("vigil_ingest_filtered_total", source="hl7", reason="not_emergency_visit") == 1
+    assert value("vigil_ingest_rejected_total", source="hl7", reason="missing_control_id") == 1
+    assert (value("vigil_hl7_acks_total", code="AA"), value("vigil_hl7_acks_total", code="AR")) == (2, 1)
