@@ -41,7 +41,7 @@ class Decision:
 def activate(event: ShootingEvent, coverage: CoverageMap, protocols: ProtocolSet, now: datetime) -> Decision:
     """Place the event, apply the protocols, and return the intents and timeline entries."""
     activation_id = activation_id_for(event.jurisdiction, event.incident_id)
-    placement = coverage.at(event.location) if event.location is not None else None
+    placement = coverage.at(event.location.lat, event.location.lon, now) if event.location is not None else None
     decided = route(event, placement, protocols, coverage)
     routings = decided.routings
 

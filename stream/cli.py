@@ -252,6 +252,16 @@ def demo(
     raise typer.Exit(code)
 
 
+def _add_planner_commands() -> None:
+    from geofences.cli import coverage_app, geofences_app
+
+    app.add_typer(geofences_app, name="geofences")
+    app.add_typer(coverage_app, name="coverage")
+
+
+_add_planner_commands()
+
+
 def main() -> None:
     """Entry point of the ``vigil`` script."""
     app(prog_name="vigil")

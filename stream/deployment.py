@@ -60,9 +60,12 @@ def load_deployment(paths: DeploymentPaths | None = None) -> Deployment:
     if len(set(names.values())) != 1:
         listing = ", ".join(f"{p.name} says {j!r}" for p, j in names.items())
         raise ValueError(f"deployment files disagree on the jurisdiction: {listing}")
-    if deployment.classification.timezone != deployment.protocols.spec.timezone:
-        raise ValueError(
-            f"deployment files disagree on the time zone: {paths.classification.name} says "
-            f"{deployment.classification.timezone!r}, {paths.protocols.name} says {deployment.protocols.spec.timezone!r}"
-        )
+    zones = {
+        paths.classification: deployment.classification.timezone,
+        paths.teams: deployment.coverage.zone.key,
+        paths.protocols: deployment.protocols.spec.timezone,
+    }
+    if len(set(zones.values())) != 1:
+        listing = ", ".join(f"{p.name} says {z!r}" for p, z in zones.items())
+        raise ValueError(f"deployment files disagree on the time zone: {listing}")
     return deployment
