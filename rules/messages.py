@@ -1,17 +1,19 @@
-"""The text of a phone alert: what happened, roughly where (block level), what is asked.
+"""What a message template may use: the facts of the activation at the precision its audience may see.
 
-Street alerts carry a block-level location, never a victim's identity (domain.md, Privacy).
+Street alerts carry a block-level location, never a victim's identity (domain.md, Privacy); the context
+holds no identity at all (none passes the adapters), only an age band.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from geofences.coverage import Placement
-from stream.events import EventKind, ShootingEvent
+from stream.events import EventKind
 
-_WHAT = {
+if TYPE_CHECKING:
+    from stream.activations import Activation, Config, Notice
+
+WHAT = {
     EventKind.PERSON_SHOT: "Person shot",
     EventKind.SHOTS_FIRED: "Shots fired",
     EventKind.SHOTSPOTTER: "ShotSpotter activation",
@@ -19,18 +21,8 @@ _WHAT = {
 }
 
 
-def block_level(event: ShootingEvent, placement: Placement | None) -> str:
-    """Where, at block precision: the neighborhood and the point rounded to about 100 m."""
-    if event.location is None:
-        return "location not given"
-    where = f"{event.location.lat:.3f}, {event.location.lon:.3f}"
-    if placement is not None and placement.neighborhood:
-        return f"{placement.neighborhood} ({where})"
-    return where
-
-
 def age_band(age: int | None) -> str:
-    """An age band, never the exact age: under 18, 18-24, 25-34, 35 and over, or unknown."""
+    """An age band, never the exact age: under 18, 18-24, 25-34, 35 or over, or unknown."""
     if age is None:
         return "age unknown"
     if age < 18:
@@ -38,34 +30,48 @@ def age_band(age: int | None) -> str:
     return "18-24" if age < 25 else "25-34" if age < 35 else "35 or over"
 
 
-def _arrival_text(event: ShootingEvent, activation_ref: str, ack_deadline: datetime | None, zone: ZoneInfo, hospital_names: dict[str, str]) -> tuple[str, str]:
-    hospital = hospital_names.get(event.hospital or "", event.hospital or "a hospital")
-    when = event.reported_at.astimezone(zone).strftime("%a %H:%M")
-    intent = (event.intent.value if event.intent else "unknown").replace("_", " ")
-    lines = [f"Gunshot patient arrived at the {hospital} emergency department, {when}.", f"Injury intent: {intent}; {age_band(event.victim_ages[0] if event.victim_ages else None)}."]
-    if ack_deadline is not None:
-        lines.append(f"Please acknowledge by {ack_deadline.astimezone(zone).strftime('%H:%M')}.")
-    lines.append(f"Ref {activation_ref}")
-    return f"VIGIL: Gunshot patient - {hospital}", "\n".join(lines)
+def where(activation: Activation, precision: str) -> str:
+    """The place at a precision: block (neighborhood and the point to ~100 m), neighborhood, or none."""
+    placement = activation.placement
+    neighborhood = placement.neighborhood if placement and placement.neighborhood else None
+    if activation.location is None or precision == "none":
+        return "location not given" if activation.location is None else "the city"
+    if precision == "neighborhood":
+        return neighborhood or "outside the city"
+    point = f"{activation.location[0]:.3f}, {activation.location[1]:.3f}"
+    return f"{neighborhood} ({point})" if neighborhood else point
 
 
-def alert_text(
-    event: ShootingEvent,
-    placement: Placement | None,
-    activation_ref: str,
-    ack_deadline: datetime | None,
-    zone: ZoneInfo,
-    hospital_names: dict[str, str],
-) -> tuple[str, str]:
-    """Title and body of an initial alert."""
-    if event.kind is EventKind.GSW_ARRIVAL:
-        return _arrival_text(event, activation_ref, ack_deadline, zone, hospital_names)
-    what = _WHAT[event.kind] + (" (fatal)" if event.fatal else "")
-    where = block_level(event, placement)
-    when = event.reported_at.astimezone(zone).strftime("%a %H:%M")
-    title = f"VIGIL: {what} - {placement.neighborhood if placement and placement.neighborhood else 'Minneapolis'}"
-    lines = [f"{what} near {where}, reported {when}."]
-    if ack_deadline is not None:
-        lines.append(f"Please acknowledge by {ack_deadline.astimezone(zone).strftime('%H:%M')}.")
-    lines.append(f"Ref {activation_ref}")
-    return title, "\n".join(lines)
+def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None) -> dict[str, Any]:
+    """Template variables for one notification."""
+    coverage, zone = config.coverage, config.protocols.zone
+    team = coverage.teams.get(notice.team)
+    audience = team.audience.value if team else "oncall"
+    precision = config.protocols.spec.templates[audience].precision  # type: ignore[index]
+    first = activation.first_event
+    # a hospital team hears of the arrival at its own hospital, with that arrival's time
+    own = [(h, i) for h, i in activation.arrivals.values() if team is not None and h in team.covers.hospitals]
+    hospital_id, intent = (own or list(activation.arrivals.values()) or [(None, None)])[0]
+    hospital = coverage.hospital_names.get(hospital_id or "", hospital_id or "")
+    reported_at = activation.arrived_at.get(hospital_id or "") if audience == "hospital" else None
+    placement = activation.placement
+    deadline = escalated.ack_deadline if escalated else notice.ack_deadline
+    protocol_names = {p.id: p.name for p in config.protocols.spec.protocols}
+    what = WHAT[activation.kind] + (" (fatal)" if activation.fatal else "")
+    return {
+        "what": what,
+        "where": where(activation, precision),
+        "place": (placement.neighborhood if placement and placement.neighborhood else None) or hospital or "Minneapolis",
+        "reported": (reported_at or (first.reported_at if first else activation.opened_at)).astimezone(zone).strftime("%a %H:%M"),
+        "ack_by": deadline.astimezone(zone).strftime("%H:%M") if deadline else "",
+        "ref": activation.id,
+        "step": step,
+        "rule": notice.protocol,
+        "rule_name": protocol_names.get(notice.protocol, notice.protocol),
+        "flags": list(activation.flags),
+        "hospital": hospital or "an unknown hospital",
+        "intent": (intent.value if intent else "unknown").replace("_", " "),
+        "age_band": age_band(min(activation.ages) if activation.ages else None),
+        "team": notice.team,
+        "escalated_team": escalated.team if escalated else "",
+    }

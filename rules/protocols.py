@@ -1,112 +1,406 @@
-"""Protocol files, validated into frozen models, and routing an event to the teams it notifies."""
+"""Notification protocols as code: the file's schema, loading with file and line in every error, the
+sandboxed message templates, and the evaluation of an activation's facts against the protocols.
+
+Evaluation is a pure function of the facts (what the activation's reports say, where it is and who was on
+shift when it was created, the shootings before it) and returns whom to notify, with which deadline and
+escalation chain, and which flags to raise. Which of those are new is the activation core's business.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import datetime
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from jinja2 import StrictUndefined
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from geofences.coverage import CoverageMap, Placement
-from stream.events import EventKind, Intent, ShootingEvent
+from geofences.coverage import CoverageMap, Placement, distance_m
+from geofences.problems import ERROR, ConfigError, Problem, load_yaml, validation_problems
+from geofences.shifts import ClockTime, Day, minute_of_day
+from stream.events import EventKind, Intent
 from stream.zones import ZoneName
 
+AudienceName = Literal["street", "gvi", "hospital", "school", "oncall"]
+Precision = Literal["block", "neighborhood", "none"]
+Selector = Literal["street_on_shift", "street_on_shift_and_earlier", "hospital_team", "school_team"]
+Flag = Literal["coverage_gap", "retaliation_watch"]
+STEPS = ("initial", "update", "escalation")
 
-class AudienceSelector(StrEnum):
-    """How a protocol names its audience."""
 
-    COVERING_STREET_TEAMS = "covering_street_teams"
-    HOSPITAL_TEAM = "hospital_team"
-
-
-class Protocol(BaseModel):
-    """One notification protocol: which events it matches and whom it notifies."""
-
+class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Repeat(_Frozen):
+    """An earlier activation of ``kind`` within a distance and a time (retaliation watch)."""
+
+    kind: EventKind = EventKind.PERSON_SHOT
+    within_m: float = Field(gt=0)
+    within_hours: float = Field(gt=0)
+
+
+class When(_Frozen):
+    """Match conditions; all given ones must hold (``any_of``: at least one of its alternatives)."""
+
+    kinds: tuple[EventKind, ...] = ()
+    intents: tuple[Intent, ...] = ()
+    fatal: bool | None = None
+    victims_at_least: int | None = Field(default=None, ge=1)
+    victim_age_under: int | None = Field(default=None, ge=1, le=130)
+    has_location: bool | None = None
+    school_within_m: float | None = Field(default=None, gt=0)
+    days: tuple[Day, ...] = ()
+    between: tuple[ClockTime, ClockTime] | None = None
+    repeat: Repeat | None = None
+    any_of: tuple[When, ...] = ()
+
+
+class EscalationStep(_Frozen):
+    """Notify ``team`` when the deadline has passed by ``after_minutes`` without an ack."""
+
+    team: str
+    after_minutes: int = Field(default=0, ge=0)
+
+
+class Otherwise(_Frozen):
+    """What to do when an audience finds nobody: notify these teams at once, raise this flag."""
+
+    teams: tuple[str, ...] = ()
+    flag: Flag | None = None
+
+
+class Notify(_Frozen):
+    """One audience of a protocol: a selector or a named team, its ack deadline and escalation chain."""
+
+    audience: Selector | None = None
+    team: str | None = None
+    ack_within_minutes: int | None = Field(default=None, gt=0)
+    escalate: tuple[EscalationStep, ...] = ()
+    otherwise: Otherwise | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Notify:
+        if (self.audience is None) == (self.team is None):
+            raise ValueError("a notify entry names either an `audience` or a `team`")
+        if self.escalate and self.ack_within_minutes is None:
+            raise ValueError("`escalate` needs `ack_within_minutes`: escalation follows a missed deadline")
+        return self
+
+
+class Protocol(_Frozen):
+    """One notification protocol."""
+
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str
-    kinds: tuple[EventKind, ...] = Field(min_length=1)
-    intents: tuple[Intent, ...] = ()  # empty: any intent (or none)
-    notify: tuple[AudienceSelector, ...] = Field(min_length=1)
-    ack_within_minutes: int | None = Field(default=None, gt=0)
+    when: When
+    notify: tuple[Notify, ...] = ()
+    flags: tuple[Flag, ...] = ()
 
 
-class ProtocolFile(BaseModel):
+class Template(_Frozen):
+    """The message an audience gets, and how precisely it may see the place."""
+
+    precision: Precision
+    title: str
+    body: str
+
+
+class Correlation(_Frozen):
+    """How separate reports become one activation (beyond one CAD incident id)."""
+
+    hospital_join_kind: EventKind = EventKind.PERSON_SHOT
+    hospital_join_minutes: int = Field(default=90, gt=0)
+    shotspotter_join_m: float = Field(default=250, ge=0)
+    shotspotter_join_minutes: int = Field(default=10, ge=0)
+
+
+class ProtocolFile(_Frozen):
     """A jurisdiction's protocol file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     jurisdiction: str
     timezone: ZoneName
-    protocols: tuple[Protocol, ...]
+    correlation: Correlation = Correlation()
+    templates: dict[AudienceName, Template]
+    protocols: tuple[Protocol, ...] = Field(min_length=1)
 
 
+class ProtocolError(ConfigError):
+    """A protocol file with errors: every problem with its file and line."""
+
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @dataclass(frozen=True)
 class ProtocolSet:
-    """Loaded protocols and the content hash that every activation records."""
+    """Loaded protocols, compiled templates, and the content hash every activation records."""
 
     spec: ProtocolFile
     version: str
+    path: Path
 
     @property
     def zone(self) -> ZoneInfo:
-        """The jurisdiction's local time zone (message times, shifts)."""
+        """The jurisdiction's local time zone."""
         return ZoneInfo(self.spec.timezone)
+
+    def render(self, audience: str, context: dict[str, object]) -> tuple[str, str]:
+        """Title and body for an audience (templates are compiled once and cached by Jinja)."""
+        template = self.spec.templates[audience]  # type: ignore[index]
+        title = _ENV.from_string(template.title).render(context).strip()
+        body = "\n".join(line.rstrip() for line in _ENV.from_string(template.body).render(context).strip().splitlines() if line.strip())
+        return title, body
+
+
+def _team_references(spec: ProtocolFile) -> list[tuple[tuple[str | int, ...], str]]:
+    refs = []
+    for p, protocol in enumerate(spec.protocols):
+        for n, notify in enumerate(protocol.notify):
+            base: tuple[str | int, ...] = ("protocols", p, "notify", n)
+            if notify.team:
+                refs.append(((*base, "team"), notify.team))
+            for s, step in enumerate(notify.escalate):
+                refs.append(((*base, "escalate", s, "team"), step.team))
+            for t, team in enumerate(notify.otherwise.teams if notify.otherwise else ()):
+                refs.append(((*base, "otherwise", "teams", t), team))
+    return refs
+
+
+def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[ProtocolSet | None, list[Problem]]:
+    """Load a protocol file; every error with its line: schema, repeated ids, unknown team ids (when
+    ``teams`` is given, with a did-you-mean), templates that fail on a sample event, rules that can
+    never notify anyone. The worker and `vigil rules lint` both go through here."""
+    from geofences.problems import did_you_mean
+
+    data, locator, problems = load_yaml(path)
+    if problems:
+        return None, problems
+    assert locator is not None
+    try:
+        spec = ProtocolFile.model_validate(data)
+    except ValidationError as exc:
+        return None, validation_problems(path, locator, exc)
+    seen: dict[str, int] = {}
+    for p, protocol in enumerate(spec.protocols):
+        line = locator.line(("protocols", p, "id"))
+        if protocol.id in seen:
+            problems.append(Problem(path, line, ERROR, f"protocol id {protocol.id} is used twice (first at line {seen[protocol.id]})"))
+        seen.setdefault(protocol.id, line)
+    if teams is not None:
+        for where, team in _team_references(spec):
+            if team not in teams:
+                problems.append(Problem(path, locator.line(where), ERROR, f"unknown team {team!r}{did_you_mean(team, teams)}"))
+    for audience in ("street", "gvi", "hospital", "school", "oncall"):
+        if audience not in spec.templates:
+            problems.append(Problem(path, locator.line(("templates",)), ERROR, f"templates: no template for audience {audience!r}"))
+    problems += template_problems(path, locator, spec)
+    problems += never_matching_problems(path, locator, spec)
+    if problems:
+        return None, problems
+    return ProtocolSet(spec=spec, version="proto-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16], path=path), []
+
+
+SAMPLE_CONTEXT = {
+    "what": "Person shot", "where": "Jordan (45.000, -93.300)", "place": "Jordan", "reported": "Sat 22:15", "ack_by": "22:25",
+    "ref": "act-0123456789abcdef0123", "step": "initial", "rule": "P2", "rule_name": "person shot", "flags": ["coverage_gap"],
+    "hospital": "Hennepin Healthcare (HCMC)", "intent": "assault", "age_band": "18-24", "team": "vi-north-nearnorth",
+    "escalated_team": "",
+}
+
+
+def template_problems(path: Path, locator, spec: ProtocolFile) -> list[Problem]:
+    """Templates that do not compile, or fail to render on a sample event, for every step."""
+    problems = []
+    for audience, template in spec.templates.items():
+        for part in ("title", "body"):
+            line = locator.line(("templates", audience, part))
+            try:
+                compiled = _ENV.from_string(getattr(template, part))
+            except TemplateError as exc:
+                problems.append(Problem(path, line, ERROR, f"templates.{audience}.{part}: does not compile: {exc}"))
+                continue
+            for step in STEPS:
+                context = {**SAMPLE_CONTEXT, "step": step, "escalated_team": "vi-north-nearnorth" if step == "escalation" else ""}
+                try:
+                    compiled.render(context)
+                except Exception as exc:  # noqa: BLE001 - any failure to render is the planner's to fix
+                    problems.append(Problem(path, line, ERROR, f"templates.{audience}.{part}: fails to render a sample {step} message: {exc}"))
+                    break
+    return problems
+
+
+def never_matches(protocol: Protocol) -> str | None:
+    """Why a protocol can never notify anyone, or None."""
+    when = protocol.when
+    kinds = set(when.kinds)
+    if when.intents and kinds and EventKind.GSW_ARRIVAL not in kinds:
+        return "`intents` describe hospital arrivals, but `kinds` leaves out gsw_arrival"
+    if (when.victim_age_under is not None or when.victims_at_least is not None) and kinds and kinds <= {EventKind.SHOTSPOTTER, EventKind.SHOTS_FIRED}:
+        return "victim conditions on kinds that carry no victims (shotspotter, shots_fired)"
+    if when.between is not None and when.between[0] == when.between[1]:
+        return "`between` starts and ends at the same time: an empty window"
+    for notify in protocol.notify:
+        if notify.audience == "hospital_team" and kinds and EventKind.GSW_ARRIVAL not in kinds:
+            return "audience hospital_team needs hospital arrivals, but `kinds` leaves out gsw_arrival"
+        if notify.audience == "street_on_shift_and_earlier" and when.repeat is None:
+            return "audience street_on_shift_and_earlier needs a `repeat` condition to know the earlier shooting"
+    return None
+
+
+def never_matching_problems(path: Path, locator, spec: ProtocolFile) -> list[Problem]:
+    """Protocols that can never match or never find an audience."""
+    problems = []
+    for p, protocol in enumerate(spec.protocols):
+        reason = never_matches(protocol)
+        if reason:
+            problems.append(Problem(path, locator.line(("protocols", p, "when")), ERROR, f"protocol {protocol.id} can never notify anyone: {reason}"))
+    return problems
+
+
+def load_protocols(path: Path, teams: set[str] | None = None) -> ProtocolSet:
+    """Load and check a protocol file; raises ProtocolError listing every problem with its line."""
+    loaded, problems = check_protocol_file(path, teams)
+    if loaded is None:
+        raise ProtocolError(problems)
+    return loaded
+
+
+# ---- evaluation ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EarlierShooting:
+    """An earlier activation, for repeat conditions."""
+
+    activation_id: str
+    kinds: frozenset[EventKind]
+    opened_at: datetime
+    lat: float
+    lon: float
+    street_teams: tuple[str, ...]  # covering the earlier place (on shift is judged at the new activation's creation)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What an activation is, as the protocols see it."""
+
+    kinds: frozenset[EventKind]
+    arrivals: tuple[tuple[str, Intent | None], ...]  # (hospital, intent) of each hospital arrival
+    fatal: bool
+    victims: int
+    ages: tuple[int, ...]
+    placement: Placement | None
+    location: tuple[float, float] | None
+    opened_at: datetime  # the moment the activation was created: shifts and hours are judged then
+    earlier: tuple[EarlierShooting, ...]
 
 
 @dataclass(frozen=True)
 class Routing:
-    """One team to notify, because of one protocol."""
+    """One team to notify because of one protocol, with its deadline and escalation snapshot."""
 
-    protocol_id: str
     team: str
+    protocol: str
     ack_within_minutes: int | None
-
-
-def load_protocols(path: Path) -> ProtocolSet:
-    """Load and validate a protocol file."""
-    raw = path.read_bytes()
-    spec = ProtocolFile.model_validate(yaml.safe_load(raw))
-    ids = [p.id for p in spec.protocols]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: protocol ids must be unique, repeated: {', '.join(duplicates)}")
-    return ProtocolSet(spec=spec, version="proto-" + hashlib.sha256(raw).hexdigest()[:16])
+    escalate: tuple[EscalationStep, ...]
 
 
 @dataclass(frozen=True)
-class Route:
-    """Whom an event notifies, and the flags the decision raises."""
+class Decision:
+    """Whom the protocols notify for these facts (each team once: its first protocol wins) and the flags."""
 
     routings: tuple[Routing, ...]
     flags: tuple[str, ...]
+    matched: tuple[str, ...]
 
 
-def _audience(selector: AudienceSelector, event: ShootingEvent, placement: Placement | None, coverage: CoverageMap) -> tuple[str, ...]:
-    if selector is AudienceSelector.COVERING_STREET_TEAMS:
-        return placement.street_teams if placement is not None else ()
-    return coverage.hospital_teams.get(event.hospital or "", ())
+def _repeats(repeat: Repeat, facts: Facts) -> list[EarlierShooting]:
+    if facts.location is None:
+        return []
+    lat, lon = facts.location
+    return [
+        e for e in facts.earlier
+        if repeat.kind in e.kinds
+        and 0 <= (facts.opened_at - e.opened_at).total_seconds() <= repeat.within_hours * 3600
+        and distance_m(lat, lon, e.lat, e.lon) <= repeat.within_m
+    ]
 
 
-def route(event: ShootingEvent, placement: Placement | None, protocols: ProtocolSet, coverage: CoverageMap) -> Route:
-    """The teams an event notifies, in protocol order, each team once (its first protocol wins).
+def _arrival_matches(when: When, intent: Intent | None) -> bool:
+    return not when.intents or intent in when.intents
 
-    ``coverage_gap`` is raised when a protocol asks for the covering street teams and there are none.
-    """
+
+def matches(when: When, facts: Facts, zone: ZoneInfo) -> bool:
+    """Whether the facts meet every condition given in ``when``."""
+    if when.kinds and not (facts.kinds & set(when.kinds)):
+        return False
+    if when.intents and not any(EventKind.GSW_ARRIVAL in facts.kinds and _arrival_matches(when, i) for _, i in facts.arrivals):
+        return False
+    if when.fatal is not None and facts.fatal != when.fatal:
+        return False
+    if when.victims_at_least is not None and facts.victims < when.victims_at_least:
+        return False
+    if when.victim_age_under is not None and not any(a < when.victim_age_under for a in facts.ages):
+        return False
+    if when.has_location is not None and (facts.location is not None) != when.has_location:
+        return False
+    if when.school_within_m is not None and not (facts.placement and any(s.distance_m <= when.school_within_m for s in facts.placement.schools)):
+        return False
+    local = facts.opened_at.astimezone(zone)
+    if when.days and local.strftime("%a").lower() not in when.days:
+        return False
+    if when.between is not None:
+        start, end, now = minute_of_day(when.between[0]), minute_of_day(when.between[1]), local.hour * 60 + local.minute
+        if not (start <= now < end if start < end else now >= start or now < end):
+            return False
+    if when.repeat is not None and not _repeats(when.repeat, facts):
+        return False
+    return not when.any_of or any(matches(alternative, facts, zone) for alternative in when.any_of)
+
+
+def _audience(notify: Notify, protocol: Protocol, facts: Facts, coverage: CoverageMap) -> tuple[str, ...]:
+    if notify.team is not None:
+        return (notify.team,)
+    placement = facts.placement
+    if notify.audience == "street_on_shift":
+        return placement.street_on_shift if placement else ()
+    if notify.audience == "street_on_shift_and_earlier":
+        here = placement.street_on_shift if placement else ()
+        earlier = [t for e in _repeats(protocol.when.repeat, facts) for t in e.street_teams if coverage.on_shift(t, facts.opened_at)] if protocol.when.repeat else []
+        return tuple(dict.fromkeys([*here, *earlier]))
+    if notify.audience == "hospital_team":
+        hospitals = [h for h, intent in facts.arrivals if _arrival_matches(protocol.when, intent)]
+        return tuple(dict.fromkeys(t for h in hospitals for t in coverage.hospital_teams.get(h, ())))
+    nearby = placement.schools if placement else ()
+    limit = protocol.when.school_within_m
+    return tuple(dict.fromkeys(t for s in nearby if limit is None or s.distance_m <= limit for t in coverage.school_teams.get(s.id, ())))
+
+
+def evaluate(facts: Facts, protocols: ProtocolSet, coverage: CoverageMap) -> Decision:
+    """Apply every protocol to the facts."""
     routed: dict[str, Routing] = {}
     flags: list[str] = []
+    matched: list[str] = []
+    zone = protocols.zone
     for protocol in protocols.spec.protocols:
-        if event.kind not in protocol.kinds or (protocol.intents and event.intent not in protocol.intents):
+        if not matches(protocol.when, facts, zone):
             continue
-        for selector in protocol.notify:
-            teams = _audience(selector, event, placement, coverage)
-            if selector is AudienceSelector.COVERING_STREET_TEAMS and not teams and "coverage_gap" not in flags:
-                flags.append("coverage_gap")
+        matched.append(protocol.id)
+        flags += [f for f in protocol.flags if f not in flags]
+        for notify in protocol.notify:
+            teams = _audience(notify, protocol, facts, coverage)
+            if not teams and notify.otherwise is not None:
+                if notify.otherwise.flag and notify.otherwise.flag not in flags:
+                    flags.append(notify.otherwise.flag)
+                for team in notify.otherwise.teams:
+                    routed.setdefault(team, Routing(team, protocol.id, None, ()))
             for team in teams:
-                routed.setdefault(team, Routing(protocol.id, team, protocol.ack_within_minutes))
-    return Route(tuple(routed.values()), tuple(flags))
+                escalate = tuple(s for s in notify.escalate if s.team != team)  # never escalated to itself
+                routed.setdefault(team, Routing(team, protocol.id, notify.ack_within_minutes, escalate))
+    return Decision(tuple(routed.values()), tuple(flags), tuple(matched))

@@ -8,9 +8,10 @@ hard-coded 1.5 s (Tansu holds a fetch for its whole wait even when data is there
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from notifiers.apprise_adapter import AppriseNotifier
 from reviews.store import ReviewStore
-from stream.activation import activate
+from stream.activations import Config, CoreState, Outcome, advance, handle_event, prune
 from stream.deployment import Deployment
 from stream.events import DeadLetter, EventKind, NotificationIntent, ShootingEvent, Skipped, stable_id
 from stream.ingest import excerpt, ingest_cad
@@ -37,6 +38,12 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The wall clock, for the shell only; the core is always handed its ``now``."""
     return datetime.now(UTC)
+
+
+def running_clock(start: datetime) -> Clock:
+    """A clock that starts at ``start`` and runs at the real pace (the demo replays an evening live)."""
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):
@@ -79,6 +86,7 @@ class WorkerSettings:
     partitions: int = DEFAULT_PARTITIONS
     fetch_max_wait_ms: int = 10
     ready_file: Path | None = None
+    clock_start: datetime | None = None  # demos and drills: the worker's clock starts here and runs
 
 
 def build_app(
@@ -110,6 +118,8 @@ def build_app(
         table_cleanup_interval=3600.0,
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    if settings.clock_start is not None:
+        clock = running_clock(settings.clock_start)
     metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
 
     cad_topic = app.topic(settings.topics.cad, value_type=bytes, key_type=bytes)
@@ -160,20 +170,41 @@ def build_app(
                 continue
             await events_topic.send(key=arrival.jurisdiction.encode(), value=raw)
 
+    # The core's state lives in this worker's memory for now: the pipeline issue moves it into Faust
+    # tables with changelogs so that deadlines survive a restart.
+    core = CoreState()
+    config = Config(deployment.coverage, deployment.protocols)
+
+    async def publish(outcome: Outcome) -> None:
+        # intents first: the alert path does not wait for the bookkeeping behind it
+        for intent in outcome.intents:
+            await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode())
+        for entry in outcome.timeline:
+            await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())
+
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             try:
                 event = ShootingEvent.model_validate_json(raw)
-                decision = activate(event, deployment.coverage, deployment.protocols, clock())
+                now = clock()
+                due = advance(core, now, config)  # escalations due before this event go first
+                outcome = handle_event(core, event, now, config)
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("activation", raw, exc)
                 continue
-            for intent in decision.intents:
-                await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode())
-            for entry in decision.timeline:
-                await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())
-            log.info("activation.decided", activation_id=decision.activation_id, teams=[i.team for i in decision.intents])
+            await publish(due)
+            await publish(outcome)
+            log.info("activation.decided", activation_id=outcome.activation_id, teams=[i.team for i in outcome.intents])
+
+    @app.timer(interval=1.0)
+    async def escalation_timer() -> None:
+        now = clock()
+        due = advance(core, now, config)
+        if due.intents:
+            log.info("escalation.fired", teams=[i.team for i in due.intents], escalated=[i.escalated_team for i in due.intents])
+        await publish(due)
+        prune(core, now)
 
     @app.agent(intents_topic, concurrency=1)
     async def dispatch(stream: faust.StreamT[bytes]) -> None:

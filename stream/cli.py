@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ def worker(
     faust_log_level: str = typer.Option("warning", "--faust-log-level", help="Log level of Faust's own logs."),
     app_id: str = typer.Option("vigil", "--app-id", envvar="VIGIL_APP_ID", help="Faust app id: the consumer group and table names."),
     topic_prefix: str = TopicPrefixOption,
+    clock_start: str | None = typer.Option(None, "--clock-start", help="Demos and drills: start the worker's clock at this ISO 8601 moment."),
 ) -> None:
     """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink."""
     from stream.app import WorkerSettings
@@ -96,6 +98,7 @@ def worker(
         ready_file=ready_file,
         app_id=app_id,
         topics=Topics(topic_prefix),
+        clock_start=datetime.fromisoformat(clock_start) if clock_start else None,
     )
     run_worker(settings, contacts, loglevel=faust_log_level)
 
@@ -254,9 +257,12 @@ def demo(
 
 def _add_planner_commands() -> None:
     from geofences.cli import coverage_app, geofences_app
+    from rules.cli import replay_command, rules_app
 
     app.add_typer(geofences_app, name="geofences")
     app.add_typer(coverage_app, name="coverage")
+    app.add_typer(rules_app, name="rules")
+    app.command("replay")(replay_command)
 
 
 _add_planner_commands()

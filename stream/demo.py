@@ -17,8 +17,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
@@ -26,11 +28,10 @@ from prometheus_client import CollectorRegistry
 from notifiers.apprise_adapter import write_contacts
 from notifiers.inbox import PhoneInbox
 from reviews.store import ReviewStore
-from stream.activation import activate, activation_id_for
-from stream.app import utc_now
+from stream.activations import Config, CoreState, handle_event
 from stream.broker import EmbeddedBroker
 from stream.deployment import Deployment, load_deployment
-from stream.events import DeadLetter, ShootingEvent, Skipped
+from stream.events import DeadLetter, Skipped
 from stream.hl7 import ingest_hl7
 from stream.ingest import ingest_cad
 from stream.kafka import Topics, ensure_topics
@@ -40,6 +41,9 @@ from stream.processes import WorkerProcess
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
 REF = re.compile(r"Ref (act-[0-9a-f]+)")
 SEND_GAP_S = 0.4
+# The sample is an evening of 4 July 2026 (a Saturday): the worker's clock starts there, so the
+# street teams are on shift whatever the hour the demo is run.
+DEMO_EVENING = datetime(2026, 7, 4, 22, 0, tzinfo=ZoneInfo("America/Chicago"))
 
 
 @dataclass
@@ -78,29 +82,29 @@ def read_sample(path: Path = SAMPLE) -> list[SampleLine]:
 
 
 def predict(lines: list[SampleLine], deployment: Deployment, hl7_secret: bytes) -> Prediction:
-    """Run the same core the worker and the HL7 listener run, to know which alerts must arrive."""
+    """Run the same core the worker and the HL7 listener run, at the demo's evening, to know which
+    alerts must arrive."""
     prediction = Prediction()
+    state, config = CoreState(), Config(deployment.coverage, deployment.protocols)
     for line in lines:
-        now = utc_now()
         if line.source == "hl7":
-            result = ingest_hl7(line.raw, deployment.classification, hl7_secret, now)
+            result = ingest_hl7(line.raw, deployment.classification, hl7_secret, DEMO_EVENING)
         else:
-            result = ingest_cad(line.raw, deployment.classification, now)
-        prediction.line_activations.append(
-            activation_id_for(result.jurisdiction, result.incident_id) if isinstance(result, ShootingEvent) else None
-        )
+            result = ingest_cad(line.raw, deployment.classification, DEMO_EVENING)
         if isinstance(result, Skipped):
             prediction.not_shootings += 1
+            prediction.line_activations.append(None)
         elif isinstance(result, DeadLetter):
             prediction.dead_letters += 1
+            prediction.line_activations.append(None)
         else:
             prediction.shootings += 1
-            decision = activate(result, deployment.coverage, deployment.protocols, now)
-            prediction.alerts |= {(i.activation_id, i.team) for i in decision.intents}
-            if not decision.intents:
-                prediction.coverage_gaps.add(decision.activation_id)
-            prediction.timeline_entries |= {e.entry_id for e in decision.timeline}
-            prediction.timeline_entries |= {f"delivery:{i.intent_id}" for i in decision.intents}
+            outcome = handle_event(state, result, DEMO_EVENING, config)
+            prediction.line_activations.append(outcome.activation_id)
+            prediction.alerts |= {(i.activation_id, i.team) for i in outcome.intents}
+            prediction.timeline_entries |= {e.entry_id for e in outcome.timeline}
+            prediction.timeline_entries |= {f"delivery:{i.intent_id}" for i in outcome.intents}
+    prediction.coverage_gaps = {a.id for a in state.activations.values() if "coverage_gap" in a.flags}
     return prediction
 
 
@@ -136,7 +140,8 @@ class LocalPipeline:
 
 @asynccontextmanager
 async def local_pipeline(
-    bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, hl7_secret: bytes, fetch_wait_ms: int = 10
+    bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, hl7_secret: bytes, fetch_wait_ms: int = 10,
+    clock_start: datetime | None = DEMO_EVENING,
 ) -> AsyncIterator[LocalPipeline]:
     """Start the inbox, write contacts for every team, make the topics, start the HL7 listener and a
     worker, and wait for the worker."""
@@ -151,7 +156,8 @@ async def local_pipeline(
         await ensure_topics(bootstrap, topics)
         await listener.start()
         worker = WorkerProcess(
-            bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=app_id, topic_prefix=topics.prefix, fetch_wait_ms=fetch_wait_ms
+            bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=app_id, topic_prefix=topics.prefix, fetch_wait_ms=fetch_wait_ms,
+            clock_start=clock_start.isoformat() if clock_start else None,
         )
         worker.start()
         await asyncio.to_thread(worker.wait_ready)

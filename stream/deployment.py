@@ -23,10 +23,15 @@ class DeploymentPaths:
     @classmethod
     def bundled(cls, name: str = "minneapolis") -> DeploymentPaths:
         """The deployment shipped inside the package (the Minneapolis demo)."""
+        return cls.at_root(PACKAGE_ROOT, name)
+
+    @classmethod
+    def at_root(cls, root: Path, name: str = "minneapolis") -> DeploymentPaths:
+        """A deployment laid out as in this repository (a checkout, or a copy of one at a git revision)."""
         return cls(
-            classification=PACKAGE_ROOT / "stream" / name / "classification.yaml",
-            teams=PACKAGE_ROOT / "geofences" / name / "teams.yaml",
-            protocols=PACKAGE_ROOT / "rules" / name / "protocols.yaml",
+            classification=root / "stream" / name / "classification.yaml",
+            teams=root / "geofences" / name / "teams.yaml",
+            protocols=root / "rules" / name / "protocols.yaml",
         )
 
 
@@ -47,10 +52,11 @@ class Deployment:
 def load_deployment(paths: DeploymentPaths | None = None) -> Deployment:
     """Load and cross-check a deployment; raises with the file named when something is wrong."""
     paths = paths or DeploymentPaths.bundled()
+    coverage = compile_coverage(paths.teams)
     deployment = Deployment(
         classification=load_classification(paths.classification),
-        coverage=compile_coverage(paths.teams),
-        protocols=load_protocols(paths.protocols),
+        coverage=coverage,
+        protocols=load_protocols(paths.protocols, teams=set(coverage.teams)),
     )
     names = {
         paths.classification: deployment.classification.jurisdiction,

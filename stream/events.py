@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -80,7 +81,6 @@ class ShootingEvent(Frozen):
     hospital: str | None = None
     intent: Intent | None = None
     diagnosis_codes: tuple[str, ...] = ()
-    update: bool = False
 
 
 class Skipped(Frozen):
@@ -116,14 +116,19 @@ class NotificationIntent(Frozen):
     """A decision to alert one team about one activation; its id is deterministic.
 
     The id is derived from (activation, team, protocol, step), so a re-delivered event or a replayed
-    partition produces the same id and dispatch can refuse to send it twice.
+    partition produces the same id and dispatch can refuse to send it twice. ``step`` is initial (the
+    activation's first decision), update (a later report added the team) or escalation (a team with a
+    deadline did not ack; ``escalated_team`` names it).
     """
 
     intent_id: str
     activation_id: str
     team: str
     protocol: str
-    step: int
+    step: Literal["initial", "update", "escalation"]
+    escalated_team: str | None = None
+    refs: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
     title: str
     body: str
     created_at: AwareDatetime

@@ -23,7 +23,8 @@ from stream.errors import Rejected
 from stream.events import DeadLetter, EventKind, IngestOutcome, ShootingEvent, Skipped, stable_id
 
 MAX_MESSAGE_BYTES = 1_000_000
-ALERTING_TRIGGERS = ("A04", "A08")  # emergency registration, and updates of it (never a second alert)
+REGISTRATION = "A04"  # emergency registration: the only trigger that is a gunshot arrival (demo-deployment.md)
+UPDATE = "A08"  # an update of a registration: recorded as skipped, never an alert
 ICD10_SYSTEMS = {"", "I10", "I10C", "ICD10", "ICD-10", "ICD10CM", "ICD-10-CM", "ICD10-CM"}
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
@@ -148,7 +149,9 @@ def _outcome(text: str, rules: Classification, secret: bytes, received_at: datet
     if message.component("MSH", 9, 1).upper() != "ADT":
         return skip("not_adt")
     trigger = message.component("MSH", 9, 2).upper() or message.field("EVN", 1).strip().upper()
-    if trigger not in ALERTING_TRIGGERS:
+    if trigger == UPDATE:
+        return skip("update_not_alerting")
+    if trigger != REGISTRATION:
         return skip("not_registration")
     if message.component("PV1", 2, 1).upper() not in rules.hl7.emergency_classes:
         return skip("not_emergency_visit")
@@ -184,7 +187,6 @@ def _outcome(text: str, rules: Classification, secret: bytes, received_at: datet
         hospital=hospital,
         intent=intent,
         diagnosis_codes=(code,),
-        update=trigger == "A08",
     )
 
 

@@ -53,7 +53,7 @@ def outcome_line(outcome: IngestOutcome) -> dict[str, Any]:
             "lat": location.lat if location else None, "lon": location.lon if location else None,
             "fatal": outcome.fatal, "victims": outcome.victim_count, "ages": list(outcome.victim_ages),
             "hospital": outcome.hospital, "intent": outcome.intent.value if outcome.intent else None,
-            "codes": list(outcome.diagnosis_codes), "update": outcome.update,
+            "codes": list(outcome.diagnosis_codes),
         }}
     if isinstance(outcome, Skipped):
         skipped: dict[str, Any] = {"ref": outcome.ref, "reason": outcome.reason}

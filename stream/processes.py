@@ -26,6 +26,7 @@ class WorkerProcess:
         app_id: str = "vigil",
         topic_prefix: str = "",
         fetch_wait_ms: int = 10,
+        clock_start: str | None = None,
     ):
         self.bootstrap = bootstrap
         self.contacts = contacts
@@ -35,6 +36,7 @@ class WorkerProcess:
         self.app_id = app_id
         self.topic_prefix = topic_prefix
         self.fetch_wait_ms = fetch_wait_ms
+        self.clock_start = clock_start
         self.ready_file = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -52,6 +54,7 @@ class WorkerProcess:
             "--app-id", self.app_id,
             "--topic-prefix", self.topic_prefix,
             "--fetch-wait-ms", str(self.fetch_wait_ms),
+            *(["--clock-start", self.clock_start] if self.clock_start else []),
         ]
 
     def start(self) -> None:

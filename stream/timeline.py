@@ -37,9 +37,11 @@ class ActivationDecided(TimelineBase):
 
     kind: Literal["decided"] = "decided"
     event_id: str
+    step: Literal["initial", "update"] = "initial"
     teams: tuple[str, ...]
     protocols: tuple[str, ...]
     flags: tuple[str, ...]
+    new_flags: tuple[str, ...] = ()
     cell: str | None
     neighborhood: str | None
     community: str | None
@@ -54,7 +56,8 @@ class IntentCreated(TimelineBase):
     intent_id: str
     team: str
     protocol: str
-    step: int
+    step: Literal["initial", "update", "escalation"]
+    escalated_team: str | None = None
     ack_deadline: AwareDatetime | None
 
 
@@ -76,8 +79,17 @@ class AlertDelivered(TimelineBase):
     recipients: tuple[RecipientResult, ...]
 
 
+class AckRecorded(TimelineBase):
+    """A team acknowledged the activation; the first ack stops its escalation."""
+
+    kind: Literal["ack"] = "ack"
+    team: str
+    first: bool
+    within_deadline: bool
+
+
 TimelineRecord = Annotated[
-    EventReceived | ActivationDecided | IntentCreated | AlertDelivered, Field(discriminator="kind")
+    EventReceived | ActivationDecided | IntentCreated | AlertDelivered | AckRecorded, Field(discriminator="kind")
 ]
 timeline_adapter: TypeAdapter[TimelineRecord] = TypeAdapter(TimelineRecord)
 

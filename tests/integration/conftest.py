@@ -85,7 +85,9 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, dep
     run = uuid.uuid4().hex[:8]
     topics = Topics(prefix=f"it{run}.")
     db_url = f"sqlite:///{workdir / 'review.sqlite'}"
-    worker = WorkerProcess(kafka_bootstrap, contacts, db_url, workdir, app_id=f"vigil-it-{run}", topic_prefix=topics.prefix)
+    # a Saturday evening, whenever the tests run: the street teams are on shift
+    worker = WorkerProcess(kafka_bootstrap, contacts, db_url, workdir, app_id=f"vigil-it-{run}", topic_prefix=topics.prefix,
+                           clock_start="2026-07-04T22:00:00-05:00")
     worker.start()
     try:
         worker.wait_ready()

@@ -7,11 +7,17 @@ import time
 
 import pytest
 
-from stream.activation import activation_id_for
+from stream.activations import activation_id_for
 from stream.eido_builder import build_eido
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, as_bytes, shooting
 
 pytestmark = pytest.mark.integration
+
+# The tests share one worker: shootings are placed over 1 km apart so that none is a retaliation watch
+# (P7: a person shot within 1,000 m and 72 h of another) of an earlier test's.
+CAMDEN = (45.0400, -93.3000)
+POWDERHORN = (44.9405, -93.2530)
+DOWNTOWN = (44.9790, -93.2720)
 
 
 def _timeline_kinds(pipeline, activation_id: str, want: int, timeout: float = 15.0) -> list[str]:
@@ -28,16 +34,18 @@ def _timeline_kinds(pipeline, activation_id: str, want: int, timeout: float = 15
 async def test_person_shot_alerts_exactly_the_covering_team_and_is_recorded(pipeline) -> None:
     before = len(pipeline.messages())
     await pipeline.produce(as_bytes(shooting("IT-JORDAN-1", JORDAN)))
-    messages = pipeline.wait_for_messages(before + 1)
-    time.sleep(1.0)  # a second (wrong) alert would land now
+    pipeline.wait_for_messages(before + 2)
+    time.sleep(1.0)  # a third (wrong) alert would land now
     new = pipeline.messages()[before:]
-    activation = activation_id_for("minneapolis", "IT-JORDAN-1")
-    assert [(m["recipient"], m["title"]) for m in new] == [("vi-north-nearnorth-lead", "VIGIL: Person shot - Jordan")]
-    assert f"Ref {activation}" in messages[-1]["body"]
-    kinds = _timeline_kinds(pipeline, activation, want=4)
-    assert sorted(kinds) == ["decided", "delivery", "event_received", "intent"]
-    delivery = next(r for r in pipeline.store.records(activation) if r.kind == "delivery")
-    assert (delivery.team, delivery.status) == ("vi-north-nearnorth", "delivered")
+    activation = activation_id_for("minneapolis", "eido", "IT-JORDAN-1")
+    # P2: the covering street team on shift (Saturday evening on the worker's clock) and gvi-outreach
+    assert sorted((m["recipient"], m["title"]) for m in new) == [
+        ("gvi-outreach-lead", "VIGIL GVI: Person shot - Jordan"), ("vi-north-nearnorth-lead", "VIGIL: Person shot - Jordan")]
+    assert all(f"Ref {activation}" in m["body"] for m in new)
+    kinds = _timeline_kinds(pipeline, activation, want=6)
+    assert sorted(kinds) == ["decided", "delivery", "delivery", "event_received", "intent", "intent"]
+    deliveries = {(r.team, r.status) for r in pipeline.store.records(activation) if r.kind == "delivery"}
+    assert deliveries == {("vi-north-nearnorth", "delivered"), ("gvi-outreach", "delivered")}
 
 
 async def test_non_shooting_call_produces_no_alert(pipeline) -> None:
@@ -45,31 +53,31 @@ async def test_non_shooting_call_produces_no_alert(pipeline) -> None:
     traffic = build_eido("IT-MVA-1", "2026-07-04T22:05:00-05:00", apco="MVA", internal_text="Motor Vehicle Accident (P)", lat=JORDAN[0], lon=JORDAN[1])
     # same key: the worker reads the non-shooting before the marker shooting behind it
     await pipeline.produce(as_bytes(traffic), as_bytes(shooting("IT-MARKER-1", MIDTOWN_PHILLIPS)))
-    pipeline.wait_for_messages(before + 1)
+    pipeline.wait_for_messages(before + 2)
     time.sleep(1.0)
     new = pipeline.messages()[before:]
-    assert [m["recipient"] for m in new] == ["vi-south-phillips-lead"]
-    assert pipeline.store.records(activation_id_for("minneapolis", "IT-MVA-1")) == []
+    assert sorted(m["recipient"] for m in new) == ["gvi-outreach-lead", "vi-south-phillips-lead"]
+    assert pipeline.store.records(activation_id_for("minneapolis", "eido", "IT-MVA-1")) == []
 
 
 async def test_cad_resend_does_not_alert_twice(pipeline) -> None:
     before = len(pipeline.messages())
-    first = shooting("IT-RESEND-1", JORDAN, updated_at="2026-07-04T23:00:00-05:00")
-    resend = shooting("IT-RESEND-1", JORDAN, updated_at="2026-07-04T23:04:00-05:00")
-    await pipeline.produce(as_bytes(first), as_bytes(resend), as_bytes(shooting("IT-MARKER-2", MIDTOWN_PHILLIPS)))
-    pipeline.wait_for_messages(before + 2)
+    first = shooting("IT-RESEND-1", CAMDEN, updated_at="2026-07-04T23:00:00-05:00")
+    resend = shooting("IT-RESEND-1", CAMDEN, updated_at="2026-07-04T23:04:00-05:00")
+    await pipeline.produce(as_bytes(first), as_bytes(resend), as_bytes(shooting("IT-MARKER-2", POWDERHORN)))
+    pipeline.wait_for_messages(before + 4)
     time.sleep(1.0)
     new = pipeline.messages()[before:]
-    resent = activation_id_for("minneapolis", "IT-RESEND-1")
-    assert sum(f"Ref {resent}" in m["body"] for m in new) == 1
-    assert len(new) == 2
+    resent = activation_id_for("minneapolis", "eido", "IT-RESEND-1")
+    assert sorted(m["recipient"] for m in new if f"Ref {resent}" in m["body"]) == ["gvi-outreach-lead", "vi-north-camden-lead"]
+    assert len(new) == 4  # two teams for the re-sent shooting, once each; two for the marker
     # both versions are in the review timeline
     assert _timeline_kinds(pipeline, resent, want=6).count("event_received") == 2
 
 
 async def test_malformed_document_is_dead_lettered_with_its_reason(pipeline) -> None:
     before = len(pipeline.messages())
-    await pipeline.produce(b'{"incidentComponent": {"$id": "IT-BAD-1"', as_bytes(shooting("IT-MARKER-3", MIDTOWN_PHILLIPS)))
+    await pipeline.produce(b'{"incidentComponent": {"$id": "IT-BAD-1"', as_bytes(shooting("IT-MARKER-3", DOWNTOWN)))
     pipeline.wait_for_messages(before + 1)
     letters = [json.loads(raw) for raw in await pipeline.read_topic(pipeline.topics.dlq)]
     bad = [letter for letter in letters if "IT-BAD-1" in letter["excerpt"]]

@@ -20,7 +20,7 @@ from stream.events import NotificationIntent
 
 def _intent(team: str, n: int = 0) -> NotificationIntent:
     return NotificationIntent(
-        intent_id=f"int-{n}", activation_id="act-1", team=team, protocol="P2", step=0,
+        intent_id=f"int-{n}", activation_id="act-1", team=team, protocol="P2", step="initial",
         title="VIGIL: Person shot - Jordan", body="Person shot near Jordan.\nRef act-1",
         created_at=datetime(2026, 7, 5, 3, 0, tzinfo=UTC),
     )

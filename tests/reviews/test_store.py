@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reviews.store import ReviewStore
-from stream.activation import activate
+from stream.activations import Config, CoreState, handle_event
 from stream.classify import classify_cad
 from stream.eido import parse_eido
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.database
 
 def _timeline(deployment, incident: str = "MPLS-S1"):
     event = classify_cad(parse_eido(as_bytes(shooting(incident, JORDAN))), deployment.classification, RECEIVED)
-    return activate(event, deployment.coverage, deployment.protocols, RECEIVED).timeline
+    return handle_event(CoreState(), event, RECEIVED, Config(deployment.coverage, deployment.protocols)).timeline
 
 
 def test_append_is_idempotent_and_reads_back_typed_records(db_url: str, deployment) -> None:
@@ -23,12 +23,13 @@ def test_append_is_idempotent_and_reads_back_typed_records(db_url: str, deployme
     store.create_schema()
     records = _timeline(deployment)
     try:
-        assert store.append(records) == len(records) == 3
+        assert store.append(records) == len(records) == 4  # received, decided, two intents (street team, gvi)
         assert store.append(records) == 0  # at-least-once re-delivery stores nothing twice
-        assert store.count() == 3 and store.count("intent") == 1
+        assert store.count() == 4 and store.count("intent") == 2
         back = store.records(records[0].activation_id)
         assert back == sorted(records, key=lambda r: (r.at, r.entry_id))
-        assert back[1].kind == "decided" and back[1].teams == ("vi-north-nearnorth",)
+        decided = next(r for r in back if r.kind == "decided")
+        assert decided.teams == ("vi-north-nearnorth", "gvi-outreach")
     finally:
         store.dispose()
 
@@ -41,7 +42,7 @@ def test_records_of_one_activation_only(db_url: str, deployment) -> None:
         store.append(_timeline(deployment, "MPLS-S3"))
         wanted = _timeline(deployment, "MPLS-S3")[0].activation_id
         assert {r.activation_id for r in store.records(wanted)} == {wanted}
-        assert store.count() == 6
+        assert store.count() == 8
     finally:
         store.dispose()
 

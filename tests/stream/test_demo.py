@@ -16,8 +16,12 @@ pytestmark = pytest.mark.integration
 def test_sample_prediction_matches_the_deployment_contract(deployment) -> None:
     prediction = predict(read_sample(), deployment, b"demo-test-secret-0123")
     teams = sorted(team for _, team in prediction.alerts)
-    assert teams == ["nextstep-hcmc", "vi-central", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn"]
-    assert (prediction.shootings, prediction.not_shootings, prediction.dead_letters) == (8, 3, 1)
+    # P2 street team + gvi-outreach (x3 on shift), P2 coverage gap: dns-oncall + gvi-outreach (Hiawatha),
+    # P1 street team (Powderhorn), P3 Next Step (three person-shot activations in the window: no join)
+    assert teams == ["dns-oncall", "gvi-outreach", "gvi-outreach", "gvi-outreach", "gvi-outreach", "nextstep-hcmc",
+                     "vi-central", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn"]
+    # the A08 update is skipped, like the three ordinary calls
+    assert (prediction.shootings, prediction.not_shootings, prediction.dead_letters) == (7, 4, 1)
     assert len(prediction.coverage_gaps) == 1
 
 
@@ -29,11 +33,12 @@ def test_demo_prints_every_alert_with_latency_and_a_summary(tmp_path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     alerts = re.findall(r"ALERT\s+(\S+)\s+([\d.]+) ms", result.stdout)
     assert sorted(r for r, _ in alerts) == [
-        "nextstep-hcmc-lead", "vi-central-lead", "vi-north-nearnorth-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
+        "dns-oncall-lead", "gvi-outreach-lead", "gvi-outreach-lead", "gvi-outreach-lead", "gvi-outreach-lead", "nextstep-hcmc-lead",
+        "vi-central-lead", "vi-north-nearnorth-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
     assert all(float(ms) > 0 for _, ms in alerts)
     assert result.stdout.count("[ACK AA]") == 2
-    assert "alerts                 5 of 5 predicted, 0 duplicate(s)" in result.stdout
-    assert "timeline rows stored   26 of 26" in result.stdout
+    assert "alerts                 10 of 10 predicted, 0 duplicate(s)" in result.stdout
+    assert "timeline rows stored   34 of 34" in result.stdout
     assert "DEMOPATIENT" not in result.stdout and "DEMOPATIENT" not in (tmp_path / "inbox.jsonl").read_text()
     assert "result                 OK" in result.stdout
     assert (tmp_path / "review.sqlite").exists()

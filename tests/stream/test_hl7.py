@@ -30,7 +30,6 @@ def test_emergency_gunshot_registration_becomes_an_arrival(deployment) -> None:
     assert event.victim_ages == (27,)  # born 1999-01-01, arrived 2026-07-04
     assert event.diagnosis_codes == ("X95.XXXA",)
     assert event.incident_id == visit_key(SECRET, "hcmc", "V123")
-    assert event.update is False
 
 
 @pytest.mark.parametrize(
@@ -45,11 +44,11 @@ def test_intent_comes_from_the_firearm_code(deployment, code: str, intent: Inten
     assert event.intent is intent
 
 
-def test_a08_update_keeps_the_visit_key_and_is_marked(deployment) -> None:
-    first = _ingest(deployment, AdtMessage("C1", "hcmc", ARRIVED, visit_number="V9"))
+def test_a08_update_never_alerts_even_with_a_firearm_code(deployment) -> None:
+    # demo-deployment.md: a gunshot arrival is an ADT^A04; an update of the visit is not a new arrival
     update = _ingest(deployment, AdtMessage("C2", "hcmc", ARRIVED, trigger="A08", visit_number="V9"))
-    assert update.update is True
-    assert update.incident_id == first.incident_id  # same activation downstream: no second alert
+    assert isinstance(update, Skipped)
+    assert (update.reason, update.ref) == ("update_not_alerting", "C2")
 
 
 @pytest.mark.parametrize(

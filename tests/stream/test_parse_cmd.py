@@ -51,10 +51,10 @@ def test_hl7_files_split_at_msh_with_or_without_framing(tmp_path: Path) -> None:
     path.write_text(arrival.replace("\r", "\n") + "\n\n" + "\x0b" + update + "\x1c\r" + "MSH|^~\\&|X|hcmc\n")
     code, out, _ = _parse("hl7", str(path))
     assert code == 0
-    assert [list(line) for line in out] == [["event"], ["event"], ["rejected"]]
+    assert [list(line) for line in out] == [["event"], ["skipped"], ["rejected"]]
     assert {k: out[0]["event"][k] for k in ("kind", "ref", "hospital", "intent", "ages")} == {
         "kind": "gsw_arrival", "ref": "H-1", "hospital": "hcmc", "intent": "assault", "ages": [27]}
-    assert out[1]["event"]["update"] is True and out[1]["event"]["incident"] == out[0]["event"]["incident"]
+    assert out[1]["skipped"] == {"ref": "H-2", "reason": "update_not_alerting"}
     assert set(out[2]["rejected"]) == {"reason", "detail"}  # no excerpt: HL7 may hold patient identity
 
 
