@@ -33,6 +33,7 @@ test: $(STAMP) postgres
 bench: $(STAMP)
 	$(BIN)/python -m load_tests.bench_parse
 	$(BIN)/python -m load_tests.bench_lookup
+	$(BIN)/python -m load_tests.bench_replay
 	$(BIN)/python -m load_tests.bench_e2e
 
 clean:

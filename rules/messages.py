@@ -56,7 +56,6 @@ def message_context(activation: Activation, notice: Notice, step: str, config: C
     reported_at = activation.arrived_at.get(hospital_id or "") if audience == "hospital" else None
     placement = activation.placement
     deadline = escalated.ack_deadline if escalated else notice.ack_deadline
-    protocol_names = {p.id: p.name for p in config.protocols.spec.protocols}
     what = WHAT[activation.kind] + (" (fatal)" if activation.fatal else "")
     return {
         "what": what,
@@ -67,7 +66,7 @@ def message_context(activation: Activation, notice: Notice, step: str, config: C
         "ref": activation.id,
         "step": step,
         "rule": notice.protocol,
-        "rule_name": protocol_names.get(notice.protocol, notice.protocol),
+        "rule_name": config.protocols.names.get(notice.protocol, notice.protocol),
         "flags": list(activation.flags),
         "hospital": hospital or "an unknown hospital",
         "intent": (intent.value if intent else "unknown").replace("_", " "),

@@ -20,6 +20,9 @@ intent = (activation, team, protocol, step).
 from __future__ import annotations
 
 import heapq
+import math
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -91,6 +94,18 @@ class CoreState:
     by_incident: dict[str, str] = field(default_factory=dict)  # "source:incident" → activation id
     by_ref: dict[str, str] = field(default_factory=dict)  # ack refs (incident ids, MSH-10s) → activation id
     timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)  # (due, activation, team, cursor)
+    opened: deque[str] = field(default_factory=deque)  # activation ids in the order they opened (the clock only runs forward)
+
+
+def opened_since(state: CoreState, since: datetime) -> Iterator[Activation]:
+    """Activations opened at or after ``since``, newest first: correlation and repeats look back a bounded time."""
+    for activation_id in reversed(state.opened):
+        activation = state.activations.get(activation_id)
+        if activation is None:
+            continue
+        if activation.opened_at < since:
+            return
+        yield activation
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,7 @@ def _join_candidates(state: CoreState, event: ShootingEvent, now: datetime, conf
     if event.kind is EventKind.GSW_ARRIVAL:
         window = timedelta(minutes=correlation.hospital_join_minutes)
         arrived = event.reported_at
-        found = [a for a in state.activations.values()
+        found = [a for a in opened_since(state, arrived - window)
                  if a.jurisdiction == event.jurisdiction and correlation.hospital_join_kind in a.kinds
                  and a.placement is not None and a.placement.neighborhood is not None  # in the city
                  and arrived - window <= a.opened_at <= arrived]
@@ -142,8 +157,8 @@ def _join_candidates(state: CoreState, event: ShootingEvent, now: datetime, conf
         other = {EventKind.SHOTSPOTTER} if not is_spotter else {EventKind.SHOTS_FIRED, EventKind.PERSON_SHOT}
         return bool(activation.kinds & other)
 
-    near = [a for a in state.activations.values()
-            if a.location is not None and complements(a) and now - window <= a.opened_at <= now
+    near = [a for a in opened_since(state, now - window)
+            if a.location is not None and complements(a) and a.opened_at <= now
             and distance_m(lat, lon, *a.location) <= correlation.shotspotter_join_m]
     return sorted(near, key=lambda a: distance_m(lat, lon, *a.location))[:1]  # type: ignore[misc]
 
@@ -162,6 +177,7 @@ def _open(state: CoreState, event: ShootingEvent, now: datetime, config: Config)
         first_event=event,
     )
     state.activations[activation.id] = activation
+    state.opened.append(activation.id)
     return activation
 
 
@@ -179,15 +195,23 @@ def _absorb(activation: Activation, event: ShootingEvent) -> None:
     activation.ages += [a for a in event.victim_ages if a is not None and a not in activation.ages]
 
 
-def _earlier(state: CoreState, activation: Activation) -> tuple[EarlierShooting, ...]:
+def _earlier(state: CoreState, activation: Activation, horizon: timedelta, kinds: frozenset[EventKind], reach_m: float) -> tuple[EarlierShooting, ...]:
+    """Earlier activations a repeat condition could be about: of those kinds, within the reach (a cheap
+    box test first, the protocols measure exact metres)."""
+    if horizon <= timedelta(0) or activation.location is None:
+        return ()
+    lat, lon = activation.location
+    dlat = reach_m / 111_000 + 1e-6
+    dlon = dlat / max(0.1, math.cos(math.radians(lat)))
     return tuple(
         EarlierShooting(a.id, frozenset(a.kinds), a.opened_at, *a.location, a.placement.street_teams if a.placement else ())
-        for a in state.activations.values()
-        if a.id != activation.id and a.location is not None and a.opened_at <= activation.opened_at and a.jurisdiction == activation.jurisdiction
+        for a in opened_since(state, activation.opened_at - horizon)
+        if a.id != activation.id and a.location is not None and a.kinds & kinds and abs(a.location[0] - lat) <= dlat
+        and abs(a.location[1] - lon) <= dlon and a.opened_at <= activation.opened_at and a.jurisdiction == activation.jurisdiction
     )
 
 
-def facts_of(state: CoreState, activation: Activation) -> Facts:
+def facts_of(state: CoreState, activation: Activation, protocols: ProtocolSet) -> Facts:
     """The activation as the protocols see it."""
     return Facts(
         kinds=frozenset(activation.kinds),
@@ -198,7 +222,8 @@ def facts_of(state: CoreState, activation: Activation) -> Facts:
         placement=activation.placement,
         location=activation.location,
         opened_at=activation.opened_at,
-        earlier=_earlier(state, activation),
+        earlier=_earlier(state, activation, protocols.repeat_horizon, *protocols.repeat_reach)
+        if protocols.repeat_subjects is None or activation.kinds & protocols.repeat_subjects else (),
     )
 
 
@@ -249,7 +274,7 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
     before_flags = list(activation.flags)
     _absorb(activation, event)
 
-    decision = evaluate(facts_of(state, activation), config.protocols, config.coverage)
+    decision = evaluate(facts_of(state, activation, config.protocols), config.protocols, config.coverage)
     activation.flags += [f for f in decision.flags if f not in activation.flags]
     outcome = Outcome(activation_id=activation.id)
     step = "initial" if created else "update"
@@ -337,7 +362,10 @@ def prune(state: CoreState, now: datetime, keep: timedelta = RETENTION) -> int:
            if now - a.opened_at > keep and all(n.due() is None for n in a.notices.values())]
     for activation_id in old:
         del state.activations[activation_id]
+    if not old:
+        return 0
     dropped = set(old)
     state.by_incident = {k: v for k, v in state.by_incident.items() if v not in dropped}
     state.by_ref = {k: v for k, v in state.by_ref.items() if v not in dropped}
+    state.opened = deque(a for a in state.opened if a not in dropped)
     return len(old)

@@ -257,12 +257,14 @@ def demo(
 
 def _add_planner_commands() -> None:
     from geofences.cli import coverage_app, geofences_app
+    from rules.backtest import backtest_command
     from rules.cli import replay_command, rules_app
 
     app.add_typer(geofences_app, name="geofences")
     app.add_typer(coverage_app, name="coverage")
     app.add_typer(rules_app, name="rules")
     app.command("replay")(replay_command)
+    app.command("backtest")(backtest_command)
 
 
 _add_planner_commands()

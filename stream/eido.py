@@ -112,6 +112,11 @@ def parse_eido(raw: bytes | str, with_location: bool = True) -> CadReport:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Rejected("invalid_json", f"EIDO is not valid JSON ({exc})") from None
+    return eido_report(doc, with_location)
+
+
+def eido_report(doc: Any, with_location: bool = True) -> CadReport:
+    """An EIDO document already decoded from JSON (replays carry it as an object); see ``parse_eido``."""
     if not isinstance(doc, dict):
         raise Rejected("not_an_object", "EIDO document must be a JSON object")
     # A document without an incident component (a call transfer, say) is still an incident: the

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from stream.classify import Classification, classify_cad
-from stream.eido import locate, parse_eido
+from stream.eido import eido_report, locate, parse_eido
 from stream.errors import Rejected
 from stream.events import DeadLetter, IngestOutcome, Skipped
 
@@ -19,18 +20,18 @@ def excerpt(raw: bytes | str) -> str:
     return text[:EXCERPT_CHARS]
 
 
-def ingest_cad(raw: bytes | str, rules: Classification, received_at: datetime, locate_skipped: bool = False) -> IngestOutcome:
-    """Parse and classify one EIDO document; bad input becomes a DeadLetter naming the problem.
-
-    The location is read for shootings only, unless ``locate_skipped`` (`vigil parse` shows it).
-    """
+def ingest_cad(raw: bytes | str | dict, rules: Classification, received_at: datetime, locate_skipped: bool = False) -> IngestOutcome:
+    """Parse and classify one EIDO document (bytes, text, or an already decoded object); bad input becomes
+    a DeadLetter naming the problem. The location is read for shootings only, unless ``locate_skipped``
+    (`vigil parse` shows it)."""
     try:
-        report = parse_eido(raw, with_location=False)
+        report = eido_report(raw, with_location=False) if isinstance(raw, dict) else parse_eido(raw, with_location=False)
         shooting = rules.cad_type(report) is not None
         if shooting or locate_skipped:
             report = locate(report)
     except Rejected as exc:
-        return DeadLetter(source="eido", reason=exc.reason, detail=exc.detail, excerpt=excerpt(raw), received_at=received_at)
+        shown = json.dumps(raw) if isinstance(raw, dict) else raw
+        return DeadLetter(source="eido", reason=exc.reason, detail=exc.detail, excerpt=excerpt(shown), received_at=received_at)
     event = classify_cad(report, rules, received_at) if shooting else None
     if event is None:
         return Skipped(source="eido", ref=report.incident_id, reason=NOT_A_SHOOTING, location=report.location, received_at=received_at)

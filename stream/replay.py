@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event
+from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event, prune
 from stream.deployment import Deployment
 from stream.eido import parse_timestamp
 from stream.errors import Rejected
@@ -28,6 +28,7 @@ from stream.ingest import ingest_cad
 DEFAULT_TAIL = timedelta(hours=2)
 REPLAY_HL7_KEY = b"vigil-replay-visit-key"  # offline replays need stable ids, not a secret key
 JUST_BEFORE = timedelta(microseconds=1)
+PRUNE_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,7 @@ def to_event(line: ScenarioLine, deployment: Deployment, secret: bytes) -> Shoot
     payload = line.data["payload"]
     rules = deployment.classification
     if line.source == "eido":
-        raw = payload if isinstance(payload, str) else json.dumps(payload)
-        outcome = ingest_cad(raw, rules, line.at)
+        outcome = ingest_cad(payload, rules, line.at)
     elif line.source == "hl7":
         outcome = ingest_hl7(str(payload), rules, secret, line.at)
     else:
@@ -119,6 +119,7 @@ class Replay:
     deployment: Deployment
     state: CoreState
     secret: bytes
+    fed: int = 0
 
     @property
     def config(self) -> Config:
@@ -128,6 +129,9 @@ class Replay:
     def feed(self, line: ScenarioLine, err: TextIO | None = None) -> Iterator[NotificationIntent]:
         """Escalations due before the line, then what the line itself causes."""
         yield from advance(self.state, line.at - JUST_BEFORE, self.config).intents
+        self.fed += 1
+        if self.fed % PRUNE_EVERY == 0:
+            prune(self.state, line.at)  # a year's replay keeps only the look-back window in memory
         outcome: Outcome
         if line.source == "ack":
             outcome = handle_ack(self.state, line.data["ref"], line.data["team"], line.at)
