@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ import typer
 from geofences.coverage import CoverageError, compile_coverage
 from geofences.problems import ERROR
 from stream.deployment import DeploymentPaths
+from stream.options import moment_option
 
 geofences_app = typer.Typer(help="Coverage maps and shifts: lint, compile, look up a place.", no_args_is_help=True)
 coverage_app = typer.Typer(help="Coverage analysis over a history of shootings.", no_args_is_help=True)
@@ -70,14 +70,7 @@ def show_command(
     teams: Path | None = TeamsOption,
 ) -> None:
     """Who covers a place, who is on shift at a moment, and the schools nearby."""
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        typer.echo(f"vigil: --at {at!r} is not an ISO 8601 date-time", err=True)
-        raise typer.Exit(2) from None
-    if when.tzinfo is None:
-        typer.echo(f"vigil: --at {at!r} has no UTC offset", err=True)
-        raise typer.Exit(2)
+    when = moment_option("--at", at)
     try:
         coverage = compile_coverage(_teams_path(teams))
     except CoverageError as exc:

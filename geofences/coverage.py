@@ -20,12 +20,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import h3
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from shapely.geometry import Point, shape
 from shapely.ops import unary_union
 from shapely.prepared import prep
 
-from geofences.problems import ERROR, ConfigError, LineLocator, Problem, did_you_mean, load_yaml, validation_problems
+from geofences.problems import ERROR, ConfigError, LineLocator, Problem, did_you_mean, load_model
 from geofences.shifts import Schedule, Shift, ShiftException
 from stream.zones import ZoneName
 
@@ -285,14 +285,9 @@ class _Loaded:
 
 
 def _load(path: Path) -> tuple[_Loaded | None, list[Problem]]:
-    data, locator, problems = load_yaml(path)
-    if problems:
+    spec, locator, problems = load_model(path, TeamFile)
+    if spec is None or locator is None:
         return None, problems
-    assert locator is not None
-    try:
-        spec = TeamFile.model_validate(data)
-    except ValidationError as exc:
-        return None, validation_problems(path, locator, exc)
     base = path.parent
     layer_files = {
         "neighborhoods": base / spec.city.neighborhoods.file,

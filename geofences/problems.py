@@ -6,10 +6,12 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 ERROR = "error"
 NOTE = "note"
@@ -95,3 +97,14 @@ def validation_problems(path: Path, locator: LineLocator, error: ValidationError
         message = item["msg"].removeprefix("Value error, ")
         problems.append(Problem(path, locator.line(loc), ERROR, f"{where}: {message}"))
     return problems
+
+
+def load_model(path: Path, model: type[M]) -> tuple[M | None, LineLocator | None, list[Problem]]:
+    """Parse a YAML file into a frozen model; syntax and schema errors as Problems at their lines."""
+    data, locator, problems = load_yaml(path)
+    if problems or locator is None:
+        return None, locator, problems
+    try:
+        return model.model_validate(data), locator, []
+    except ValidationError as exc:
+        return None, locator, validation_problems(path, locator, exc)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from stream.deployment import Deployment, DeploymentPaths, load_deployment
+from stream.options import moment_option
 
 rules_app = typer.Typer(help="Notification protocols: lint and scenario tests.", no_args_is_help=True)
 
@@ -87,16 +87,7 @@ def replay_command(
     from stream.replay import notification_line, replay
 
     deployment = deployment_from(config)
-    end = None
-    if until:
-        try:
-            end = datetime.fromisoformat(until)
-        except ValueError:
-            typer.echo(f"vigil: --until {until!r} is not an ISO 8601 date-time", err=True)
-            raise typer.Exit(2) from None
-        if end.tzinfo is None:
-            typer.echo(f"vigil: --until {until!r} has no UTC offset", err=True)
-            raise typer.Exit(2)
+    end = moment_option("--until", until) if until else None
     try:
         with open(scenario, encoding="utf-8") as fh:
             notifications = replay(fh, deployment, until=end, err=sys.stderr)

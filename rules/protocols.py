@@ -20,10 +20,10 @@ from jinja2 import StrictUndefined
 from jinja2 import Template as JinjaTemplate
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geofences.coverage import CoverageMap, Placement, distance_m
-from geofences.problems import ERROR, ConfigError, Problem, load_yaml, validation_problems
+from geofences.problems import ERROR, ConfigError, Problem, load_model
 from geofences.shifts import ClockTime, Day, minute_of_day
 from stream.events import EventKind, Intent
 from stream.zones import ZoneName
@@ -222,14 +222,9 @@ def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[Prot
     never notify anyone. The worker and `vigil rules lint` both go through here."""
     from geofences.problems import did_you_mean
 
-    data, locator, problems = load_yaml(path)
-    if problems:
+    spec, locator, problems = load_model(path, ProtocolFile)
+    if spec is None or locator is None:
         return None, problems
-    assert locator is not None
-    try:
-        spec = ProtocolFile.model_validate(data)
-    except ValidationError as exc:
-        return None, validation_problems(path, locator, exc)
     seen: dict[str, int] = {}
     for p, protocol in enumerate(spec.protocols):
         line = locator.line(("protocols", p, "id"))
