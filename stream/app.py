@@ -22,9 +22,10 @@ from prometheus_client import CollectorRegistry
 
 from notifiers.apprise_adapter import AppriseNotifier
 from reviews.store import ReviewStore
-from stream.activations import Config, CoreState, Outcome, advance, handle_event, prune
+from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event, prune
+from stream.core_state import dump_state, load_state
 from stream.deployment import Deployment
-from stream.events import DeadLetter, EventKind, NotificationIntent, ShootingEvent, Skipped, stable_id
+from stream.events import AckMessage, CoreInput, DeadLetter, EventKind, NotificationIntent, ShootingEvent, Skipped, stable_id
 from stream.ingest import excerpt, ingest_cad
 from stream.kafka import DEFAULT_PARTITIONS, Topics
 from stream.metrics import IngestMetrics
@@ -33,6 +34,8 @@ from stream.timeline import AlertDelivered, decode_timeline
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+TICK = CoreInput(type="tick").model_dump_json().encode()
+PRUNE_EVERY = timedelta(minutes=10)
 
 
 def utc_now() -> datetime:
@@ -40,10 +43,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def running_clock(start: datetime) -> Clock:
-    """A clock that starts at ``start`` and runs at the real pace (the demo replays an evening live)."""
+def running_clock(start: datetime, rate: float = 1.0) -> Clock:
+    """A clock that starts at ``start`` and runs ``rate`` times the real pace (the demo replays an
+    evening live; drills and tests run deadlines faster)."""
     began = time.monotonic()
-    return lambda: start + timedelta(seconds=time.monotonic() - began)
+    return lambda: start + timedelta(seconds=(time.monotonic() - began) * rate)
 
 
 class _ConsumerThread(AIOKafkaConsumerThread):
@@ -87,6 +91,7 @@ class WorkerSettings:
     fetch_max_wait_ms: int = 10
     ready_file: Path | None = None
     clock_start: datetime | None = None  # demos and drills: the worker's clock starts here and runs
+    clock_rate: float = 1.0  # drills and tests: how many times faster than real time it runs
 
 
 def build_app(
@@ -119,7 +124,7 @@ def build_app(
     )
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     if settings.clock_start is not None:
-        clock = running_clock(settings.clock_start)
+        clock = running_clock(settings.clock_start, settings.clock_rate)
     metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
 
     cad_topic = app.topic(settings.topics.cad, value_type=bytes, key_type=bytes)
@@ -155,7 +160,7 @@ def build_app(
                 await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())
             else:
                 # keyed by jurisdiction: one city's events stay in order on one partition
-                await events_topic.send(key=result.jurisdiction.encode(), value=result.model_dump_json().encode())
+                await events_topic.send(key=result.jurisdiction.encode(), value=CoreInput(type="event", event=result).model_dump_json().encode())
 
     @app.agent(hospital_topic, concurrency=1)
     async def hospital_ingest(stream: faust.StreamT[bytes]) -> None:
@@ -168,12 +173,31 @@ def build_app(
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("hospital_ingest", raw, exc)
                 continue
-            await events_topic.send(key=arrival.jurisdiction.encode(), value=raw)
+            await events_topic.send(key=arrival.jurisdiction.encode(), value=CoreInput(type="event", event=arrival).model_dump_json().encode())
 
     # The core's state lives in this worker's memory for now: the pipeline issue moves it into Faust
     # tables with changelogs so that deadlines survive a restart.
-    core = CoreState()
+    # The core's state per jurisdiction, in a table whose changelog lets a successor take over open
+    # activations and deadlines. Decoded states are cached while the table holds the very bytes we wrote.
+    core_table = app.Table("core-state", partitions=settings.partitions, key_type=str, value_type=bytes)
+    decoded: dict[str, tuple[bytes, CoreState]] = {}
     config = Config(deployment.coverage, deployment.protocols)
+    acks_topic = app.topic(settings.topics.acks, value_type=bytes, key_type=bytes)
+    jurisdiction_key = deployment.jurisdiction.encode()
+
+    def state_of(jurisdiction: str) -> CoreState:
+        raw = core_table.get(jurisdiction)
+        cached = decoded.get(jurisdiction)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        state = load_state(raw)
+        decoded[jurisdiction] = (raw, state)  # type: ignore[assignment]
+        return state
+
+    def save(jurisdiction: str, state: CoreState) -> None:
+        raw = dump_state(state)
+        core_table[jurisdiction] = raw
+        decoded[jurisdiction] = (raw, state)
 
     async def publish(outcome: Outcome) -> None:
         # intents first: the alert path does not wait for the bookkeeping behind it
@@ -182,29 +206,52 @@ def build_app(
         for entry in outcome.timeline:
             await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())
 
+    last_prune: dict[str, datetime] = {}
+
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             try:
-                event = ShootingEvent.model_validate_json(raw)
-                now = clock()
-                due = advance(core, now, config)  # escalations due before this event go first
-                outcome = handle_event(core, event, now, config)
+                item = CoreInput.model_validate_json(raw)
+                jurisdiction = item.event.jurisdiction if item.event else deployment.jurisdiction
+                state, now = state_of(jurisdiction), clock()
+                due = advance(state, now, config)  # escalations due before this input go first
+                outcome = Outcome()
+                if item.type == "event" and item.event is not None:
+                    outcome = handle_event(state, item.event, now, config)
+                elif item.type == "ack" and item.ack is not None:
+                    outcome = handle_ack(state, item.ack.ref, item.ack.team, now)
+                    if outcome.problem:
+                        log.warning("ack.refused", problem=outcome.problem)
+                pruned = 0
+                if now - last_prune.get(jurisdiction, now - PRUNE_EVERY) >= PRUNE_EVERY:
+                    pruned, last_prune[jurisdiction] = prune(state, now), now
+                if due.intents or due.timeline or outcome.intents or outcome.timeline or pruned:
+                    save(jurisdiction, state)  # a tick that changes nothing writes nothing
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("activation", raw, exc)
                 continue
             await publish(due)
             await publish(outcome)
-            log.info("activation.decided", activation_id=outcome.activation_id, teams=[i.team for i in outcome.intents])
+            if due.intents:
+                log.info("escalation.fired", teams=[i.team for i in due.intents], escalated=[i.escalated_team for i in due.intents])
+            if item.type == "event":
+                log.info("activation.decided", activation_id=outcome.activation_id, teams=[i.team for i in outcome.intents])
+
+    @app.agent(acks_topic, concurrency=1)
+    async def acks(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            try:
+                ack = AckMessage.model_validate_json(raw)
+            except Exception as exc:  # noqa: BLE001 - see dead_letter
+                await dead_letter("acks", raw, exc)
+                continue
+            await events_topic.send(key=jurisdiction_key, value=CoreInput(type="ack", ack=ack).model_dump_json().encode())
 
     @app.timer(interval=1.0)
-    async def escalation_timer() -> None:
-        now = clock()
-        due = advance(core, now, config)
-        if due.intents:
-            log.info("escalation.fired", teams=[i.team for i in due.intents], escalated=[i.escalated_team for i in due.intents])
-        await publish(due)
-        prune(core, now)
+    async def clock_tick() -> None:
+        # through the partitioned events topic: the owner of the jurisdiction's state fires its escalations
+        await events_topic.send(key=jurisdiction_key, value=TICK)
 
     @app.agent(intents_topic, concurrency=1)
     async def dispatch(stream: faust.StreamT[bytes]) -> None:

@@ -82,6 +82,7 @@ def worker(
     app_id: str = typer.Option("vigil", "--app-id", envvar="VIGIL_APP_ID", help="Faust app id: the consumer group and table names."),
     topic_prefix: str = TopicPrefixOption,
     clock_start: str | None = typer.Option(None, "--clock-start", help="Demos and drills: start the worker's clock at this ISO 8601 moment."),
+    clock_rate: float = typer.Option(1.0, "--clock-rate", min=0.001, help="Drills and tests, with --clock-start: run the clock this many times faster."),
 ) -> None:
     """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink."""
     from stream.app import WorkerSettings
@@ -99,6 +100,7 @@ def worker(
         app_id=app_id,
         topics=Topics(topic_prefix),
         clock_start=datetime.fromisoformat(clock_start) if clock_start else None,
+        clock_rate=clock_rate,
     )
     run_worker(settings, contacts, loglevel=faust_log_level)
 

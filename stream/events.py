@@ -133,3 +133,19 @@ class NotificationIntent(Frozen):
     body: str
     created_at: AwareDatetime
     ack_deadline: AwareDatetime | None = None
+
+
+class AckMessage(Frozen):
+    """An ack as it arrives on the acks topic: the ref of any report of the activation, and the team."""
+
+    ref: str = Field(min_length=1, max_length=200)
+    team: str = Field(min_length=1, max_length=100)
+
+
+class CoreInput(Frozen):
+    """What the activation agent reads from the events topic, keyed by jurisdiction: a shooting report,
+    an ack, or a clock tick (ticks let the partition's owner fire due escalations)."""
+
+    type: Literal["event", "ack", "tick"]
+    event: ShootingEvent | None = None
+    ack: AckMessage | None = None

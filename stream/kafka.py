@@ -27,6 +27,11 @@ class Topics:
         return f"{self.prefix}hospital.arrivals"
 
     @property
+    def acks(self) -> str:
+        """Acks from the teams' phones (the ack links), keyed by ref."""
+        return f"{self.prefix}acks"
+
+    @property
     def events(self) -> str:
         """Recognised shooting events, keyed by jurisdiction."""
         return f"{self.prefix}events"
@@ -53,7 +58,7 @@ class Topics:
 
     def all(self) -> tuple[str, ...]:
         """Every topic name."""
-        return (self.cad, self.hospital_arrivals, self.events, self.intents, self.timeline, self.outcomes, self.dlq)
+        return (self.cad, self.hospital_arrivals, self.acks, self.events, self.intents, self.timeline, self.outcomes, self.dlq)
 
 
 async def ensure_topics(bootstrap: str, topics: Topics, partitions: int = DEFAULT_PARTITIONS) -> None:

@@ -27,6 +27,7 @@ class WorkerProcess:
         topic_prefix: str = "",
         fetch_wait_ms: int = 10,
         clock_start: str | None = None,
+        clock_rate: float = 1.0,
     ):
         self.bootstrap = bootstrap
         self.contacts = contacts
@@ -37,6 +38,7 @@ class WorkerProcess:
         self.topic_prefix = topic_prefix
         self.fetch_wait_ms = fetch_wait_ms
         self.clock_start = clock_start
+        self.clock_rate = clock_rate
         self.ready_file = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -54,7 +56,7 @@ class WorkerProcess:
             "--app-id", self.app_id,
             "--topic-prefix", self.topic_prefix,
             "--fetch-wait-ms", str(self.fetch_wait_ms),
-            *(["--clock-start", self.clock_start] if self.clock_start else []),
+            *(["--clock-start", self.clock_start, "--clock-rate", str(self.clock_rate)] if self.clock_start else []),
         ]
 
     def start(self) -> None:

@@ -1,0 +1,132 @@
+"""Deadlines survive a worker's death: a worker SIGKILLed between an alert and its deadline, and its
+successor fires the escalation once. And an ack on the acks topic stops an escalation.
+
+The workers' clocks start on a Saturday evening and run 30 times faster than real time, so a 10-minute
+ack deadline passes in 20 seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from notifiers.apprise_adapter import write_contacts
+from stream.broker import free_port, wait_for_port
+from stream.kafka import Topics, ensure_topics
+from stream.processes import WorkerProcess
+from tests.helpers import as_bytes, shooting
+
+pytestmark = pytest.mark.integration
+
+CLOCK_START = "2026-07-04T22:00:00-05:00"
+RATE = 30.0
+JORDAN = (45.0003, -93.3001)
+POWDERHORN = (44.9405, -93.2530)
+
+
+class Inbox:
+    """A `vigil inbox` process."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "stream.cli", "inbox", "--port", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=open(workdir / "inbox.log", "wb"))  # noqa: SIM115
+        assert wait_for_port("127.0.0.1", self.port, timeout=30)
+
+    def messages(self) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/messages", timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait(self, predicate, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages()
+            if predicate(found):
+                return found
+            time.sleep(0.2)
+        return self.messages()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+async def _send(bootstrap: str, topic: str, value: bytes, key: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+def _escalations(messages: list[dict]) -> list[dict]:
+    return [m for m in messages if m["recipient"] == "dns-oncall-lead" and "ESCALATION" in m["body"]]
+
+
+@pytest.fixture
+def setup(kafka_bootstrap, tmp_path, deployment):
+    inbox = Inbox(tmp_path)
+    contacts = tmp_path / "contacts.yaml"
+    write_contacts(contacts, {t: [f"json://127.0.0.1:{inbox.port}/phone/{t}-lead"] for t in deployment.coverage.teams})
+    run = uuid.uuid4().hex[:8]
+    topics = Topics(prefix=f"dur{run}.")
+
+    def worker(name: str) -> WorkerProcess:
+        return WorkerProcess(kafka_bootstrap, contacts, f"sqlite:///{tmp_path / 'review.sqlite'}", tmp_path, name=name,
+                             app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=CLOCK_START, clock_rate=RATE)
+
+    workers: list[WorkerProcess] = []
+    yield kafka_bootstrap, topics, inbox, worker, workers
+    for w in workers:
+        w.kill()
+    inbox.stop()
+
+
+async def test_a_killed_workers_deadline_still_escalates_once(setup) -> None:
+    bootstrap, topics, inbox, worker, workers = setup
+    await ensure_topics(bootstrap, topics)
+    first = worker("first")
+    workers.append(first)
+    first.start()
+    first.wait_ready()
+    await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-1", JORDAN)), b"DUR-1")
+    alerts = inbox.wait(lambda m: len(m) >= 2, timeout=30)
+    assert sorted(m["recipient"] for m in alerts) == ["gvi-outreach-lead", "vi-north-nearnorth-lead"]
+    time.sleep(1.0)  # let the state's changelog record be written
+    first.kill()  # SIGKILL: between the alert and its deadline (10 simulated minutes away)
+    assert _escalations(inbox.messages()) == []
+
+    second = worker("second")
+    workers.append(second)
+    second.start()
+    second.wait_ready()
+    found = inbox.wait(lambda m: len(_escalations(m)) >= 1, timeout=60)
+    time.sleep(5.0)  # a second escalation would arrive now
+    escalations = _escalations(inbox.messages())
+    assert len(escalations) == 1, escalations
+    assert "vi-north-nearnorth has not acknowledged" in escalations[0]["body"]
+    assert len(found) >= 3
+
+
+async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
+    bootstrap, topics, inbox, worker, workers = setup
+    await ensure_topics(bootstrap, topics)
+    only = worker("only")
+    workers.append(only)
+    only.start()
+    only.wait_ready()
+    await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-2", POWDERHORN)), b"DUR-2")
+    inbox.wait(lambda m: len(m) >= 2, timeout=30)
+    await _send(bootstrap, topics.acks, json.dumps({"ref": "DUR-2", "team": "vi-south-powderhorn"}).encode(), b"DUR-2")
+    time.sleep(30.0)  # 15 simulated minutes: well past the 10-minute deadline
+    assert _escalations(inbox.messages()) == []
+    assert sorted(m["recipient"] for m in inbox.messages()) == ["gvi-outreach-lead", "vi-south-powderhorn-lead"]
