@@ -93,9 +93,9 @@ def _age(person: dict[str, Any]) -> int | None:
 def _victim_ages(doc: dict[str, Any]) -> tuple[int | None, ...]:
     ages = []
     for person in _components(doc.get("personComponent")):
-        roles = person.get("personIncidentRoleRegistryText") or []
-        if isinstance(roles, str):
-            roles = [roles]
+        roles = person.get("personIncidentRoleRegistryText")
+        # the schema says a list of strings; producers send a string, and fuzzing sends anything
+        roles = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
         if any(isinstance(r, str) and r.strip().lower() == "victim" for r in roles):
             ages.append(_age(person))
     return tuple(ages)

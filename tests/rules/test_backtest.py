@@ -271,14 +271,32 @@ def test_parse_output_lines_are_events_and_the_rest_is_ignored(tmp_path: Path) -
 
 
 def test_progress_redraws_one_line_on_a_terminal() -> None:
+    import threading
+
     leader, follower = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read_all() -> None:
+        # read while the writer writes (a full pty buffer would block it) until the terminal closes
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the other end is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
     with os.fdopen(follower, "w", encoding="utf-8") as terminal:
         progress = Progress(1000, terminal)
         for n in range(1000):
             progress.step("base" if n < 500 else "head")
         progress.finish("0 added")
-    drawn = os.read(leader, 65536).decode()
+    reader.join(timeout=10)
     os.close(leader)
+    drawn = b"".join(chunks).decode()
     assert drawn.count("\rvigil backtest: ") <= 102  # each whole percent once, and the switch to head
     assert "vigil backtest: head 100% (1000/1000)" in drawn
     assert drawn.splitlines()[-1].startswith("vigil backtest: done in ")

@@ -119,3 +119,10 @@ def test_nena_sample_location_parses_when_an_incident_is_added() -> None:
     report = parse_eido(json.dumps(doc))
     assert report.incident_id == "urn:x"
     assert report.updated_at.utcoffset().total_seconds() == -4 * 3600
+
+
+@pytest.mark.parametrize("roles", [True, 3, {"a": 1}, None, "Victim"])
+def test_person_roles_of_any_json_type_never_break_parsing(roles) -> None:
+    doc = shooting("MPLS-8", victim_ages=[20])
+    doc["personComponent"][0]["personIncidentRoleRegistryText"] = roles
+    assert parse_eido(as_bytes(doc)).victim_ages == ((20,) if roles == "Victim" else ())
