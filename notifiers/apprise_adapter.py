@@ -9,6 +9,7 @@ enforce. Only masked URLs (``url(privacy=True)``) are ever logged or recorded.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ from stream.events import NotificationIntent
 from stream.timeline import RecipientResult
 
 log = structlog.get_logger(__name__)
+
+CHANNEL_TAG = "via-"
+DEFAULT_CHANNEL_ORDER = ("push", "sms", "email", "default")
 
 
 @dataclass(frozen=True)
@@ -35,65 +39,136 @@ class ContactsError(ValueError):
     """A contacts file that cannot be read: names the file and the problem."""
 
 
-def load_recipients(contacts: Path) -> dict[str, tuple[NotifyBase, ...]]:
-    """Read an Apprise YAML contacts file into team id → plugin objects, with Apprise's wait turned off."""
+@dataclass(frozen=True)
+class Recipient:
+    """One phone, inbox or address of a team, and the channel it belongs to (its `via-*` tag)."""
+
+    server: NotifyBase
+    channel: str
+
+
+def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
+    """Read an Apprise YAML contacts file into team id → recipients, with Apprise's wait turned off.
+
+    Each URL is tagged with its team id(s), and optionally ``via-push``, ``via-sms``, ``via-email``...
+    for the channel it is (default: ``default``)."""
     if not contacts.is_file():
         raise ContactsError(f"contacts file {contacts} does not exist")
     config = AppriseConfig(asset=AppriseAsset(async_mode=True))
     if not config.add(str(contacts)):
         raise ContactsError(f"contacts file {contacts} is not a readable Apprise configuration")
-    teams: dict[str, list[NotifyBase]] = {}
+    teams: dict[str, list[Recipient]] = {}
     for server in config.services():
         server.request_rate_per_sec = 0
-        for tag in server.tags:
-            teams.setdefault(tag, []).append(server)
+        names = sorted(str(tag) for tag in server.tags)  # Apprise 2 tags are AppriseTag objects
+        channels = [n.removeprefix(CHANNEL_TAG) for n in names if n.startswith(CHANNEL_TAG)]
+        recipient = Recipient(server, channels[0] if channels else "default")
+        for name in names:
+            if not name.startswith(CHANNEL_TAG):
+                teams.setdefault(name, []).append(recipient)
     if not teams:
         raise ContactsError(f"contacts file {contacts} defines no tagged recipient")
     return {team: tuple(servers) for team, servers in teams.items()}
 
 
-class AppriseNotifier:
-    """Sends an intent's title and body to every recipient of its team, concurrently."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per recipient, and the backoff between them (exponential, with jitter so that many
+    failed sends do not all retry at the same instant)."""
 
-    def __init__(self, recipients: dict[str, tuple[NotifyBase, ...]], timeout: float = 10.0):
+    attempts: int = 3
+    base_delay_s: float = 0.25
+    max_delay_s: float = 4.0
+    jitter: float = 0.5
+
+    def delay(self, attempt: int, rnd: random.Random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        return base * (1 + self.jitter * (2 * rnd.random() - 1))
+
+
+class AppriseNotifier:
+    """Delivery as small stages for one intent: send to the team's recipients on one channel at a time
+    (push, then SMS, then e-mail by default), each recipient with retries; the next channel only when
+    nobody on this one was reached; every recipient's outcome recorded. Dedup by intent id is the
+    dispatch agent's (its table), before this."""
+
+    def __init__(
+        self,
+        recipients: dict[str, tuple[Recipient, ...]],
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        channel_order: tuple[str, ...] = DEFAULT_CHANNEL_ORDER,
+        seed: int | None = None,
+    ):
         self._recipients = recipients
         self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._order = channel_order
+        self._rnd = random.Random(seed)
 
     def teams(self) -> set[str]:
         """Team ids that have at least one recipient."""
         return set(self._recipients)
 
-    async def _send_one(self, server: NotifyBase, intent: NotificationIntent) -> RecipientResult:
-        masked = server.url(privacy=True)
-        started = time.perf_counter()
+    def channels(self, team: str) -> list[tuple[str, list[Recipient]]]:
+        """The team's recipients grouped by channel, in the order channels are tried."""
+        groups: dict[str, list[Recipient]] = {}
+        for recipient in self._recipients.get(team, ()):
+            groups.setdefault(recipient.channel, []).append(recipient)
+        rank = {name: n for n, name in enumerate(self._order)}
+        return sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
+
+    async def _send_once(self, server: NotifyBase, intent: NotificationIntent) -> str:
         single = Apprise()
         single.add(server)
         try:
-            result = await asyncio.wait_for(
-                single.async_notify(body=intent.body, title=intent.title), timeout=self._timeout
-            )
-            status = "delivered" if bool(result) else "failed"
+            result = await asyncio.wait_for(single.async_notify(body=intent.body, title=intent.title), timeout=self._timeout)
         except TimeoutError:
-            status = "timed_out"
+            return "timed_out"
+        return "delivered" if bool(result) else "failed"
+
+    async def _send_with_retry(self, recipient: Recipient, intent: NotificationIntent) -> RecipientResult:
+        masked = recipient.server.url(privacy=True)
+        started = time.perf_counter()
+        status, attempt = "failed", 0
+        for attempt in range(1, self._retry.attempts + 1):
+            status = await self._send_once(recipient.server, intent)
+            if status == "delivered":
+                break
+            if attempt < self._retry.attempts:
+                await asyncio.sleep(self._retry.delay(attempt, self._rnd))
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("notify.sent", intent_id=intent.intent_id, team=intent.team, recipient=masked, status=status)
-        return RecipientResult(recipient=masked, status=status, elapsed_ms=round(elapsed, 2))
+        log.info("notify.sent", intent_id=intent.intent_id, activation_id=intent.activation_id, team=intent.team, recipient=masked,
+                 channel=recipient.channel, status=status, attempts=attempt)
+        return RecipientResult(recipient=masked, status=status, elapsed_ms=round(elapsed, 2), channel=recipient.channel, attempts=attempt)
 
     async def send(self, intent: NotificationIntent) -> Delivery:
-        """Send to all of the team's recipients; the status is delivered, partial, failed or no_recipients."""
-        servers = self._recipients.get(intent.team, ())
-        if not servers:
+        """Send on the first channel that reaches somebody; delivered (all of that channel's recipients),
+        partial (some), failed (no channel reached anyone) or no_recipients."""
+        channels = self.channels(intent.team)
+        if not channels:
             log.warning("notify.no_recipients", intent_id=intent.intent_id, team=intent.team)
             return Delivery("no_recipients", ())
-        results = tuple(await asyncio.gather(*(self._send_one(s, intent) for s in servers)))
-        ok = sum(r.status == "delivered" for r in results)
-        status = "delivered" if ok == len(results) else "partial" if ok else "failed"
-        return Delivery(status, results)
+        results: list[RecipientResult] = []
+        for _, group in channels:
+            outcome = await asyncio.gather(*(self._send_with_retry(r, intent) for r in group))
+            results += outcome
+            reached = sum(r.status == "delivered" for r in outcome)
+            if reached:
+                return Delivery("delivered" if reached == len(outcome) else "partial", tuple(results))
+        return Delivery("failed", tuple(results))
 
 
-def write_contacts(path: Path, team_urls: dict[str, list[str]]) -> None:
-    """Write an Apprise YAML contacts file: each URL tagged with its team id."""
+def write_contacts(path: Path, team_urls: dict[str, list[str]], channels: dict[str, str] | None = None) -> None:
+    """Write an Apprise YAML contacts file: each URL tagged with its team id (and ``via-<channel>`` when
+    ``channels`` names the URL's channel)."""
     import yaml
 
-    urls = [{url: [{"tag": team}]} for team, team_urls_ in team_urls.items() for url in team_urls_]
+    channels = channels or {}
+
+    def tags(team: str, url: str) -> str:
+        return f"{team}, {CHANNEL_TAG}{channels[url]}" if url in channels else team
+
+    urls = [{url: [{"tag": tags(team, url)}]} for team, team_urls_ in team_urls.items() for url in team_urls_]
     path.write_text(yaml.safe_dump({"version": 1, "urls": urls}, sort_keys=False), encoding="utf-8")

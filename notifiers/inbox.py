@@ -40,6 +40,7 @@ class PhoneInbox:
         self.port = port
         self.journal = journal
         self.messages: list[InboxMessage] = []
+        self.failures_left = 0  # drills and tests: answer this many posts with 503 before accepting again
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
@@ -54,6 +55,9 @@ class PhoneInbox:
 
     async def _receive(self, request: web.Request) -> web.Response:
         received_at = time.time()
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            return web.json_response({"error": "inbox unavailable (drill)"}, status=503)
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return web.json_response({"error": f"body over {MAX_BODY_BYTES} bytes"}, status=413)
         try:

@@ -67,6 +67,8 @@ class RecipientResult(Frozen):
     recipient: str
     status: str
     elapsed_ms: float
+    channel: str = "default"
+    attempts: int = 1
 
 
 class AlertDelivered(TimelineBase):

@@ -11,11 +11,14 @@ from aiohttp import web
 from notifiers.apprise_adapter import (
     AppriseNotifier,
     ContactsError,
+    RetryPolicy,
     load_recipients,
     write_contacts,
 )
 from notifiers.inbox import PhoneInbox
 from stream.events import NotificationIntent
+
+FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 
 
 def _intent(team: str, n: int = 0) -> NotificationIntent:
@@ -50,9 +53,9 @@ async def test_a_team_without_recipients_is_reported_not_dropped(tmp_path: Path)
 async def test_an_unreachable_phone_is_a_failed_delivery(tmp_path: Path) -> None:
     contacts = tmp_path / "contacts.yaml"
     write_contacts(contacts, {"vi-central": ["json://127.0.0.1:9/phone/x"]})  # port 9: nothing listens
-    delivery = await AppriseNotifier(load_recipients(contacts), timeout=5).send(_intent("vi-central"))
+    delivery = await AppriseNotifier(load_recipients(contacts), timeout=5, retry=FAST).send(_intent("vi-central"))
     assert delivery.status == "failed"
-    assert delivery.recipients[0].status == "failed"
+    assert (delivery.recipients[0].status, delivery.recipients[0].attempts) == ("failed", 3)
 
 
 async def test_ntfy_recipient_gets_two_alerts_without_apprise_wait(tmp_path: Path) -> None:
@@ -75,9 +78,9 @@ async def test_ntfy_recipient_gets_two_alerts_without_apprise_wait(tmp_path: Pat
         contacts = tmp_path / "contacts.yaml"
         write_contacts(contacts, {"vi-central": [f"ntfy://127.0.0.1:{port}/vigil-central"]})
         recipients = load_recipients(contacts)
-        (server_obj,) = recipients["vi-central"]
-        assert type(server_obj).__name__ == "NotifyNtfy"
-        assert server_obj.request_rate_per_sec == 0
+        (recipient,) = recipients["vi-central"]
+        assert type(recipient.server).__name__ == "NotifyNtfy"
+        assert recipient.server.request_rate_per_sec == 0
         notifier = AppriseNotifier(recipients)
         first = await notifier.send(_intent("vi-central", 1))
         second = await notifier.send(_intent("vi-central", 2))
@@ -113,3 +116,56 @@ def test_contacts_file_without_tags_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ContactsError) as info:
         load_recipients(contacts)
     assert str(info.value) == f"contacts file {contacts} defines no tagged recipient"
+
+
+async def test_a_phone_that_fails_twice_gets_the_alert_on_the_third_attempt(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    inbox.failures_left = 2  # HTTP 503, twice
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        write_contacts(contacts, {"vi-central": [inbox.apprise_url("a")]})
+        delivery = await AppriseNotifier(load_recipients(contacts), retry=FAST, seed=1).send(_intent("vi-central"))
+    finally:
+        await inbox.stop()
+    assert delivery.status == "delivered"
+    assert (delivery.recipients[0].status, delivery.recipients[0].attempts) == ("delivered", 3)
+    assert [m.recipient for m in inbox.messages] == ["a"]
+
+
+async def test_falls_back_to_the_next_channel_when_nobody_is_reached(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        push, sms, email = "json://127.0.0.1:9/phone/push", inbox.apprise_url("sms-phone"), inbox.apprise_url("mailbox")
+        write_contacts(contacts, {"vi-central": [email, sms, push]}, channels={push: "push", sms: "sms", email: "email"})
+        delivery = await AppriseNotifier(load_recipients(contacts), timeout=5, retry=FAST).send(_intent("vi-central"))
+    finally:
+        await inbox.stop()
+    assert delivery.status == "delivered"
+    assert [(r.channel, r.status, r.attempts) for r in delivery.recipients] == [("push", "failed", 3), ("sms", "delivered", 1)]
+    assert [m.recipient for m in inbox.messages] == ["sms-phone"]  # e-mail not needed
+
+
+async def test_no_fallback_when_the_first_channel_works(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        push, sms = inbox.apprise_url("push-phone"), inbox.apprise_url("sms-phone")
+        write_contacts(contacts, {"vi-central": [sms, push]}, channels={push: "push", sms: "sms"})
+        delivery = await AppriseNotifier(load_recipients(contacts), retry=FAST).send(_intent("vi-central"))
+    finally:
+        await inbox.stop()
+    assert [m.recipient for m in inbox.messages] == ["push-phone"]
+    assert [(r.channel, r.status) for r in delivery.recipients] == [("push", "delivered")]
+
+
+def test_backoff_grows_with_jitter_within_bounds() -> None:
+    import random
+
+    policy, rnd = RetryPolicy(attempts=5, base_delay_s=0.2, max_delay_s=1.0, jitter=0.5), random.Random(3)
+    for attempt, base in ((1, 0.2), (2, 0.4), (3, 0.8), (4, 1.0), (5, 1.0)):
+        delay = policy.delay(attempt, rnd)
+        assert base * 0.5 <= delay <= base * 1.5
