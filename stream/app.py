@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import structlog
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from notifiers.apprise_adapter import AppriseNotifier
 from reviews.store import ReviewStore
@@ -34,6 +35,7 @@ from stream.timeline import AlertDelivered, decode_timeline
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
+Decoded = TypeVar("Decoded", bound=BaseModel)
 TICK = CoreInput(type="tick").model_dump_json().encode()
 PRUNE_EVERY = timedelta(minutes=10)
 
@@ -144,6 +146,14 @@ def build_app(
         letter = DeadLetter(source=stage, reason=f"{stage}_failed", detail=f"{type(exc).__name__}: {exc}"[:500], excerpt=excerpt(raw), received_at=clock())
         await dlq_topic.send(key=stage.encode(), value=letter.model_dump_json().encode())
 
+    async def decode_or_dead_letter(stage: str, raw: bytes, model: type[Decoded]) -> Decoded | None:
+        # an internal record that does not decode is dead-lettered, never allowed to stop the agent
+        try:
+            return model.model_validate_json(raw)
+        except Exception as exc:  # noqa: BLE001 - see dead_letter
+            await dead_letter(stage, raw, exc)
+            return None
+
     @app.agent(cad_topic, concurrency=1)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
@@ -241,10 +251,8 @@ def build_app(
     @app.agent(acks_topic, concurrency=1)
     async def acks(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
-            try:
-                ack = AckMessage.model_validate_json(raw)
-            except Exception as exc:  # noqa: BLE001 - see dead_letter
-                await dead_letter("acks", raw, exc)
+            ack = await decode_or_dead_letter("acks", raw, AckMessage)
+            if ack is None:
                 continue
             await events_topic.send(key=jurisdiction_key, value=CoreInput(type="ack", ack=ack).model_dump_json().encode())
 
@@ -256,10 +264,8 @@ def build_app(
     @app.agent(intents_topic, concurrency=1)
     async def dispatch(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
-            try:
-                intent = NotificationIntent.model_validate_json(raw)
-            except Exception as exc:  # noqa: BLE001 - see dead_letter
-                await dead_letter("dispatch", raw, exc)
+            intent = await decode_or_dead_letter("dispatch", raw, NotificationIntent)
+            if intent is None:
                 continue
             if dispatched.get(intent.intent_id) is not None:
                 log.info("dispatch.duplicate", activation_id=intent.activation_id, intent_id=intent.intent_id)
