@@ -233,16 +233,19 @@ def build_app(
                     outcome = handle_ack(state, item.ack.ref, item.ack.team, now)
                     if outcome.problem:
                         log.warning("ack.refused", problem=outcome.problem)
-                pruned = 0
-                if now - last_prune.get(jurisdiction, now - PRUNE_EVERY) >= PRUNE_EVERY:
-                    pruned, last_prune[jurisdiction] = prune(state, now), now
-                if due.intents or due.timeline or outcome.intents or outcome.timeline or pruned:
-                    save(jurisdiction, state)  # a tick that changes nothing writes nothing
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("activation", raw, exc)
                 continue
+            # Publish, then save. The alert does not wait for the state's JSON; and should the worker
+            # die in between, the input comes again, the unsaved state makes the same intents (same ids)
+            # and dispatch sends none twice, where saving first would have made the retry a duplicate.
             await publish(due)
             await publish(outcome)
+            pruned = 0
+            if now - last_prune.get(jurisdiction, now - PRUNE_EVERY) >= PRUNE_EVERY:
+                pruned, last_prune[jurisdiction] = prune(state, now), now
+            if due.intents or due.timeline or outcome.intents or outcome.timeline or pruned:
+                save(jurisdiction, state)  # a tick that changes nothing writes nothing
             if due.intents:
                 log.info("escalation.fired", teams=[i.team for i in due.intents], escalated=[i.escalated_team for i in due.intents])
             if item.type == "event":

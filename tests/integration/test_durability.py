@@ -80,11 +80,17 @@ def setup(kafka_bootstrap, tmp_path, deployment):
     run = uuid.uuid4().hex[:8]
     topics = Topics(prefix=f"dur{run}.")
 
-    def worker(name: str) -> WorkerProcess:
-        return WorkerProcess(kafka_bootstrap, contacts, f"sqlite:///{tmp_path / 'review.sqlite'}", tmp_path, name=name,
-                             app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=CLOCK_START, clock_rate=RATE)
-
     workers: list[WorkerProcess] = []
+
+    def worker(name: str) -> WorkerProcess:
+        """A worker of this test's deployment, started and ready (killed at the end)."""
+        started = WorkerProcess(kafka_bootstrap, contacts, f"sqlite:///{tmp_path / 'review.sqlite'}", tmp_path, name=name,
+                                app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=CLOCK_START, clock_rate=RATE)
+        workers.append(started)
+        started.start()
+        started.wait_ready()
+        return started
+
     yield kafka_bootstrap, topics, inbox, worker, workers
     for w in workers:
         w.kill()
@@ -95,9 +101,6 @@ async def test_a_killed_workers_deadline_still_escalates_once(setup) -> None:
     bootstrap, topics, inbox, worker, workers = setup
     await ensure_topics(bootstrap, topics)
     first = worker("first")
-    workers.append(first)
-    first.start()
-    first.wait_ready()
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-1", JORDAN)), b"DUR-1")
     alerts = inbox.wait(lambda m: len(m) >= 2, timeout=30)
     assert sorted(m["recipient"] for m in alerts) == ["gvi-outreach-lead", "vi-north-nearnorth-lead"]
@@ -105,10 +108,7 @@ async def test_a_killed_workers_deadline_still_escalates_once(setup) -> None:
     first.kill()  # SIGKILL: between the alert and its deadline (10 simulated minutes away)
     assert _escalations(inbox.messages()) == []
 
-    second = worker("second")
-    workers.append(second)
-    second.start()
-    second.wait_ready()
+    worker("second")
     found = inbox.wait(lambda m: len(_escalations(m)) >= 1, timeout=60)
     time.sleep(5.0)  # a second escalation would arrive now
     escalations = _escalations(inbox.messages())
@@ -120,10 +120,7 @@ async def test_a_killed_workers_deadline_still_escalates_once(setup) -> None:
 async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
     bootstrap, topics, inbox, worker, workers = setup
     await ensure_topics(bootstrap, topics)
-    only = worker("only")
-    workers.append(only)
-    only.start()
-    only.wait_ready()
+    worker("only")
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-2", POWDERHORN)), b"DUR-2")
     inbox.wait(lambda m: len(m) >= 2, timeout=30)
     await _send(bootstrap, topics.acks, json.dumps({"ref": "DUR-2", "team": "vi-south-powderhorn"}).encode(), b"DUR-2")
