@@ -2,8 +2,8 @@
 
 Recipients come from a contacts file in Apprise's YAML format, one tag per team id. Apprise throttles
 each plugin object by ``request_rate_per_sec`` (5.5 s for many plugins): Vigil sets it to 0 on every
-object it builds, so a second alert to the same phone does not wait; any provider limit is ours to
-enforce. Only masked URLs (``url(privacy=True)``) are ever logged or recorded.
+object it builds, so a second alert to the same phone does not wait; provider limits are ours to
+enforce (notifiers.rate_limit). Only masked URLs (``url(privacy=True)``) are ever logged or recorded.
 """
 
 from __future__ import annotations
@@ -12,14 +12,20 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 from apprise import Apprise, AppriseAsset, AppriseConfig
 from apprise.plugins.base import NotifyBase
 
-from stream.events import NotificationIntent
+from notifiers.rate_limit import RecipientRateLimiter
+from stream.events import NotificationIntent, stable_id
 from stream.timeline import RecipientResult
+
+if TYPE_CHECKING:
+    from notifiers.ack_links import AckSigner
 
 log = structlog.get_logger(__name__)
 
@@ -41,10 +47,12 @@ class ContactsError(ValueError):
 
 @dataclass(frozen=True)
 class Recipient:
-    """One phone, inbox or address of a team, and the channel it belongs to (its `via-*` tag)."""
+    """One phone, inbox or address of a team, the channel it belongs to (its `via-*` tag), and a short
+    id for ack links and the review (from the masked URL, never from its secrets)."""
 
     server: NotifyBase
     channel: str
+    id: str = ""
 
 
 def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
@@ -58,11 +66,14 @@ def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
     if not config.add(str(contacts)):
         raise ContactsError(f"contacts file {contacts} is not a readable Apprise configuration")
     teams: dict[str, list[Recipient]] = {}
+    masked_seen: dict[str, int] = {}
     for server in config.services():
         server.request_rate_per_sec = 0
         names = sorted(str(tag) for tag in server.tags)  # Apprise 2 tags are AppriseTag objects
         channels = [n.removeprefix(CHANNEL_TAG) for n in names if n.startswith(CHANNEL_TAG)]
-        recipient = Recipient(server, channels[0] if channels else "default")
+        masked = server.url(privacy=True)
+        masked_seen[masked] = masked_seen.get(masked, -1) + 1  # two URLs may mask alike
+        recipient = Recipient(server, channels[0] if channels else "default", stable_id("rcpt", masked, masked_seen[masked]))
         for name in names:
             if not name.startswith(CHANNEL_TAG):
                 teams.setdefault(name, []).append(recipient)
@@ -89,8 +100,9 @@ class RetryPolicy:
 
 class AppriseNotifier:
     """Delivery as small stages for one intent: send to the team's recipients on one channel at a time
-    (push, then SMS, then e-mail by default), each recipient with retries; the next channel only when
-    nobody on this one was reached; every recipient's outcome recorded. Dedup by intent id is the
+    (push, then SMS, then e-mail by default), all of a channel's recipients at once, each after its rate
+    limit and with retries; the next channel only when nobody on this one was reached; every recipient's
+    outcome recorded. Each recipient's message carries its own signed ack link. Dedup by intent id is the
     dispatch agent's (its table), before this."""
 
     def __init__(
@@ -100,12 +112,22 @@ class AppriseNotifier:
         retry: RetryPolicy | None = None,
         channel_order: tuple[str, ...] = DEFAULT_CHANNEL_ORDER,
         seed: int | None = None,
+        ack_links: AckSigner | None = None,
+        limiter: RecipientRateLimiter | None = None,
     ):
         self._recipients = recipients
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._order = channel_order
         self._rnd = random.Random(seed)
+        self._ack_links = ack_links
+        self._limiter = limiter or RecipientRateLimiter()
+        for team_recipients in recipients.values():
+            for recipient in team_recipients:
+                # Apprise gives up reading a plugin's answer after 4 s and reports a failure, while the
+                # gateway may still deliver: a retry then sends the alert twice. Our timeout is the one.
+                recipient.server.socket_read_timeout = timeout
+                recipient.server.socket_connect_timeout = min(timeout, recipient.server.socket_connect_timeout or timeout)
 
     def teams(self) -> set[str]:
         """Team ids that have at least one recipient."""
@@ -119,11 +141,19 @@ class AppriseNotifier:
         rank = {name: n for n, name in enumerate(self._order)}
         return sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
 
-    async def _send_once(self, server: NotifyBase, intent: NotificationIntent) -> str:
+    def body_for(self, recipient: Recipient, intent: NotificationIntent) -> str:
+        """The intent's message for one recipient: with that recipient's own ack link, when links are on."""
+        if self._ack_links is None:
+            return intent.body
+        # links expire on the real clock, whatever clock the worker runs on (drills run on scenario time)
+        link = self._ack_links.link(intent, recipient.id, datetime.now(UTC))
+        return f"{intent.body}\nAnswer: {link}"
+
+    async def _send_once(self, server: NotifyBase, title: str, body: str) -> str:
         single = Apprise()
         single.add(server)
         try:
-            result = await asyncio.wait_for(single.async_notify(body=intent.body, title=intent.title), timeout=self._timeout)
+            result = await asyncio.wait_for(single.async_notify(body=body, title=title), timeout=self._timeout)
         except TimeoutError:
             return "timed_out"
         return "delivered" if bool(result) else "failed"
@@ -131,9 +161,14 @@ class AppriseNotifier:
     async def _send_with_retry(self, recipient: Recipient, intent: NotificationIntent) -> RecipientResult:
         masked = recipient.server.url(privacy=True)
         started = time.perf_counter()
+        wait = self._limiter.reserve(recipient.id, recipient.channel, intent.activation_id)
+        if wait > 0:
+            log.info("notify.rate_limited", intent_id=intent.intent_id, activation_id=intent.activation_id, recipient=masked, wait_s=round(wait, 2))
+            await asyncio.sleep(wait)
+        body = self.body_for(recipient, intent)
         status, attempt = "failed", 0
         for attempt in range(1, self._retry.attempts + 1):
-            status = await self._send_once(recipient.server, intent)
+            status = await self._send_once(recipient.server, intent.title, body)
             if status == "delivered":
                 break
             if attempt < self._retry.attempts:
@@ -141,7 +176,8 @@ class AppriseNotifier:
         elapsed = (time.perf_counter() - started) * 1000
         log.info("notify.sent", intent_id=intent.intent_id, activation_id=intent.activation_id, team=intent.team, recipient=masked,
                  channel=recipient.channel, status=status, attempts=attempt)
-        return RecipientResult(recipient=masked, status=status, elapsed_ms=round(elapsed, 2), channel=recipient.channel, attempts=attempt)
+        return RecipientResult(recipient=masked, status=status, elapsed_ms=round(elapsed, 2), channel=recipient.channel, attempts=attempt,
+                               recipient_id=recipient.id, waited_ms=round(wait * 1000, 2))
 
     async def send(self, intent: NotificationIntent) -> Delivery:
         """Send on the first channel that reaches somebody; delivered (all of that channel's recipients),

@@ -3,6 +3,9 @@
 Apprise's ``json://host:port/phone/<recipient>`` posts ``{"version","title","message","attachments",
 "type"}`` here; the inbox stores each message with the moment it arrived and lists them as JSON
 (``GET /messages``) and as a page (``GET /``).
+
+Two drills stand in for a bad gateway: ``failures_left`` answers the next posts with 503, ``slow`` holds
+a recipient's posts for a while before storing and answering them.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +36,15 @@ class InboxMessage:
     received_at: float
 
 
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _linked(body: str) -> str:
+    """A message body as HTML, its links (the alerts' answer links) made clickable, as a phone shows them."""
+    escaped = html.escape(body)
+    return _LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+
+
 class PhoneInbox:
     """An aiohttp server that stores the alerts it receives; optionally appends them to a JSONL file."""
 
@@ -41,6 +54,9 @@ class PhoneInbox:
         self.journal = journal
         self.messages: list[InboxMessage] = []
         self.failures_left = 0  # drills and tests: answer this many posts with 503 before accepting again
+        # drills and tests: recipient → seconds to hold a post before storing it and answering 200, like a slow
+        # SMS gateway; the message is stored even if the sender gave up waiting, as a gateway would still deliver it
+        self.slow: dict[str, float] = {}
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
@@ -66,8 +82,13 @@ class PhoneInbox:
             return web.json_response({"error": "body is not JSON"}, status=400)
         if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
             return web.json_response({"error": "expected an object with a 'message' string"}, status=400)
+        recipient = request.match_info["recipient"]
+        hold = self.slow.get(recipient, 0.0)
+        if hold > 0:
+            await asyncio.sleep(hold)
+            received_at = time.time()  # the phone has it only once the slow gateway hands it over
         message = InboxMessage(
-            recipient=request.match_info["recipient"],
+            recipient=recipient,
             title=str(payload.get("title") or ""),
             body=payload["message"],
             type=str(payload.get("type") or "info"),
@@ -89,7 +110,7 @@ class PhoneInbox:
     async def _page(self, request: web.Request) -> web.Response:
         items = "".join(
             f"<li><b>{html.escape(m.recipient)}</b> {time.strftime('%H:%M:%S', time.localtime(m.received_at))}"
-            f"<h3>{html.escape(m.title)}</h3><pre>{html.escape(m.body)}</pre></li>"
+            f"<h3>{html.escape(m.title)}</h3><pre>{_linked(m.body)}</pre></li>"
             for m in reversed(self.messages)
         )
         page = (

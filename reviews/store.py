@@ -2,12 +2,18 @@
 
 Appending is idempotent on the record's deterministic ``entry_id``: the sink re-reads the timeline
 topic at least once after a restart, and a record already stored is left as it is.
+
+It also keeps the uses of ack links (``ack_tokens``): the token id is the primary key, so of two
+taps racing on one link (two web workers, or a double tap), exactly one insert wins.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Column,
@@ -26,6 +32,9 @@ from sqlalchemy.engine import Engine
 
 from stream.timeline import TimelineRecord, decode_timeline
 
+if TYPE_CHECKING:
+    from notifiers.ack_links import AckClaim
+
 metadata = MetaData()
 
 timeline = Table(
@@ -38,6 +47,30 @@ timeline = Table(
     Column("stored_at", DateTime(timezone=True), nullable=False),
     Column("record", Text, nullable=False),
 )
+
+ack_tokens = Table(
+    "ack_tokens",
+    metadata,
+    Column("token_id", String(100), primary_key=True),
+    Column("activation_id", String(64), nullable=False, index=True),
+    Column("team", String(100), nullable=False),
+    Column("recipient", String(300), nullable=False),
+    Column("response", String(16), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class AckUse:
+    """How an ack link was used: the answer given and when (UTC)."""
+
+    response: str
+    used_at: datetime
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class ReviewStore:
@@ -53,8 +86,17 @@ class ReviewStore:
         self._insert = postgresql.insert if backend == "postgresql" else sqlite.insert
 
     def create_schema(self) -> None:
-        """Create the tables if they do not exist."""
-        metadata.create_all(self.engine)
+        """Create the tables if they do not exist (several workers starting together may race to it)."""
+        from sqlalchemy.exc import DatabaseError
+
+        for attempt in range(3):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except DatabaseError:
+                # another process created a table between our check and our CREATE: check again
+                if attempt == 2:
+                    raise
 
     def append(self, records: Iterable[TimelineRecord]) -> int:
         """Store records not yet stored; return how many were new."""
@@ -93,6 +135,50 @@ class ReviewStore:
             query = query.where(timeline.c.kind == kind)
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def claim_ack_token(self, claim: AckClaim, response: str, now: datetime) -> AckUse | None:
+        """Record the one use of an ack link: None when this call claimed it, else the earlier use."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        row = {
+            "token_id": claim.token_id,
+            "activation_id": claim.activation_id,
+            "team": claim.team,
+            "recipient": claim.recipient,
+            "response": response,
+            "used_at": now.astimezone(UTC),
+        }
+        statement = (
+            self._insert(ack_tokens).values(row).on_conflict_do_nothing(index_elements=["token_id"]).returning(ack_tokens.c.token_id)
+        )
+        # A claim released between our refused insert and our read leaves no earlier use: try again.
+        for _ in range(3):
+            with self.engine.begin() as conn:
+                if conn.execute(statement).first() is not None:
+                    return None
+            earlier = self.ack_token_use(claim.token_id)
+            if earlier is not None:
+                return earlier
+        raise RuntimeError(f"ack token {claim.token_id} kept being claimed and released")
+
+    def ack_token_use(self, token_id: str) -> AckUse | None:
+        """The use of an ack link, or None while it is unused."""
+        query = select(ack_tokens.c.response, ack_tokens.c.used_at).where(ack_tokens.c.token_id == token_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else AckUse(response=row.response, used_at=_utc(row.used_at))
+
+    def release_ack_token(self, token_id: str) -> None:
+        """Forget the use of an ack link (its answer could not be published), so the person can try again."""
+        with self.engine.begin() as conn:
+            conn.execute(ack_tokens.delete().where(ack_tokens.c.token_id == token_id))
+
+    def team_alerted(self, activation_id: str, team: str) -> bool:
+        """Whether a notification intent for ``team`` is stored for this activation."""
+        query = select(timeline.c.record).where(timeline.c.activation_id == activation_id, timeline.c.kind == "intent")
+        with self.engine.connect() as conn:
+            # Few intents per activation: reading their JSON beats a new column on the timeline table.
+            return any(json.loads(row.record).get("team") == team for row in conn.execute(query))
 
     def dispose(self) -> None:
         """Close pooled connections."""

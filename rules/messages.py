@@ -73,4 +73,5 @@ def message_context(activation: Activation, notice: Notice, step: str, config: C
         "age_band": age_band(min(activation.ages) if activation.ages else None),
         "team": notice.team,
         "escalated_team": escalated.team if escalated else "",
+        "declined": bool(escalated and escalated.declined_at is not None),  # the team answered "can't respond"
     }

@@ -250,6 +250,7 @@ SAMPLE_CONTEXT = {
     "ref": "act-0123456789abcdef0123", "step": "initial", "rule": "P2", "rule_name": "person shot", "flags": ["coverage_gap"],
     "hospital": "Hennepin Healthcare (HCMC)", "intent": "assault", "age_band": "18-24", "team": "vi-north-nearnorth",
     "escalated_team": "",
+    "declined": False,
 }
 
 

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -79,10 +79,11 @@ class Hl7Step(_Frozen):
 
 
 class AckStep(_Frozen):
-    """A team's ack, by the ref of any report in the activation."""
+    """A team's answer, by the ref of any report in the activation: ack (default), on_my_way or unable."""
 
     ref: str
     team: str
+    response: Literal["ack", "on_my_way", "unable"] = "ack"
 
 
 class Step(_Frozen):
@@ -134,7 +135,7 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
     """A step as a replay input line."""
     at = step.at
     if step.ack is not None:
-        return ScenarioLine(number, at, "ack", {"ref": step.ack.ref, "team": step.ack.team})
+        return ScenarioLine(number, at, "ack", {"ref": step.ack.ref, "team": step.ack.team, "response": step.ack.response})
     if step.cad is not None:
         cad = step.cad
         doc = build_eido(cad.incident, (cad.updated or at).isoformat(), internal_text=cad.type, apco=cad.apco, lat=cad.lat, lon=cad.lon, victim_ages=cad.victims or None)

@@ -8,7 +8,8 @@ these same functions:
   upgrades by incident id; a hospital arrival joins the one person-shot activation that began within 90
   minutes before it; a ShotSpotter activation and a CAD call near in space and time are one shooting),
   evaluate the protocols, and notify the teams not yet notified.
-- ``handle_ack(state, ref, team, now)``: an ack stops that team's escalation for that activation.
+- ``handle_ack(state, ref, team, now, config, response)``: an ack (or "on my way") stops that team's
+  escalation for that activation; "can't respond" brings the escalation forward to now.
 - ``advance(state, now)``: fire the escalations that are due. Timers live in a heap; an entry made stale
   by an ack or a cursor that moved on is dropped when it comes up.
 
@@ -49,12 +50,14 @@ class Notice:
     escalate: tuple[EscalationStep, ...]
     cursor: int = 0
     acked_at: datetime | None = None
+    declined_at: datetime | None = None  # "can't respond": the escalation need not wait for the deadline
 
     def due(self) -> datetime | None:
         """When the next escalation step fires, or None when the chain is done or stopped."""
         if self.acked_at is not None or self.ack_deadline is None or self.cursor >= len(self.escalate):
             return None
-        return self.ack_deadline + timedelta(minutes=self.escalate[self.cursor].after_minutes)
+        due = self.ack_deadline + timedelta(minutes=self.escalate[self.cursor].after_minutes)
+        return min(due, self.declined_at) if self.declined_at is not None else due
 
 
 @dataclass
@@ -313,8 +316,10 @@ def _intent_record(intent: NotificationIntent) -> IntentCreated:
     )
 
 
-def handle_ack(state: CoreState, ref: str, team: str, now: datetime) -> Outcome:
-    """Record a team's ack; it stops that team's escalation for the activation."""
+def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Config | None = None, response: str = "ack") -> Outcome:
+    """Record a team's answer. An ack or "on my way" stops that team's escalation for the activation;
+    "can't respond" (``unable``) is not an ack: the team's pending escalation fires now (``config`` is
+    needed to render it)."""
     activation_id = state.by_ref.get(ref) or (ref if ref in state.activations else None)
     if activation_id is None or activation_id not in state.activations:
         return Outcome(problem=f"no activation has the reference {ref!r}")
@@ -322,13 +327,26 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime) -> Outcome:
     notice = activation.notices.get(team)
     if notice is None:
         return Outcome(activation_id=activation_id, problem=f"team {team!r} was not notified for activation {activation_id}")
+    in_time = notice.ack_deadline is None or now <= notice.ack_deadline
+    if response == "unable":
+        record = AckRecorded(
+            entry_id=stable_id("tl", activation_id, "ack", team, response, now.isoformat()), activation_id=activation_id, at=now,
+            team=team, first=False, within_deadline=in_time, response="unable",
+        )
+        outcome = Outcome(timeline=[record], activation_id=activation_id)
+        if notice.due() is not None and config is not None:
+            notice.declined_at = now
+            _schedule(state, activation, notice)
+            fired = advance(state, now, config)
+            outcome.intents += fired.intents
+            outcome.timeline += fired.timeline
+        return outcome
     first = notice.acked_at is None
     if first:
         notice.acked_at = now
-    in_time = notice.ack_deadline is None or now <= notice.ack_deadline
     record = AckRecorded(
         entry_id=stable_id("tl", activation_id, "ack", team, now.isoformat()), activation_id=activation_id, at=now, team=team,
-        first=first, within_deadline=in_time,
+        first=first, within_deadline=in_time, response="on_my_way" if response == "on_my_way" else "ack",
     )
     return Outcome(timeline=[record], activation_id=activation_id)
 

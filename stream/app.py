@@ -38,6 +38,7 @@ Clock = Callable[[], datetime]
 Decoded = TypeVar("Decoded", bound=BaseModel)
 TICK = CoreInput(type="tick").model_dump_json().encode()
 PRUNE_EVERY = timedelta(minutes=10)
+JUST_BEFORE = timedelta(microseconds=1)  # escalations due strictly before an input fire before it, as in replay
 
 
 def utc_now() -> datetime:
@@ -94,6 +95,10 @@ class WorkerSettings:
     ready_file: Path | None = None
     clock_start: datetime | None = None  # demos and drills: the worker's clock starts here and runs
     clock_rate: float = 1.0  # drills and tests: how many times faster than real time it runs
+    # Replays and drills through real workers: the clock is the input records' timestamps (stream time,
+    # as Kafka Streams' stream-time punctuation), never the wall; a driver sends timestamped ticks.
+    stream_time: bool = False
+    dispatch_concurrency: int = 64  # intents being delivered at once (a slow phone delays no other)
 
 
 def build_app(
@@ -154,11 +159,27 @@ def build_app(
             await dead_letter(stage, raw, exc)
             return None
 
+    stream_time: dict[str, float] = {}  # agent → latest record timestamp seen (stream time only runs forward)
+
+    def now_of(agent: str, event: faust.types.EventT) -> datetime:
+        """The moment an agent handles a record: the worker's clock, or in stream-time mode the latest
+        record timestamp that agent has seen."""
+        if not settings.stream_time:
+            return clock()
+        latest = max(stream_time.get(agent, 0.0), event.message.timestamp or 0.0)
+        stream_time[agent] = latest
+        return datetime.fromtimestamp(latest, UTC)
+
+    def stamp(at: datetime) -> float | None:
+        # in stream-time mode a record carries its input's moment downstream; otherwise the producer's clock
+        return at.timestamp() if settings.stream_time else None
+
     @app.agent(cad_topic, concurrency=1)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
+        async for event in stream.events():
+            raw, now = event.value, now_of("ingest", event)
             try:
-                result = ingest_cad(raw, deployment.classification, clock())
+                result = ingest_cad(raw, deployment.classification, now)
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("ingest", raw, exc)
                 continue
@@ -170,12 +191,14 @@ def build_app(
                 await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())
             else:
                 # keyed by jurisdiction: one city's events stay in order on one partition
-                await events_topic.send(key=result.jurisdiction.encode(), value=CoreInput(type="event", event=result).model_dump_json().encode())
+                await events_topic.send(key=result.jurisdiction.encode(), value=CoreInput(type="event", event=result).model_dump_json().encode(),
+                                        timestamp=stamp(now))
 
     @app.agent(hospital_topic, concurrency=1)
     async def hospital_ingest(stream: faust.StreamT[bytes]) -> None:
         # The MLLP listener already parsed and stripped the message; this re-checks the record's shape.
-        async for raw in stream:
+        async for event in stream.events():
+            raw, now = event.value, now_of("hospital_ingest", event)
             try:
                 arrival = ShootingEvent.model_validate_json(raw)
                 if arrival.kind is not EventKind.GSW_ARRIVAL or arrival.jurisdiction != deployment.jurisdiction:
@@ -183,10 +206,9 @@ def build_app(
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("hospital_ingest", raw, exc)
                 continue
-            await events_topic.send(key=arrival.jurisdiction.encode(), value=CoreInput(type="event", event=arrival).model_dump_json().encode())
+            await events_topic.send(key=arrival.jurisdiction.encode(), value=CoreInput(type="event", event=arrival).model_dump_json().encode(),
+                                    timestamp=stamp(now))
 
-    # The core's state lives in this worker's memory for now: the pipeline issue moves it into Faust
-    # tables with changelogs so that deadlines survive a restart.
     # The core's state per jurisdiction, in a table whose changelog lets a successor take over open
     # activations and deadlines. Decoded states are cached while the table holds the very bytes we wrote.
     core_table = app.Table("core-state", partitions=settings.partitions, key_type=str, value_type=bytes)
@@ -212,7 +234,7 @@ def build_app(
     async def publish(outcome: Outcome) -> None:
         # intents first: the alert path does not wait for the bookkeeping behind it
         for intent in outcome.intents:
-            await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode())
+            await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode(), timestamp=stamp(intent.created_at))
         for entry in outcome.timeline:
             await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())
 
@@ -220,17 +242,19 @@ def build_app(
 
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
+        async for event in stream.events():
+            raw = event.value
             try:
                 item = CoreInput.model_validate_json(raw)
                 jurisdiction = item.event.jurisdiction if item.event else deployment.jurisdiction
-                state, now = state_of(jurisdiction), clock()
-                due = advance(state, now, config)  # escalations due before this input go first
+                state, now = state_of(jurisdiction), now_of("activations", event)
+                # escalations due strictly before an input fire before it (an ack at the deadline is in time)
+                due = advance(state, now if item.type == "tick" else now - JUST_BEFORE, config)
                 outcome = Outcome()
                 if item.type == "event" and item.event is not None:
                     outcome = handle_event(state, item.event, now, config)
                 elif item.type == "ack" and item.ack is not None:
-                    outcome = handle_ack(state, item.ack.ref, item.ack.team, now)
+                    outcome = handle_ack(state, item.ack.ref, item.ack.team, now, config, item.ack.response)
                     if outcome.problem:
                         log.warning("ack.refused", problem=outcome.problem)
             except Exception as exc:  # noqa: BLE001 - see dead_letter
@@ -250,43 +274,80 @@ def build_app(
                 log.info("escalation.fired", teams=[i.team for i in due.intents], escalated=[i.escalated_team for i in due.intents])
             if item.type == "event":
                 log.info("activation.decided", activation_id=outcome.activation_id, teams=[i.team for i in outcome.intents])
+            elif item.type == "ack":
+                log.info("ack.handled", activation_id=outcome.activation_id, team=item.ack.team if item.ack else None,
+                         response=item.ack.response if item.ack else None, escalated=[i.team for i in outcome.intents])
 
     @app.agent(acks_topic, concurrency=1)
     async def acks(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
+        async for event in stream.events():
+            raw, now = event.value, now_of("acks", event)
             ack = await decode_or_dead_letter("acks", raw, AckMessage)
             if ack is None:
                 continue
-            await events_topic.send(key=jurisdiction_key, value=CoreInput(type="ack", ack=ack).model_dump_json().encode())
+            await events_topic.send(key=jurisdiction_key, value=CoreInput(type="ack", ack=ack).model_dump_json().encode(), timestamp=stamp(now))
 
-    @app.timer(interval=1.0)
-    async def clock_tick() -> None:
-        # through the partitioned events topic: the owner of the jurisdiction's state fires its escalations
-        await events_topic.send(key=jurisdiction_key, value=TICK)
+    if not settings.stream_time:
+
+        @app.timer(interval=1.0)
+        async def clock_tick() -> None:
+            # through the partitioned events topic: the owner of the jurisdiction's state fires its escalations
+            await events_topic.send(key=jurisdiction_key, value=TICK)
+
+    # Delivery runs as one task per intent, so a slow or failing phone holds up no other alert. Records
+    # are acked by hand when their delivery is recorded; Faust commits only up to the first unacked
+    # offset, so a crash re-reads every intent whose delivery was not recorded (and the table skips the
+    # ones that were).
+    in_flight: dict[str, asyncio.Task[None]] = {}
+    slots = asyncio.Semaphore(settings.dispatch_concurrency)
+
+    async def deliver(intent: NotificationIntent, at: datetime) -> None:
+        delivery = await notifier.send(intent)
+        dispatched[intent.intent_id] = delivery.status
+        record = AlertDelivered(
+            entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id),
+            activation_id=intent.activation_id,
+            at=at,
+            intent_id=intent.intent_id,
+            team=intent.team,
+            status=delivery.status,  # type: ignore[arg-type]
+            recipients=delivery.recipients,
+        )
+        payload = record.model_dump_json().encode()
+        await outcomes_topic.send(key=intent.intent_id.encode(), value=payload)
+        await timeline_topic.send(key=intent.activation_id.encode(), value=payload)
 
     @app.agent(intents_topic, concurrency=1)
     async def dispatch(stream: faust.StreamT[bytes]) -> None:
-        async for raw in stream:
-            intent = await decode_or_dead_letter("dispatch", raw, NotificationIntent)
-            if intent is None:
+        manual = stream.noack()
+
+        async def run(event: faust.types.EventT, intent: NotificationIntent, at: datetime) -> None:
+            try:
+                await deliver(intent, at)
+            except Exception as exc:  # noqa: BLE001 - see dead_letter
+                await dead_letter("dispatch", event.value, exc)
+            finally:
+                in_flight.pop(intent.intent_id, None)
+                slots.release()
+                await manual.ack(event)
+
+        async for event in manual.events():
+            intent = await decode_or_dead_letter("dispatch", event.value, NotificationIntent)
+            if intent is None or dispatched.get(intent.intent_id) is not None or intent.intent_id in in_flight:
+                if intent is not None:
+                    log.info("dispatch.duplicate", activation_id=intent.activation_id, intent_id=intent.intent_id)
+                await manual.ack(event)
                 continue
-            if dispatched.get(intent.intent_id) is not None:
-                log.info("dispatch.duplicate", activation_id=intent.activation_id, intent_id=intent.intent_id)
-                continue
-            delivery = await notifier.send(intent)
-            dispatched[intent.intent_id] = delivery.status
-            record = AlertDelivered(
-                entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id),
-                activation_id=intent.activation_id,
-                at=clock(),
-                intent_id=intent.intent_id,
-                team=intent.team,
-                status=delivery.status,  # type: ignore[arg-type]
-                recipients=delivery.recipients,
-            )
-            payload = record.model_dump_json().encode()
-            await outcomes_topic.send(key=intent.intent_id.encode(), value=payload)
-            await timeline_topic.send(key=intent.activation_id.encode(), value=payload)
+            await slots.acquire()  # back-pressure: at most dispatch_concurrency deliveries at once
+            # the task inherits this event as its context, so its table write goes to the right changelog partition
+            in_flight[intent.intent_id] = asyncio.create_task(run(event, intent, now_of("dispatch", event)))
+
+    @app.on_partitions_revoked.connect
+    async def _finish_deliveries(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # a delivery under way when its partition moves to another worker would be sent there again
+        pending = list(in_flight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=5.0)
 
     @app.agent(timeline_topic, concurrency=1)
     async def review_sink(stream: faust.StreamT[bytes]) -> None:

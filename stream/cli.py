@@ -83,11 +83,15 @@ def worker(
     topic_prefix: str = TopicPrefixOption,
     clock_start: str | None = typer.Option(None, "--clock-start", help="Demos and drills: start the worker's clock at this ISO 8601 moment."),
     clock_rate: float = typer.Option(1.0, "--clock-rate", min=0.001, help="Drills and tests, with --clock-start: run the clock this many times faster."),
+    stream_time: bool = typer.Option(False, "--stream-time", help="Replays and drills: the clock is the input records' timestamps; no wall-clock ticks."),
+    public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Base URL of `vigil web` for the alerts' ack links."),
 ) -> None:
-    """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink."""
+    """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink.
+
+    Needs VIGIL_ACK_SECRET (at least 16 bytes, the same as `vigil web`'s): it signs the alerts' ack links."""
     from stream.app import WorkerSettings
     from stream.kafka import Topics
-    from stream.worker import run_worker
+    from stream.worker import WorkerConfigError, ack_signer_from_env, run_worker
 
     _require_bootstrap(bootstrap)
     settings = WorkerSettings(
@@ -101,20 +105,46 @@ def worker(
         topics=Topics(topic_prefix),
         clock_start=datetime.fromisoformat(clock_start) if clock_start else None,
         clock_rate=clock_rate,
+        stream_time=stream_time,
     )
-    run_worker(settings, contacts, loglevel=faust_log_level)
+    try:
+        ack_signer_from_env(public_url)
+    except WorkerConfigError as exc:
+        typer.echo(f"vigil worker: {exc}", err=True)
+        raise typer.Exit(2) from None
+    run_worker(settings, contacts, loglevel=faust_log_level, public_url=public_url)
 
 
 @app.command()
 def inbox(
     port: int = typer.Option(8025, "--port", help="TCP port on 127.0.0.1; 0 picks a free one."),
     journal: Path | None = typer.Option(None, "--journal", help="Also append each message to this JSONL file."),
+    slow: list[str] = typer.Option(
+        [], "--slow", metavar="RECIPIENT=SECONDS",
+        help="Drills: hold RECIPIENT's alerts SECONDS before storing and answering them, like a slow gateway (repeatable).",
+    ),
 ) -> None:
     """Run the local phone inbox: Apprise json:// alerts are stored and listed at / and /messages."""
+    import math
+
     from notifiers.inbox import PhoneInbox
+
+    holds: dict[str, float] = {}
+    for value in slow:
+        recipient, _, seconds = value.rpartition("=")
+        try:
+            hold = float(seconds)
+        except ValueError:
+            hold = math.nan
+        if not recipient or not math.isfinite(hold) or hold < 0:
+            typer.echo(f"vigil inbox: --slow expects RECIPIENT=SECONDS with SECONDS a number >= 0 (e.g. vi-central-lead=6), got {value!r}",
+                       err=True)
+            raise typer.Exit(2)
+        holds[recipient] = hold
 
     async def serve() -> None:
         phone_inbox = PhoneInbox(port=port, journal=journal)
+        phone_inbox.slow = holds
         typer.echo(await phone_inbox.start())
         await asyncio.Event().wait()
 
@@ -222,6 +252,41 @@ def ingest_http(
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
         await serve(bootstrap, topics, tokens, load_deployment().classification, host, port)
+
+    _run_until_interrupted(run())
+
+
+ACK_SECRET_MIN_BYTES = 16
+
+
+@app.command()
+def web(
+    bootstrap: str = BootstrapOption,
+    db_url: str = typer.Option("sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL (sqlite:/// or postgresql+psycopg://)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8600, "--port", help="HTTP port; 0 picks a free one."),
+    topic_prefix: str = TopicPrefixOption,
+    public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Address the phones reach this service at (default: http://host:port)."),
+) -> None:
+    """Serve the ack links of alerts (GET/POST /ack/{token}) and publish the answers to the acks topic (secret: VIGIL_ACK_SECRET)."""
+    from reviews.web import run_web
+    from stream.deployment import load_deployment
+    from stream.kafka import Topics, ensure_topics
+
+    _require_bootstrap(bootstrap)
+    secret = os.environ.get("VIGIL_ACK_SECRET", "").encode()
+    if not secret:
+        typer.echo("vigil: no ack-link secret: set VIGIL_ACK_SECRET (the key the alerts' ack links are signed with)", err=True)
+        raise typer.Exit(2)
+    if len(secret) < ACK_SECRET_MIN_BYTES:
+        typer.echo(f"vigil: the ack-link secret (VIGIL_ACK_SECRET) must be at least {ACK_SECRET_MIN_BYTES} bytes", err=True)
+        raise typer.Exit(2)
+    topics = Topics(topic_prefix)
+    zone = load_deployment().classification.zone
+
+    async def run() -> None:
+        await ensure_topics(bootstrap, topics)
+        await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone)
 
     _run_until_interrupted(run())
 

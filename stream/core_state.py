@@ -44,12 +44,14 @@ def _read_placement(d: dict[str, Any] | None) -> Placement | None:
 
 def _notice(n: Notice) -> dict[str, Any]:
     return {"team": n.team, "protocol": n.protocol, "step": n.step, "at": _time(n.at), "ack_deadline": _time(n.ack_deadline),
-            "escalate": [s.model_dump() for s in n.escalate], "cursor": n.cursor, "acked_at": _time(n.acked_at)}
+            "escalate": [s.model_dump() for s in n.escalate], "cursor": n.cursor, "acked_at": _time(n.acked_at),
+            "declined_at": _time(n.declined_at)}
 
 
 def _read_notice(d: dict[str, Any]) -> Notice:
     return Notice(d["team"], d["protocol"], d["step"], _parse(d["at"]), _parse(d["ack_deadline"]),  # type: ignore[arg-type]
-                  tuple(EscalationStep(**s) for s in d["escalate"]), d["cursor"], _parse(d["acked_at"]))
+                  tuple(EscalationStep(**s) for s in d["escalate"]), d["cursor"], _parse(d["acked_at"]),
+                  _parse(d.get("declined_at")))
 
 
 def _activation(a: Activation) -> dict[str, Any]:

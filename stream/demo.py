@@ -8,6 +8,8 @@ inbox received), checks the alerts against what the core predicts, then prints a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import html
 import json
 import re
 import secrets
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
@@ -29,7 +32,7 @@ from notifiers.apprise_adapter import write_contacts
 from notifiers.inbox import PhoneInbox
 from reviews.store import ReviewStore
 from stream.activations import Config, CoreState, handle_event
-from stream.broker import EmbeddedBroker
+from stream.broker import EmbeddedBroker, free_port
 from stream.deployment import Deployment, load_deployment
 from stream.events import DeadLetter, Skipped
 from stream.hl7 import ingest_hl7
@@ -40,7 +43,11 @@ from stream.processes import WorkerProcess
 
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
 REF = re.compile(r"Ref (act-[0-9a-f]+)")
+LINK = re.compile(r"Answer: (\S+)")
+HEADING = re.compile(r"<h1>(.*?)</h1>", re.S)
 SEND_GAP_S = 0.4
+# The answers the demo taps through the alerts' links, as the phones' owners would.
+TAPS = (("vi-north-nearnorth-lead", "on_my_way"), ("vi-south-phillips-lead", "unable"))
 # The sample is an evening of 4 July 2026 (a Saturday): the worker's clock starts there, so the
 # street teams are on shift whatever the hour the demo is run.
 DEMO_EVENING = datetime(2026, 7, 4, 22, 0, tzinfo=ZoneInfo("America/Chicago"))
@@ -141,23 +148,27 @@ class LocalPipeline:
 @asynccontextmanager
 async def local_pipeline(
     bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, hl7_secret: bytes, fetch_wait_ms: int = 10,
-    clock_start: datetime | None = DEMO_EVENING,
+    clock_start: datetime | None = DEMO_EVENING, phones_per_team: dict[str, int] | None = None, public_url: str = "http://127.0.0.1:8600",
+    ack_secret: str | None = None,
 ) -> AsyncIterator[LocalPipeline]:
-    """Start the inbox, write contacts for every team, make the topics, start the HL7 listener and a
-    worker, and wait for the worker."""
+    """Start the inbox, write contacts for every team (one phone each, ``<team>-lead``, or
+    ``phones_per_team`` phones ``<team>-p01``...), make the topics, start the HL7 listener and a worker,
+    and wait for the worker."""
     phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
     await phone_inbox.start()
     worker: WorkerProcess | None = None
     listener = MllpListener(bootstrap, topics, deployment.classification, hl7_secret, CollectorRegistry(), port=0)
     try:
         contacts = workdir / "contacts.yaml"
-        write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
+        many = phones_per_team or {}
+        write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-p{k:02d}") for k in range(1, many[t] + 1)] if t in many
+                                  else [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
         db_path = workdir / "review.sqlite"
         await ensure_topics(bootstrap, topics)
         await listener.start()
         worker = WorkerProcess(
             bootstrap, contacts, f"sqlite:///{db_path}", workdir, app_id=app_id, topic_prefix=topics.prefix, fetch_wait_ms=fetch_wait_ms,
-            clock_start=clock_start.isoformat() if clock_start else None,
+            clock_start=clock_start.isoformat() if clock_start else None, ack_secret=ack_secret, public_url=public_url,
         )
         worker.start()
         await asyncio.to_thread(worker.wait_ready)
@@ -170,7 +181,8 @@ async def local_pipeline(
 
 
 async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: Path | None = None, timeout: float = 60.0, out: Any = print) -> int:
-    """Run the demo; return 0 when every predicted alert arrived exactly once, 1 otherwise."""
+    """Run the demo; return 0 when every predicted alert arrived exactly once and the tapped answers did
+    what they should (an ack recorded, a "can't respond" escalated at once, a used link refused), 1 otherwise."""
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     deployment = load_deployment()
@@ -187,14 +199,21 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
         assert bootstrap is not None
         out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
         started = time.monotonic()
-        async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}", hl7_secret=hl7_secret) as running:
+        ack_secret = secrets.token_urlsafe(32)  # signs the alerts' answer links; the web service checks them
+        web_url = f"http://127.0.0.1:{free_port()}"
+        async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}", hl7_secret=hl7_secret,
+                                  ack_secret=ack_secret, public_url=web_url) as running, \
+                answer_service(running, ack_secret, web_url, deployment):
             out(f"inbox      {running.inbox.base_url}/")
+            out(f"answers    {web_url}/ack/... (the link in each alert)")
             out(f"hl7 mllp   127.0.0.1:{running.hl7.port}")
             out(f"review db  {running.db_path}")
             out(f"worker     ready in {time.monotonic() - started:.1f} s (log {running.worker.log_path})")
             ok = await _send_and_report(running, lines, prediction, timeout, out)
+            ok = await _tap_answers(running, out) and ok
             if serve:
-                out(f"\nserving: inbox {running.inbox.base_url}/  broker {bootstrap}  (Ctrl-C to stop)")
+                out(f"\nserving: inbox {running.inbox.base_url}/ (tap an alert's link to answer it; unanswered deadlines "
+                    f"escalate to dns-oncall as they pass)  broker {bootstrap}  (Ctrl-C to stop)")
                 await asyncio.Event().wait()
         return 0 if ok else 1
     finally:
@@ -272,3 +291,75 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     out(f"  timeline rows stored   {rows} of {expected_rows}")
     out(f"  result                 {'OK' if ok else 'MISMATCH'}")
     return ok
+
+
+@asynccontextmanager
+async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, deployment: Deployment) -> AsyncIterator[None]:
+    """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic."""
+    from reviews.web import run_web
+
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    port = int(web_url.rsplit(":", 1)[1])
+    task = asyncio.create_task(run_web("127.0.0.1", port, running.bootstrap, running.topics, f"sqlite:///{running.db_path}",
+                                       ack_secret.encode(), web_url, ready, zone=deployment.coverage.zone))
+    try:
+        await asyncio.wait_for(ready, timeout=30)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _tap(link: str, response: str) -> tuple[int, str]:
+    """Tap an answer on an alert's link page, as the phone's owner would; the status and the page's heading."""
+    async with aiohttp.ClientSession() as session, session.post(link, data={"response": response}) as reply:
+        page = await reply.text()
+    heading = HEADING.search(page)
+    return reply.status, html.unescape(heading.group(1).strip()) if heading else page[:80]
+
+
+async def _tap_answers(running: LocalPipeline, out: Any, timeout: float = 20.0) -> bool:
+    """Answer two alerts through their links: "on my way" stops the Near North team's escalation; "can't
+    respond" from Midtown Phillips escalates to dns-oncall at once; a used link is refused."""
+    phone_inbox = running.inbox
+    out("\nanswers (tapped through the alerts' links)")
+    links = {}
+    for recipient, _ in TAPS:
+        message = next((m for m in phone_inbox.messages if m.recipient == recipient and LINK.search(m.body)), None)
+        if message is None:
+            out(f"  no alert with a link reached {recipient}")
+            return False
+        links[recipient] = LINK.search(message.body).group(1)  # type: ignore[union-attr]
+    ok = True
+    for recipient, response in TAPS:
+        before = len(phone_inbox.messages)
+        tapped = time.time()
+        status, heading = await _tap(links[recipient], response)
+        out(f"  TAP    {recipient:<28} {response:<10} -> {status} {heading}")
+        ok = ok and status == 200
+        if response == "unable":
+            arrived = await phone_inbox.wait_for(before + 1, timeout=timeout)
+            escalation = next((m for m in phone_inbox.messages[before:] if m.recipient == "dns-oncall-lead"), None) if arrived else None
+            if escalation is None:
+                out("  no escalation reached dns-oncall")
+                ok = False
+            else:
+                out(f"  ALERT  {escalation.recipient:<28} {_ms(escalation.received_at - tapped)}  {escalation.title} (escalation)")
+    recipient, response = TAPS[0]
+    status, heading = await _tap(links[recipient], "ack")
+    out(f"  TAP    {recipient:<28} {'ack':<10} -> {status} {heading} (the same link again)")
+    ok = ok and status == 409
+
+    store = ReviewStore(f"sqlite:///{running.db_path}")
+    deadline = time.monotonic() + timeout
+    answers: list = []
+    while time.monotonic() < deadline:
+        answers = [r for r in await asyncio.to_thread(store.records) if r.kind == "ack"]
+        if len(answers) >= len(TAPS):
+            break
+        await asyncio.sleep(0.2)
+    store.dispose()
+    for record in answers:
+        out(f"  timeline: {record.team} answered {record.response}" + (" (its escalation is stopped)" if record.first else ""))
+    return ok and len(answers) >= len(TAPS)

@@ -135,11 +135,22 @@ class NotificationIntent(Frozen):
     ack_deadline: AwareDatetime | None = None
 
 
+AckResponse = Literal["ack", "on_my_way", "unable"]
+
+
 class AckMessage(Frozen):
-    """An ack as it arrives on the acks topic: the ref of any report of the activation, and the team."""
+    """An ack as it arrives on the acks topic: the ref of any report of the activation, and the team.
+
+    ``response`` is what the person tapped: acknowledged, on my way, or can't respond (which does not
+    stop the escalation: it brings it forward). ``recipient`` (a masked URL) and ``token_id`` say which
+    alert link was used, when the ack came through one.
+    """
 
     ref: str = Field(min_length=1, max_length=200)
     team: str = Field(min_length=1, max_length=100)
+    response: AckResponse = "ack"
+    recipient: str | None = Field(default=None, max_length=300)
+    token_id: str | None = Field(default=None, max_length=100)
 
 
 class CoreInput(Frozen):

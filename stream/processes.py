@@ -6,6 +6,7 @@ The demo, the integration tests and the benchmarks all run real workers through 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ class WorkerProcess:
         fetch_wait_ms: int = 10,
         clock_start: str | None = None,
         clock_rate: float = 1.0,
+        stream_time: bool = False,
+        ack_secret: str | None = None,
+        public_url: str = "http://127.0.0.1:8600",
     ):
         self.bootstrap = bootstrap
         self.contacts = contacts
@@ -39,6 +43,10 @@ class WorkerProcess:
         self.fetch_wait_ms = fetch_wait_ms
         self.clock_start = clock_start
         self.clock_rate = clock_rate
+        self.stream_time = stream_time
+        # the key of the alerts' ack links: the web service that checks them needs the same one
+        self.ack_secret = ack_secret or os.environ.get("VIGIL_ACK_SECRET") or secrets.token_urlsafe(24)
+        self.public_url = public_url
         self.ready_file = workdir / f"{name}.ready"
         self.log_path = workdir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -56,14 +64,16 @@ class WorkerProcess:
             "--app-id", self.app_id,
             "--topic-prefix", self.topic_prefix,
             "--fetch-wait-ms", str(self.fetch_wait_ms),
+            "--public-url", self.public_url,
             *(["--clock-start", self.clock_start, "--clock-rate", str(self.clock_rate)] if self.clock_start else []),
+            *(["--stream-time"] if self.stream_time else []),
         ]
 
     def start(self) -> None:
         """Start the worker process (returns at once; see ``wait_ready``)."""
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIGIL_ACK_SECRET": self.ack_secret}
         self._process = subprocess.Popen(self.command(), stdout=self._log, stderr=self._log, env=env)
 
     def alive(self) -> bool:

@@ -2,7 +2,8 @@
 
 Scenario lines (``at`` is when Vigil receives the message):
 ``{"at", "source": "eido", "payload": {EIDO}}``, ``{"at", "source": "hl7", "payload": "MSH|..."}``,
-``{"at", "source": "csv", "payload": {column: value}}``, ``{"at", "source": "ack", "ref", "team"}``.
+``{"at", "source": "csv", "payload": {column: value}}``, ``{"at", "source": "ack", "ref", "team"}`` (and
+optionally ``"response"``: ack, on_my_way or unable).
 Output, one line per team notified, in time order: ``{"at", "activation", "refs", "team", "rule",
 "step", "flags", "message"}``. Escalations due strictly before an input fire before it (an ack at the
 very deadline is in time); after the last input the clock runs to ``until``.
@@ -29,6 +30,7 @@ DEFAULT_TAIL = timedelta(hours=2)
 REPLAY_HL7_KEY = b"vigil-replay-visit-key"  # offline replays need stable ids, not a secret key
 JUST_BEFORE = timedelta(microseconds=1)
 PRUNE_EVERY = 500
+ACK_RESPONSES = ("ack", "on_my_way", "unable")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def parse_line(number: int, text: str) -> ScenarioLine:
     if source == "ack":
         if not isinstance(obj.get("ref"), str) or not isinstance(obj.get("team"), str):
             raise Rejected("bad_ack", "an ack line needs string fields ref and team")
+        if obj.get("response", "ack") not in ACK_RESPONSES:
+            raise Rejected("bad_ack", f"an ack line's response is one of {', '.join(ACK_RESPONSES)}, not {obj.get('response')!r}")
     elif "payload" not in obj:
         raise Rejected("missing_payload", f"a {source} line needs a payload")
     return ScenarioLine(number, at, source, obj)
@@ -134,7 +138,7 @@ class Replay:
             prune(self.state, line.at)  # a year's replay keeps only the look-back window in memory
         outcome: Outcome
         if line.source == "ack":
-            outcome = handle_ack(self.state, line.data["ref"], line.data["team"], line.at)
+            outcome = handle_ack(self.state, line.data["ref"], line.data["team"], line.at, self.config, line.data.get("response", "ack"))
         else:
             event = to_event(line, self.deployment, self.secret)
             if isinstance(event, DeadLetter):

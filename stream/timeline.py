@@ -69,6 +69,8 @@ class RecipientResult(Frozen):
     elapsed_ms: float
     channel: str = "default"
     attempts: int = 1
+    recipient_id: str | None = None  # the id in the recipient's ack links
+    waited_ms: float = 0.0  # held back by the recipient's rate limit
 
 
 class AlertDelivered(TimelineBase):
@@ -82,12 +84,14 @@ class AlertDelivered(TimelineBase):
 
 
 class AckRecorded(TimelineBase):
-    """A team acknowledged the activation; the first ack stops its escalation."""
+    """A team answered the alert: acknowledged or on my way (the first such stops its escalation), or
+    can't respond (``unable``: not an ack; its escalation fires at once)."""
 
     kind: Literal["ack"] = "ack"
     team: str
     first: bool
     within_deadline: bool
+    response: Literal["ack", "on_my_way", "unable"] = "ack"
 
 
 TimelineRecord = Annotated[

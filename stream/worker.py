@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import faust
 import structlog
 
+from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
 from notifiers.apprise_adapter import AppriseNotifier, load_recipients
 from reviews.store import ReviewStore
 from stream.app import WorkerSettings, build_app
@@ -15,12 +17,29 @@ from stream.deployment import load_deployment
 from stream.kafka import ensure_topics
 
 log = structlog.get_logger(__name__)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8600"
 
 
-def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warning") -> None:
+class WorkerConfigError(ValueError):
+    """A worker setting that stops it before it joins, with what to do about it."""
+
+
+def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
+    """The signer of the alerts' ack links: the secret from ``VIGIL_ACK_SECRET`` (shared with `vigil web`),
+    links to ``public_url`` (else ``VIGIL_PUBLIC_URL``, else the local web service)."""
+    secret = os.environ.get("VIGIL_ACK_SECRET", "")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise WorkerConfigError(
+            f"VIGIL_ACK_SECRET must be set to at least {MIN_SECRET_BYTES} bytes (the key that signs alert ack links; "
+            "`vigil web` needs the same one)"
+        )
+    return AckSigner(secret.encode(), public_url or os.environ.get("VIGIL_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
+
+
+def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warning", public_url: str | None = None) -> None:
     """Run one worker until it is stopped (SIGTERM/SIGINT). Config errors stop it before it joins."""
     deployment = load_deployment()
-    notifier = AppriseNotifier(load_recipients(contacts))
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_signer_from_env(public_url))
     unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
     if unknown:
         log.warning("contacts.unknown_teams", teams=unknown)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 
+from stream.broker import free_port, wait_for_port
 from stream.eido_builder import build_eido
 
 JORDAN = (45.0003, -93.3001)  # Near North community
@@ -23,3 +29,35 @@ def shooting(incident_id: str = "MPLS-T-1", where: tuple[float, float] = JORDAN,
 def as_bytes(doc: dict) -> bytes:
     """A document as CAD sends it."""
     return json.dumps(doc).encode()
+
+
+class Inbox:
+    """A `vigil inbox` process for integration tests."""
+
+    def __init__(self, workdir: Path, slow: dict[str, float] | None = None):
+        """Start the inbox on a free port; ``slow`` maps recipients to the seconds their posts are held (--slow)."""
+        self.port = free_port()
+        holds = [arg for recipient, seconds in (slow or {}).items() for arg in ("--slow", f"{recipient}={seconds}")]
+        self.process = subprocess.Popen([sys.executable, "-m", "stream.cli", "inbox", "--port", str(self.port), *holds],
+                                        stdout=subprocess.DEVNULL, stderr=open(workdir / "inbox.log", "wb"))  # noqa: SIM115
+        assert wait_for_port("127.0.0.1", self.port, timeout=30)
+
+    def messages(self) -> list[dict]:
+        """Every message the inbox stored so far, oldest first."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/messages", timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait(self, predicate, timeout: float) -> list[dict]:
+        """Poll until ``predicate(messages)`` holds or ``timeout`` passes; returns the messages either way."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages()
+            if predicate(found):
+                return found
+            time.sleep(0.2)
+        return self.messages()
+
+    def stop(self) -> None:
+        """Terminate the inbox process."""
+        self.process.terminate()
+        self.process.wait(timeout=10)

@@ -8,21 +8,16 @@ ack deadline passes in 20 seconds.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from notifiers.apprise_adapter import write_contacts
-from stream.broker import free_port, wait_for_port
 from stream.kafka import Topics, ensure_topics
 from stream.processes import WorkerProcess
-from tests.helpers import as_bytes, shooting
+from tests.helpers import Inbox, as_bytes, shooting
 
 pytestmark = pytest.mark.integration
 
@@ -30,33 +25,6 @@ CLOCK_START = "2026-07-04T22:00:00-05:00"
 RATE = 30.0
 JORDAN = (45.0003, -93.3001)
 POWDERHORN = (44.9405, -93.2530)
-
-
-class Inbox:
-    """A `vigil inbox` process."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.process = subprocess.Popen([sys.executable, "-m", "stream.cli", "inbox", "--port", str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=open(workdir / "inbox.log", "wb"))  # noqa: SIM115
-        assert wait_for_port("127.0.0.1", self.port, timeout=30)
-
-    def messages(self) -> list[dict]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/messages", timeout=5) as response:
-            return json.loads(response.read())
-
-    def wait(self, predicate, timeout: float) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.messages()
-            if predicate(found):
-                return found
-            time.sleep(0.2)
-        return self.messages()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
 
 
 async def _send(bootstrap: str, topic: str, value: bytes, key: bytes) -> None:

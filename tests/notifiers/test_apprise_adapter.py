@@ -169,3 +169,108 @@ def test_backoff_grows_with_jitter_within_bounds() -> None:
     for attempt, base in ((1, 0.2), (2, 0.4), (3, 0.8), (4, 1.0), (5, 1.0)):
         delay = policy.delay(attempt, rnd)
         assert base * 0.5 <= delay <= base * 1.5
+
+
+ACK_BASE = "https://vigil.example.org"
+
+
+def _ref_intent(team: str, activation: str, n: int, step: str = "initial") -> NotificationIntent:
+    """An intent with a report ref (ack links need one), of the given activation."""
+    return NotificationIntent(
+        intent_id=f"int-{activation}-{n}", activation_id=activation, team=team, protocol="P2", step=step,  # type: ignore[arg-type]
+        refs=(f"MPLS-{activation}",), title="VIGIL: Person shot - Jordan", body=f"Person shot near Jordan.\nRef {activation}",
+        created_at=datetime(2026, 7, 5, 3, 0, tzinfo=UTC),
+    )
+
+
+def _result_of(delivery, phone: str):
+    """The delivery's result for the inbox phone ``phone`` (its masked URL keeps the path)."""
+    (result,) = [r for r in delivery.recipients if f"/phone/{phone}?" in r.recipient]
+    return result
+
+
+async def test_each_recipient_gets_its_own_verifiable_ack_link(tmp_path: Path) -> None:
+    from notifiers.ack_links import AckSigner
+
+    signer = AckSigner(b"k" * 32, ACK_BASE)
+    intent = _ref_intent("vi-central", "act-7", 1)
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        write_contacts(contacts, {"vi-central": [inbox.apprise_url("a"), inbox.apprise_url("b")]})
+        delivery = await AppriseNotifier(load_recipients(contacts), ack_links=signer).send(intent)
+    finally:
+        await inbox.stop()
+    assert delivery.status == "delivered"
+    links = {}
+    for message in inbox.messages:
+        text, _, link = message.body.rpartition("\nAnswer: ")
+        assert text == intent.body  # the link is the one line added, at the end
+        assert link.startswith(f"{ACK_BASE}/ack/") and "\n" not in link
+        links[message.recipient] = link
+    assert sorted(links) == ["a", "b"] and links["a"] != links["b"]
+    now = datetime.now(UTC)
+    for phone, link in links.items():
+        claim = signer.verify(link.removeprefix(f"{ACK_BASE}/ack/"), now)
+        result = _result_of(delivery, phone)
+        assert (claim.activation_id, claim.team, claim.intent_id) == ("act-7", "vi-central", intent.intent_id)
+        assert claim.recipient == result.recipient_id
+        assert result.recipient_id and "127.0.0.1" not in result.recipient_id  # a short id, not the URL
+    assert _result_of(delivery, "a").recipient_id != _result_of(delivery, "b").recipient_id
+
+
+async def test_without_a_signer_the_body_is_sent_as_it_is(tmp_path: Path) -> None:
+    intent = _ref_intent("vi-central", "act-7", 1)
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        write_contacts(contacts, {"vi-central": [inbox.apprise_url("a")]})
+        delivery = await AppriseNotifier(load_recipients(contacts)).send(intent)
+    finally:
+        await inbox.stop()
+    assert delivery.status == "delivered"
+    assert [m.body for m in inbox.messages] == [intent.body]
+
+
+async def test_an_update_waits_for_the_rate_limit_but_a_new_activation_does_not(tmp_path: Path) -> None:
+    import time
+
+    from notifiers.rate_limit import RateLimit, RecipientRateLimiter
+
+    limiter = RecipientRateLimiter(limits={"default": RateLimit(burst=1, every_s=0.3)})
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = tmp_path / "contacts.yaml"
+        write_contacts(contacts, {"vi-central": [inbox.apprise_url("a")]})
+        notifier = AppriseNotifier(load_recipients(contacts), limiter=limiter)
+        first = await notifier.send(_ref_intent("vi-central", "act-1", 1))
+        update = await notifier.send(_ref_intent("vi-central", "act-1", 2, step="update"))
+        started = time.perf_counter()
+        other = await notifier.send(_ref_intent("vi-central", "act-2", 1))  # a new shooting, with the bucket in debt
+        other_took = time.perf_counter() - started
+    finally:
+        await inbox.stop()
+    assert [d.status for d in (first, update, other)] == ["delivered"] * 3
+    assert [m.body.splitlines()[-1] for m in inbox.messages] == ["Ref act-1", "Ref act-1", "Ref act-2"]
+    assert first.recipients[0].waited_ms == 0
+    # the wait is counted from the first send's reservation, less the few ms that send took
+    assert update.recipients[0].waited_ms == pytest.approx(300, abs=60)
+    assert inbox.messages[1].received_at - inbox.messages[0].received_at >= 0.25
+    assert other.recipients[0].waited_ms == 0
+    assert other_took < 0.25
+    assert inbox.messages[2].received_at - inbox.messages[1].received_at < 0.25
+
+
+def test_recipients_that_mask_alike_get_distinct_ids(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.yaml"
+    urls = ["json://dispatch:first-secret@127.0.0.1:9/phone/x", "json://dispatch:second-secret@127.0.0.1:9/phone/x"]
+    write_contacts(contacts, {"vi-central": urls})
+    one, two = load_recipients(contacts)["vi-central"]
+    assert one.server.url(privacy=True) == two.server.url(privacy=True)  # the case this is about
+    assert one.id and two.id and one.id != two.id
+    assert "secret" not in one.id + two.id
+    # ids survive a reload (a worker restart): links already sent keep naming the same recipient
+    assert [r.id for r in load_recipients(contacts)["vi-central"]] == [one.id, two.id]

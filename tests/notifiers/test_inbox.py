@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
+import pytest
 
 from notifiers.inbox import PhoneInbox
 
@@ -35,3 +38,98 @@ async def test_refuses_a_body_that_is_not_an_alert() -> None:
     finally:
         await inbox.stop()
     assert inbox.messages == []
+
+
+ALERT = {"version": "1.0", "title": "T", "message": "M", "type": "info"}
+
+
+async def test_a_slow_recipient_is_held_while_others_are_answered_at_once() -> None:
+    import asyncio
+    import time
+
+    inbox = PhoneInbox()
+    inbox.slow = {"slow-phone": 0.6}
+    base = await inbox.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def post(recipient: str) -> tuple[int, float]:
+                started = time.perf_counter()
+                async with http.post(f"{base}/phone/{recipient}", json=ALERT) as response:
+                    return response.status, time.perf_counter() - started
+
+            slow_post = asyncio.create_task(post("slow-phone"))
+            await asyncio.sleep(0.05)  # the slow post is in the inbox's hands first
+            quick_status, quick_took = await post("quick-phone")
+            stored_while_held = [m.recipient for m in inbox.messages]
+            slow_status, slow_took = await slow_post
+    finally:
+        await inbox.stop()
+    assert (quick_status, slow_status) == (200, 200)
+    assert quick_took < 0.3 and slow_took >= 0.6
+    assert stored_while_held == ["quick-phone"]  # stored only once answered, like a gateway that hands it on late
+    assert [m.recipient for m in inbox.messages] == ["quick-phone", "slow-phone"]
+    assert inbox.messages[1].received_at - inbox.messages[0].received_at >= 0.5
+
+
+async def test_a_slow_recipient_gets_the_message_even_when_the_sender_gave_up() -> None:
+    import asyncio
+
+    inbox = PhoneInbox()
+    inbox.slow = {"slow-phone": 0.4}
+    base = await inbox.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.1)) as http:
+            try:
+                await http.post(f"{base}/phone/slow-phone", json=ALERT)
+                raise AssertionError("the post should have timed out")
+            except TimeoutError:
+                pass
+        await asyncio.sleep(0.6)
+    finally:
+        await inbox.stop()
+    # as with a real gateway: the sender saw a timeout, the phone still got the alert (so a retry duplicates it)
+    assert [m.recipient for m in inbox.messages] == ["slow-phone"]
+
+
+def test_the_inbox_command_holds_a_slow_recipient(tmp_path) -> None:
+    import time
+    import urllib.request
+
+    from tests.helpers import Inbox
+
+    inbox = Inbox(tmp_path, slow={"slow-phone": 0.8})
+    try:
+        took = {}
+        for recipient in ("quick-phone", "slow-phone"):
+            request = urllib.request.Request(f"http://127.0.0.1:{inbox.port}/phone/{recipient}", data=json.dumps(ALERT).encode(),
+                                             headers={"Content-Type": "application/json"})
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=5) as response:
+                assert response.status == 200
+            took[recipient] = time.perf_counter() - started
+        messages = inbox.messages()
+    finally:
+        inbox.stop()
+    assert took["quick-phone"] < 0.5 and took["slow-phone"] >= 0.8
+    assert [m["recipient"] for m in messages] == ["quick-phone", "slow-phone"]
+
+
+@pytest.mark.parametrize("value", ["slow-phone", "slow-phone=", "=6", "slow-phone=soon", "slow-phone=-1", "slow-phone=nan", "slow-phone=inf"])
+def test_the_inbox_command_refuses_a_malformed_slow_option(value: str) -> None:
+    from typer.testing import CliRunner
+
+    from stream.cli import app
+
+    result = CliRunner().invoke(app, ["inbox", "--port", "0", "--slow", "ok-phone=1", "--slow", value])
+    assert result.exit_code == 2, result.output
+    assert (f"vigil inbox: --slow expects RECIPIENT=SECONDS with SECONDS a number >= 0 (e.g. vi-central-lead=6), got {value!r}"
+            in result.output)
+
+
+def test_the_inbox_page_makes_answer_links_clickable_and_escapes_the_rest() -> None:
+    from notifiers.inbox import _linked
+
+    page = _linked('Person shot <b>x</b>\nAnswer: http://127.0.0.1:8600/ack/eyJh.c2ln')
+    assert '<a href="http://127.0.0.1:8600/ack/eyJh.c2ln">http://127.0.0.1:8600/ack/eyJh.c2ln</a>' in page
+    assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>" not in page

@@ -31,7 +31,8 @@ def test_demo_prints_every_alert_with_latency_and_a_summary(tmp_path) -> None:
         capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    alerts = re.findall(r"ALERT\s+(\S+)\s+([\d.]+) ms", result.stdout)
+    sample, answers = result.stdout.split("\nanswers (tapped through the alerts' links)\n")
+    alerts = re.findall(r"ALERT\s+(\S+)\s+([\d.]+) ms", sample)
     assert sorted(r for r, _ in alerts) == [
         "dns-oncall-lead", "gvi-outreach-lead", "gvi-outreach-lead", "gvi-outreach-lead", "gvi-outreach-lead", "nextstep-hcmc-lead",
         "vi-central-lead", "vi-north-nearnorth-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
@@ -42,3 +43,11 @@ def test_demo_prints_every_alert_with_latency_and_a_summary(tmp_path) -> None:
     assert "DEMOPATIENT" not in result.stdout and "DEMOPATIENT" not in (tmp_path / "inbox.jsonl").read_text()
     assert "result                 OK" in result.stdout
     assert (tmp_path / "review.sqlite").exists()
+    # the answers tapped through the links: "on my way" is recorded and stops that escalation; "can't
+    # respond" escalates to dns-oncall at once; a used link is refused
+    assert re.search(r"TAP\s+vi-north-nearnorth-lead\s+on_my_way\s+-> 200", answers)
+    assert re.search(r"TAP\s+vi-south-phillips-lead\s+unable\s+-> 200", answers)
+    assert re.search(r"ALERT\s+dns-oncall-lead\s+[\d.]+ ms\s+VIGIL on-call: vi-south-phillips can't respond - Midtown Phillips \(escalation\)", answers)
+    assert re.search(r"TAP\s+vi-north-nearnorth-lead\s+ack\s+-> 409", answers)
+    assert "timeline: vi-north-nearnorth answered on_my_way (its escalation is stopped)" in answers
+    assert "timeline: vi-south-phillips answered unable" in answers

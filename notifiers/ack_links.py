@@ -1,0 +1,160 @@
+"""Signed, expiring ack links: the link in an alert that lets the person who got it answer it.
+
+A token is ``<payload>.<signature>``: the payload is compact JSON with one-letter keys, base64url
+without padding; the signature is the HMAC-SHA256 of the payload's text, truncated to its first 16
+bytes (128 bits, as RFC 4868's HMAC-SHA-256-128; the full 32 would add 21 characters to every link),
+base64url. Nothing in the payload is read before it is authenticated. The token id is not carried: it is
+``stable_id("ack", intent_id, recipient)``, recomputed on verify from fields the signature covers, so
+a re-sent alert carries the same token id (and single use holds across re-sends).
+
+Length, measured by the tests (tests/notifiers/test_ack_links.py) with a 30-character base URL,
+the ids Vigil makes (``act-``/``int-`` + 20 hex), a 9-character ref and an 18-character team:
+**253 characters** for the whole link with a 20-character recipient label; each further recipient
+character adds 4/3 of one. A full masked Apprise URL (110-140 characters, mostly its query string of
+options) makes it about 390: give the signer a short recipient label to stay under 260.
+
+This module does no I/O: single use is the review store's job, publishing the web service's.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from stream.events import NotificationIntent, stable_id
+
+MIN_SECRET_BYTES = 16
+DEFAULT_TTL = timedelta(hours=12)
+# Far above any real token; bounds the work an arbitrary URL can cause.
+MAX_TOKEN_CHARS = 2048
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_MAC_BYTES = 16
+_SIGNATURE_CHARS = 22  # 16 bytes, base64url without padding
+
+AckTokenReason = Literal["malformed", "forged", "expired"]
+
+_MESSAGES: dict[str, str] = {
+    "malformed": "this link is damaged or incomplete",
+    "forged": "this link was not issued by Vigil",
+    "expired": "this link has expired",
+}
+
+
+@dataclass(frozen=True)
+class AckClaim:
+    """What a valid ack link vouches for: this recipient was alerted about this activation for this team."""
+
+    token_id: str
+    activation_id: str
+    ref: str
+    team: str
+    recipient: str
+    intent_id: str
+    expires_at: datetime
+
+
+class AckTokenError(ValueError):
+    """An ack token that must be refused; ``reason`` is malformed, forged or expired.
+
+    An expired token was genuine, so ``expires_at`` (and ``token_id``) are set for it, for the page
+    and the log; they are None for the other reasons.
+    """
+
+    def __init__(self, reason: AckTokenReason, message: str | None = None, expires_at: datetime | None = None,
+                 token_id: str | None = None):
+        super().__init__(message or _MESSAGES[reason])
+        self.reason: AckTokenReason = reason
+        self.expires_at = expires_at
+        self.token_id = token_id
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    # validate=True: b64decode would otherwise skip characters outside the alphabet
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+
+
+class AckSigner:
+    """Makes and checks ack tokens with one secret; tokens expire ``ttl`` after they are made."""
+
+    def __init__(self, secret: bytes, base_url: str, ttl: timedelta = DEFAULT_TTL):
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the ack-link secret must be at least {MIN_SECRET_BYTES} bytes, got {len(secret)}")
+        if ttl <= timedelta(0):
+            raise ValueError(f"the ack-link lifetime must be positive, got {ttl}")
+        self._secret = secret
+        self.base_url = base_url.rstrip("/")
+        self.ttl = ttl
+
+    def _sign(self, payload: str) -> str:
+        return _b64encode(hmac.new(self._secret, payload.encode("ascii"), hashlib.sha256).digest()[:_MAC_BYTES])
+
+    def token(self, intent: NotificationIntent, recipient: str, now: datetime) -> str:
+        """A token for ``recipient`` of ``intent``, valid until ``now + ttl`` (rounded down to the second)."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if not intent.refs:
+            raise ValueError(f"intent {intent.intent_id} has no report ref to acknowledge")
+        if not recipient:
+            raise ValueError("the recipient must not be empty")
+        expires = int((now + self.ttl).timestamp())
+        fields = {"a": intent.activation_id, "r": intent.refs[0], "t": intent.team, "u": recipient, "i": intent.intent_id, "e": expires}
+        payload = _b64encode(json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        return f"{payload}.{self._sign(payload)}"
+
+    def link(self, intent: NotificationIntent, recipient: str, now: datetime) -> str:
+        """The ack URL to put in the alert sent to ``recipient``."""
+        return f"{self.base_url}/ack/{self.token(intent, recipient, now)}"
+
+    def verify(self, token: str, now: datetime) -> AckClaim:
+        """The claim of a token made by this signer and not expired at ``now``; raises ``AckTokenError``."""
+        if len(token) > MAX_TOKEN_CHARS:
+            raise AckTokenError("malformed")
+        parts = token.split(".")
+        if len(parts) != 2 or not all(_B64URL.fullmatch(p) for p in parts) or len(parts[1]) != _SIGNATURE_CHARS:
+            raise AckTokenError("malformed")
+        payload, signature = parts
+        # Compare the canonical text: a signature re-encoded with different spare bits is not accepted.
+        if not hmac.compare_digest(self._sign(payload), signature):
+            raise AckTokenError("forged")
+        claim = _decode_claim(payload)
+        if now > claim.expires_at:
+            local = claim.expires_at.astimezone(now.tzinfo)
+            raise AckTokenError("expired", f"this link expired at {local:%H:%M}", claim.expires_at, claim.token_id)
+        return claim
+
+
+def _decode_claim(payload: str) -> AckClaim:
+    try:
+        fields = json.loads(_b64decode(payload).decode("utf-8"))
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise AckTokenError("malformed") from None
+    if not isinstance(fields, dict):
+        raise AckTokenError("malformed")
+    texts = {key: fields.get(key) for key in ("a", "r", "t", "u", "i")}
+    expires = fields.get("e")
+    if not all(isinstance(v, str) and v for v in texts.values()) or type(expires) is not int:
+        raise AckTokenError("malformed")
+    try:
+        expires_at = datetime.fromtimestamp(expires, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise AckTokenError("malformed") from None
+    return AckClaim(
+        token_id=stable_id("ack", texts["i"], texts["u"]),
+        activation_id=texts["a"],
+        ref=texts["r"],
+        team=texts["t"],
+        recipient=texts["u"],
+        intent_id=texts["i"],
+        expires_at=expires_at,
+    )

@@ -1,0 +1,266 @@
+"""The ack web layer: a real review store (SQLite and PostgreSQL), a signer, and a recording publisher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
+
+from notifiers.ack_links import AckSigner
+from reviews.store import ReviewStore
+from reviews.web import SECURITY_HEADERS, create_web_app
+from stream.activations import Config, CoreState, handle_event
+from stream.classify import classify_cad
+from stream.cli import app as cli_app
+from stream.eido import parse_eido
+from stream.events import AckMessage, NotificationIntent, stable_id
+from stream.timeline import IntentCreated
+from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
+
+pytestmark = pytest.mark.database
+
+SECRET = b"web-test-secret-0123456789"
+BASE_URL = "https://vigil.example.org/mpls"
+RECIPIENT = "tel:+1...0123"
+CHICAGO = ZoneInfo("America/Chicago")
+NOW = RECEIVED  # 03:04 UTC, 22:04 in Minneapolis
+TTL = timedelta(minutes=30)
+
+
+@dataclass
+class Service:
+    """The app under test and what it did."""
+
+    client: TestClient
+    signer: AckSigner
+    store: ReviewStore
+    intents: list[NotificationIntent]
+    published: list[AckMessage] = field(default_factory=list)
+    now: datetime = NOW
+    fail_publish: bool = False
+
+    def link_path(self, intent: NotificationIntent | None = None, recipient: str = RECIPIENT) -> str:
+        """The path of the ack link sent to ``recipient`` for ``intent`` (the street team's by default)."""
+        return f"/ack/{self.signer.token(intent or self.intents[0], recipient, NOW)}"
+
+
+@pytest.fixture
+def service(db_url: str, deployment) -> Iterator[Service]:
+    """A web app over a store holding one Jordan shooting's timeline (street team and gvi-outreach alerted)."""
+    store = ReviewStore(db_url)
+    store.create_schema()
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN))), deployment.classification, RECEIVED)
+    outcome = handle_event(CoreState(), event, RECEIVED, Config(deployment.coverage, deployment.protocols))
+    store.append(outcome.timeline)
+    signer = AckSigner(SECRET, BASE_URL, ttl=TTL)
+    holder: list[Service] = []
+
+    async def publish(message: AckMessage) -> None:
+        if holder[0].fail_publish:
+            raise ConnectionError("broker down")
+        holder[0].published.append(message)
+
+    app = create_web_app(signer, store, publish, lambda: holder[0].now, zone=CHICAGO)
+    with TestClient(app) as client:
+        holder.append(Service(client, signer, store, outcome.intents))
+        try:
+            yield holder[0]
+        finally:
+            store.dispose()
+
+
+def test_the_intents_are_the_street_team_and_gvi(service: Service) -> None:
+    # the other tests rely on this: intents[0] is the street team, and both teams are stored as alerted
+    assert [i.team for i in service.intents] == ["vi-north-nearnorth", "gvi-outreach"]
+
+
+def test_page_shows_the_team_the_activation_and_three_buttons(service: Service) -> None:
+    page = service.client.get(service.link_path())
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert "vi-north-nearnorth" in html
+    assert service.intents[0].activation_id[:12] in html
+    assert "22:34 CDT" in html  # expiry, in the deployment's time
+    assert '<form method="post">' in html
+    for value, label in [("ack", "Acknowledge"), ("on_my_way", "On my way"), ("unable", "Can&#39;t respond")]:
+        assert f'name="response" value="{value}"' in html and label in html
+    assert "<script" not in html and "http" not in html.split("<body>")[1]  # no JS, no external assets
+    assert service.published == []  # looking is not answering
+
+
+def test_post_ack_publishes_one_message_and_confirms(service: Service) -> None:
+    intent = service.intents[0]
+    answer = service.client.post(service.link_path(), data={"response": "ack"})
+    assert answer.status_code == 200
+    assert "Acknowledged — thank you" in answer.text
+    assert service.published == [
+        AckMessage(ref="MPLS-W1", team="vi-north-nearnorth", response="ack", recipient=RECIPIENT,
+                   token_id=stable_id("ack", intent.intent_id, RECIPIENT))
+    ]
+    assert intent.refs[0] == "MPLS-W1"
+
+
+@pytest.mark.parametrize(
+    ("response", "confirmation"),
+    [("on_my_way", "On my way — recorded"), ("unable", "Can&#39;t respond — DNS on-call will be told")],
+)
+def test_other_answers_are_published_as_given(service: Service, response: str, confirmation: str) -> None:
+    answer = service.client.post(service.link_path(service.intents[1]), data={"response": response})
+    assert answer.status_code == 200 and confirmation in answer.text
+    assert [(m.team, m.response) for m in service.published] == [("gvi-outreach", response)]
+
+
+def test_a_link_is_single_use(service: Service) -> None:
+    path = service.link_path()
+    assert service.client.post(path, data={"response": "on_my_way"}).status_code == 200
+    service.now = NOW + timedelta(minutes=2)
+    again = service.client.post(path, data={"response": "ack"})
+    assert again.status_code == 409
+    assert "This link was already used at 22:04 (On my way)" in again.text
+    looked = service.client.get(path)
+    assert looked.status_code == 409 and "already used at 22:04" in looked.text
+    assert len(service.published) == 1
+    # the same alert re-sent carries the same token id: its link is used too
+    resent = f"/ack/{service.signer.token(service.intents[0], RECIPIENT, NOW + timedelta(minutes=1))}"
+    assert service.client.post(resent, data={"response": "ack"}).status_code == 409
+    # another recipient of the same team has a link of their own
+    assert service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "ack"}).status_code == 200
+    assert len(service.published) == 2
+
+
+def test_expired_link_is_refused_with_its_expiry(service: Service) -> None:
+    path = service.link_path()
+    service.now = NOW + TTL  # still good at the exact expiry
+    assert service.client.get(path).status_code == 200
+    service.now = NOW + TTL + timedelta(seconds=1)
+    for response in (service.client.get(path), service.client.post(path, data={"response": "ack"})):
+        assert response.status_code == 410
+        assert "This link expired at 22:34" in response.text
+    assert service.published == []
+
+
+@pytest.mark.parametrize("kind", ["forged", "other_secret", "malformed"])
+def test_forged_or_malformed_link_is_not_valid(service: Service, kind: str) -> None:
+    token = service.link_path().removeprefix("/ack/")
+    payload, signature = token.split(".")
+    bad = {
+        "forged": f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}",
+        "other_secret": AckSigner(b"some-other-secret-16b", BASE_URL).token(service.intents[0], RECIPIENT, NOW),
+        "malformed": payload,
+    }[kind]
+    for response in (service.client.get(f"/ack/{bad}"), service.client.post(f"/ack/{bad}", data={"response": "ack"})):
+        assert response.status_code == 403
+        assert "This link is not valid" in response.text
+    assert service.published == []
+
+
+def test_link_for_a_team_not_alerted_is_refused(service: Service) -> None:
+    # genuinely signed, but vi-south-phillips was never told about this activation
+    other = service.intents[0].model_copy(update={"team": "vi-south-phillips", "intent_id": "int-other"})
+    path = service.link_path(other)
+    for response in (service.client.get(path), service.client.post(path, data={"response": "ack"})):
+        assert response.status_code == 403
+        assert "This link is not for a team alerted about this activation" in response.text
+    assert service.published == []
+    assert service.store.ack_token_use(stable_id("ack", "int-other", RECIPIENT)) is None
+
+
+@pytest.mark.parametrize("data", [{"response": "maybe"}, {"response": ""}, {}, {"answer": "ack"}])
+def test_unknown_answer_is_refused_and_the_link_stays_usable(service: Service, data: dict) -> None:
+    path = service.link_path()
+    refused = service.client.post(path, data=data)
+    assert refused.status_code == 400
+    assert "response must be one of ack, on_my_way, unable" in refused.text
+    assert service.published == []
+    assert service.client.post(path, data={"response": "ack"}).status_code == 200
+
+
+def test_failed_publish_releases_the_link_for_a_retry(service: Service) -> None:
+    path = service.link_path()
+    service.fail_publish = True
+    failed = service.client.post(path, data={"response": "ack"})
+    assert failed.status_code == 503
+    assert "Could not record your answer, please try again" in failed.text
+    assert service.published == []
+    service.fail_publish = False
+    assert service.client.get(path).status_code == 200  # not marked used
+    retried = service.client.post(path, data={"response": "ack"})
+    assert retried.status_code == 200
+    assert len(service.published) == 1
+
+
+def test_security_headers_on_every_response(service: Service) -> None:
+    responses = [
+        service.client.get(service.link_path()),
+        service.client.post(service.link_path(), data={"response": "nope"}),
+        service.client.get("/ack/not-a-token"),
+        service.client.get("/healthz"),
+        service.client.get("/no-such-page"),
+    ]
+    assert [r.status_code for r in responses] == [200, 400, 403, 200, 404]
+    for response in responses:
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+    assert SECURITY_HEADERS["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+    assert SECURITY_HEADERS["Cache-Control"] == "no-store"
+    assert SECURITY_HEADERS["Referrer-Policy"] == "no-referrer"
+
+
+def test_healthz(service: Service) -> None:
+    response = service.client.get("/healthz")
+    assert (response.status_code, response.text) == (200, "ok")
+
+
+def test_no_api_docs_are_served(service: Service) -> None:
+    assert [service.client.get(p).status_code for p in ("/docs", "/openapi.json")] == [404, 404]
+
+
+def test_the_token_is_never_logged(service: Service) -> None:
+    path = service.link_path()
+    token = path.removeprefix("/ack/")
+    with capture_logs() as logs:
+        service.client.get(path)
+        service.client.post(path, data={"response": "ack"})
+        service.client.post(path, data={"response": "ack"})
+        service.client.get(f"/ack/{token[:-1]}A")
+    assert {entry["event"] for entry in logs} >= {"ack_web.answered", "ack_web.refused"}
+    assert all(token not in repr(entry) and token.split(".")[0] not in repr(entry) for entry in logs)
+    answered = next(entry for entry in logs if entry["event"] == "ack_web.answered")
+    assert answered["token_id"] == service.published[0].token_id
+
+
+def test_team_names_are_escaped(service: Service) -> None:
+    # teams come from config, but the page must not trust any text it shows
+    intent = service.intents[0].model_copy(update={"team": "<b>x</b>", "intent_id": "int-escape"})
+    service.store.append([IntentCreated(entry_id="tl-escape", activation_id=intent.activation_id, at=NOW, intent_id=intent.intent_id,
+                                        team=intent.team, protocol="P2", step="initial", ack_deadline=None)])
+    page = service.client.get(service.link_path(intent))
+    assert page.status_code == 200
+    assert "&lt;b&gt;x&lt;/b&gt;" in page.text and "<b>x</b>" not in page.text
+
+
+@pytest.mark.parametrize(("secret", "message"), [
+    (None, "no ack-link secret: set VIGIL_ACK_SECRET"),
+    ("too-short", "the ack-link secret (VIGIL_ACK_SECRET) must be at least 16 bytes"),
+])
+def test_web_command_needs_a_secret(monkeypatch: pytest.MonkeyPatch, secret: str | None, message: str) -> None:
+    if secret is None:
+        monkeypatch.delenv("VIGIL_ACK_SECRET", raising=False)
+    else:
+        monkeypatch.setenv("VIGIL_ACK_SECRET", secret)
+    result = CliRunner().invoke(cli_app, ["web", "--bootstrap", "127.0.0.1:1"])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_now_is_utc_in_these_tests() -> None:
+    assert NOW.tzinfo is UTC and f"{NOW.astimezone(CHICAGO):%H:%M}" == "22:04"
