@@ -106,6 +106,12 @@ class EmbeddedBroker:
             return 0
         return self._process.wait()
 
+    def terminate(self) -> None:
+        """Ask the broker to exit (SIGTERM) without waiting: safe in a signal handler that interrupted ``wait``
+        (waiting there again would deadlock on the process's wait lock)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+
     def stop(self) -> None:
         """Terminate the broker (SIGTERM, then SIGKILL after 5 s)."""
         if self._process is not None:

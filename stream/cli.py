@@ -59,7 +59,7 @@ def broker(
 
     embedded = EmbeddedBroker(port=port)
     typer.echo(embedded.start())
-    signal.signal(signal.SIGTERM, lambda *_: embedded.stop())
+    signal.signal(signal.SIGTERM, lambda *_: embedded.terminate())
     try:
         code = embedded.wait()
     except KeyboardInterrupt:

@@ -48,3 +48,23 @@ async def test_topic_prefix_keeps_deployments_apart(kafka_bootstrap: str) -> Non
     assert Topics(prefix).all() == tuple(prefix + n for n in ("cad.eido", "hospital.arrivals", "acks", "events", "intents", "timeline", "outcomes", "dlq"))
     await ensure_topics(kafka_bootstrap, Topics(prefix))
     await ensure_topics(kafka_bootstrap, Topics(prefix))  # a second worker's call is harmless
+
+
+def test_vigil_broker_stops_on_sigterm() -> None:
+    # the handler once waited inside an interrupted wait and deadlocked: the command never exited
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "stream.cli", "--log-level", "warning", "broker", "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        bootstrap = process.stdout.readline().strip()  # type: ignore[union-attr]
+        host, port = bootstrap.rsplit(":", 1)
+        assert wait_for_port(host, int(port), timeout=30)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

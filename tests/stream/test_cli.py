@@ -36,6 +36,25 @@ def test_worker_without_a_broker_says_so(tmp_path, monkeypatch) -> None:
     assert "no broker: pass --bootstrap or set KAFKA_BOOTSTRAP" in result.output
 
 
+def test_worker_without_an_ack_secret_says_so(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("VIGIL_ACK_SECRET", raising=False)
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("version: 1\n")
+    result = CliRunner().invoke(app, ["worker", "--bootstrap", "127.0.0.1:1", "--contacts", str(contacts)])
+    assert result.exit_code == 2
+    assert ("vigil worker: VIGIL_ACK_SECRET must be set to at least 16 bytes (the key that signs alert ack links; "
+            "`vigil web` needs the same one)") in result.output
+
+
+def test_worker_refuses_a_short_ack_secret(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("VIGIL_ACK_SECRET", "too-short")
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("version: 1\n")
+    result = CliRunner().invoke(app, ["worker", "--bootstrap", "127.0.0.1:1", "--contacts", str(contacts)])
+    assert result.exit_code == 2
+    assert "VIGIL_ACK_SECRET must be set to at least 16 bytes" in result.output
+
+
 def test_logging_survives_a_replaced_stderr(capsys) -> None:
     import structlog
 
