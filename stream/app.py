@@ -99,6 +99,9 @@ class WorkerSettings:
     # as Kafka Streams' stream-time punctuation), never the wall; a driver sends timestamped ticks.
     stream_time: bool = False
     dispatch_concurrency: int = 64  # intents being delivered at once (a slow phone delays no other)
+    # where tables keep their state locally: memory (tests, demo: rebuilt from the changelog at start) or
+    # rocksdb:// (production: kept in data_dir, so a restart reads only the changelog's tail)
+    table_store: str = "memory://"
 
 
 def build_app(
@@ -113,7 +116,7 @@ def build_app(
     app = VigilApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
-        store="memory://",
+        store=settings.table_store,
         datadir=str(settings.data_dir),
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,

@@ -83,6 +83,8 @@ def worker(
     topic_prefix: str = TopicPrefixOption,
     clock_start: str | None = typer.Option(None, "--clock-start", help="Demos and drills: start the worker's clock at this ISO 8601 moment."),
     clock_rate: float = typer.Option(1.0, "--clock-rate", min=0.001, help="Drills and tests, with --clock-start: run the clock this many times faster."),
+    table_store: str = typer.Option("memory://", "--table-store", envvar="VIGIL_TABLE_STORE",
+                                    help="Tables' local store: memory:// (rebuilt from the changelog at start) or rocksdb:// (kept in --data-dir)."),
     stream_time: bool = typer.Option(False, "--stream-time", help="Replays and drills: the clock is the input records' timestamps; no wall-clock ticks."),
     public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Base URL of `vigil web` for the alerts' ack links."),
 ) -> None:
@@ -106,6 +108,7 @@ def worker(
         clock_start=datetime.fromisoformat(clock_start) if clock_start else None,
         clock_rate=clock_rate,
         stream_time=stream_time,
+        table_store=table_store,
     )
     try:
         ack_signer_from_env(public_url)

@@ -30,6 +30,7 @@ class WorkerProcess:
         clock_start: str | None = None,
         clock_rate: float = 1.0,
         stream_time: bool = False,
+        table_store: str = "memory://",
         ack_secret: str | None = None,
         public_url: str = "http://127.0.0.1:8600",
     ):
@@ -44,6 +45,7 @@ class WorkerProcess:
         self.clock_start = clock_start
         self.clock_rate = clock_rate
         self.stream_time = stream_time
+        self.table_store = table_store
         # the key of the alerts' ack links: the web service that checks them needs the same one
         self.ack_secret = ack_secret or os.environ.get("VIGIL_ACK_SECRET") or secrets.token_urlsafe(24)
         self.public_url = public_url
@@ -65,6 +67,7 @@ class WorkerProcess:
             "--topic-prefix", self.topic_prefix,
             "--fetch-wait-ms", str(self.fetch_wait_ms),
             "--public-url", self.public_url,
+            "--table-store", self.table_store,
             *(["--clock-start", self.clock_start, "--clock-rate", str(self.clock_rate)] if self.clock_start else []),
             *(["--stream-time"] if self.stream_time else []),
         ]

@@ -50,10 +50,11 @@ def setup(kafka_bootstrap, tmp_path, deployment):
 
     workers: list[WorkerProcess] = []
 
-    def worker(name: str) -> WorkerProcess:
+    def worker(name: str, table_store: str = "memory://") -> WorkerProcess:
         """A worker of this test's deployment, started and ready (killed at the end)."""
         started = WorkerProcess(kafka_bootstrap, contacts, f"sqlite:///{tmp_path / 'review.sqlite'}", tmp_path, name=name,
-                                app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=CLOCK_START, clock_rate=RATE)
+                                app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=CLOCK_START, clock_rate=RATE,
+                                table_store=table_store)
         workers.append(started)
         started.start()
         started.wait_ready()
@@ -65,10 +66,14 @@ def setup(kafka_bootstrap, tmp_path, deployment):
     inbox.stop()
 
 
-async def test_a_killed_workers_deadline_still_escalates_once(setup) -> None:
+@pytest.mark.parametrize(("table_store", "successor"), [
+    ("memory://", "second"),  # another worker takes over, from the changelog alone
+    ("rocksdb://", "first"),  # the same worker restarts on its own RocksDB folder, and the changelog's tail
+])
+async def test_a_killed_workers_deadline_still_escalates_once(setup, table_store: str, successor: str) -> None:
     bootstrap, topics, inbox, worker, workers = setup
     await ensure_topics(bootstrap, topics)
-    first = worker("first")
+    first = worker("first", table_store)
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-1", JORDAN)), b"DUR-1")
     alerts = inbox.wait(lambda m: len(m) >= 2, timeout=30)
     assert sorted(m["recipient"] for m in alerts) == ["gvi-outreach-lead", "vi-north-nearnorth-lead"]
@@ -76,13 +81,15 @@ async def test_a_killed_workers_deadline_still_escalates_once(setup) -> None:
     first.kill()  # SIGKILL: between the alert and its deadline (10 simulated minutes away)
     assert _escalations(inbox.messages()) == []
 
-    worker("second")
+    worker(successor, table_store)
     found = inbox.wait(lambda m: len(_escalations(m)) >= 1, timeout=60)
     time.sleep(5.0)  # a second escalation would arrive now
     escalations = _escalations(inbox.messages())
     assert len(escalations) == 1, escalations
     assert "vi-north-nearnorth has not acknowledged" in escalations[0]["body"]
     assert len(found) >= 3
+    if table_store.startswith("rocksdb"):  # the state really was in RocksDB files in the worker's folder
+        assert list((first.workdir / "first-data").rglob("CURRENT")), "no RocksDB database in the data folder"
 
 
 async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
