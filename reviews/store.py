@@ -5,31 +5,44 @@ topic at least once after a restart, and a record already stored is left as it i
 
 It also keeps the uses of ack links (``ack_tokens``): the token id is the primary key, so of two
 taps racing on one link (two web workers, or a double tap), exactly one insert wins.
+
+The next-day activation review adds its users, the outcomes teams report (append-only: a correction is a
+new row), notes and an audit log. The schema is Alembic's (``reviews/migrations``); the ``metadata``
+tables below mirror the migrations for the queries, and a test holds the two equal.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
+    Index,
+    Integer,
     MetaData,
     String,
     Table,
     Text,
     create_engine,
+    false,
     func,
+    inspect,
     make_url,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
+from reviews.users import User, check_new_user, hash_password, verify_password
 from stream.timeline import TimelineRecord, decode_timeline
 
 if TYPE_CHECKING:
@@ -59,6 +72,60 @@ ack_tokens = Table(
     Column("used_at", DateTime(timezone=True), nullable=False),
 )
 
+# --- below: revision 0002, the activation review
+
+Index("ix_timeline_kind_at", timeline.c.kind, timeline.c.at)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(100), primary_key=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("team", String(100), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+)
+
+review_outcomes = Table(
+    "review_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("activation_id", String(64), nullable=False, index=True),
+    Column("team", String(100), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("recorded_by", String(100), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+review_notes = Table(
+    "review_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("activation_id", String(64), nullable=False, index=True),
+    Column("author", String(100), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("username", String(100), nullable=True),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=True),
+    Column("detail", Text, nullable=True),
+)
+
+OUTCOMES: tuple[str, ...] = ("went_to_scene", "bedside_contact", "mediation", "family_support", "unable")
+NOTE_MAX_CHARS = 4000
+# any constant unlikely to clash with another application's advisory locks on a shared server
+_MIGRATION_LOCK_KEY = 0x56_49_47_49_4C  # "VIGIL"
+_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+
 
 @dataclass(frozen=True)
 class AckUse:
@@ -68,9 +135,77 @@ class AckUse:
     used_at: datetime
 
 
+@dataclass(frozen=True)
+class OutcomeRow:
+    """What a team reported doing about an activation, who recorded it and when (UTC)."""
+
+    activation_id: str
+    team: str
+    outcome: str
+    reason: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class NoteRow:
+    """A reviewer's note on an activation (``at`` in UTC)."""
+
+    activation_id: str
+    author: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One entry of the audit log (``at`` in UTC; ``username`` None for the system or the command line)."""
+
+    at: datetime
+    username: str | None
+    action: str
+    target: str | None
+    detail: str | None
+
+
 def _utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _aware(moment: datetime, name: str = "now") -> datetime:
+    # SQLite drops the offset of what it stores: everything goes in as UTC so it comes back right.
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+def _bounded(value: str, name: str, limit: int) -> str:
+    # PostgreSQL refuses a too-long value and SQLite keeps it: refuse on both, with a clear message.
+    if len(value) > limit:
+        raise ValueError(f"{name} must be at most {limit} characters")
+    return value
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start : start + _IN_CHUNK]
+
+
+def _sqlite_busy(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower()
+
+
+_dummy_hash: str | None = None
+
+
+def _spend_a_check(password: str) -> None:
+    # An unknown user costs as much as a wrong password, so timing does not tell which usernames exist.
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password("not a password of anyone")
+    verify_password(password, _dummy_hash)
 
 
 class ReviewStore:
@@ -83,20 +218,76 @@ class ReviewStore:
         # the sink writes from a worker thread, off the event loop
         connect_args = {"check_same_thread": False} if backend == "sqlite" else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args)
+        self._url = url
+        self._backend = backend
         self._insert = postgresql.insert if backend == "postgresql" else sqlite.insert
 
     def create_schema(self) -> None:
-        """Create the tables if they do not exist (several workers starting together may race to it)."""
-        from sqlalchemy.exc import DatabaseError
+        """Bring the schema up to the newest migration (``alembic upgrade head``), adopting a pre-Alembic database.
 
-        for attempt in range(3):
+        Several workers starting together may all call it: one migrates while the others wait on its lock
+        (PostgreSQL: a transaction-level advisory lock; SQLite: the database's write lock), then find
+        nothing left to do. A database the old ``create_all`` made (timeline and ack_tokens, no Alembic
+        stamp) is stamped at 0001 and upgraded from there, its rows kept.
+        """
+        from alembic import command
+
+        from reviews.migrations import LEGACY_REVISION, alembic_config, current_revision
+
+        attempts = 5
+        for attempt in range(attempts):
             try:
-                metadata.create_all(self.engine)
+                with self._migration_connection() as conn:
+                    config = alembic_config(self._url, conn)
+                    if current_revision(conn) is None and self._adopt_legacy(conn):
+                        command.stamp(config, LEGACY_REVISION)
+                    command.upgrade(config, "head")
                 return
-            except DatabaseError:
-                # another process created a table between our check and our CREATE: check again
-                if attempt == 2:
+            except OperationalError as exc:
+                # SQLite's busy timeout ran out while another process held the write lock: wait our turn again
+                if self._backend != "sqlite" or not _sqlite_busy(exc) or attempt == attempts - 1:
                     raise
+                time.sleep(0.2 * (attempt + 1))
+
+    @contextmanager
+    def _migration_connection(self) -> Iterator[Connection]:
+        """A connection inside one transaction that holds the migration lock until it commits."""
+        with self.engine.connect() as conn:
+            if self._backend == "postgresql":
+                # PostgreSQL's DDL is transactional: lock, migrate and commit as one, and the lock goes with the commit
+                with conn.begin():
+                    conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+                    yield conn
+                return
+            raw = conn.connection.driver_connection
+            previous = raw.isolation_level
+            # pysqlite would commit before each DDL statement on its own; with it out of the way, every
+            # CREATE runs inside our BEGIN IMMEDIATE, which takes the write lock first: a racing process waits
+            # for our commit instead of seeing half a schema
+            raw.isolation_level = None
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit()
+            finally:
+                raw.isolation_level = previous
+
+    @staticmethod
+    def _adopt_legacy(conn: Connection) -> bool:
+        """Whether this unstamped database holds the pre-Alembic tables (then completed to revision 0001)."""
+        tables = set(inspect(conn).get_table_names())
+        if "timeline" not in tables:
+            if "ack_tokens" in tables:
+                raise RuntimeError("the review database has an ack_tokens table but no timeline table: not a store this version can adopt")
+            return False
+        if "ack_tokens" not in tables:
+            # made before ack links: create_all would have added the table at the next start
+            ack_tokens.create(conn)
+        return True
 
     def append(self, records: Iterable[TimelineRecord]) -> int:
         """Store records not yet stored; return how many were new."""
@@ -105,7 +296,7 @@ class ReviewStore:
                 "entry_id": r.entry_id,
                 "activation_id": r.activation_id,
                 "kind": r.kind,
-                "at": r.at,
+                "at": _aware(r.at, "at"),
                 "stored_at": datetime.now(UTC),
                 "record": r.model_dump_json(),
             }
@@ -138,15 +329,13 @@ class ReviewStore:
 
     def claim_ack_token(self, claim: AckClaim, response: str, now: datetime) -> AckUse | None:
         """Record the one use of an ack link: None when this call claimed it, else the earlier use."""
-        if now.tzinfo is None:
-            raise ValueError("now must be timezone-aware")
         row = {
             "token_id": claim.token_id,
             "activation_id": claim.activation_id,
             "team": claim.team,
             "recipient": claim.recipient,
             "response": response,
-            "used_at": now.astimezone(UTC),
+            "used_at": _aware(now),
         }
         statement = (
             self._insert(ack_tokens).values(row).on_conflict_do_nothing(index_elements=["token_id"]).returning(ack_tokens.c.token_id)
@@ -179,6 +368,178 @@ class ReviewStore:
         with self.engine.connect() as conn:
             # Few intents per activation: reading their JSON beats a new column on the timeline table.
             return any(json.loads(row.record).get("team") == team for row in conn.execute(query))
+
+    def activations_opened(self, start: datetime, end: datetime) -> list[str]:
+        """Ids of the activations whose initial decision is in [start, end), in the order of that decision."""
+        query = (
+            select(timeline.c.activation_id, timeline.c.record)
+            .where(timeline.c.kind == "decided", timeline.c.at >= _aware(start, "start"), timeline.c.at < _aware(end, "end"))
+            .order_by(timeline.c.at, timeline.c.entry_id)
+        )
+        opened: dict[str, None] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                # the step lives in the record only; records from before it existed were all initial
+                if json.loads(row.record).get("step", "initial") == "initial":
+                    opened.setdefault(row.activation_id, None)
+        return list(opened)
+
+    def records_for(self, activation_ids: Iterable[str]) -> dict[str, list[TimelineRecord]]:
+        """Every stored record of these activations, each list in time order (an id with none maps to [])."""
+        found: dict[str, list[TimelineRecord]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(activation_ids):
+                for activation_id in chunk:
+                    found[activation_id] = []
+                query = (
+                    select(timeline.c.activation_id, timeline.c.record)
+                    .where(timeline.c.activation_id.in_(chunk))
+                    .order_by(timeline.c.at, timeline.c.entry_id)
+                )
+                for row in conn.execute(query):
+                    found[row.activation_id].append(decode_timeline(row.record))
+        return found
+
+    # --- users
+
+    def add_user(self, username: str, password: str, role: Literal["dns", "lead"], team: str | None, now: datetime) -> None:
+        """Add a review user; ``ValueError`` says what is wrong (bad role, team or password, or a taken username)."""
+        check_new_user(username, password, role, team)
+        row = {
+            "username": username,
+            "password_hash": hash_password(password),
+            "role": role,
+            "team": team,
+            "created_at": _aware(now),
+            "disabled": False,
+        }
+        statement = self._insert(users).values(row).on_conflict_do_nothing(index_elements=["username"]).returning(users.c.username)
+        with self.engine.begin() as conn:
+            if conn.execute(statement).first() is None:
+                raise ValueError(f"user {username!r} already exists")
+
+    def check_password(self, username: str, password: str) -> User | None:
+        """The user these credentials sign in, or None (unknown user, disabled user, or wrong password)."""
+        query = select(users).where(users.c.username == username)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            _spend_a_check(password)
+            return None
+        if not verify_password(password, row.password_hash) or row.disabled:
+            return None
+        return User(username=row.username, role=row.role, team=row.team, disabled=bool(row.disabled))
+
+    def user(self, username: str) -> User | None:
+        """A user by name, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).first()
+        return None if row is None else User(username=row.username, role=row.role, team=row.team, disabled=bool(row.disabled))
+
+    def users(self) -> list[User]:
+        """Every user, by username."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.username)).all()
+        return [User(username=r.username, role=r.role, team=r.team, disabled=bool(r.disabled)) for r in rows]
+
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        """Disable a user (no sign-in; their records stay) or enable them again; ``ValueError`` for an unknown user."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(users.update().where(users.c.username == username).values(disabled=disabled).returning(users.c.username))
+            if changed.first() is None:
+                raise ValueError(f"no user {username!r}")
+
+    # --- outcomes, notes, audit
+
+    def record_outcome(self, activation_id: str, team: str, outcome: str, reason: str | None, by: str, now: datetime) -> None:
+        """Record what a team did about an activation; a later record for the same team supersedes it (both are kept)."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}: expected one of {', '.join(OUTCOMES)}")
+        if outcome == "unable" and not (reason and reason.strip()):
+            raise ValueError("outcome unable needs a reason")
+        row = {
+            "activation_id": _bounded(activation_id, "activation id", 64),
+            "team": _bounded(team, "team", 100),
+            "outcome": outcome,
+            "reason": reason,
+            "recorded_by": _bounded(by, "recorded by", 100),
+            "recorded_at": _aware(now),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(review_outcomes.insert().values(row))
+
+    def outcomes(self, activation_ids: Iterable[str]) -> dict[tuple[str, str], OutcomeRow]:
+        """The current outcome per (activation, team): the latest recorded (ties go to the later insert)."""
+        return {(row.activation_id, row.team): row for row in self._outcome_rows(activation_ids)}
+
+    def outcome_history(self, activation_id: str) -> list[OutcomeRow]:
+        """Every outcome recorded for an activation, corrections included, oldest first."""
+        return self._outcome_rows([activation_id])
+
+    def _outcome_rows(self, activation_ids: Iterable[str]) -> list[OutcomeRow]:
+        found: list[OutcomeRow] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(activation_ids):
+                query = (
+                    select(review_outcomes)
+                    .where(review_outcomes.c.activation_id.in_(chunk))
+                    .order_by(review_outcomes.c.recorded_at, review_outcomes.c.id)
+                )
+                found.extend(
+                    OutcomeRow(activation_id=r.activation_id, team=r.team, outcome=r.outcome, reason=r.reason,
+                               recorded_by=r.recorded_by, recorded_at=_utc(r.recorded_at))
+                    for r in conn.execute(query)
+                )
+        found.sort(key=lambda r: r.recorded_at)  # chunks each come sorted; a stable sort keeps insert order on ties
+        return found
+
+    def add_note(self, activation_id: str, author: str, text: str, now: datetime) -> None:
+        """Add a reviewer's note to an activation (not empty, at most 4,000 characters)."""
+        if not text.strip():
+            raise ValueError("a note cannot be empty")
+        if len(text) > NOTE_MAX_CHARS:
+            raise ValueError(f"a note is at most {NOTE_MAX_CHARS} characters, this one has {len(text)}")
+        row = {
+            "activation_id": _bounded(activation_id, "activation id", 64),
+            "author": _bounded(author, "author", 100),
+            "text": text,
+            "at": _aware(now),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(review_notes.insert().values(row))
+
+    def notes(self, activation_id: str) -> list[NoteRow]:
+        """The notes on an activation, oldest first."""
+        query = (
+            select(review_notes)
+            .where(review_notes.c.activation_id == activation_id)
+            .order_by(review_notes.c.at, review_notes.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [NoteRow(activation_id=r.activation_id, author=r.author, text=r.text, at=_utc(r.at)) for r in conn.execute(query)]
+
+    def audit(self, username: str | None, action: str, target: str | None, now: datetime, detail: str | None = None) -> None:
+        """Append to the audit log: who (None for the system) did what to what, when."""
+        if not action:
+            raise ValueError("an audit action cannot be empty")
+        row = {
+            "at": _aware(now),
+            "username": None if username is None else _bounded(username, "username", 100),
+            "action": _bounded(action, "audit action", 40),
+            "target": None if target is None else _bounded(target, "audit target", 200),
+            "detail": detail,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(audit_log.insert().values(row))
+
+    def audit_entries(self, limit: int = 200) -> list[AuditRow]:
+        """The latest entries of the audit log, newest first."""
+        query = select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                AuditRow(at=_utc(r.at), username=r.username, action=r.action, target=r.target, detail=r.detail)
+                for r in conn.execute(query)
+            ]
 
     def dispose(self) -> None:
         """Close pooled connections."""

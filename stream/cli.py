@@ -270,8 +270,12 @@ def web(
     port: int = typer.Option(8600, "--port", help="HTTP port; 0 picks a free one."),
     topic_prefix: str = TopicPrefixOption,
     public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Address the phones reach this service at (default: http://host:port)."),
+    trusted_user_header: str | None = typer.Option(
+        None, "--trusted-user-header", envvar="VIGIL_TRUSTED_USER_HEADER",
+        help="Single sign-on behind the city's proxy: sign in the existing user this header names. Only behind a proxy that sets it."),
 ) -> None:
-    """Serve the ack links of alerts (GET/POST /ack/{token}) and publish the answers to the acks topic (secret: VIGIL_ACK_SECRET)."""
+    """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
+    pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`)."""
     from reviews.web import run_web
     from stream.deployment import load_deployment
     from stream.kafka import Topics, ensure_topics
@@ -289,9 +293,41 @@ def web(
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
-        await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone)
+        await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
+                      trusted_user_header=trusted_user_header)
 
     _run_until_interrupted(run())
+
+
+@app.command()
+def review(
+    day: str = typer.Option(..., "--date", help="The local calendar day to review (YYYY-MM-DD)."),
+    db_url: str = typer.Option("sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL."),
+    out: Path | None = typer.Option(None, "--out", help="CSV file to write (default: review-<date>.csv in this folder)."),
+) -> None:
+    """A day's activations as a table (one row per team told) and a CSV, for the next-day review."""
+    from datetime import date as Date
+
+    from reviews.review_cmd import day_rows, table, write_csv
+    from reviews.store import ReviewStore
+    from stream.deployment import load_deployment
+
+    try:
+        chosen = Date.fromisoformat(day)
+    except ValueError:
+        typer.echo(f"vigil review: --date {day!r} is not a date of the form YYYY-MM-DD", err=True)
+        raise typer.Exit(2) from None
+    store = ReviewStore(db_url)
+    try:
+        store.create_schema()
+        rows = day_rows(store, chosen, load_deployment().coverage.zone)
+    finally:
+        store.dispose()
+    path = out or Path(f"review-{chosen.isoformat()}.csv")
+    write_csv(rows, path)
+    activations = len({r["activation"] for r in rows})
+    typer.echo(table(rows))
+    typer.echo(f"\n{activations} activation(s), {len(rows)} row(s) on {chosen.isoformat()}; CSV: {path}")
 
 
 @app.command()
@@ -323,6 +359,71 @@ def demo(
 
     code = asyncio.run(run_demo(bootstrap=bootstrap, serve=serve, workdir=workdir, timeout=timeout))
     raise typer.Exit(code)
+
+
+users_app = typer.Typer(help="Users of the activation review: DNS staff and team leads.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+ReviewDbUrlOption = typer.Option(
+    "sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL (sqlite:/// or postgresql+psycopg://)."
+)
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="The sign-in name."),
+    role: str = typer.Option(..., "--role", metavar="dns|lead", help="dns (reviews every team) or lead (reviews their team)."),
+    team: str | None = typer.Option(None, "--team", help="The lead's team id (leads only)."),
+    db_url: str = ReviewDbUrlOption,
+) -> None:
+    """Add a review user; the password comes from VIGIL_NEW_PASSWORD, else is asked for twice.
+
+    Brings the review store's schema up to date first."""
+    from datetime import UTC
+
+    from reviews.store import ReviewStore
+
+    if "VIGIL_NEW_PASSWORD" in os.environ:
+        password = os.environ["VIGIL_NEW_PASSWORD"]
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        store = ReviewStore(db_url)
+    except ValueError as exc:
+        typer.echo(f"vigil users: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        store.create_schema()
+        now = datetime.now(UTC)
+        store.add_user(username, password, role, team, now)  # the store refuses an unknown role
+        store.audit(None, "user_added", username, now, detail=f"role={role}" + (f" team={team}" if team else ""))
+    except ValueError as exc:
+        typer.echo(f"vigil users: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
+    typer.echo(f"added {role} {username}" + (f" of team {team}" if team else ""))
+
+
+@users_app.command("list")
+def users_list(db_url: str = ReviewDbUrlOption) -> None:
+    """Print the review users: username, role, team, disabled (brings the schema up to date first)."""
+    from reviews.store import ReviewStore
+
+    try:
+        store = ReviewStore(db_url)
+    except ValueError as exc:
+        typer.echo(f"vigil users: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        store.create_schema()
+        rows = [(u.username, u.role, u.team or "-", "yes" if u.disabled else "no") for u in store.users()]
+    finally:
+        store.dispose()
+    header = ("username", "role", "team", "disabled")
+    widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
+    for cells in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
 
 
 def _add_planner_commands() -> None:

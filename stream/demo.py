@@ -212,6 +212,11 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
             ok = await _send_and_report(running, lines, prediction, timeout, out)
             ok = await _tap_answers(running, out) and ok
             if serve:
+                sign_ins = await asyncio.to_thread(demo_users, running.db_path)
+                day = f"{DEMO_EVENING:%Y-%m-%d}"
+                out(f"\nreview     {web_url}/review/{day}  (the next-day activation review of the sample's evening)")
+                for username, password, role in sign_ins:
+                    out(f"sign in    {username} / {password}  ({role})")
                 out(f"\nserving: inbox {running.inbox.base_url}/ (tap an alert's link to answer it; unanswered deadlines "
                     f"escalate to dns-oncall as they pass)  broker {bootstrap}  (Ctrl-C to stop)")
                 await asyncio.Event().wait()
@@ -363,3 +368,24 @@ async def _tap_answers(running: LocalPipeline, out: Any, timeout: float = 20.0) 
     for record in answers:
         out(f"  timeline: {record.team} answered {record.response}" + (" (its escalation is stopped)" if record.first else ""))
     return ok and len(answers) >= len(TAPS)
+
+
+DEMO_USERS = (("dns-demo", "dns", None, "DNS staff: every activation"),
+              ("lead-nearnorth", "lead", "vi-north-nearnorth", "the Near North street team's lead: its own activations"))
+
+
+def demo_users(db_path: Path) -> list[tuple[str, str, str]]:
+    """Sign-ins for the served demo, each with a fresh password: (username, password, what it sees)."""
+    from datetime import UTC
+
+    store = ReviewStore(f"sqlite:///{db_path}")
+    out = []
+    try:
+        for username, role, team, sees in DEMO_USERS:
+            password = secrets.token_urlsafe(9)
+            if store.user(username) is None:
+                store.add_user(username, password, role, team, datetime.now(UTC))  # type: ignore[arg-type]
+                out.append((username, password, sees))
+    finally:
+        store.dispose()
+    return out

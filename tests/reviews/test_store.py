@@ -1,4 +1,5 @@
-"""The review store on real SQLite and real PostgreSQL: idempotent append, ordered reads, single-use ack links."""
+"""The review store on real SQLite and real PostgreSQL: idempotent append, ordered reads, single-use ack links,
+and the activation review's reads and records (activations of a day, outcomes, notes, audit log)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from notifiers.ack_links import AckClaim
-from reviews.store import AckUse, ReviewStore
+from reviews.store import AckUse, AuditRow, NoteRow, OutcomeRow, ReviewStore
 from stream.activations import Config, CoreState, handle_event
 from stream.classify import classify_cad
 from stream.eido import parse_eido
+from stream.timeline import AckRecorded, ActivationDecided, IntentCreated
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, RECEIVED, as_bytes, shooting
 
 pytestmark = pytest.mark.database
@@ -123,5 +125,206 @@ def test_team_alerted_reads_the_stored_intents(db_url: str, deployment) -> None:
         assert not store.team_alerted(north, "vi-south-phillips")
         assert not store.team_alerted(south, "vi-north-nearnorth")
         assert not store.team_alerted(north, "vi-north")  # exact team, not a prefix
+    finally:
+        store.dispose()
+
+
+# --- the activation review
+
+DAY = datetime(2026, 7, 5, 5, 0, tzinfo=UTC)  # midnight in Minneapolis (CDT)
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def _decided(activation_id: str, at: datetime, step: str = "initial") -> ActivationDecided:
+    return ActivationDecided(
+        entry_id=f"tl-{activation_id}-decided-{step}-{at.isoformat()}", activation_id=activation_id, at=at, event_id=f"ev-{activation_id}",
+        step=step, teams=("gvi-outreach",), protocols=("gvi",), flags=(), cell=None, neighborhood=None, community=None,
+        coverage_version="c1", protocol_version="p1",
+    )
+
+
+def _intent(activation_id: str, at: datetime, team: str = "gvi-outreach") -> IntentCreated:
+    return IntentCreated(entry_id=f"tl-{activation_id}-intent-{team}", activation_id=activation_id, at=at, intent_id=f"int-{activation_id}-{team}",
+                         team=team, protocol="gvi", step="initial", ack_deadline=at + timedelta(minutes=10))
+
+
+def _ack(activation_id: str, at: datetime, team: str = "gvi-outreach") -> AckRecorded:
+    return AckRecorded(entry_id=f"tl-{activation_id}-ack-{team}", activation_id=activation_id, at=at, team=team, first=True, within_deadline=True)
+
+
+def test_activations_opened_in_a_window_by_their_initial_decision(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        store.append([
+            _decided("act-late", DAY + timedelta(hours=20)),
+            _decided("act-early", DAY + timedelta(hours=2)),
+            _decided("act-at-start", DAY),
+            _decided("act-at-end", DAY + timedelta(days=1)),  # the end is excluded
+            _decided("act-before", DAY - timedelta(minutes=1)),
+            # updated within the day, opened the day before: not opened today
+            _decided("act-before", DAY + timedelta(hours=3), step="update"),
+            # an update of an activation opened today neither repeats nor moves it
+            _decided("act-early", DAY + timedelta(hours=23), step="update"),
+            _intent("act-intent-only", DAY + timedelta(hours=1)),
+        ])
+        expected = ["act-at-start", "act-early", "act-late"]
+        assert store.activations_opened(DAY, DAY + timedelta(days=1)) == expected
+        # the same window given in local time
+        local_midnight = datetime(2026, 7, 5, tzinfo=CHICAGO)
+        assert store.activations_opened(local_midnight, local_midnight + timedelta(days=1)) == expected
+        assert store.activations_opened(DAY + timedelta(hours=3), DAY + timedelta(hours=4)) == []
+        with pytest.raises(ValueError) as info:
+            store.activations_opened(datetime(2026, 7, 5), datetime(2026, 7, 6))
+        assert str(info.value) == "start must be timezone-aware"
+    finally:
+        store.dispose()
+
+
+def test_a_record_in_local_time_is_stored_and_found_by_its_utc_moment(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        # 23:30 in Minneapolis on the 5th is 04:30 UTC on the 6th: in the UTC day of the 6th, not the 5th
+        local = datetime(2026, 7, 5, 23, 30, tzinfo=CHICAGO)
+        store.append([_decided("act-local", local)])
+        assert store.activations_opened(DAY, DAY + timedelta(hours=23)) == []
+        assert store.activations_opened(DAY + timedelta(hours=23), DAY + timedelta(hours=24)) == ["act-local"]
+    finally:
+        store.dispose()
+
+
+def test_records_for_several_activations_in_time_order(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        a = [_decided("act-a", DAY), _intent("act-a", DAY + timedelta(seconds=1)), _ack("act-a", DAY + timedelta(minutes=4))]
+        b = [_decided("act-b", DAY + timedelta(hours=1)), _intent("act-b", DAY + timedelta(hours=1, seconds=1), team="vi-south-phillips")]
+        other = [_decided("act-other", DAY)]
+        store.append([a[2], b[1], other[0], a[0], b[0], a[1]])  # stored out of order
+        found = store.records_for(iter(["act-b", "act-a", "act-none", "act-a"]))
+        assert found == {"act-b": b, "act-a": a, "act-none": []}
+        assert store.records_for([]) == {}
+    finally:
+        store.dispose()
+
+
+def test_append_of_hand_made_records_twice_keeps_one_copy(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        records = [_decided("act-a", DAY), _intent("act-a", DAY + timedelta(seconds=1)), _ack("act-a", DAY + timedelta(minutes=4))]
+        assert store.append(records) == 3
+        assert store.append(records) == 0
+        assert store.append([records[1], _ack("act-b", DAY)]) == 1
+        assert store.count() == 4
+        assert store.records_for(["act-a"])["act-a"] == records
+    finally:
+        store.dispose()
+
+
+def test_outcomes_latest_wins_and_history_is_kept(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    t = DAY + timedelta(hours=12)
+    try:
+        store.record_outcome("act-a", "gvi-outreach", "unable", "no one on shift", "lead.gvi", t)
+        store.record_outcome("act-a", "vi-north-nearnorth", "went_to_scene", None, "lead.north", t + timedelta(minutes=1))
+        store.record_outcome("act-b", "gvi-outreach", "mediation", None, "nadia", t)
+        # a correction, recorded in local time
+        store.record_outcome("act-a", "gvi-outreach", "bedside_contact", "reached the family at HCMC", "nadia",
+                             (t + timedelta(hours=2)).astimezone(CHICAGO))
+        current = store.outcomes(["act-a", "act-c"])
+        assert current == {
+            ("act-a", "gvi-outreach"): OutcomeRow("act-a", "gvi-outreach", "bedside_contact", "reached the family at HCMC", "nadia",
+                                                 t + timedelta(hours=2)),
+            ("act-a", "vi-north-nearnorth"): OutcomeRow("act-a", "vi-north-nearnorth", "went_to_scene", None, "lead.north",
+                                                       t + timedelta(minutes=1)),
+        }
+        assert all(row.recorded_at.tzinfo is not None for row in current.values())
+        assert [(r.team, r.outcome) for r in store.outcome_history("act-a")] == [
+            ("gvi-outreach", "unable"), ("vi-north-nearnorth", "went_to_scene"), ("gvi-outreach", "bedside_contact")]
+        assert set(store.outcomes(["act-a", "act-b"])) == {("act-a", "gvi-outreach"), ("act-a", "vi-north-nearnorth"), ("act-b", "gvi-outreach")}
+        # two records at the same moment: the later one is current
+        store.record_outcome("act-b", "gvi-outreach", "family_support", None, "nadia", t)
+        assert store.outcomes(["act-b"])[("act-b", "gvi-outreach")].outcome == "family_support"
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "reason", "message"),
+    [
+        ("arrested", None, "unknown outcome 'arrested': expected one of went_to_scene, bedside_contact, mediation, family_support, unable"),
+        ("unable", None, "outcome unable needs a reason"),
+        ("unable", "   ", "outcome unable needs a reason"),
+    ],
+)
+def test_record_outcome_refuses(db_url: str, outcome: str, reason: str | None, message: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        with pytest.raises(ValueError) as info:
+            store.record_outcome("act-a", "gvi-outreach", outcome, reason, "nadia", DAY)
+        assert str(info.value) == message
+        assert store.outcomes(["act-a"]) == {}
+    finally:
+        store.dispose()
+
+
+def test_notes_oldest_first(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        store.add_note("act-a", "nadia", "second", DAY + timedelta(minutes=5))
+        store.add_note("act-a", "lead.north", "first", (DAY + timedelta(minutes=1)).astimezone(CHICAGO))
+        store.add_note("act-b", "nadia", "elsewhere", DAY)
+        store.add_note("act-a", "nadia", "x" * 4000, DAY + timedelta(minutes=9))  # the longest allowed
+        notes = store.notes("act-a")
+        assert notes[:2] == [NoteRow("act-a", "lead.north", "first", DAY + timedelta(minutes=1)),
+                             NoteRow("act-a", "nadia", "second", DAY + timedelta(minutes=5))]
+        assert len(notes) == 3 and len(notes[2].text) == 4000
+        assert notes[0].at.tzinfo is not None
+        assert store.notes("act-none") == []
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "a note cannot be empty"), (" \n\t", "a note cannot be empty"), ("x" * 4001, "a note is at most 4000 characters, this one has 4001")],
+)
+def test_add_note_refuses(db_url: str, text: str, message: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        with pytest.raises(ValueError) as info:
+            store.add_note("act-a", "nadia", text, DAY)
+        assert str(info.value) == message
+        assert store.notes("act-a") == []
+    finally:
+        store.dispose()
+
+
+def test_audit_entries_newest_first(db_url: str) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    try:
+        store.audit("nadia", "sign_in", None, DAY + timedelta(minutes=1))
+        store.audit(None, "user_added", "lead.north", DAY, detail="role=lead team=vi-north-nearnorth")
+        store.audit("nadia", "outcome", "act-a/gvi-outreach", DAY + timedelta(minutes=2), detail="bedside_contact")
+        store.audit("nadia", "note", "act-a", DAY + timedelta(minutes=2))  # same moment: the later entry first
+        entries = store.audit_entries()
+        assert entries == [
+            AuditRow(DAY + timedelta(minutes=2), "nadia", "note", "act-a", None),
+            AuditRow(DAY + timedelta(minutes=2), "nadia", "outcome", "act-a/gvi-outreach", "bedside_contact"),
+            AuditRow(DAY + timedelta(minutes=1), "nadia", "sign_in", None, None),
+            AuditRow(DAY, None, "user_added", "lead.north", "role=lead team=vi-north-nearnorth"),
+        ]
+        assert entries[0].at.tzinfo is not None
+        assert store.audit_entries(limit=2) == entries[:2]
+        with pytest.raises(ValueError) as info:
+            store.audit("nadia", "a" * 41, None, DAY)
+        assert str(info.value) == "audit action must be at most 40 characters"
     finally:
         store.dispose()
