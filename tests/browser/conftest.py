@@ -33,7 +33,7 @@ class ServedDemo:
         return self.review_url.split("/review/", 1)[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def served_demo(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDemo]:
     """The demo replayed and served: review pages, answer pages, the inbox."""
     workdir = tmp_path_factory.mktemp("served-demo")
@@ -69,9 +69,10 @@ def served_demo(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) 
                 process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium."""
+    """Headless Debian Chromium. Module-scoped: Playwright's sync API keeps an event loop running while it is
+    open, which would stop every asyncio test after it."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

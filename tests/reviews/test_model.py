@@ -8,52 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reviews.model import csv_rows, day_bounds, review_of, reviews_of, summarise
-from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event
-from stream.events import ShootingEvent, stable_id
-from stream.ingest import ingest_cad
-from stream.timeline import AlertDelivered, RecipientResult, TimelineRecord
-from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, shooting
+from stream.timeline import TimelineRecord
+from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, CoreRun
 
 CHICAGO = ZoneInfo("America/Chicago")
 T0 = datetime(2026, 7, 4, 22, 15, tzinfo=CHICAGO)  # a Saturday evening: street teams on shift
 
 
-class Run:
-    """The core fed by hand, every timeline record kept, every intent 'delivered' a second later."""
-
-    def __init__(self, deployment, delivery: str = "delivered"):
-        self.config = Config(deployment.coverage, deployment.protocols)
-        self.deployment = deployment
-        self.state = CoreState()
-        self.records: list[TimelineRecord] = []
-        self.delivery = delivery
-
-    def _keep(self, outcome: Outcome) -> None:
-        self.records += outcome.timeline
-        for intent in outcome.intents:
-            self.records.append(AlertDelivered(
-                entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id), activation_id=intent.activation_id,
-                at=intent.created_at + timedelta(seconds=1), intent_id=intent.intent_id, team=intent.team, status=self.delivery,
-                recipients=(RecipientResult(recipient=f"json://inbox/{intent.team}", status=self.delivery, elapsed_ms=40.0),),
-            ))
-
-    def shooting(self, incident: str, where: tuple[float, float], at: datetime) -> str:
-        event = ingest_cad(shooting(incident, where, updated_at=at.isoformat()), self.deployment.classification, at)
-        assert isinstance(event, ShootingEvent)
-        self._keep(advance(self.state, at, self.config))
-        outcome = handle_event(self.state, event, at, self.config)
-        self._keep(outcome)
-        return outcome.activation_id  # type: ignore[return-value]
-
-    def answer(self, ref: str, team: str, at: datetime, response: str = "ack") -> None:
-        self._keep(advance(self.state, at - timedelta(microseconds=1), self.config))
-        self._keep(handle_ack(self.state, ref, team, at, self.config, response))
-
-    def until(self, at: datetime) -> None:
-        self._keep(advance(self.state, at, self.config))
-
-    def of(self, activation_id: str) -> list[TimelineRecord]:
-        return [r for r in self.records if r.activation_id == activation_id]
+Run = CoreRun
 
 
 def test_an_ack_in_time_cancels_the_escalation(deployment) -> None:

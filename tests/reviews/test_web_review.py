@@ -35,11 +35,8 @@ from reviews.web import (
     WRONG_PASSWORD,
     create_web_app,
 )
-from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event
-from stream.events import EventKind, Intent, ShootingEvent, stable_id
-from stream.ingest import ingest_cad
-from stream.timeline import AlertDelivered, RecipientResult, TimelineRecord
-from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, shooting
+from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS
+from tests.helpers import CoreRun as Run
 
 pytestmark = pytest.mark.database
 
@@ -49,56 +46,6 @@ MORNING = datetime(2026, 7, 5, 9, 30, tzinfo=CHICAGO)  # the review meeting
 PASSWORD = "correct horse battery"
 NEAR_JORDAN = (JORDAN[0] + 0.002, JORDAN[1])  # within 1,000 m of JORDAN: a retaliation watch
 SSO = "X-Forwarded-User"
-
-
-class Run:
-    """The core fed by hand, every timeline record kept, every intent 'delivered' (or not) a second later."""
-
-    def __init__(self, deployment, delivery: str = "delivered"):
-        self.config = Config(deployment.coverage, deployment.protocols)
-        self.deployment = deployment
-        self.state = CoreState()
-        self.records: list[TimelineRecord] = []
-        self.delivery = delivery
-
-    def _keep(self, outcome: Outcome) -> None:
-        self.records += outcome.timeline
-        for intent in outcome.intents:
-            self.records.append(AlertDelivered(
-                entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id), activation_id=intent.activation_id,
-                at=intent.created_at + timedelta(seconds=1), intent_id=intent.intent_id, team=intent.team, status=self.delivery,
-                recipients=(RecipientResult(recipient=f"json://inbox/{intent.team}", status=self.delivery, elapsed_ms=40.0),),
-            ))
-
-    def _event(self, event: ShootingEvent, at: datetime) -> str:
-        self._keep(advance(self.state, at, self.config))
-        outcome = handle_event(self.state, event, at, self.config)
-        self._keep(outcome)
-        return outcome.activation_id  # type: ignore[return-value]
-
-    def shooting(self, incident: str, where: tuple[float, float], at: datetime) -> str:
-        event = ingest_cad(shooting(incident, where, updated_at=at.isoformat()), self.deployment.classification, at)
-        assert isinstance(event, ShootingEvent)
-        return self._event(event, at)
-
-    def arrival(self, control: str, at: datetime, hospital: str = "hcmc") -> str:
-        """A gunshot patient at a hospital's emergency department, with no person_shot to join."""
-        event = ShootingEvent(
-            event_id=stable_id("evt", control, at.isoformat()), jurisdiction="minneapolis", source="hl7", incident_id=f"visit-{control}",
-            ref=control, kind=EventKind.GSW_ARRIVAL, reported_at=at, received_at=at, location=None, hospital=hospital,
-            intent=Intent.ASSAULT, victim_count=1, victim_ages=(30,),
-        )
-        return self._event(event, at)
-
-    def answer(self, ref: str, team: str, at: datetime, response: str = "ack") -> None:
-        self._keep(advance(self.state, at - timedelta(microseconds=1), self.config))
-        self._keep(handle_ack(self.state, ref, team, at, self.config, response))
-
-    def until(self, at: datetime) -> None:
-        self._keep(advance(self.state, at, self.config))
-
-    def of(self, activation_id: str) -> list[TimelineRecord]:
-        return [r for r in self.records if r.activation_id == activation_id]
 
 
 @dataclass
