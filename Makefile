@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install postgres chromium clean
+.PHONY: demo test bench install postgres chromium prometheus clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,20 @@ chromium:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; \
 	fi
 
+# Debian's Prometheus, for the infra tests (`promtool check config|rules`, `promtool test rules`): installed
+# when promtool is missing. The package may start a server on :9090; it is stopped so nothing holds the port.
+prometheus:
+	@if ! command -v promtool >/dev/null; then \
+	  echo "installing Debian's prometheus (promtool) for the infra tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  $$SUDO service prometheus stop >/dev/null 2>&1 || true; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/vigil --log-level warning demo
 
-test: $(STAMP) postgres chromium
+test: $(STAMP) postgres chromium prometheus
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

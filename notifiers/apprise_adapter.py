@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 from apprise import Apprise, AppriseAsset, AppriseConfig
@@ -35,10 +35,28 @@ DEFAULT_CHANNEL_ORDER = ("push", "sms", "email", "default")
 
 @dataclass(frozen=True)
 class Delivery:
-    """The outcome of one intent's send across the team's recipients."""
+    """The outcome of one intent's send across the team's recipients; ``reached_at`` is the unix time the
+    first recipient was reached (None when nobody was)."""
 
     status: str
     recipients: tuple[RecipientResult, ...]
+    reached_at: float | None = None
+
+
+class DeliveryObserver(Protocol):
+    """What the notifier reports as it sends (the worker's metrics implement it)."""
+
+    def delivered(self, channel: str, outcome: str) -> None:
+        """One recipient's final result: delivered, failed or timed_out."""
+
+    def retried(self, channel: str) -> None:
+        """One more attempt at a recipient."""
+
+    def held_back(self, channel: str) -> None:
+        """A send waits for its recipient's rate limit."""
+
+    def no_recipients(self) -> None:
+        """An intent's team has nobody to send to."""
 
 
 class ContactsError(ValueError):
@@ -103,7 +121,8 @@ class AppriseNotifier:
     (push, then SMS, then e-mail by default), all of a channel's recipients at once, each after its rate
     limit and with retries; the next channel only when nobody on this one was reached; every recipient's
     outcome recorded. Each recipient's message carries its own signed ack link. Dedup by intent id is the
-    dispatch agent's (its table), before this."""
+    dispatch agent's (its table), before this. An ``observer`` (the worker's metrics) hears each
+    recipient's result, each retry, each rate-limit wait and each team with nobody to send to."""
 
     def __init__(
         self,
@@ -114,8 +133,10 @@ class AppriseNotifier:
         seed: int | None = None,
         ack_links: AckSigner | None = None,
         limiter: RecipientRateLimiter | None = None,
+        observer: DeliveryObserver | None = None,
     ):
         self._recipients = recipients
+        self.observer = observer
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._order = channel_order
@@ -163,17 +184,23 @@ class AppriseNotifier:
         started = time.perf_counter()
         wait = self._limiter.reserve(recipient.id, recipient.channel, intent.activation_id)
         if wait > 0:
+            if self.observer is not None:
+                self.observer.held_back(recipient.channel)
             log.info("notify.rate_limited", intent_id=intent.intent_id, activation_id=intent.activation_id, recipient=masked, wait_s=round(wait, 2))
             await asyncio.sleep(wait)
         body = self.body_for(recipient, intent)
         status, attempt = "failed", 0
         for attempt in range(1, self._retry.attempts + 1):
+            if attempt > 1 and self.observer is not None:
+                self.observer.retried(recipient.channel)
             status = await self._send_once(recipient.server, intent.title, body)
             if status == "delivered":
                 break
             if attempt < self._retry.attempts:
                 await asyncio.sleep(self._retry.delay(attempt, self._rnd))
         elapsed = (time.perf_counter() - started) * 1000
+        if self.observer is not None:
+            self.observer.delivered(recipient.channel, status)
         log.info("notify.sent", intent_id=intent.intent_id, activation_id=intent.activation_id, team=intent.team, recipient=masked,
                  channel=recipient.channel, status=status, attempts=attempt)
         return RecipientResult(recipient=masked, status=status, elapsed_ms=round(elapsed, 2), channel=recipient.channel, attempts=attempt,
@@ -181,18 +208,30 @@ class AppriseNotifier:
 
     async def send(self, intent: NotificationIntent) -> Delivery:
         """Send on the first channel that reaches somebody; delivered (all of that channel's recipients),
-        partial (some), failed (no channel reached anyone) or no_recipients."""
+        partial (some), failed (no channel reached anyone) or no_recipients; with the moment the first
+        recipient was reached."""
         channels = self.channels(intent.team)
         if not channels:
+            if self.observer is not None:
+                self.observer.no_recipients()
             log.warning("notify.no_recipients", intent_id=intent.intent_id, team=intent.team)
             return Delivery("no_recipients", ())
         results: list[RecipientResult] = []
+        first_reached: list[float] = []
+
+        async def send_one(recipient: Recipient) -> RecipientResult:
+            result = await self._send_with_retry(recipient, intent)
+            if result.status == "delivered" and not first_reached:
+                # taken as the send returns, not after the channel's slowest recipient: the alert latency
+                first_reached.append(time.time())
+            return result
+
         for _, group in channels:
-            outcome = await asyncio.gather(*(self._send_with_retry(r, intent) for r in group))
+            outcome = await asyncio.gather(*(send_one(r) for r in group))
             results += outcome
             reached = sum(r.status == "delivered" for r in outcome)
             if reached:
-                return Delivery("delivered" if reached == len(outcome) else "partial", tuple(results))
+                return Delivery("delivered" if reached == len(outcome) else "partial", tuple(results), first_reached[0])
         return Delivery("failed", tuple(results))
 
 

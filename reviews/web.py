@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from notifiers.ack_links import AckClaim, AckSigner, AckTokenError
@@ -55,6 +56,7 @@ from reviews.store import NOTE_MAX_CHARS, AckUse, NoteRow, OutcomeRow, ReviewSto
 from reviews.users import User
 from stream.events import AckMessage
 from stream.kafka import Topics
+from stream.metrics import WebMetrics, add_process_metrics
 from stream.timeline import ActivationDecided
 
 log = structlog.get_logger(__name__)
@@ -104,13 +106,15 @@ _templates.filters["urlpart"] = lambda value: quote(str(value), safe="")
 
 
 class _Refusal(Exception):
-    """A request answered with a plain message and a status code instead of the page."""
+    """A request answered with a plain message and a status code instead of the page; ``answer`` is the
+    result an ack answer refused this way is counted under (vigil_ack_answers_total)."""
 
-    def __init__(self, status: int, heading: str, message: str):
+    def __init__(self, status: int, heading: str, message: str, answer: str | None = None):
         super().__init__(message)
         self.status = status
         self.heading = heading
         self.message = message
+        self.answer = answer
 
 
 class _Redirect(Exception):
@@ -176,6 +180,7 @@ def create_web_app(
     trusted_user_header: str | None = None,
     session_secret: bytes | None = None,
     neighborhoods: Mapping[str, Any] | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -183,9 +188,13 @@ def create_web_app(
     it names: set it only when the app is reachable solely through the single sign-on proxy that sets
     that header (and strips it from what clients send). ``session_secret`` signs the session cookies
     (random per process when None, so sessions end with it). ``neighborhoods`` (name to GeoJSON
-    polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default.
+    polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default. ``GET /metrics``
+    serves ``registry`` (a new one when None) for Prometheus, with no sign-in: requests by route template
+    and status, and the answers given through ack links.
     """
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = WebMetrics(registry)
 
     def hhmm(moment: datetime) -> str:
         return f"{moment.astimezone(zone):%H:%M}"
@@ -195,25 +204,26 @@ def create_web_app(
             return await run_in_threadpool(call, *args)
         except Exception as exc:  # noqa: BLE001 - any store failure is "try again" to the person holding the phone
             log.warning("ack_web.store_failed", call=call.__name__, error=type(exc).__name__)
-            raise _Refusal(503, "Try again", UNAVAILABLE) from exc
+            raise _Refusal(503, "Try again", UNAVAILABLE, answer="failed") from exc
 
     async def checked(token: str) -> AckClaim:
         try:
             claim = signer.verify(token, clock())
         except AckTokenError as exc:
             log.info("ack_web.refused", reason=exc.reason, token_id=exc.token_id)
+            result = "expired" if exc.reason == "expired" else "forged"  # malformed counts as forged
             if exc.reason == "expired" and exc.expires_at is not None:
-                raise _Refusal(410, "Link expired", f"This link expired at {hhmm(exc.expires_at)}") from None
-            raise _Refusal(403, "Link not valid", NOT_VALID) from None
+                raise _Refusal(410, "Link expired", f"This link expired at {hhmm(exc.expires_at)}", answer=result) from None
+            raise _Refusal(403, "Link not valid", NOT_VALID, answer=result) from None
         if not await in_store(store.team_alerted, claim.activation_id, claim.team):
             log.info("ack_web.refused", reason="team_not_alerted", token_id=claim.token_id)
-            raise _Refusal(403, "Link not valid", NOT_ALERTED)
+            raise _Refusal(403, "Link not valid", NOT_ALERTED, answer="other_team")
         return claim
 
     def used(claim: AckClaim, use: AckUse) -> _Refusal:
         log.info("ack_web.refused", reason="already_used", token_id=claim.token_id)
         label = LABELS.get(use.response, use.response)
-        return _Refusal(409, "Already answered", f"This link was already used at {hhmm(use.used_at)} ({label})")
+        return _Refusal(409, "Already answered", f"This link was already used at {hhmm(use.used_at)} ({label})", answer="used")
 
     @app.exception_handler(_Refusal)
     async def refused(request: Request, exc: _Refusal) -> HTMLResponse:
@@ -228,6 +238,10 @@ def create_web_app(
     @app.get("/healthz", response_class=PlainTextResponse)
     async def healthz() -> str:
         return "ok"
+
+    @app.get("/metrics")
+    async def metrics_page() -> Response:
+        return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.get("/ack/{token}", response_class=HTMLResponse)
     async def ack_page(token: str) -> HTMLResponse:
@@ -244,8 +258,26 @@ def create_web_app(
             choices=CHOICES,
         )
 
+    async def posted_response(request: Request) -> str:
+        # a label: one of the three answers, never what a client made up
+        try:
+            value = (await request.form()).get("response")
+        except Exception:  # noqa: BLE001 - an unreadable form is just not an answer
+            return "invalid"
+        return value if isinstance(value, str) and value in CONFIRMATIONS else "invalid"
+
     @app.post("/ack/{token}", response_class=HTMLResponse)
     async def ack_answer(token: str, request: Request) -> HTMLResponse:
+        try:
+            page = await record_answer(token, request)
+        except _Refusal as refusal:
+            if refusal.answer is not None:
+                metrics.answer(await posted_response(request), refusal.answer)
+            raise
+        metrics.answer(await posted_response(request), "ok")
+        return page
+
+    async def record_answer(token: str, request: Request) -> HTMLResponse:
         claim = await checked(token)
         response = (await request.form()).get("response")
         if response not in CONFIRMATIONS:
@@ -260,7 +292,7 @@ def create_web_app(
         except Exception as exc:  # noqa: BLE001 - whatever failed, the answer is not on the topic: let them retry
             log.warning("ack_web.publish_failed", token_id=claim.token_id, error=type(exc).__name__)
             await in_store(store.release_ack_token, claim.token_id)
-            raise _Refusal(503, "Not recorded", RETRY) from exc
+            raise _Refusal(503, "Not recorded", RETRY, answer="failed") from exc
         except BaseException:
             # Cancelled mid-publish: the answer may not be out; a second ack is harmless, a lost one is not.
             await asyncio.shield(run_in_threadpool(store.release_ack_token, claim.token_id))
@@ -270,7 +302,27 @@ def create_web_app(
 
     codec = SessionCodec(session_key(session_secret) if session_secret is not None else secrets.token_bytes(32))
     _add_review(app, store, clock, zone, codec, trusted_user_header, neighborhoods)
+
+    # added last, so outermost: it sees the status every other layer settled on
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        try:
+            response = await call_next(request)
+        except Exception:
+            metrics.request(_route_of(request), 500)
+            raise
+        metrics.request(_route_of(request), response.status_code)
+        return response
+
     return app
+
+
+def _route_of(request: Request) -> str:
+    """The matched route's template (``/ack/{token}``), never the path itself: a path may hold an ack
+    token, and every distinct path would be a new series."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
 
 
 _UNCHANGED = object()
@@ -679,6 +731,8 @@ async def run_web(
         store = ReviewStore(db_url)
         await asyncio.to_thread(store.create_schema)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", request_timeout_ms=int(publish_timeout_s * 1000))
+        registry = CollectorRegistry()
+        add_process_metrics(registry)
         await producer.start()
     except BaseException as exc:
         _not_ready(ready, exc)
@@ -690,7 +744,7 @@ async def run_web(
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, trusted_user_header=trusted_user_header,
-                             session_secret=secret)
+                             session_secret=secret, registry=registry)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
         server = uvicorn.Server(config)
         listener = _listen(host, port)

@@ -387,3 +387,20 @@ def prune(state: CoreState, now: datetime, keep: timedelta = RETENTION) -> int:
     state.by_ref = {k: v for k, v in state.by_ref.items() if v not in dropped}
     state.opened = deque(a for a in state.opened if a not in dropped)
     return len(old)
+
+
+def overdue(state: CoreState, now: datetime) -> int:
+    """Teams past their ack deadline at ``now`` with no ack whose escalation has not fired yet.
+
+    A healthy worker fires an escalation on the tick after its due time, so this is 0 but for a moment;
+    a number that stays up means the timer path is stuck. A notice with no escalation chain has nothing
+    to fire and is not counted; nor is one that answered "can't respond" (its escalation fires at once).
+    With ``after_minutes`` > 0 a team counts from its deadline until its escalation fires.
+    """
+    return sum(
+        1
+        for activation in state.activations.values()
+        for notice in activation.notices.values()
+        if notice.acked_at is None and notice.ack_deadline is not None and now > notice.ack_deadline
+        and notice.escalate and notice.cursor == 0
+    )

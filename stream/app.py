@@ -3,6 +3,12 @@
 Topics: ``cad.eido`` in; ``events``, ``intents``, ``timeline``, ``outcomes``, ``dlq`` inside.
 At-least-once, agent concurrency 1 (faust #606), and our own consumer fetch wait instead of Faust's
 hard-coded 1.5 s (Tansu holds a fetch for its whole wait even when data is there).
+
+Metrics (stream.metrics.WorkerMetrics): the alert latency is measured without a clock of its own. Each
+record an input causes carries that input's Kafka timestamp (events from cad.eido or hospital.arrivals,
+intents from their events record, escalations from the tick that fired them), so dispatch observes "first
+recipient reached − the intent record's timestamp". In stream-time mode timestamps are the scenario's,
+and the latency is not observed.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from pydantic import BaseModel
 
 from notifiers.apprise_adapter import AppriseNotifier
 from reviews.store import ReviewStore
-from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event, prune
+from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event, overdue, prune
 from stream.core_state import dump_state, load_state
 from stream.deployment import Deployment
 from stream.events import AckMessage, CoreInput, DeadLetter, EventKind, NotificationIntent, ShootingEvent, Skipped, stable_id
 from stream.ingest import excerpt, ingest_cad
 from stream.kafka import DEFAULT_PARTITIONS, Topics
-from stream.metrics import IngestMetrics
+from stream.logs import bound_ids
+from stream.metrics import WorkerMetrics, install_faust_sensors
 from stream.timeline import AlertDelivered, decode_timeline
 
 log = structlog.get_logger(__name__)
@@ -39,11 +46,18 @@ Decoded = TypeVar("Decoded", bound=BaseModel)
 TICK = CoreInput(type="tick").model_dump_json().encode()
 PRUNE_EVERY = timedelta(minutes=10)
 JUST_BEFORE = timedelta(microseconds=1)  # escalations due strictly before an input fire before it, as in replay
+LAG_EVERY_S = 5.0
 
 
 def utc_now() -> datetime:
     """The wall clock, for the shell only; the core is always handed its ``now``."""
     return datetime.now(UTC)
+
+
+def kafka_time(event: faust.types.EventT) -> float | None:
+    """A record's Kafka timestamp (unix seconds), or None when it has none (-1 from the broker)."""
+    timestamp = event.message.timestamp
+    return timestamp if timestamp and timestamp > 0 else None
 
 
 def running_clock(start: datetime, rate: float = 1.0) -> Clock:
@@ -102,6 +116,10 @@ class WorkerSettings:
     # where tables keep their state locally: memory (tests, demo: rebuilt from the changelog at start) or
     # rocksdb:// (production: kept in data_dir, so a restart reads only the changelog's tail)
     table_store: str = "memory://"
+    # /metrics for Prometheus, served from a thread of its own: None serves nothing, 0 picks a free port
+    # (written to ``<ready_file>.metrics``)
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
 
 def build_app(
@@ -111,8 +129,12 @@ def build_app(
     store: ReviewStore,
     clock: Clock = utc_now,
     registry: CollectorRegistry | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> VigilApp:
-    """Build the Faust app and its agents around the given core config, notifier and store."""
+    """Build the Faust app and its agents around the given core config, notifier and store.
+
+    Metrics go to ``metrics`` (give the same object to the notifier as its observer), else to new ones on
+    ``registry``; Faust's own sensors go to the same registry."""
     app = VigilApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -135,7 +157,9 @@ def build_app(
     app.fetch_max_wait_ms = settings.fetch_max_wait_ms
     if settings.clock_start is not None:
         clock = running_clock(settings.clock_start, settings.clock_rate)
-    metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+    if metrics is None:
+        metrics = WorkerMetrics(registry if registry is not None else CollectorRegistry())
+    install_faust_sensors(app, metrics.registry)
 
     cad_topic = app.topic(settings.topics.cad, value_type=bytes, key_type=bytes)
     hospital_topic = app.topic(settings.topics.hospital_arrivals, value_type=bytes, key_type=bytes)
@@ -153,6 +177,7 @@ def build_app(
         log.exception("stage.failed", stage=stage)
         letter = DeadLetter(source=stage, reason=f"{stage}_failed", detail=f"{type(exc).__name__}: {exc}"[:500], excerpt=excerpt(raw), received_at=clock())
         await dlq_topic.send(key=stage.encode(), value=letter.model_dump_json().encode())
+        metrics.feeds.dead_letter(stage, letter.reason)
 
     async def decode_or_dead_letter(stage: str, raw: bytes, model: type[Decoded]) -> Decoded | None:
         # an internal record that does not decode is dead-lettered, never allowed to stop the agent
@@ -177,40 +202,61 @@ def build_app(
         # in stream-time mode a record carries its input's moment downstream; otherwise the producer's clock
         return at.timestamp() if settings.stream_time else None
 
+    def carried(event: faust.types.EventT, now: datetime) -> float | None:
+        """The timestamp of what an input record causes: in stream-time mode its moment, as ``stamp``;
+        otherwise the input's own Kafka timestamp, carried on to the intents so that dispatch measures
+        the alert latency from the input's arrival on Kafka."""
+        return now.timestamp() if settings.stream_time else kafka_time(event)
+
+    def arrived(event: faust.types.EventT) -> float | None:
+        # in stream-time mode record timestamps are the scenario's: the feed is alive now, on the wall clock
+        return None if settings.stream_time else kafka_time(event)
+
     @app.agent(cad_topic, concurrency=1)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            raw, now = event.value, now_of("ingest", event)
-            try:
-                result = ingest_cad(raw, deployment.classification, now)
-            except Exception as exc:  # noqa: BLE001 - see dead_letter
-                await dead_letter("ingest", raw, exc)
-                continue
-            metrics.count("eido", result)
-            if isinstance(result, Skipped):
-                continue  # not a shooting: dropped by design, never an error
-            if isinstance(result, DeadLetter):
-                log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
-                await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())
-            else:
-                # keyed by jurisdiction: one city's events stay in order on one partition
-                await events_topic.send(key=result.jurisdiction.encode(), value=CoreInput(type="event", event=result).model_dump_json().encode(),
-                                        timestamp=stamp(now))
+            with metrics.timed("ingest"):
+                raw, now = event.value, now_of("ingest", event)
+                metrics.feeds.seen("cad", arrived(event))
+                try:
+                    result = ingest_cad(raw, deployment.classification, now)
+                except Exception as exc:  # noqa: BLE001 - see dead_letter
+                    await dead_letter("ingest", raw, exc)
+                    continue
+                metrics.ingest.count("eido", result)
+                if isinstance(result, Skipped):
+                    continue  # not a shooting: dropped by design, never an error
+                if isinstance(result, DeadLetter):
+                    log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
+                    await dlq_topic.send(key=result.source.encode(), value=result.model_dump_json().encode())
+                    metrics.feeds.dead_letter("ingest", result.reason)
+                else:
+                    with bound_ids(event_id=result.event_id, ref=result.ref):
+                        log.info("ingest.shooting", kind=result.kind.value, source=result.source)
+                        # keyed by jurisdiction: one city's events stay in order on one partition
+                        await events_topic.send(key=result.jurisdiction.encode(),
+                                                value=CoreInput(type="event", event=result).model_dump_json().encode(),
+                                                timestamp=carried(event, now))
 
     @app.agent(hospital_topic, concurrency=1)
     async def hospital_ingest(stream: faust.StreamT[bytes]) -> None:
         # The MLLP listener already parsed and stripped the message; this re-checks the record's shape.
         async for event in stream.events():
-            raw, now = event.value, now_of("hospital_ingest", event)
-            try:
-                arrival = ShootingEvent.model_validate_json(raw)
-                if arrival.kind is not EventKind.GSW_ARRIVAL or arrival.jurisdiction != deployment.jurisdiction:
-                    raise ValueError(f"not a {deployment.jurisdiction} gsw_arrival record")
-            except Exception as exc:  # noqa: BLE001 - see dead_letter
-                await dead_letter("hospital_ingest", raw, exc)
-                continue
-            await events_topic.send(key=arrival.jurisdiction.encode(), value=CoreInput(type="event", event=arrival).model_dump_json().encode(),
-                                    timestamp=stamp(now))
+            with metrics.timed("ingest"):
+                raw, now = event.value, now_of("hospital_ingest", event)
+                metrics.feeds.seen("hospital", arrived(event))
+                try:
+                    arrival = ShootingEvent.model_validate_json(raw)
+                    if arrival.kind is not EventKind.GSW_ARRIVAL or arrival.jurisdiction != deployment.jurisdiction:
+                        raise ValueError(f"not a {deployment.jurisdiction} gsw_arrival record")
+                except Exception as exc:  # noqa: BLE001 - see dead_letter
+                    await dead_letter("hospital_ingest", raw, exc)
+                    continue
+                with bound_ids(event_id=arrival.event_id, ref=arrival.ref):
+                    log.info("ingest.arrival", hospital=arrival.hospital)
+                    await events_topic.send(key=arrival.jurisdiction.encode(),
+                                            value=CoreInput(type="event", event=arrival).model_dump_json().encode(),
+                                            timestamp=carried(event, now))
 
     # The core's state per jurisdiction, in a table whose changelog lets a successor take over open
     # activations and deadlines. Decoded states are cached while the table holds the very bytes we wrote.
@@ -234,10 +280,11 @@ def build_app(
         core_table[jurisdiction] = raw
         decoded[jurisdiction] = (raw, state)
 
-    async def publish(outcome: Outcome) -> None:
+    async def publish(outcome: Outcome, input_timestamp: float | None) -> None:
         # intents first: the alert path does not wait for the bookkeeping behind it
         for intent in outcome.intents:
-            await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode(), timestamp=stamp(intent.created_at))
+            timestamp = stamp(intent.created_at) if settings.stream_time else input_timestamp
+            await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode(), timestamp=timestamp)
         for entry in outcome.timeline:
             await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())
 
@@ -246,40 +293,53 @@ def build_app(
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
+            started = time.perf_counter()
             raw = event.value
             try:
                 item = CoreInput.model_validate_json(raw)
                 jurisdiction = item.event.jurisdiction if item.event else deployment.jurisdiction
                 state, now = state_of(jurisdiction), now_of("activations", event)
                 # escalations due strictly before an input fire before it (an ack at the deadline is in time)
-                due = advance(state, now if item.type == "tick" else now - JUST_BEFORE, config)
+                moment = now if item.type == "tick" else now - JUST_BEFORE
+                due = advance(state, moment, config)
                 outcome = Outcome()
                 if item.type == "event" and item.event is not None:
                     outcome = handle_event(state, item.event, now, config)
                 elif item.type == "ack" and item.ack is not None:
                     outcome = handle_ack(state, item.ack.ref, item.ack.team, now, config, item.ack.response)
                     if outcome.problem:
-                        log.warning("ack.refused", problem=outcome.problem)
+                        log.warning("ack.refused", problem=outcome.problem, ref=item.ack.ref, team=item.ack.team)
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("activation", raw, exc)
                 continue
             # Publish, then save. The alert does not wait for the state's JSON; and should the worker
             # die in between, the input comes again, the unsaved state makes the same intents (same ids)
             # and dispatch sends none twice, where saving first would have made the retry a duplicate.
-            await publish(due)
-            await publish(outcome)
+            input_timestamp = kafka_time(event)  # an escalation's input is the tick that fired it
+            await publish(due, input_timestamp)
+            await publish(outcome, input_timestamp)
             pruned = 0
             if now - last_prune.get(jurisdiction, now - PRUNE_EVERY) >= PRUNE_EVERY:
                 pruned, last_prune[jurisdiction] = prune(state, now), now
             if due.intents or due.timeline or outcome.intents or outcome.timeline or pruned:
                 save(jurisdiction, state)  # a tick that changes nothing writes nothing
-            if due.intents:
-                log.info("escalation.fired", teams=[i.team for i in due.intents], escalated=[i.escalated_team for i in due.intents])
-            if item.type == "event":
-                log.info("activation.decided", activation_id=outcome.activation_id, teams=[i.team for i in outcome.intents])
-            elif item.type == "ack":
-                log.info("ack.handled", activation_id=outcome.activation_id, team=item.ack.team if item.ack else None,
-                         response=item.ack.response if item.ack else None, escalated=[i.team for i in outcome.intents])
+            metrics.decided(due, state)
+            metrics.decided(outcome, state)
+            metrics.core_state(jurisdiction, len(state.activations), overdue(state, moment))
+            escalated: dict[str, list[NotificationIntent]] = {}
+            for intent in due.intents:
+                escalated.setdefault(intent.activation_id, []).append(intent)
+            for activation_id, fired in escalated.items():
+                with bound_ids(activation_id=activation_id):
+                    log.info("escalation.fired", teams=[i.team for i in fired], escalated=[i.escalated_team for i in fired])
+            with bound_ids(activation_id=outcome.activation_id):
+                if item.type == "event":
+                    log.info("activation.decided", event_id=item.event.event_id if item.event else None,
+                             teams=[i.team for i in outcome.intents])
+                elif item.type == "ack":
+                    log.info("ack.handled", team=item.ack.team if item.ack else None,
+                             response=item.ack.response if item.ack else None, escalated=[i.team for i in outcome.intents])
+            metrics.stage("activation", time.perf_counter() - started)
 
     @app.agent(acks_topic, concurrency=1)
     async def acks(stream: faust.StreamT[bytes]) -> None:
@@ -288,7 +348,8 @@ def build_app(
             ack = await decode_or_dead_letter("acks", raw, AckMessage)
             if ack is None:
                 continue
-            await events_topic.send(key=jurisdiction_key, value=CoreInput(type="ack", ack=ack).model_dump_json().encode(), timestamp=stamp(now))
+            await events_topic.send(key=jurisdiction_key, value=CoreInput(type="ack", ack=ack).model_dump_json().encode(),
+                                    timestamp=carried(event, now))
 
     if not settings.stream_time:
 
@@ -304,8 +365,11 @@ def build_app(
     in_flight: dict[str, asyncio.Task[None]] = {}
     slots = asyncio.Semaphore(settings.dispatch_concurrency)
 
-    async def deliver(intent: NotificationIntent, at: datetime) -> None:
+    async def deliver(intent: NotificationIntent, at: datetime, input_timestamp: float | None) -> None:
         delivery = await notifier.send(intent)
+        # in stream-time mode the intent's timestamp is a scenario moment, not its input's arrival
+        if not settings.stream_time and input_timestamp and delivery.reached_at is not None:
+            metrics.latency(delivery.reached_at - input_timestamp)
         dispatched[intent.intent_id] = delivery.status
         record = AlertDelivered(
             entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id),
@@ -325,14 +389,18 @@ def build_app(
         manual = stream.noack()
 
         async def run(event: faust.types.EventT, intent: NotificationIntent, at: datetime) -> None:
-            try:
-                await deliver(intent, at)
-            except Exception as exc:  # noqa: BLE001 - see dead_letter
-                await dead_letter("dispatch", event.value, exc)
-            finally:
-                in_flight.pop(intent.intent_id, None)
-                slots.release()
-                await manual.ack(event)
+            # this task's own context: its log lines (the notifier's too) carry this intent's ids only
+            with bound_ids(activation_id=intent.activation_id, intent_id=intent.intent_id):
+                started = time.perf_counter()
+                try:
+                    await deliver(intent, at, kafka_time(event))
+                except Exception as exc:  # noqa: BLE001 - see dead_letter
+                    await dead_letter("dispatch", event.value, exc)
+                finally:
+                    metrics.stage("dispatch", time.perf_counter() - started)
+                    in_flight.pop(intent.intent_id, None)
+                    slots.release()
+                    await manual.ack(event)
 
         async for event in manual.events():
             intent = await decode_or_dead_letter("dispatch", event.value, NotificationIntent)
@@ -352,9 +420,14 @@ def build_app(
         if pending:
             await asyncio.wait(pending, timeout=5.0)
 
+    @app.on_partitions_revoked.connect
+    async def _forget_state_gauges(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        metrics.forget_core_states()
+
     @app.agent(timeline_topic, concurrency=1)
     async def review_sink(stream: faust.StreamT[bytes]) -> None:
         async for batch in stream.take(200, within=0.2):
+            started = time.perf_counter()
             records = []
             for raw in batch:
                 try:
@@ -363,6 +436,30 @@ def build_app(
                     await dead_letter("review_sink", raw, exc)
             # off the event loop: the alert path never waits for bookkeeping
             await asyncio.to_thread(store.append, records)
+            metrics.stage("review_sink", time.perf_counter() - started, len(batch))
+
+    # the agents' input topics; changelogs are left out (a worker writes its own, and reads them only to recover)
+    source_topics = {settings.topics.cad, settings.topics.hospital_arrivals, settings.topics.events, settings.topics.intents,
+                     settings.topics.acks, settings.topics.timeline}
+
+    @app.timer(interval=LAG_EVERY_S)
+    async def consumer_lag() -> None:
+        # highwater − position: what the consumer has not fetched yet (records Faust fetched and still
+        # buffers are not in it; vigil_faust_topic_partition_offset_commited has the committed offsets)
+        lags: dict[tuple[str, int], int] = {}
+        try:
+            assigned = [tp for tp in app.consumer.assignment() if tp.topic in source_topics]
+            for tp in assigned:
+                try:
+                    position = await asyncio.wait_for(app.consumer.position(tp), timeout=1.0)
+                    highwater = app.consumer.highwater(tp)
+                except Exception:  # noqa: BLE001 - a partition moving away mid-rebalance: 0 until next time
+                    position = highwater = None
+                lags[(tp.topic, tp.partition)] = (highwater - position) if position is not None and highwater is not None else 0
+        except Exception as exc:  # noqa: BLE001 - a gauge must never stop the worker
+            log.debug("consumer_lag.unavailable", error=type(exc).__name__)
+            return
+        metrics.lag(lags)
 
     if settings.ready_file is not None:
         ready_file = settings.ready_file

@@ -29,6 +29,9 @@ TopicPrefixOption = typer.Option(
 BootstrapOption = typer.Option(
     None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port (default: $KAFKA_BOOTSTRAP)."
 )
+MetricsHostOption = typer.Option(
+    "127.0.0.1", "--metrics-host", envvar="VIGIL_METRICS_HOST", help="Address /metrics listens on (0.0.0.0 in a container)."
+)
 
 
 def _run_until_interrupted(service: Coroutine[Any, Any, None]) -> None:
@@ -87,6 +90,9 @@ def worker(
                                     help="Tables' local store: memory:// (rebuilt from the changelog at start) or rocksdb:// (kept in --data-dir)."),
     stream_time: bool = typer.Option(False, "--stream-time", help="Replays and drills: the clock is the input records' timestamps; no wall-clock ticks."),
     public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Base URL of `vigil web` for the alerts' ack links."),
+    metrics_port: int = typer.Option(9600, "--metrics-port", min=0, max=65535,
+                                     help="Port of /metrics for Prometheus; 0 picks a free one (logged, and written to <ready-file>.metrics)."),
+    metrics_host: str = MetricsHostOption,
 ) -> None:
     """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink.
 
@@ -109,6 +115,8 @@ def worker(
         clock_rate=clock_rate,
         stream_time=stream_time,
         table_store=table_store,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     try:
         ack_signer_from_env(public_url)
@@ -212,21 +220,27 @@ def hl7_listen(
     port: int = typer.Option(2575, "--port", help="MLLP port; 0 picks a free one."),
     hl7_secret: str = Hl7SecretOption,
     topic_prefix: str = TopicPrefixOption,
+    metrics_port: int = typer.Option(9601, "--metrics-port", min=0, max=65535, help="Port of /metrics for Prometheus; 0 picks a free one (logged)."),
+    metrics_host: str = MetricsHostOption,
 ) -> None:
     """Listen for HL7 v2 ADT over MLLP from emergency departments; ACK AA once the record is on the broker."""
     from prometheus_client import CollectorRegistry
 
     from stream.deployment import load_deployment
     from stream.kafka import Topics, ensure_topics
+    from stream.metrics import add_process_metrics, serve_metrics
     from stream.mllp import MllpListener, serve
 
     _require_bootstrap(bootstrap)
     secret = _hl7_secret(hl7_secret, required=True)
     topics = Topics(topic_prefix)
-    listener = MllpListener(bootstrap, topics, load_deployment().classification, secret, CollectorRegistry(), host=host, port=port)
+    registry = CollectorRegistry()
+    add_process_metrics(registry)
+    listener = MllpListener(bootstrap, topics, load_deployment().classification, secret, registry, host=host, port=port)
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
+        serve_metrics(registry, metrics_host, metrics_port)
         await serve(listener)
 
     _run_until_interrupted(run())

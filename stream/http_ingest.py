@@ -23,7 +23,7 @@ from stream.eido import MAX_DOCUMENT_BYTES
 from stream.events import DeadLetter
 from stream.ingest import ingest_cad
 from stream.kafka import Topics
-from stream.metrics import NAMESPACE, IngestMetrics
+from stream.metrics import NAMESPACE, FeedMetrics, IngestMetrics, add_process_metrics
 from stream.web import start_site
 
 log = structlog.get_logger(__name__)
@@ -73,6 +73,7 @@ class EidoIngestServer:
         self._classification = classification
         self._registry = registry
         self._metrics = IngestMetrics(registry)
+        self._feeds = FeedMetrics(registry)
         self._refused = Counter(
             "http_ingest_refused", "HTTP ingest requests refused before ingest, by status.", ["status"],
             namespace=NAMESPACE, registry=registry,
@@ -141,6 +142,8 @@ class EidoIngestServer:
             log.warning("http_ingest.broker_unavailable", error=type(exc).__name__)
             return self._refuse(503, "broker unavailable, retry", {"Retry-After": str(RETRY_AFTER_S)})
         self._metrics.count(SOURCE, outcome)
+        # the CAD feed's last record: this one is on the topic now (a refused document never reaches it)
+        self._feeds.seen("cad")
         log.info("http_ingest.accepted", topic=sent.topic, partition=sent.partition, offset=sent.offset)
         return web.json_response(
             {"accepted": True, "incident": incident, "topic": sent.topic, "partition": sent.partition, "offset": sent.offset},
@@ -188,7 +191,9 @@ class EidoIngestServer:
 
 async def serve(bootstrap: str, topics: Topics, tokens: frozenset[str], classification: Classification, host: str, port: int) -> None:
     """Run an ingest server (with its own metrics registry) until cancelled, then stop it cleanly."""
-    server = EidoIngestServer(bootstrap, topics, tokens, classification, CollectorRegistry(), host=host, port=port)
+    registry = CollectorRegistry()
+    add_process_metrics(registry)
+    server = EidoIngestServer(bootstrap, topics, tokens, classification, registry, host=host, port=port)
     await server.start()
     log.info("http_ingest.started", host=host, port=server.port)
     try:

@@ -21,7 +21,7 @@ from stream.events import DeadLetter, ShootingEvent
 from stream.hl7 import MAX_MESSAGE_BYTES, Hl7Message, hl7_ack_fields, split_message
 from stream.hl7 import ingest_hl7 as parse_adt
 from stream.kafka import Topics
-from stream.metrics import NAMESPACE, IngestMetrics
+from stream.metrics import NAMESPACE, FeedMetrics, IngestMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +70,7 @@ class MllpListener:
         self.port = port
         self.produce_timeout_s = produce_timeout_s
         self.metrics = IngestMetrics(registry)
+        self.feeds = FeedMetrics(registry)
         self.acks = Counter("hl7_acks", "ACKs sent by the MLLP listener, by code.", ["code"], namespace=NAMESPACE, registry=registry)
         self._producer: AIOKafkaProducer | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -121,6 +122,8 @@ class MllpListener:
     async def handle(self, payload: bytes) -> tuple[str, str]:
         """Process one message's bytes; returns the ACK code and the ACK message."""
         now = datetime.now(UTC)
+        # every ADT message counts: hospitals send many that are not shootings, and they show the feed is alive
+        self.feeds.seen("hospital", now.timestamp())
         outcome = parse_adt(payload, self.classification, self.secret, now)
         self.metrics.count("hl7", outcome)
         text = payload.decode("utf-8", errors="replace")
@@ -131,6 +134,7 @@ class MllpListener:
         if isinstance(outcome, DeadLetter):
             if not await self._produce(self.topics.dlq, b"hl7", outcome.model_dump_json().encode()):
                 return "AE", build_ack(original, "AE", "could not record the rejection; retry", now)
+            self.feeds.dead_letter("hl7", outcome.reason)
             log.warning("hl7.rejected", reason=outcome.reason)
             return "AR", build_ack(original, "AR", f"{outcome.reason}: {outcome.detail}", now)
         if isinstance(outcome, ShootingEvent):

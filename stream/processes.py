@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from stream.metrics import metrics_port_file
+
 
 class WorkerProcess:
     """One worker subprocess with its own data folder, log file and ready file."""
@@ -33,6 +35,7 @@ class WorkerProcess:
         table_store: str = "memory://",
         ack_secret: str | None = None,
         public_url: str = "http://127.0.0.1:8600",
+        metrics_port: int = 0,
     ):
         self.bootstrap = bootstrap
         self.contacts = contacts
@@ -49,7 +52,9 @@ class WorkerProcess:
         # the key of the alerts' ack links: the web service that checks them needs the same one
         self.ack_secret = ack_secret or os.environ.get("VIGIL_ACK_SECRET") or secrets.token_urlsafe(24)
         self.public_url = public_url
+        self.metrics_port = metrics_port  # 0: a free port, found through ``metrics_url()``
         self.ready_file = workdir / f"{name}.ready"
+        self.metrics_file = metrics_port_file(self.ready_file)
         self.log_path = workdir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._log = None
@@ -68,6 +73,7 @@ class WorkerProcess:
             "--fetch-wait-ms", str(self.fetch_wait_ms),
             "--public-url", self.public_url,
             "--table-store", self.table_store,
+            "--metrics-port", str(self.metrics_port),
             *(["--clock-start", self.clock_start, "--clock-rate", str(self.clock_rate)] if self.clock_start else []),
             *(["--stream-time"] if self.stream_time else []),
         ]
@@ -75,6 +81,7 @@ class WorkerProcess:
     def start(self) -> None:
         """Start the worker process (returns at once; see ``wait_ready``)."""
         self.ready_file.unlink(missing_ok=True)
+        self.metrics_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIGIL_ACK_SECRET": self.ack_secret}
         self._process = subprocess.Popen(self.command(), stdout=self._log, stderr=self._log, env=env)
@@ -93,6 +100,13 @@ class WorkerProcess:
                 raise RuntimeError(f"{self.name} exited with code {self.exit_code()}; last log lines:\n{self.log_tail()}")
             time.sleep(0.1)
         raise TimeoutError(f"{self.name} not ready after {timeout:.0f} s; last log lines:\n{self.log_tail()}")
+
+    def metrics_url(self) -> str:
+        """The worker's /metrics address (the port it bound, from its ``<ready>.metrics`` file); call after
+        ``wait_ready``."""
+        if not self.metrics_file.exists():
+            raise RuntimeError(f"{self.name} serves no metrics (no {self.metrics_file}); last log lines:\n{self.log_tail()}")
+        return f"http://127.0.0.1:{int(self.metrics_file.read_text(encoding='utf-8'))}/metrics"
 
     def exit_code(self) -> int | None:
         """The exit code, or None while running."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import faust
 import structlog
+from prometheus_client import CollectorRegistry
 
 from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
 from notifiers.apprise_adapter import AppriseNotifier, load_recipients
@@ -15,6 +16,7 @@ from reviews.store import ReviewStore
 from stream.app import WorkerSettings, build_app
 from stream.deployment import load_deployment
 from stream.kafka import ensure_topics
+from stream.metrics import WorkerMetrics, add_process_metrics, metrics_port_file, serve_metrics
 
 log = structlog.get_logger(__name__)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8600"
@@ -37,9 +39,15 @@ def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
 
 
 def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warning", public_url: str | None = None) -> None:
-    """Run one worker until it is stopped (SIGTERM/SIGINT). Config errors stop it before it joins."""
+    """Run one worker until it is stopped (SIGTERM/SIGINT). Config errors stop it before it joins.
+
+    With ``settings.metrics_port`` set, /metrics is served (from a thread) before the worker joins; the
+    bound port goes to the log and, with a ready file, to ``<ready_file>.metrics``."""
     deployment = load_deployment()
-    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_signer_from_env(public_url))
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    add_process_metrics(registry)
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_signer_from_env(public_url), observer=metrics)
     unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
     if unknown:
         log.warning("contacts.unknown_teams", teams=unknown)
@@ -49,7 +57,15 @@ def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warnin
     asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions))
     # asyncio.run() leaves no current loop; Faust's worker expects one.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = build_app(settings, deployment, notifier, store)
+    app = build_app(settings, deployment, notifier, store, metrics=metrics)
+    if settings.metrics_port is not None:
+        bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+        if bound is not None and settings.ready_file is not None:
+            port_file = metrics_port_file(settings.ready_file)
+            # written whole under another name, then renamed: a reader never sees a half-written port
+            partial = port_file.with_name(port_file.name + ".tmp")
+            partial.write_text(str(bound), encoding="utf-8")
+            partial.replace(port_file)
     log.info(
         "worker.starting",
         bootstrap=settings.bootstrap,
