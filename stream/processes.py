@@ -36,6 +36,7 @@ class WorkerProcess:
         ack_secret: str | None = None,
         public_url: str = "http://127.0.0.1:8600",
         metrics_port: int = 0,
+        faust_sensors: bool = False,
     ):
         self.bootstrap = bootstrap
         self.contacts = contacts
@@ -53,6 +54,7 @@ class WorkerProcess:
         self.ack_secret = ack_secret or os.environ.get("VIGIL_ACK_SECRET") or secrets.token_urlsafe(24)
         self.public_url = public_url
         self.metrics_port = metrics_port  # 0: a free port, found through ``metrics_url()``
+        self.faust_sensors = faust_sensors
         self.ready_file = workdir / f"{name}.ready"
         self.metrics_file = metrics_port_file(self.ready_file)
         self.log_path = workdir / f"{name}.log"
@@ -74,6 +76,7 @@ class WorkerProcess:
             "--public-url", self.public_url,
             "--table-store", self.table_store,
             "--metrics-port", str(self.metrics_port),
+            *(["--faust-sensors"] if self.faust_sensors else []),
             *(["--clock-start", self.clock_start, "--clock-rate", str(self.clock_rate)] if self.clock_start else []),
             *(["--stream-time"] if self.stream_time else []),
         ]

@@ -102,7 +102,7 @@ async def test_prometheus_sees_the_alerts_latency_and_deliveries(kafka_bootstrap
         topics = Topics(prefix=f"prom{run}.")
         await ensure_topics(kafka_bootstrap, topics)
         worker = WorkerProcess(kafka_bootstrap, contacts, f"sqlite:///{tmp_path / 'review.sqlite'}", tmp_path, app_id=f"vigil-prom-{run}",
-                               topic_prefix=topics.prefix, clock_start="2026-07-04T22:00:00-05:00")
+                               topic_prefix=topics.prefix, clock_start="2026-07-04T22:00:00-05:00", faust_sensors=True)
         worker.start()
         worker.wait_ready()
         target = urllib.parse.urlsplit(worker.metrics_url()).netloc
