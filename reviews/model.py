@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from stream.activations import KIND_RANK
 from stream.events import EventKind, Location
 from stream.timeline import AckRecorded, ActivationDecided, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
 
-KIND_RANK = {EventKind.SHOTSPOTTER: 0, EventKind.SHOTS_FIRED: 1, EventKind.GSW_ARRIVAL: 2, EventKind.PERSON_SHOT: 3}
 KIND_LABEL = {EventKind.SHOTSPOTTER: "ShotSpotter", EventKind.SHOTS_FIRED: "shots fired", EventKind.GSW_ARRIVAL: "gunshot arrival",
               EventKind.PERSON_SHOT: "person shot"}
 RESPONSE_LABEL = {"ack": "acknowledged", "on_my_way": "on my way", "unable": "can't respond"}

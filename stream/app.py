@@ -202,12 +202,8 @@ def build_app(
         stream_time[agent] = latest
         return datetime.fromtimestamp(latest, UTC)
 
-    def stamp(at: datetime) -> float | None:
-        # in stream-time mode a record carries its input's moment downstream; otherwise the producer's clock
-        return at.timestamp() if settings.stream_time else None
-
     def carried(event: faust.types.EventT, now: datetime) -> float | None:
-        """The timestamp of what an input record causes: in stream-time mode its moment, as ``stamp``;
+        """The timestamp of what an input record causes: in stream-time mode its moment;
         otherwise the input's own Kafka timestamp, carried on to the intents so that dispatch measures
         the alert latency from the input's arrival on Kafka."""
         return now.timestamp() if settings.stream_time else kafka_time(event)
@@ -287,7 +283,8 @@ def build_app(
     async def publish(outcome: Outcome, input_timestamp: float | None) -> None:
         # intents first: the alert path does not wait for the bookkeeping behind it
         for intent in outcome.intents:
-            timestamp = stamp(intent.created_at) if settings.stream_time else input_timestamp
+            # stream time: the intent's own moment; otherwise its input's arrival on Kafka (for the latency)
+            timestamp = intent.created_at.timestamp() if settings.stream_time else input_timestamp
             await intents_topic.send(key=intent.intent_id.encode(), value=intent.model_dump_json().encode(), timestamp=timestamp)
         for entry in outcome.timeline:
             await timeline_topic.send(key=entry.activation_id.encode(), value=entry.model_dump_json().encode())

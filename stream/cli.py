@@ -7,7 +7,8 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,24 @@ def _run_until_interrupted(service: Coroutine[Any, Any, None]) -> None:
         asyncio.run(service)
     except KeyboardInterrupt:
         pass
+
+
+@contextmanager
+def _review_store(db_url: str, command: str) -> Iterator[Any]:
+    """The review store with its schema brought up to date, closed afterwards; a URL it cannot use ends the
+    command with exit 2 and the reason."""
+    from reviews.store import ReviewStore
+
+    try:
+        store = ReviewStore(db_url)
+    except ValueError as exc:
+        typer.echo(f"vigil {command}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        store.create_schema()
+        yield store
+    finally:
+        store.dispose()
 
 
 def _require_bootstrap(bootstrap: str | None) -> None:
@@ -122,11 +141,11 @@ def worker(
         faust_sensors=faust_sensors,
     )
     try:
-        ack_signer_from_env(public_url)
+        ack_links = ack_signer_from_env(public_url)
     except WorkerConfigError as exc:
         typer.echo(f"vigil worker: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_worker(settings, contacts, loglevel=faust_log_level, public_url=public_url)
+    run_worker(settings, contacts, ack_links, loglevel=faust_log_level)
 
 
 @app.command()
@@ -326,7 +345,6 @@ def review(
     from datetime import date as Date
 
     from reviews.review_cmd import day_rows, table, write_csv
-    from reviews.store import ReviewStore
     from stream.deployment import load_deployment
 
     try:
@@ -334,12 +352,8 @@ def review(
     except ValueError:
         typer.echo(f"vigil review: --date {day!r} is not a date of the form YYYY-MM-DD", err=True)
         raise typer.Exit(2) from None
-    store = ReviewStore(db_url)
-    try:
-        store.create_schema()
+    with _review_store(db_url, "review") as store:
         rows = day_rows(store, chosen, load_deployment().coverage.zone)
-    finally:
-        store.dispose()
     path = out or Path(f"review-{chosen.isoformat()}.csv")
     write_csv(rows, path)
     activations = len({r["activation"] for r in rows})
@@ -398,45 +412,28 @@ def users_add(
     Brings the review store's schema up to date first."""
     from datetime import UTC
 
-    from reviews.store import ReviewStore
 
     if "VIGIL_NEW_PASSWORD" in os.environ:
         password = os.environ["VIGIL_NEW_PASSWORD"]
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        store = ReviewStore(db_url)
-    except ValueError as exc:
-        typer.echo(f"vigil users: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        store.create_schema()
-        now = datetime.now(UTC)
-        store.add_user(username, password, role, team, now)  # the store refuses an unknown role
-        store.audit(None, "user_added", username, now, detail=f"role={role}" + (f" team={team}" if team else ""))
-    except ValueError as exc:
-        typer.echo(f"vigil users: {exc}", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        store.dispose()
+    with _review_store(db_url, "users") as store:
+        try:
+            now = datetime.now(UTC)
+            store.add_user(username, password, role, team, now)  # the store refuses an unknown role
+            store.audit(None, "user_added", username, now, detail=f"role={role}" + (f" team={team}" if team else ""))
+        except ValueError as exc:
+            typer.echo(f"vigil users: {exc}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"added {role} {username}" + (f" of team {team}" if team else ""))
 
 
 @users_app.command("list")
 def users_list(db_url: str = ReviewDbUrlOption) -> None:
     """Print the review users: username, role, team, disabled (brings the schema up to date first)."""
-    from reviews.store import ReviewStore
 
-    try:
-        store = ReviewStore(db_url)
-    except ValueError as exc:
-        typer.echo(f"vigil users: {exc}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        store.create_schema()
+    with _review_store(db_url, "users") as store:
         rows = [(u.username, u.role, u.team or "-", "yes" if u.disabled else "no") for u in store.users()]
-    finally:
-        store.dispose()
     header = ("username", "role", "team", "disabled")
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     for cells in [header, *rows]:

@@ -38,7 +38,7 @@ def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
     return AckSigner(secret.encode(), public_url or os.environ.get("VIGIL_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
 
 
-def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warning", public_url: str | None = None) -> None:
+def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, loglevel: str = "warning") -> None:
     """Run one worker until it is stopped (SIGTERM/SIGINT). Config errors stop it before it joins.
 
     With ``settings.metrics_port`` set, /metrics is served (from a thread) before the worker joins; the
@@ -47,7 +47,7 @@ def run_worker(settings: WorkerSettings, contacts: Path, loglevel: str = "warnin
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     add_process_metrics(registry)
-    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_signer_from_env(public_url), observer=metrics)
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_links, observer=metrics)
     unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
     if unknown:
         log.warning("contacts.unknown_teams", teams=unknown)
