@@ -36,6 +36,7 @@ from stream.events import AckMessage, CoreInput, DeadLetter, EventKind, Notifica
 from stream.ingest import excerpt, ingest_cad
 from stream.kafka import DEFAULT_PARTITIONS, Topics
 from stream.logs import bound_ids
+from stream.health import LoopHealth
 from stream.metrics import WorkerMetrics, install_faust_sensors
 from stream.timeline import AlertDelivered, decode_timeline
 
@@ -133,11 +134,13 @@ def build_app(
     clock: Clock = utc_now,
     registry: CollectorRegistry | None = None,
     metrics: WorkerMetrics | None = None,
+    health: LoopHealth | None = None,
 ) -> VigilApp:
     """Build the Faust app and its agents around the given core config, notifier and store.
 
     Metrics go to ``metrics`` (give the same object to the notifier as its observer), else to new ones on
-    ``registry``; Faust's own sensors go to the same registry."""
+    ``registry``; Faust's own sensors go to the same registry. With ``health``, a task on the loop beats
+    every second and the first completed rebalance marks the worker ready (the /healthz and /readyz probes)."""
     app = VigilApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -461,6 +464,18 @@ def build_app(
             log.debug("consumer_lag.unavailable", error=type(exc).__name__)
             return
         metrics.lag(lags)
+
+    if health is not None:
+        loop_health = health
+
+        # wall-clock, also under --stream-time: it tells whether the loop runs, not what time the records say
+        @app.timer(interval=loop_health.beat_every)
+        async def heartbeat() -> None:
+            loop_health.beat()
+
+        @app.on_rebalance_complete.connect
+        async def _mark_health_ready(sender: Any, **kwargs: Any) -> None:
+            loop_health.mark_ready()
 
     if settings.ready_file is not None:
         ready_file = settings.ready_file

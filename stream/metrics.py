@@ -13,27 +13,34 @@ dashboard read exactly these. Every metric is in the ``vigil`` namespace:
   ``vigil_rate_limited_total{channel}``, ``vigil_intents_total{step}``, ``vigil_escalations_total``,
   ``vigil_acks_total{response,in_time}``, ``vigil_time_to_ack_seconds``, ``vigil_coverage_gaps_total``,
   ``vigil_open_activations``, ``vigil_acks_overdue``, ``vigil_consumer_lag{topic,partition}``,
-  ``vigil_worker_assigned_partitions``; Faust's own sensors as ``vigil_faust_*``
+  ``vigil_worker_assigned_partitions``, ``vigil_event_loop_delay_seconds`` and
+  ``vigil_event_loop_heartbeat_age_seconds`` (stream/health.py); Faust's own
+  sensors as ``vigil_faust_*``
 - the web service (``WebMetrics``): ``vigil_web_requests_total{route,status}``,
   ``vigil_ack_answers_total{response,result}``
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.exposition import MetricsHandler
 
 from stream.events import DeadLetter, IngestOutcome, ShootingEvent
 from stream.timeline import AckRecorded, ActivationDecided
 
 if TYPE_CHECKING:
     from stream.activations import CoreState, Outcome
+    from stream.health import LoopHealth
 
 log = structlog.get_logger(__name__)
 
@@ -262,15 +269,46 @@ def metrics_port_file(ready_file: Path) -> Path:
     return ready_file.with_name(ready_file.name + ".metrics")
 
 
-def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> int | None:
+def serve_metrics(registry: CollectorRegistry, host: str, port: int, health: LoopHealth | None = None) -> int | None:
     """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread (the event loop never
-    serves a scrape); ``port`` 0 picks a free one. Returns the bound port, or None when it cannot bind:
-    the process goes on without metrics (``up == 0`` tells) rather than stop alerting over them."""
+    serves a scrape); ``port`` 0 picks a free one. With ``health`` (a worker), ``/healthz`` and ``/readyz``
+    answer 200 or 503 from the loop's heartbeat (stream/health.py). Returns the bound port, or None when
+    it cannot bind: the process goes on without metrics (``up == 0`` tells) rather than stop alerting
+    over them."""
+    handler = type("VigilMetricsHandler", (_ProbeHandler,), {"registry": registry, "health": health})
     try:
-        server, _ = start_http_server(port, addr=host, registry=registry)
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         log.error("metrics.unavailable", host=host, port=port, error=str(exc))
         return None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="vigil-metrics", daemon=True).start()
     bound = int(server.server_port)
     log.info("metrics.listening", host=host, port=bound)
     return bound
+
+
+class _ProbeHandler(MetricsHandler):
+    """/metrics as prometheus_client serves it, plus the worker's probes; any other path is 404."""
+
+    health: LoopHealth | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = urlparse(self.path).path
+        if path == "/metrics":
+            super().do_GET()
+            return
+        if path in ("/healthz", "/readyz") and self.health is not None:
+            status = self.health.liveness() if path == "/healthz" else self.health.readiness()
+            self._answer(200 if status.ok else 503, status.detail)
+            return
+        self._answer(404, f"not found: {path} (this port serves /metrics" + (", /healthz and /readyz)" if self.health else ")"))
+
+    def _answer(self, code: int, text: str) -> None:
+        body = (text + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)

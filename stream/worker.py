@@ -15,6 +15,7 @@ from notifiers.apprise_adapter import AppriseNotifier, load_recipients
 from reviews.store import ReviewStore
 from stream.app import WorkerSettings, build_app
 from stream.deployment import load_deployment
+from stream.health import LoopHealth
 from stream.kafka import ensure_topics
 from stream.metrics import WorkerMetrics, add_process_metrics, metrics_port_file, serve_metrics
 
@@ -41,8 +42,8 @@ def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
 def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, loglevel: str = "warning") -> None:
     """Run one worker until it is stopped (SIGTERM/SIGINT). Config errors stop it before it joins.
 
-    With ``settings.metrics_port`` set, /metrics is served (from a thread) before the worker joins; the
-    bound port goes to the log and, with a ready file, to ``<ready_file>.metrics``."""
+    With ``settings.metrics_port`` set, /metrics and the /healthz and /readyz probes (stream/health.py) are
+    served (from a thread) before the worker joins; the bound port goes to the log and, with a ready file, to ``<ready_file>.metrics``."""
     deployment = load_deployment()
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
@@ -57,9 +58,10 @@ def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, l
     asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions))
     # asyncio.run() leaves no current loop; Faust's worker expects one.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = build_app(settings, deployment, notifier, store, metrics=metrics)
+    health = LoopHealth(registry)
+    app = build_app(settings, deployment, notifier, store, metrics=metrics, health=health)
     if settings.metrics_port is not None:
-        bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+        bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port, health)
         if bound is not None and settings.ready_file is not None:
             port_file = metrics_port_file(settings.ready_file)
             # written whole under another name, then renamed: a reader never sees a half-written port

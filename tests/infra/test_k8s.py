@@ -161,9 +161,11 @@ def test_workers_statefulset() -> None:
     assert command[command.index("--partitions") + 1] == "$(VIGIL_PARTITIONS)"
     assert by_kind("ConfigMap")["vigil-settings"]["data"]["VIGIL_TABLE_STORE"] == "rocksdb://"
     assert by_kind("ConfigMap")["vigil-settings"]["data"]["VIGIL_METRICS_HOST"] == "0.0.0.0"
-    probe = worker["readinessProbe"]["httpGet"]
     ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
-    assert probe["path"] == "/metrics" and ports[probe["port"]] == int(command[command.index("--metrics-port") + 1]) == 9600
+    # the probes judge the event loop's heartbeat (stream/health.py): /metrics answers from a thread even when the loop is stuck
+    for probe_kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        probe = worker[probe_kind]["httpGet"]
+        assert probe["path"] == path and ports[probe["port"]] == int(command[command.index("--metrics-port") + 1]) == 9600
     ready = command[command.index("--ready-file") + 1]
     assert worker["startupProbe"]["exec"]["command"] == ["test", "-f", ready]
     assert not ready.startswith(data_dir), "a ready file on the volume would survive a restart"

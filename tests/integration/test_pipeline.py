@@ -84,3 +84,18 @@ async def test_malformed_document_is_dead_lettered_with_its_reason(pipeline) -> 
     assert len(bad) == 1
     assert (bad[0]["source"], bad[0]["reason"]) == ("eido", "invalid_json")
     assert pipeline.worker.alive()
+
+
+def test_worker_probes_answer_from_its_running_loop(pipeline) -> None:
+    """/healthz and /readyz beside /metrics: the loop beats (stream/health.py) and the partitions are held."""
+    import urllib.request
+
+    base = pipeline.worker.metrics_url().removesuffix("/metrics")
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as live:
+        assert live.status == 200
+        assert live.read().decode().startswith("event loop beat ")
+    with urllib.request.urlopen(f"{base}/readyz", timeout=5) as ready:
+        assert ready.status == 200
+        assert ready.read().decode().startswith("ready: event loop beat ")
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as scrape:
+        assert "vigil_event_loop_delay_seconds " in scrape.read().decode()
