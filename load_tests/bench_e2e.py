@@ -181,6 +181,9 @@ async def end_to_end(bootstrap: str, workdir: Path, seconds: float, rate: float,
             "cad_events_per_s": round(achieved, 1),
             "shootings": len(load_ids),
             "alert_latency": summarise(samples) if samples else {},
+            # (seconds into the load, latency ms) of each shooting: load_tests/bench_load plots it over time
+            "latency_series": [[round(produced[a] - min(produced.values()), 3), round((first[a] - produced[a]) * 1000, 2)]
+                               for a in load_ids if a in first],
             "missing": len(load_ids) - len(samples),
             "broker_round_trip_during_load": summarise(round_trips),
             "worker_cpu_share": round(worker_cpu, 2),

@@ -3,18 +3,19 @@
 Recipients come from a contacts file in Apprise's YAML format, one tag per team id. Apprise throttles
 each plugin object by ``request_rate_per_sec`` (5.5 s for many plugins): Vigil sets it to 0 on every
 object it builds, so a second alert to the same phone does not wait; provider limits are ours to
-enforce (notifiers.rate_limit). Only masked URLs (``url(privacy=True)``) are ever logged or recorded.
+enforce (notifiers.rate_limit). Only masked URLs (``masked_url``) are ever logged or recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from apprise import Apprise, AppriseAsset, AppriseConfig
@@ -89,7 +90,7 @@ def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
         server.request_rate_per_sec = 0
         names = sorted(str(tag) for tag in server.tags)  # Apprise 2 tags are AppriseTag objects
         channels = [n.removeprefix(CHANNEL_TAG) for n in names if n.startswith(CHANNEL_TAG)]
-        masked = server.url(privacy=True)
+        masked = masked_url(server)
         masked_seen[masked] = masked_seen.get(masked, -1) + 1  # two URLs may mask alike
         recipient = Recipient(server, channels[0] if channels else "default", stable_id("rcpt", masked, masked_seen[masked]))
         for name in names:
@@ -114,6 +115,30 @@ class RetryPolicy:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         base = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
         return base * (1 + self.jitter * (2 * rnd.random() - 1))
+
+
+@dataclass(frozen=True)
+class RedeliveryPolicy:
+    """What happens to an intent that reached nobody once its ``RetryPolicy`` is spent (about a second):
+    it is sent again, whole, after a short wait, until somebody is reached or ``horizon_s`` has passed since
+    its first failure. The waits stay short (at most ``max_delay_s`` plus jitter) so that a gateway that
+    comes back is used within seconds, and because the dispatch agent holds the intent's record unacked
+    while it waits (a rebalance waits for it). Only ``failed`` is redelivered: ``partial`` reached part of
+    the team, and sending again would repeat the alert to those phones."""
+
+    delays_s: tuple[float, ...] = (0.5, 1.0, 2.0)
+    max_delay_s: float = 3.0
+    jitter: float = 0.3
+    horizon_s: float = 3600.0  # an alert an hour late is still worth having; later, the review shows it failed
+
+    def delay(self, attempt: int, rnd: random.Random) -> float:
+        """Seconds before redelivery number ``attempt`` (1-based)."""
+        base = self.delays_s[attempt - 1] if attempt <= len(self.delays_s) else self.max_delay_s
+        return min(base, self.max_delay_s) * (1 + self.jitter * (2 * rnd.random() - 1))
+
+    def allows(self, first_failed_at: float, now: float) -> bool:
+        """Whether another redelivery may still be tried."""
+        return now - first_failed_at < self.horizon_s
 
 
 class AppriseNotifier:
@@ -180,7 +205,7 @@ class AppriseNotifier:
         return "delivered" if bool(result) else "failed"
 
     async def _send_with_retry(self, recipient: Recipient, intent: NotificationIntent) -> RecipientResult:
-        masked = recipient.server.url(privacy=True)
+        masked = masked_url(recipient.server)
         started = time.perf_counter()
         wait = self._limiter.reserve(recipient.id, recipient.channel, intent.activation_id)
         if wait > 0:
@@ -233,6 +258,17 @@ class AppriseNotifier:
             if reached:
                 return Delivery("delivered" if reached == len(outcome) else "partial", tuple(results), first_reached[0])
         return Delivery("failed", tuple(results))
+
+
+# Apprise's URL arguments that reach the gateway as given: +headers, -query arguments, :payload fields.
+_CUSTOM_ARGUMENT = re.compile(r"([?&](?:\+|-|:|%2B|%2D|%3A)[^=&]*=)[^&]*", re.IGNORECASE)
+
+
+def masked_url(server: Any) -> str:
+    """``server.url(privacy=True)`` with the values of custom headers, query arguments and payload fields
+    masked too: Apprise masks passwords and its plugins' tokens but keeps those as given, and gateways put
+    API keys there (``json://host/path?+X-Api-Key=...``; found by load_tests/leak_scan.py)."""
+    return _CUSTOM_ARGUMENT.sub(r"\1****", server.url(privacy=True))
 
 
 def write_contacts(path: Path, team_urls: dict[str, list[str]], channels: dict[str, str] | None = None) -> None:

@@ -4,8 +4,10 @@ Apprise's ``json://host:port/phone/<recipient>`` posts ``{"version","title","mes
 "type"}`` here; the inbox stores each message with the moment it arrived and lists them as JSON
 (``GET /messages``) and as a page (``GET /``).
 
-Two drills stand in for a bad gateway: ``failures_left`` answers the next posts with 503, ``slow`` holds
-a recipient's posts for a while before storing and answering them.
+Drills stand in for a bad gateway: ``failures_left`` answers the next posts with 503, ``fail_until`` answers
+every post with 503 until a moment (an outage of the whole gateway, also started over HTTP with ``POST
+/drill/outage?seconds=N`` for a `vigil inbox` process; ``seconds=0`` ends it), ``slow`` holds a recipient's
+posts for a while before storing and answering them.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class PhoneInbox:
         self.journal = journal
         self.messages: list[InboxMessage] = []
         self.failures_left = 0  # drills and tests: answer this many posts with 503 before accepting again
+        # drills and tests: a whole-gateway outage, every post answered 503 until this unix time (a count of
+        # failures cannot say "down for a minute": how many posts a minute brings depends on the retries)
+        self.fail_until = 0.0
+        self.refused = 0  # posts answered 503 by a drill, so a chaos run can show the outage was real
         # drills and tests: recipient → seconds to hold a post before storing it and answering 200, like a slow
         # SMS gateway; the message is stored even if the sender gave up waiting, as a gateway would still deliver it
         self.slow: dict[str, float] = {}
@@ -71,8 +77,9 @@ class PhoneInbox:
 
     async def _receive(self, request: web.Request) -> web.Response:
         received_at = time.time()
-        if self.failures_left > 0:
-            self.failures_left -= 1
+        if self.failures_left > 0 or received_at < self.fail_until:
+            self.failures_left = max(0, self.failures_left - 1)
+            self.refused += 1
             return web.json_response({"error": "inbox unavailable (drill)"}, status=503)
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return web.json_response({"error": f"body over {MAX_BODY_BYTES} bytes"}, status=413)
@@ -102,6 +109,20 @@ class PhoneInbox:
                 fh.write(json.dumps(asdict(message)) + "\n")
         return web.json_response({"stored": len(self.messages)})
 
+    def start_outage(self, seconds: float) -> float:
+        """Answer every post with 503 for the next ``seconds`` (0 ends an outage now); returns its end (unix time)."""
+        self.fail_until = time.time() + seconds if seconds > 0 else 0.0
+        return self.fail_until
+
+    async def _outage(self, request: web.Request) -> web.Response:
+        try:
+            seconds = float(request.query.get("seconds", ""))
+        except ValueError:
+            seconds = float("nan")
+        if not 0 <= seconds <= 86_400:  # also refuses NaN
+            return web.json_response({"error": "seconds must be a number from 0 to 86400"}, status=400)
+        return web.json_response({"fail_until": self.start_outage(seconds), "refused": self.refused})
+
     async def _list(self, request: web.Request) -> web.Response:
         recipient = request.query.get("recipient")
         rows = [asdict(m) for m in self.messages if recipient in (None, m.recipient)]
@@ -126,6 +147,7 @@ class PhoneInbox:
         application = web.Application(client_max_size=MAX_BODY_BYTES)
         application.router.add_post("/phone/{recipient}", self._receive)
         application.router.add_get("/messages", self._list)
+        application.router.add_post("/drill/outage", self._outage)
         application.router.add_get("/", self._page)
         return application
 

@@ -4,7 +4,10 @@ A session is a small JSON payload (username, CSRF token, when it was issued, how
 signed with HMAC-SHA256 and carried in an HttpOnly, SameSite=Lax cookie; it lives 8 hours from sign-in
 and is not extended by use, so a phone left signed in on a desk stops working by the next shift. The
 cookie holds no role or team: those are read from the store on every request, so disabling a user or
-moving them to another team takes effect at once. Standard library only.
+moving them to another team takes effect at once.
+
+Sign-in throttling (``SignInThrottle``) counts failed sign-ins in the store's audit log, not in memory, so
+the limits hold across every ``vigil web`` replica sharing the store and survive a restart.
 """
 
 from __future__ import annotations
@@ -14,14 +17,20 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from reviews.store import audit_log
 
 if TYPE_CHECKING:
     from reviews.model import ActivationReview
+    from reviews.store import ReviewStore
     from reviews.users import User
 
 SESSION_COOKIE = "vigil_session"
@@ -141,3 +150,124 @@ def may_see(user: User, review: ActivationReview) -> bool:
 def may_record_for(user: User, team: str) -> bool:
     """DNS staff record outcomes for any team; a lead only for their own."""
     return not user.disabled and (user.role == "dns" or (user.role == "lead" and user.team == team))
+
+
+# --- sign-in throttling
+
+MAX_FAILURES_PER_USERNAME = 5
+# Higher than per username: a city office behind one NAT address has many staff mistyping.
+MAX_FAILURES_PER_CLIENT = 20
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=15)
+# audit actions; the failures are counted from them, so their spelling is part of the contract
+SIGN_IN_FAILED = "sign_in_failed"
+SIGN_IN = "sign_in"
+USERNAME_LOCKED = "sign_in_locked"
+CLIENT_LOCKED = "sign_in_client_locked"
+THROTTLED = "sign_in_throttled"
+
+
+def client_detail(address: str) -> str:
+    """How a client address is written in the audit log's ``detail`` (the per-address counts match on it)."""
+    return f"client {address}"[:200]
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A sign-in refused until ``until``: by ``scope`` username (too many failures for it) or client address."""
+
+    scope: Literal["username", "client"]
+    until: datetime
+
+    def retry_after(self, now: datetime) -> int:
+        """Whole seconds until the lockout ends (at least 1), for the ``Retry-After`` header."""
+        return max(1, math.ceil((self.until - now).total_seconds()))
+
+    def message(self, now: datetime) -> str:
+        """What the sign-in page says; the same for a username that exists and one that does not."""
+        minutes = math.ceil(self.retry_after(now) / 60)
+        unit = "minute" if minutes == 1 else "minutes"
+        if self.scope == "username":
+            return f"Too many failed sign-ins for this username: try again in {minutes} {unit}"
+        return f"Too many failed sign-ins from your network address: try again in {minutes} {unit}"
+
+
+class SignInThrottle:
+    """Refuses sign-ins for a username, or from a client address, after too many failures.
+
+    ``max_per_username`` failures for one typed username within ``window`` lock that username for
+    ``lockout``; ``max_per_client`` failures from one address lock the address. Any typed username
+    counts, existing or not, so a lockout says nothing about which usernames exist. Attempts refused
+    while locked are audited (``sign_in_throttled``) but not counted, so a lockout ends on time and the
+    real user gets back in however long someone keeps guessing. A successful sign-in resets the
+    username's count, not the address's (a valid account must not buy more guesses at others).
+
+    Replicas check and record without a common lock: N simultaneous guesses for a username at its last
+    allowed attempt may all be checked (bounded by the replicas' concurrency, each costing an scrypt).
+    """
+
+    def __init__(self, store: ReviewStore, *, max_per_username: int = MAX_FAILURES_PER_USERNAME,
+                 max_per_client: int = MAX_FAILURES_PER_CLIENT, window: timedelta = FAILURE_WINDOW, lockout: timedelta = LOCKOUT):
+        self.store = store
+        self.max_per_username = max_per_username
+        self.max_per_client = max_per_client
+        self.window = window
+        self.lockout = lockout
+
+    def _latest(self, conn, action: str, since: datetime, username: str | None = None, detail: str | None = None) -> datetime | None:
+        query = select(func.max(audit_log.c.at)).where(audit_log.c.action == action, audit_log.c.at > since)
+        if username is not None:
+            query = query.where(audit_log.c.username == username)
+        if detail is not None:
+            query = query.where(audit_log.c.detail == detail)
+        latest = conn.execute(query).scalar()
+        # SQLite hands back naive datetimes; they were stored as UTC
+        return None if latest is None else latest.replace(tzinfo=UTC) if latest.tzinfo is None else latest.astimezone(UTC)
+
+    def _failures(self, conn, since: datetime, username: str | None = None, detail: str | None = None) -> int:
+        query = select(func.count()).select_from(audit_log).where(audit_log.c.action == SIGN_IN_FAILED, audit_log.c.at > since)
+        if username is not None:
+            query = query.where(audit_log.c.username == username)
+        if detail is not None:
+            query = query.where(audit_log.c.detail == detail)
+        return int(conn.execute(query).scalar() or 0)
+
+    def current(self, username: str | None, client: str, now: datetime) -> Lockout | None:
+        """The lockout in force for this username or this client address at ``now``, or None."""
+        now = now.astimezone(UTC)
+        found: list[Lockout] = []
+        with self.store.engine.connect() as conn:
+            if username:
+                locked = self._latest(conn, USERNAME_LOCKED, now - self.lockout, username=username)
+                if locked is not None:
+                    found.append(Lockout("username", locked + self.lockout))
+            locked = self._latest(conn, CLIENT_LOCKED, now - self.lockout, detail=client_detail(client))
+            if locked is not None:
+                found.append(Lockout("client", locked + self.lockout))
+        return max(found, key=lambda lockout: lockout.until, default=None)
+
+    def refused(self, username: str | None, client: str, lockout: Lockout, now: datetime) -> None:
+        """Audit a sign-in refused because of ``lockout`` (not counted as a failure)."""
+        self.store.audit(username, THROTTLED, "/login", now, f"{client_detail(client)}; {lockout.scope} locked")  # not matched on
+
+    def failed(self, username: str | None, client: str, now: datetime) -> Lockout | None:
+        """Audit a failed sign-in; when it is one too many, audit and return the lockout it starts."""
+        detail = client_detail(client)
+        self.store.audit(username, SIGN_IN_FAILED, "/login", now, detail)
+        now = now.astimezone(UTC)
+        since = now - self.window
+        started: list[Lockout] = []
+        with self.store.engine.connect() as conn:
+            if username:
+                # failures before a success or before the last lockout have had their consequence already
+                resets = [self._latest(conn, action, since, username=username) for action in (SIGN_IN, USERNAME_LOCKED)]
+                start = max([since, *(moment for moment in resets if moment is not None)])
+                if self._failures(conn, start, username=username) >= self.max_per_username:
+                    started.append(Lockout("username", now + self.lockout))
+            last_lock = self._latest(conn, CLIENT_LOCKED, since, detail=detail)
+            if self._failures(conn, max(since, last_lock) if last_lock else since, detail=detail) >= self.max_per_client:
+                started.append(Lockout("client", now + self.lockout))
+        for lockout in started:
+            # the detail is exactly the client's, like the failures': the lookups match on it
+            self.store.audit(username, USERNAME_LOCKED if lockout.scope == "username" else CLIENT_LOCKED, "/login", now, detail)
+        return started[0] if started else None

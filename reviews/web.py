@@ -37,7 +37,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 
 from notifiers.ack_links import AckClaim, AckSigner, AckTokenError
-from reviews.auth import SESSION_COOKIE, Session, SessionCodec, may_record_for, may_see, new_session, safe_next, session_key
+from reviews.auth import (
+    SESSION_COOKIE,
+    Session,
+    SessionCodec,
+    SignInThrottle,
+    may_record_for,
+    may_see,
+    new_session,
+    safe_next,
+    session_key,
+)
 from reviews.maps import NO_LOCATION, load_neighborhoods, neighborhood_map_svg
 from reviews.model import (
     KIND_LABEL,
@@ -73,12 +83,20 @@ CONFIRMATIONS = {
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
+    # frame-ancestors says it to current browsers; this to the old ones some phones still run
+    "X-Frame-Options": "DENY",
     # the token is in the URL: it must not leak to another site through Referer, or sit in a cache
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+# Only over HTTPS (a browser ignores it over plain HTTP): a year, not includeSubDomains, not preload, so
+# other hosts of the city's domain are not forced onto HTTPS by this service (docs/security.md).
+HSTS = "max-age=31536000"
 NOT_VALID = "This link is not valid"
 NOT_ALERTED = "This link is not for a team alerted about this activation"
+NOT_YET_RECORDED = "Your alert is still being recorded, please try again in a few seconds"
+# how long after a link is made the store may not show its alert yet (the review sink's lag; a database outage)
+RECORDING_GRACE = timedelta(minutes=5)
 RETRY = "Could not record your answer, please try again"
 UNAVAILABLE = "Vigil cannot check this link right now, please try again"
 
@@ -216,6 +234,11 @@ def create_web_app(
                 raise _Refusal(410, "Link expired", f"This link expired at {hhmm(exc.expires_at)}", answer=result) from None
             raise _Refusal(403, "Link not valid", NOT_VALID, answer=result) from None
         if not await in_store(store.team_alerted, claim.activation_id, claim.team):
+            # The review store fills from the timeline after the alert has gone out (and lags while the
+            # database is down): a link made moments ago gets "try again", not a refusal it did not earn.
+            if clock() - (claim.expires_at - signer.ttl) < RECORDING_GRACE:
+                log.info("ack_web.not_yet_recorded", token_id=claim.token_id)
+                raise _Refusal(503, "Try again", NOT_YET_RECORDED, answer="failed")
             log.info("ack_web.refused", reason="team_not_alerted", token_id=claim.token_id)
             raise _Refusal(403, "Link not valid", NOT_ALERTED, answer="other_team")
         return claim
@@ -233,6 +256,8 @@ def create_web_app(
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
 
     @app.get("/healthz", response_class=PlainTextResponse)
@@ -519,6 +544,12 @@ def _add_review(
                    username: str = "") -> HTMLResponse:
         return _page("login.html", status, root=root(request), csrf=session.csrf, next=target, error=error, username=username)
 
+    throttle = SignInThrottle(store)
+
+    def client_address(request: Request) -> str:
+        # uvicorn puts the real client here when the proxy in front is trusted (FORWARDED_ALLOW_IPS)
+        return request.client.host if request.client else "unknown"
+
     def anonymous(request: Request) -> Session:
         # the sign-in form's CSRF token lives in a session of nobody, replaced by a new one at sign-in
         session: Session | None = request.state.session
@@ -552,10 +583,19 @@ def _add_review(
             await audit(username or None, "refused", "/login", "sign-in form without a valid csrf token")
             # no new cookie here: a cross-site post must not be able to replace (sign out) someone's session
             raise _Refusal(403, "Form expired", FORM_EXPIRED)
+        typed, client, now = _clip(username, 100) or None, client_address(request), clock()
+        # checked before the password, for any typed name alike: a lockout must not tell whether a username exists
+        lockout = await db(throttle.current, typed, client, now)
+        if lockout is not None:
+            await db(throttle.refused, typed, client, lockout, now)
+            page = login_page(request, session, target, 429, lockout.message(now), username[:100])
+            page.headers["Retry-After"] = str(lockout.retry_after(now))
+            return page
         # bounded before scrypt: a megabyte "password" must not buy a megabyte of hashing
         user = await db(store.check_password, username, password) if 0 < len(username) <= 100 and len(password) <= 1024 else None
         if user is None:
-            await audit(username or None, "sign_in_failed", "/login")
+            if await db(throttle.failed, typed, client, now) is not None:
+                log.warning("review_web.sign_in_locked", client=client)
             return login_page(request, session, target, 401, WRONG_PASSWORD, username[:100])
         request.state.new_session = new_session(user.username, "password", clock())
         await audit(user.username, "sign_in", "/login")

@@ -16,7 +16,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,11 +149,11 @@ class LocalPipeline:
 async def local_pipeline(
     bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, hl7_secret: bytes, fetch_wait_ms: int = 10,
     clock_start: datetime | None = DEMO_EVENING, phones_per_team: dict[str, int] | None = None, public_url: str = "http://127.0.0.1:8600",
-    ack_secret: str | None = None,
+    ack_secret: str | None = None, contact_urls: Callable[[PhoneInbox, str], list[str]] | None = None,
 ) -> AsyncIterator[LocalPipeline]:
     """Start the inbox, write contacts for every team (one phone each, ``<team>-lead``, or
-    ``phones_per_team`` phones ``<team>-p01``...), make the topics, start the HL7 listener and a worker,
-    and wait for the worker."""
+    ``phones_per_team`` phones ``<team>-p01``...; ``contact_urls(inbox, team)`` overrides both), make the
+    topics, start the HL7 listener and a worker, and wait for the worker."""
     phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
     await phone_inbox.start()
     worker: WorkerProcess | None = None
@@ -162,7 +162,8 @@ async def local_pipeline(
         contacts = workdir / "contacts.yaml"
         many = phones_per_team or {}
         write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-p{k:02d}") for k in range(1, many[t] + 1)] if t in many
-                                  else [phone_inbox.apprise_url(f"{t}-lead")] for t in deployment.coverage.teams})
+                                  else contact_urls(phone_inbox, t) if contact_urls else [phone_inbox.apprise_url(f"{t}-lead")]
+                                  for t in deployment.coverage.teams})
         db_path = workdir / "review.sqlite"
         await ensure_topics(bootstrap, topics)
         await listener.start()
@@ -180,14 +181,22 @@ async def local_pipeline(
         await phone_inbox.stop()
 
 
-async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: Path | None = None, timeout: float = 60.0, out: Any = print) -> int:
+async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: Path | None = None, timeout: float = 60.0, out: Any = print,
+                   *, lines: list[SampleLine] | None = None, ack_secret: str | None = None, hl7_secret: bytes | None = None,
+                   contact_urls: Callable[[PhoneInbox, str], list[str]] | None = None,
+                   hold: Callable[[LocalPipeline, str], Awaitable[None]] | None = None) -> int:
     """Run the demo; return 0 when every predicted alert arrived exactly once and the tapped answers did
-    what they should (an ack recorded, a "can't respond" escalated at once, a used link refused), 1 otherwise."""
+    what they should (an ack recorded, a "can't respond" escalated at once, a used link refused), 1 otherwise.
+
+    The leak scan (load_tests/leak_scan.py) plants its own ``lines``, secrets and ``contact_urls``, and
+    ``hold(running, web_url)`` runs after the answers while everything is still up, so it can read every
+    topic and table before they go.
+    """
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     deployment = load_deployment()
-    lines = read_sample()
-    hl7_secret = secrets.token_bytes(32)  # a fresh key each run: the demo keeps no visit keys
+    lines = lines if lines is not None else read_sample()
+    hl7_secret = hl7_secret or secrets.token_bytes(32)  # a fresh key each run: the demo keeps no visit keys
     prediction = predict(lines, deployment, hl7_secret)
     run = int(time.time())
     topics = Topics(prefix=f"demo{run}." if bootstrap else "")
@@ -199,10 +208,10 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
         assert bootstrap is not None
         out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
         started = time.monotonic()
-        ack_secret = secrets.token_urlsafe(32)  # signs the alerts' answer links; the web service checks them
+        ack_secret = ack_secret or secrets.token_urlsafe(32)  # signs the alerts' answer links; the web service checks them
         web_url = f"http://127.0.0.1:{free_port()}"
         async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}", hl7_secret=hl7_secret,
-                                  ack_secret=ack_secret, public_url=web_url) as running, \
+                                  ack_secret=ack_secret, public_url=web_url, contact_urls=contact_urls) as running, \
                 answer_service(running, ack_secret, web_url, deployment):
             out(f"inbox      {running.inbox.base_url}/")
             out(f"answers    {web_url}/ack/... (the link in each alert)")
@@ -211,6 +220,8 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
             out(f"worker     ready in {time.monotonic() - started:.1f} s (log {running.worker.log_path})")
             ok = await _send_and_report(running, lines, prediction, timeout, out)
             ok = await _tap_answers(running, out) and ok
+            if hold is not None:
+                await hold(running, web_url)
             if serve:
                 sign_ins = await asyncio.to_thread(demo_users, running.db_path)
                 day = f"{DEMO_EVENING:%Y-%m-%d}"

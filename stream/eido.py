@@ -11,10 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from stream.errors import Rejected
-from stream.events import CadReport
+from stream.events import EARLIEST_REPORT, LATEST_REPORT, CadReport, plausible_time
 from stream.pidf import location_from_pidf
 
 MAX_DOCUMENT_BYTES = 1_000_000
+# An incident id is the ref an ack names (AckMessage.ref holds at most 200 characters) and rides in every
+# record of the activation: a longer one is garbage.
+MAX_INCIDENT_ID_CHARS = 200
 
 
 def _first(obj: dict[str, Any], *names: str) -> Any:
@@ -53,6 +56,8 @@ def parse_timestamp(text: Any, field: str) -> datetime:
         raise Rejected("bad_timestamp", f"{field} {text!r} is not an ISO 8601 date-time") from None
     if moment.tzinfo is None:
         raise Rejected("bad_timestamp", f"{field} {text!r} has no UTC offset")
+    if not plausible_time(moment):
+        raise Rejected("bad_timestamp", f"{field} {text!r} is outside {EARLIEST_REPORT.year}-{LATEST_REPORT.year - 1}")
     return moment
 
 
@@ -85,8 +90,10 @@ def _age(person: dict[str, Any]) -> int | None:
             value = value.get("value")
         if isinstance(value, int | float) and 0 <= value < 130:
             return int(value)
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
+        text = value.strip() if isinstance(value, str) else ""
+        # isdecimal, not isdigit: "²" is a digit that int() refuses; and no 5,000-digit int() either
+        if text.isdecimal() and len(text) <= 3 and int(text) < 130:
+            return int(text)
     return None
 
 
@@ -112,6 +119,11 @@ def parse_eido(raw: bytes | str, with_location: bool = True) -> CadReport:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Rejected("invalid_json", f"EIDO is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise Rejected("invalid_json", "EIDO nests arrays or objects too deeply to be read") from None
+    except ValueError as exc:
+        # json.loads refuses integers of more than 4,300 digits with a plain ValueError
+        raise Rejected("invalid_json", f"EIDO holds a value that cannot be read ({exc})") from None
     return eido_report(doc, with_location)
 
 
@@ -125,6 +137,11 @@ def eido_report(doc: Any, with_location: bool = True) -> CadReport:
     incident_id = _first(incident, "incidentTrackingIdentifier", "$id") or doc.get("$id")
     if not isinstance(incident_id, str) or not incident_id.strip():
         raise Rejected("missing_incident_id", "EIDO has no incidentTrackingIdentifier or $id")
+    if len(incident_id.strip()) > MAX_INCIDENT_ID_CHARS:
+        raise Rejected("bad_incident_id", f"the incident id is {len(incident_id.strip())} characters long, over {MAX_INCIDENT_ID_CHARS}")
+    if not incident_id.isascii() and any("\ud800" <= c <= "\udfff" for c in incident_id):
+        # legal as a JSON escape, but not a character: the id could never be written out as UTF-8
+        raise Rejected("bad_incident_id", "the incident id holds a lone UTF-16 surrogate")
     updated = _first(incident, "lastUpdateTimeStamp", "LastUpdateTimeStamp") or _first(
         doc, "lastUpdateTimeStamp", "LastUpdateTimeStamp"
     )

@@ -6,6 +6,7 @@ Every model is frozen: a stage receives a value, never a thing it may change und
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -104,6 +105,19 @@ class DeadLetter(Frozen):
 
 
 IngestOutcome = ShootingEvent | Skipped | DeadLetter
+
+# Report times outside these bounds are garbage, not history: years 1 and 9999 overflow the core's date
+# arithmetic (correlation windows, deadlines) and would fail the activation stage.
+EARLIEST_REPORT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_REPORT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def plausible_time(moment: datetime) -> bool:
+    """True when an aware report time lies within [1900, 2200) UTC (and can be converted to UTC at all)."""
+    try:
+        return EARLIEST_REPORT <= moment.astimezone(UTC) < LATEST_REPORT
+    except (OverflowError, ValueError):
+        return False
 
 
 def stable_id(prefix: str, *parts: object) -> str:

@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 from stream.classify import Classification
 from stream.errors import Rejected
-from stream.events import DeadLetter, EventKind, IngestOutcome, ShootingEvent, Skipped, stable_id
+from stream.events import DeadLetter, EventKind, IngestOutcome, ShootingEvent, Skipped, plausible_time, stable_id
 
 MAX_MESSAGE_BYTES = 1_000_000
+MAX_HOSPITAL_CHARS = 100  # MSH-4 names the hospital in every record downstream: a facility id is short
 REGISTRATION = "A04"  # emergency registration: the only trigger that is a gunshot arrival (demo-deployment.md)
 UPDATE = "A08"  # an update of a registration: recorded as skipped, never an alert
 ICD10_SYSTEMS = {"", "I10", "I10C", "ICD10", "ICD-10", "ICD10CM", "ICD-10-CM", "ICD10-CM"}
@@ -88,12 +89,15 @@ def parse_dtm(text: str, zone: ZoneInfo) -> datetime | None:
     except ValueError:
         return None
     if offset is None:
-        return naive.replace(tzinfo=zone)
-    sign = 1 if offset[0] == "+" else -1
-    minutes = int(offset[1:3]) * 60 + int(offset[3:5])
-    if minutes > 14 * 60:
-        return None
-    return naive.replace(tzinfo=timezone(sign * timedelta(minutes=minutes)))
+        moment = naive.replace(tzinfo=zone)
+    else:
+        sign = 1 if offset[0] == "+" else -1
+        minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+        if minutes > 14 * 60:
+            return None
+        moment = naive.replace(tzinfo=timezone(sign * timedelta(minutes=minutes)))
+    # years 1 and 9999 overflow once converted (the listener would fail without an ACK): not a date-time
+    return moment if plausible_time(moment) else None
 
 
 def age_in_years(birth: date, at: date) -> int | None:
@@ -163,6 +167,8 @@ def _outcome(text: str, rules: Classification, secret: bytes, received_at: datet
     hospital = message.component("MSH", 4, 1).lower()
     if not hospital:
         raise Rejected("missing_hospital", "MSH-4 (sending facility) is empty")
+    if len(hospital) > MAX_HOSPITAL_CHARS:
+        raise Rejected("bad_hospital", f"MSH-4 (sending facility) is longer than {MAX_HOSPITAL_CHARS} characters")
     arrived = next(
         (t for t in (parse_dtm(message.field(s, n), rules.zone) for s, n in (("PV1", 44), ("EVN", 2), ("MSH", 7))) if t),
         None,

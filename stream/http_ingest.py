@@ -122,7 +122,11 @@ class EidoIngestServer:
             # A chunked body has no Content-Length: aiohttp stops reading past client_max_size; answer in our form.
             return self._refuse(413, too_large)
 
-        outcome = ingest_cad(body, self._classification, datetime.now(UTC))
+        try:
+            outcome = ingest_cad(body, self._classification, datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - a parser bug: answer in our form, not aiohttp's bare 500
+            log.exception("http_ingest.failed")
+            return _error(500, "internal_error", detail=f"the EIDO parser failed ({type(exc).__name__}); the document was not accepted")
         if isinstance(outcome, DeadLetter):
             # Answered, not produced: the caller has to fix the document and send it again.
             self._metrics.count(SOURCE, outcome)

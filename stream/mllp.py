@@ -9,6 +9,7 @@ the broker); AE when Vigil could not write to the broker, so the hospital's inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
@@ -18,13 +19,15 @@ from prometheus_client import CollectorRegistry, Counter
 
 from stream.classify import Classification
 from stream.events import DeadLetter, ShootingEvent
-from stream.hl7 import MAX_MESSAGE_BYTES, Hl7Message, hl7_ack_fields, split_message
+from stream.hl7 import MAX_MESSAGE_BYTES, Hl7Message, hl7_ack_fields, redacted_excerpt, split_message
 from stream.hl7 import ingest_hl7 as parse_adt
 from stream.kafka import Topics
 from stream.metrics import NAMESPACE, FeedMetrics, IngestMetrics
 
 log = structlog.get_logger(__name__)
 
+DISCARD_S = 5.0
+DISCARD_BYTES = 64 * 2**20
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"
 
@@ -46,6 +49,18 @@ def build_ack(original: Hl7Message | None, code: str, text: str, now: datetime) 
     if code != "AA":
         segments.append("|".join(["ERR", "", "", "207^Application internal error^HL70357" if code == "AE" else "101^Required field missing^HL70357", "E", "", "", "", clean]))
     return "\r".join(segments) + "\r"
+
+
+async def _discard_rest(reader: asyncio.StreamReader) -> None:
+    """Read and drop what the sender still sends, until it hangs up (or a few seconds, or 64 MB, pass).
+
+    Closing a socket with unread input makes the kernel reset the connection, and a reset can destroy the
+    AR already sent before a busy sender reads it: the sender would never learn why."""
+    left = DISCARD_BYTES
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(DISCARD_S):
+            while left > 0 and (chunk := await reader.read(65536)):
+                left -= len(chunk)
 
 
 class MllpListener:
@@ -104,6 +119,7 @@ class MllpListener:
                     return  # the peer closed the connection
                 except asyncio.LimitOverrunError:
                     await self._reply(writer, build_ack(None, "AR", f"message over {MAX_MESSAGE_BYTES} bytes", datetime.now(UTC)), "AR")
+                    await _discard_rest(reader)
                     return  # the rest of the stream cannot be re-framed reliably
                 start = block.find(START_BLOCK)
                 payload = block[start + 1 : -len(END_BLOCK)] if start >= 0 else block[: -len(END_BLOCK)]
@@ -124,7 +140,14 @@ class MllpListener:
         now = datetime.now(UTC)
         # every ADT message counts: hospitals send many that are not shootings, and they show the feed is alive
         self.feeds.seen("hospital", now.timestamp())
-        outcome = parse_adt(payload, self.classification, self.secret, now)
+        try:
+            outcome = parse_adt(payload, self.classification, self.secret, now)
+        except Exception as exc:  # noqa: BLE001 - a parser bug must still get the sender an answer
+            # Without this the connection dies with no ACK and the interface engine resends the same message
+            # forever; as the worker's agents do, the failure becomes a dead letter (and AR) with its reason.
+            log.exception("hl7.parse_failed")
+            outcome = DeadLetter(source="hl7", reason="internal_error", detail=f"the HL7 adapter failed ({type(exc).__name__})",
+                                 excerpt=redacted_excerpt(payload.decode("utf-8", errors="replace")), received_at=now)
         self.metrics.count("hl7", outcome)
         text = payload.decode("utf-8", errors="replace")
         try:

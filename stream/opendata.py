@@ -34,7 +34,18 @@ from zoneinfo import ZoneInfo
 
 from stream.classify import Classification, ShootingType, lookup
 from stream.errors import Rejected
-from stream.events import DeadLetter, EventKind, IngestOutcome, Location, ShootingEvent, Skipped, stable_id
+from stream.events import (
+    EARLIEST_REPORT,
+    LATEST_REPORT,
+    DeadLetter,
+    EventKind,
+    IngestOutcome,
+    Location,
+    ShootingEvent,
+    Skipped,
+    plausible_time,
+    stable_id,
+)
 from stream.ingest import NOT_A_SHOOTING, excerpt
 
 SOURCE = "csv"
@@ -164,10 +175,14 @@ def parse_csv_timestamp(value: str, column: str, zone: ZoneInfo) -> datetime:
     if moment is None:
         raise _unreadable(column, text)
     try:
-        return _localise(moment, zone)
+        moment = _localise(moment, zone)
     except (OverflowError, ValueError):
         # Years 1 and 9999 with an offset fall outside datetime's range once converted.
         raise _unreadable(column, text) from None
+    if not plausible_time(moment):
+        # replays and the gap report hand the event to the core, whose date arithmetic overflows near years 1 and 9999
+        raise Rejected("bad_timestamp", f"{column} {_shown(text)} is outside {EARLIEST_REPORT.year}-{LATEST_REPORT.year - 1}")
+    return moment
 
 
 def _clock(value: str) -> time:
@@ -198,9 +213,12 @@ def _police_incidents_time(row: dict[str, str], zone: ZoneInfo) -> datetime:
     # sometimes shifted to UTC by the export) is ignored and the calendar date as written is used.
     moment = datetime.combine(_calendar_date(day_text), _clock(clock_text))
     try:
-        return _localise(moment, zone)
+        moment = _localise(moment, zone)
     except (OverflowError, ValueError):
         raise _unreadable("reportedDate", day_text) from None
+    if not plausible_time(moment):
+        raise Rejected("bad_timestamp", f"reportedDate {_shown(day_text)} is outside {EARLIEST_REPORT.year}-{LATEST_REPORT.year - 1}")
+    return moment
 
 
 def _coordinate(row: dict[str, str], column: str) -> float | None:

@@ -15,7 +15,9 @@ from defusedxml.ElementTree import fromstring
 from stream.errors import Rejected
 from stream.events import Location
 
-_POS_TEXT = re.compile(r"<(?:[\w.-]+:)?pos(?:\s[^>]*)?>\s*([^<]+?)\s*</(?:[\w.-]+:)?pos\s*>", re.S)
+# Linear on any input: no two adjacent parts can match the same characters ([^<>] and [^<] stop at the next
+# tag), so a long run of spaces or of "<pos " costs one pass, not the cubic backtracking of \s*(.+?)\s*.
+_POS_TEXT = re.compile(r"<(?:[\w.-]+:)?pos(?:\s[^<>]*)?>([^<]*)</(?:[\w.-]+:)?pos\s*>")
 
 
 def _location_from_pos(text: str) -> Location:
@@ -36,13 +38,16 @@ def location_from_pidf(xml_text: str) -> Location | None:
 
     Raises ``Rejected`` for documents with entity declarations and for unreadable coordinates.
     """
+    if not xml_text.isascii() and any("\ud800" <= c <= "\udfff" for c in xml_text):
+        # a lone surrogate (a JSON escape such as \\ud800) cannot be encoded for the XML parser
+        raise Rejected("bad_location", "PIDF-LO holds a lone UTF-16 surrogate, which is not a character")
     try:
         root = fromstring(xml_text)
     except DefusedXmlException as exc:
         raise Rejected("pidf_forbidden_xml", f"PIDF-LO declares DTDs or entities ({type(exc).__name__})") from None
     except ParseError:
         match = _POS_TEXT.search(xml_text)
-        return _location_from_pos(match.group(1)) if match else None
+        return _location_from_pos(match.group(1).strip()) if match else None
     for element in root.iter():
         tag = element.tag if isinstance(element.tag, str) else ""
         if tag == "pos" or tag.endswith("}pos"):

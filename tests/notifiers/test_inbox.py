@@ -133,3 +133,40 @@ def test_the_inbox_page_makes_answer_links_clickable_and_escapes_the_rest() -> N
     page = _linked('Person shot <b>x</b>\nAnswer: http://127.0.0.1:8600/ack/eyJh.c2ln')
     assert '<a href="http://127.0.0.1:8600/ack/eyJh.c2ln">http://127.0.0.1:8600/ack/eyJh.c2ln</a>' in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>" not in page
+
+
+async def test_an_outage_answers_503_until_it_ends_then_stores_again() -> None:
+    inbox = PhoneInbox()
+    base = await inbox.start()
+    alert = {"version": "1.0", "title": "T", "message": "M", "type": "info"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            started = await http.post(f"{base}/drill/outage?seconds=60")
+            assert started.status == 200 and (await started.json())["fail_until"] > 0
+            refused = [(await http.post(f"{base}/phone/vi-central-lead", json=alert)).status for _ in range(3)]
+            ended = await http.post(f"{base}/drill/outage?seconds=0")
+            assert (await ended.json())["refused"] == 3
+            accepted = await http.post(f"{base}/phone/vi-central-lead", json=alert)
+            bad = [(await http.post(f"{base}/drill/outage?seconds={value}")).status for value in ("nan", "-1", "x", "")]
+    finally:
+        await inbox.stop()
+    assert refused == [503, 503, 503] and accepted.status == 200
+    assert bad == [400, 400, 400, 400]
+    assert [m.title for m in inbox.messages] == ["T"]
+
+
+async def test_a_timed_outage_ends_by_itself() -> None:
+    import asyncio
+
+    inbox = PhoneInbox()
+    base = await inbox.start()
+    inbox.start_outage(0.3)
+    alert = {"version": "1.0", "title": "T", "message": "M", "type": "info"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            during = (await http.post(f"{base}/phone/x", json=alert)).status
+            await asyncio.sleep(0.4)
+            after = (await http.post(f"{base}/phone/x", json=alert)).status
+    finally:
+        await inbox.stop()
+    assert (during, after) == (503, 200)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
-from reviews.web import SECURITY_HEADERS, create_web_app
+from reviews.web import RECORDING_GRACE, SECURITY_HEADERS, create_web_app
 from stream.activations import Config, CoreState, handle_event
 from stream.classify import classify_cad
 from stream.cli import app as cli_app
@@ -166,9 +166,22 @@ def test_link_for_a_team_not_alerted_is_refused(service: Service) -> None:
     # genuinely signed, but vi-south-phillips was never told about this activation
     other = service.intents[0].model_copy(update={"team": "vi-south-phillips", "intent_id": "int-other"})
     path = service.link_path(other)
+    service.now = NOW + RECORDING_GRACE + timedelta(seconds=1)  # long enough for its alert to be in the store
     for response in (service.client.get(path), service.client.post(path, data={"response": "ack"})):
         assert response.status_code == 403
         assert "This link is not for a team alerted about this activation" in response.text
+    assert service.published == []
+    assert service.store.ack_token_use(stable_id("ack", "int-other", RECIPIENT)) is None
+
+
+def test_link_made_moments_ago_whose_alert_is_not_stored_yet_says_try_again(service: Service) -> None:
+    """The review store fills from the timeline after the alert went out: a quick tap is not refused."""
+    other = service.intents[0].model_copy(update={"team": "vi-south-phillips", "intent_id": "int-other"})
+    path = service.link_path(other)
+    service.now = NOW + RECORDING_GRACE - timedelta(seconds=1)
+    for response in (service.client.get(path), service.client.post(path, data={"response": "ack"})):
+        assert response.status_code == 503
+        assert "Your alert is still being recorded, please try again in a few seconds" in response.text
     assert service.published == []
     assert service.store.ack_token_use(stable_id("ack", "int-other", RECIPIENT)) is None
 

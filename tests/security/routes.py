@@ -1,0 +1,42 @@
+"""Every route of the web app, enumerated from the app itself, so a page added later is checked without
+anyone remembering to list it."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+# Reachable without signing in, on purpose (docs/security.md says why for each). Anything else refuses or
+# redirects an anonymous request.
+PUBLIC = {
+    ("GET", "/ack/{token}"): "the signed token in an alert's link is the permission",
+    ("POST", "/ack/{token}"): "the signed token in an alert's link is the permission",
+    ("GET", "/login"): "the sign-in form",
+    ("POST", "/login"): "signing in",
+    ("GET", "/healthz"): "the load balancer's liveness probe: says ok, nothing else",
+    ("GET", "/metrics"): "Prometheus: counts by route template, no ids, tokens or names",
+}
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+
+
+def routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path template) of every route; fails on a kind of route these checks do not know."""
+    found = []
+    for route in app.routes:
+        assert isinstance(route, APIRoute), f"{route!r}: not an APIRoute; teach tests/security/routes.py what it serves"
+        found += [(method, route.path) for method in sorted(route.methods - {"HEAD"})]
+    return found
+
+
+def params(template: str) -> list[str]:
+    """The path parameters of a route template."""
+    return _PARAM.findall(template)
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """A concrete path for a template; fails naming a parameter with no sample value."""
+    missing = [name for name in params(template) if name not in values]
+    assert not missing, f"{template}: give tests/security a sample value for {missing}"
+    return _PARAM.sub(lambda m: values[m.group(1)], template)
