@@ -51,9 +51,6 @@ TICK = CoreInput(type="tick").model_dump_json().encode()
 PRUNE_EVERY = timedelta(minutes=10)
 JUST_BEFORE = timedelta(microseconds=1)  # escalations due strictly before an input fire before it, as in replay
 LAG_EVERY_S = 5.0
-# a backlog's inputs share one save of the state: at most this many, or this long after the first of them
-SAVE_EVERY = 100
-SAVE_WITHIN_S = 0.5
 
 
 def utc_now() -> datetime:
@@ -317,48 +314,21 @@ def build_app(
 
     last_prune: dict[str, datetime] = {}
 
-    # Saving a jurisdiction's state costs milliseconds (every activation of the 73 h look-back, as one JSON
-    # value), about 70% of this agent's time when it drains a backlog. So inputs are acked by hand, and the
-    # state is saved once for a run of them: when no further input is waiting (at ordinary load, that is
-    # after every input, as before), else every SAVE_EVERY inputs or SAVE_WITHIN_S seconds. An input is
-    # acked (so committed) only once the state that holds its effects is saved: a crash re-reads the
-    # inputs after the last save, as Kafka Streams' record cache is flushed at commit.
-    unsaved: list[faust.types.EventT] = []  # inputs taken since the last save, in offset order
-    dirty: set[str] = set()  # jurisdictions changed since the last save
-    unsaved_since = [0.0]
-
-    async def save_and_ack(manual: faust.StreamT[bytes]) -> None:
+    async def save_after_intents(jurisdiction: str, state: CoreState) -> None:
         if intents_sending:
             # The save holds the event loop for milliseconds, and the producer that sends the intents runs
             # on the same loop: saving first held the alerts back by as long (up to ~25 ms measured at 200
-            # CAD events/s). Waiting costs the alerts nothing, the next input a broker round trip.
+            # CAD events/s). Waiting costs the alerts nothing, the next input a broker round trip; and the
+            # state never reaches the changelog before the intents it decided reach the broker.
             sending, intents_sending[:] = list(intents_sending), []
             for failed in await asyncio.gather(*sending, return_exceptions=True):
                 if isinstance(failed, BaseException):
                     log.error("intent.send_failed", error=type(failed).__name__)
-        for jurisdiction in sorted(dirty):
-            save(jurisdiction, state_of(jurisdiction))  # the cached state, with every unsaved change in it
-        dirty.clear()
-        taken, unsaved[:] = list(unsaved), []
-        for done in taken:
-            await manual.ack(done)
-
-    @app.on_partitions_revoked.connect
-    async def _drop_unsaved(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        # the inputs after the last save were not acked: whoever owns them next re-reads them from the saved
-        # state; so must this worker, should they come back to it
-        unsaved.clear()
-        dirty.clear()
-        decoded.clear()
-        intents_sending.clear()
+        save(jurisdiction, state)
 
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            if not unsaved:
-                unsaved_since[0] = time.monotonic()
-            unsaved.append(event)
+        async for event in stream.events():
             started = time.perf_counter()
             raw = event.value
             try:
@@ -377,8 +347,6 @@ def build_app(
                         log.warning("ack.refused", problem=outcome.problem, ref=item.ack.ref, team=item.ack.team)
             except Exception as exc:  # noqa: BLE001 - see dead_letter
                 await dead_letter("activation", raw, exc)
-                if manual.channel.empty() or len(unsaved) >= SAVE_EVERY:
-                    await save_and_ack(manual)
                 continue
             # Publish, then save. The alert does not wait for the state's JSON; and should the worker
             # die in between, the input comes again, the unsaved state makes the same intents (same ids)
@@ -390,9 +358,7 @@ def build_app(
             if now - last_prune.get(jurisdiction, now - PRUNE_EVERY) >= PRUNE_EVERY:
                 pruned, last_prune[jurisdiction] = prune(state, now), now
             if due.intents or due.timeline or outcome.intents or outcome.timeline or pruned:
-                dirty.add(jurisdiction)  # a tick that changes nothing writes nothing
-            if manual.channel.empty() or len(unsaved) >= SAVE_EVERY or time.monotonic() - unsaved_since[0] >= SAVE_WITHIN_S:
-                await save_and_ack(manual)
+                await save_after_intents(jurisdiction, state)  # a tick that changes nothing writes nothing
             metrics.decided(due, state)
             metrics.decided(outcome, state)
             metrics.core_state(jurisdiction, len(state.activations), overdue(state, moment))

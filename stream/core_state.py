@@ -2,12 +2,13 @@
 activations and deadlines survive a worker's death).
 
 JSON rather than pickle: the changelog outlives the code that wrote it, and JSON can be read by a person
-(``zlib.decompress`` first). Compressed (zlib, level 1): a whole jurisdiction's state is one table value,
+(``zlib.decompress`` first when it does not start with ``{``). Compressed (zlib, level 1) past 256 KB: a whole
+jurisdiction's state is one table value,
 hence one Kafka record, and the hostile-input run found that ~600 distinct open shootings made it pass the
 producer's 1,000,000-byte limit, which stopped the worker. The JSON compresses about 12 times (700 open
 shootings: 1.31 MB to 109 KB in 3.7 ms), which moves the limit to several thousand open shootings, far
 beyond a real city's 73 h look-back (about 80); ``fit_state`` in the worker sheds what it can beyond that.
-A value written before compression (plain JSON, starting with ``{``) still loads.
+Plain JSON (starting with ``{``) and compressed values both load.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from stream.events import EventKind, Intent, ShootingEvent
 FORMAT = 1
 # below the producer's max_request_size (1,000,000 bytes, Faust's default), with room for the record's key and headers
 STATE_LIMIT_BYTES = 900_000
+# a city's evening (~80 activations, ~150 KB) is saved as it is, with every shooting: compressing costs a
+# third more; a state past this is compressed
+COMPRESS_ABOVE_BYTES = 256_000
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -89,14 +93,15 @@ def _read_activation(d: dict[str, Any]) -> Activation:
 
 
 def dump_state(state: CoreState) -> bytes:
-    """The state as compact JSON, zlib-compressed."""
-    return zlib.compress(json.dumps({
+    """The state as compact JSON; zlib-compressed once it passes ``COMPRESS_ABOVE_BYTES``."""
+    raw = json.dumps({
         "format": FORMAT,
         "activations": [_activation(a) for a in state.activations.values()],
         "by_incident": state.by_incident, "by_ref": state.by_ref,
         "timers": [[_time(due), a, t, c] for due, a, t, c in state.timers],
         "opened": list(state.opened),
-    }, separators=(",", ":")).encode(), 1)
+    }, separators=(",", ":")).encode()
+    return raw if len(raw) <= COMPRESS_ABOVE_BYTES else zlib.compress(raw, 1)
 
 
 def load_state(raw: bytes | None) -> CoreState:

@@ -63,13 +63,19 @@ def _open_shootings(deployment, count: int, start=None, prefix: str = "SZ"):
     return state, config
 
 
-def test_a_state_written_as_plain_json_still_loads(deployment) -> None:
+def test_a_small_state_is_plain_json_and_a_big_one_compressed_and_both_load(deployment) -> None:
     import zlib
 
-    state, _ = _open_shootings(deployment, 3)
-    plain = zlib.decompress(dump_state(state))
+    from stream.core_state import COMPRESS_ABOVE_BYTES
+
+    small, _ = _open_shootings(deployment, 3)
+    plain = dump_state(small)
     assert plain[:1] == b"{"
-    assert load_state(plain).activations.keys() == state.activations.keys()
+    assert load_state(plain).activations.keys() == small.activations.keys()
+    big, _ = _open_shootings(deployment, 200)
+    packed = dump_state(big)
+    assert packed[:1] != b"{" and len(zlib.decompress(packed)) > COMPRESS_ABOVE_BYTES > len(packed)
+    assert load_state(packed).activations.keys() == big.activations.keys()
 
 
 def test_fit_state_sheds_closed_activations_oldest_first(deployment) -> None:
