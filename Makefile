@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install postgres chromium prometheus clean
+.PHONY: demo test bench chaos install postgres chromium prometheus clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,4 +87,4 @@ hostile: $(STAMP)
 	$(BIN)/python -m load_tests.hostile --count $(or $(COUNT),100000) --seed $(or $(SEED),1)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .audit-venv .lock-venv build *.egg-info .pytest_cache
