@@ -292,13 +292,6 @@ def build_app(
         decoded[jurisdiction] = (raw, state)  # type: ignore[assignment]
         return state
 
-    def save(jurisdiction: str, state: CoreState) -> None:
-        raw, shed = fit_state(state)
-        if shed or len(raw) > STATE_LIMIT_BYTES:
-            log.error("core_state.too_large", jurisdiction=jurisdiction, shed=shed, bytes=len(raw), activations=len(state.activations))
-        core_table[jurisdiction] = raw
-        decoded[jurisdiction] = (raw, state)
-
     # intents handed to the producer since the last save; the save waits until the broker has them
     intents_sending: list[Any] = []
 
@@ -314,7 +307,7 @@ def build_app(
 
     last_prune: dict[str, datetime] = {}
 
-    async def save_after_intents(jurisdiction: str, state: CoreState) -> None:
+    async def save(jurisdiction: str, state: CoreState) -> None:
         if intents_sending:
             # The save holds the event loop for milliseconds, and the producer that sends the intents runs
             # on the same loop: saving first held the alerts back by as long (up to ~25 ms measured at 200
@@ -324,7 +317,11 @@ def build_app(
             for failed in await asyncio.gather(*sending, return_exceptions=True):
                 if isinstance(failed, BaseException):
                     log.error("intent.send_failed", error=type(failed).__name__)
-        save(jurisdiction, state)
+        raw, shed = fit_state(state)
+        if shed or len(raw) > STATE_LIMIT_BYTES:
+            log.error("core_state.too_large", jurisdiction=jurisdiction, shed=shed, bytes=len(raw), activations=len(state.activations))
+        core_table[jurisdiction] = raw
+        decoded[jurisdiction] = (raw, state)
 
     @app.agent(events_topic, concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
@@ -358,7 +355,7 @@ def build_app(
             if now - last_prune.get(jurisdiction, now - PRUNE_EVERY) >= PRUNE_EVERY:
                 pruned, last_prune[jurisdiction] = prune(state, now), now
             if due.intents or due.timeline or outcome.intents or outcome.timeline or pruned:
-                await save_after_intents(jurisdiction, state)  # a tick that changes nothing writes nothing
+                await save(jurisdiction, state)  # a tick that changes nothing writes nothing
             metrics.decided(due, state)
             metrics.decided(outcome, state)
             metrics.core_state(jurisdiction, len(state.activations), overdue(state, moment))
