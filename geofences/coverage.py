@@ -27,7 +27,7 @@ from shapely.prepared import prep
 
 from geofences.problems import ERROR, ConfigError, LineLocator, Problem, did_you_mean, load_model
 from geofences.shifts import Schedule, Shift, ShiftException
-from stream.zones import ZoneName
+from stream.model.zones import ZoneName
 
 EARTH_RADIUS_M = 6_371_008.8
 

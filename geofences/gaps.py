@@ -119,8 +119,8 @@ def _from_json(obj: dict, where: str) -> HistoricShooting | None:
 def read_history(path: Path, classification=None) -> Iterator[HistoricShooting]:
     """Shootings from JSON Lines (history or `vigil parse` output) or the city's open-data CSV."""
     if path.suffix.lower() == ".csv":
-        from stream.events import ShootingEvent
-        from stream.opendata import ingest_csv_row, read_csv_rows
+        from stream.model.events import ShootingEvent
+        from stream.feeds.opendata import ingest_csv_row, read_csv_rows
 
         now = datetime.now(UTC)
         for row in read_csv_rows(path):

@@ -31,12 +31,12 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stream.activations import activation_id_for
-from stream.broker import EmbeddedBroker
-from stream.demo import REF, local_pipeline
-from stream.deployment import load_deployment
-from stream.eido_builder import build_eido
-from stream.kafka import Topics, ensure_topics
+from stream.core.activations import activation_id_for
+from stream.devtools.broker import EmbeddedBroker
+from stream.devtools.demo import REF, local_pipeline
+from stream.core.deployment import load_deployment
+from stream.feeds.eido_builder import build_eido
+from stream.ops.kafka import Topics, ensure_topics
 
 PLACES = [(45.0003, -93.3001), (44.9530, -93.2600), (44.9405, -93.2530), (44.9790, -93.2720)]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import h3
 
 from load_tests.history import generate_year
-from stream.deployment import load_deployment
+from stream.core.deployment import load_deployment
 
 GOAL_US = 20.0
 

@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from stream.deployment import load_deployment
-from stream.eido_builder import build_eido
-from stream.hl7 import ingest_hl7
-from stream.hl7_builder import AdtMessage
-from stream.ingest import ingest_cad
+from stream.core.deployment import load_deployment
+from stream.feeds.eido_builder import build_eido
+from stream.feeds.hl7 import ingest_hl7
+from stream.feeds.hl7_builder import AdtMessage
+from stream.feeds.ingest import ingest_cad
 
 GOALS = {"eido": 20_000, "hl7": 10_000}
 PLACES = [(45.0003, -93.3001), (44.9530, -93.2600), (44.9405, -93.2530), (44.9790, -93.2720)]

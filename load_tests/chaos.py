@@ -11,7 +11,7 @@ Without ``--bootstrap`` a run starts the embedded broker. docs/chaos.md has the 
 
 - kill: two stream-time workers; the first shootings of a synthetic year (load_tests/history.py, with
   the HL7 arrivals load_tests/bench_replay.py adds) up to N activations, fed in time order as a drill
-  feeds scenarios (stream/drill.py), paced in wall time; meanwhile a worker, chosen at random, is
+  feeds scenarios (stream/devtools/drill.py), paced in wall time; meanwhile a worker, chosen at random, is
   SIGKILLed at random moments and restarted. Goal: the phones get exactly what `vigil replay` predicts
   for the same lines, each message once.
 - inbox: one worker on a fast clock (10 minutes of ack deadline pass in 0.75 x the outage); the phone
@@ -49,16 +49,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from load_tests.bench_replay import scenario_lines
 from notifiers.apprise_adapter import RedeliveryPolicy, write_contacts
 from notifiers.inbox import InboxMessage, PhoneInbox
-from stream.activations import Config, CoreState, advance, handle_event
-from stream.broker import EmbeddedBroker
-from stream.deployment import Deployment, load_deployment
-from stream.drill import LiveDriver
-from stream.eido_builder import build_eido
-from stream.events import NotificationIntent, ShootingEvent
-from stream.ingest import ingest_cad
-from stream.kafka import Topics, ensure_topics
-from stream.processes import WorkerProcess
-from stream.replay import ScenarioLine, read_scenario, replay, to_event
+from stream.core.activations import Config, CoreState, advance, handle_event
+from stream.devtools.broker import EmbeddedBroker
+from stream.core.deployment import Deployment, load_deployment
+from stream.devtools.drill import LiveDriver
+from stream.feeds.eido_builder import build_eido
+from stream.model.events import NotificationIntent, ShootingEvent
+from stream.feeds.ingest import ingest_cad
+from stream.ops.kafka import Topics, ensure_topics
+from stream.devtools.processes import WorkerProcess
+from stream.core.replay import ScenarioLine, read_scenario, replay, to_event
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PG_ADMIN_URL = os.environ.get("VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

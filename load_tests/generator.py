@@ -23,7 +23,7 @@ the CLI touch the outside world.
 
 Output: scenario JSON Lines as `vigil replay` reads them (``{"at", "source": "eido"|"hl7", "payload"}``),
 or records on the broker: EIDO to the CAD topic; HL7 parsed and stripped of the patient as `vigil
-hl7-listen` does (``stream.hl7.ingest_hl7``), the gunshot arrivals to the hospital-arrivals topic.
+hl7-listen` does (``stream.feeds.hl7.ingest_hl7``), the gunshot arrivals to the hospital-arrivals topic.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from load_tests.history import CHICAGO, MONTH_WEIGHTS, HistoryEvent, _Table, city, generate_year, hour_slots, region_of
-from stream.eido_builder import build_eido
-from stream.hl7_builder import AdtMessage, Patient
+from stream.feeds.eido_builder import build_eido
+from stream.feeds.hl7_builder import AdtMessage, Patient
 
 # --- CAD versions of a shooting -----------------------------------------------------------------
 # (APCO common registry code, internal call type) as Minneapolis' CAD sends each kind
@@ -442,8 +442,8 @@ class BrokerSender:
                    on_progress: Any = None) -> SendReport:
         """Send the items in order: ``rate`` items per second, or ``speedup`` × their real pace, or (neither)
         as fast as the producer goes. Returns the counts and the seconds it took."""
-        from stream.events import ShootingEvent
-        from stream.hl7 import ingest_hl7
+        from stream.model.events import ShootingEvent
+        from stream.feeds.hl7 import ingest_hl7
 
         report = SendReport()
         futures: list[Any] = []
@@ -492,7 +492,7 @@ class BrokerSender:
         Sent only once every record before it has reached the events topic: written straight to that
         topic, it would otherwise overtake the documents still in the ingest agent and move the clock
         past them."""
-        from stream.events import CoreInput
+        from stream.model.events import CoreInput
 
         await self.wait_for_core()
         await self._producer.send_and_wait(self.topics.events, CoreInput(type="tick").model_dump_json().encode(),
@@ -510,9 +510,9 @@ async def send_to_broker(items: Iterable[FeedItem], bootstrap: str, prefix: str,
                          stream_time: bool) -> SendReport:
     """The CLI's broker output: make the topics if missing, send, and in stream-time mode end with a tick
     two hours after the last item (the escalations still due fire)."""
-    from stream.deployment import load_deployment
-    from stream.kafka import Topics, ensure_topics
-    from stream.replay import hl7_key
+    from stream.core.deployment import load_deployment
+    from stream.ops.kafka import Topics, ensure_topics
+    from stream.core.replay import hl7_key
 
     topics = Topics(prefix=prefix)
     await ensure_topics(bootstrap, topics)

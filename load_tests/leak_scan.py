@@ -56,11 +56,11 @@ from sqlalchemy import MetaData, select
 
 from notifiers.inbox import PhoneInbox
 from reviews.store import ReviewStore
-from stream.broker import free_port, wait_for_port
-from stream.demo import LocalPipeline, SampleLine, read_sample, run_demo
-from stream.eido_builder import build_eido
-from stream.hl7_builder import AdtMessage, Patient
-from stream.logs import configure_logging
+from stream.devtools.broker import free_port, wait_for_port
+from stream.devtools.demo import LocalPipeline, SampleLine, read_sample, run_demo
+from stream.feeds.eido_builder import build_eido
+from stream.feeds.hl7_builder import AdtMessage, Patient
+from stream.ops.logs import configure_logging
 
 NOT_SCANNED = {"contacts.yaml": "the contact configuration: holds the contact URLs' passwords by design, kept out of git"}
 MIN_NEEDLE = 8  # shorter fragments (of base64 at an offset) would match by chance

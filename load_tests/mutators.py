@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stream.eido_builder import build_eido
-from stream.hl7_builder import AdtMessage
+from stream.feeds.eido_builder import build_eido
+from stream.feeds.hl7_builder import AdtMessage
 
 CHICAGO = ZoneInfo("America/Chicago")
 EVENING = datetime(2026, 7, 4, 22, 0, tzinfo=CHICAGO)  # the worker's clock starts here: street teams on shift

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from stream.events import NotificationIntent, stable_id
+from stream.model.events import NotificationIntent, stable_id
 
 MIN_SECRET_BYTES = 16
 DEFAULT_TTL = timedelta(hours=12)

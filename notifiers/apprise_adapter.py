@@ -22,8 +22,8 @@ from apprise import Apprise, AppriseAsset, AppriseConfig
 from apprise.plugins.base import NotifyBase
 
 from notifiers.rate_limit import RecipientRateLimiter
-from stream.events import NotificationIntent, stable_id
-from stream.timeline import RecipientResult
+from stream.model.events import NotificationIntent, stable_id
+from stream.model.timeline import RecipientResult
 
 if TYPE_CHECKING:
     from notifiers.ack_links import AckSigner

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from stream.web import start_site
+from stream.ops.http import start_site
 
 MAX_BODY_BYTES = 64 * 1024
 

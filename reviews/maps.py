@@ -19,7 +19,7 @@ import h3
 import yaml
 from shapely.geometry import mapping, shape
 
-from stream.deployment import DeploymentPaths
+from stream.core.deployment import DeploymentPaths
 
 # Rings in GeoJSON order: (longitude, latitude) pairs.
 Ring = Sequence[Sequence[float]]

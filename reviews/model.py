@@ -1,6 +1,6 @@
 """What the next-day activation review shows, computed from the stored timeline: plain functions.
 
-``review_of(records)`` turns one activation's typed timeline records (stream/timeline.py) into an
+``review_of(records)`` turns one activation's typed timeline records (stream/model/timeline.py) into an
 ``ActivationReview``: its header (when, what, where), a line per team (notified, delivered, answered,
 escalated), the flags the meeting goes through (coverage gap, retaliation watch, missed ack, delivery
 failure) and the timeline as steps with the minutes between them. ``summarise`` aggregates a date
@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from stream.activations import KIND_RANK
-from stream.events import EventKind, Location
-from stream.timeline import AckRecorded, ActivationDecided, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
+from stream.core.activations import KIND_RANK
+from stream.model.events import EventKind, Location
+from stream.model.timeline import AckRecorded, ActivationDecided, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
 
 KIND_LABEL = {EventKind.SHOTSPOTTER: "ShotSpotter", EventKind.SHOTS_FIRED: "shots fired", EventKind.GSW_ARRIVAL: "gunshot arrival",
               EventKind.PERSON_SHOT: "person shot"}

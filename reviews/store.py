@@ -43,7 +43,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from reviews.users import User, check_new_user, hash_password, verify_password
-from stream.timeline import TimelineRecord, decode_timeline
+from stream.model.timeline import TimelineRecord, decode_timeline
 
 if TYPE_CHECKING:
     from notifiers.ack_links import AckClaim

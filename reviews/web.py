@@ -64,10 +64,10 @@ from reviews.model import (
 )
 from reviews.store import NOTE_MAX_CHARS, AckUse, NoteRow, OutcomeRow, ReviewStore
 from reviews.users import User
-from stream.events import AckMessage
-from stream.kafka import Topics
-from stream.metrics import WebMetrics, add_process_metrics
-from stream.timeline import ActivationDecided
+from stream.model.events import AckMessage
+from stream.ops.kafka import Topics
+from stream.ops.metrics import WebMetrics, add_process_metrics
+from stream.model.timeline import ActivationDecided
 
 log = structlog.get_logger(__name__)
 

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from geofences.coverage import CoverageMap, Placement, distance_m
 from geofences.problems import ERROR, ConfigError, Problem, load_model
 from geofences.shifts import ClockTime, Day, minute_of_day
-from stream.events import EventKind, Intent
-from stream.zones import ZoneName
+from stream.model.events import EventKind, Intent
+from stream.model.zones import ZoneName
 
 AudienceName = Literal["street", "gvi", "hospital", "school", "oncall"]
 Precision = Literal["block", "neighborhood", "none"]

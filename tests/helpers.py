@@ -10,12 +10,12 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stream.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event
-from stream.broker import free_port, wait_for_port
-from stream.eido_builder import build_eido
-from stream.events import EventKind, Intent, ShootingEvent, stable_id
-from stream.ingest import ingest_cad
-from stream.timeline import AlertDelivered, RecipientResult, TimelineRecord
+from stream.core.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event
+from stream.devtools.broker import free_port, wait_for_port
+from stream.feeds.eido_builder import build_eido
+from stream.model.events import EventKind, Intent, ShootingEvent, stable_id
+from stream.feeds.ingest import ingest_cad
+from stream.model.timeline import AlertDelivered, RecipientResult, TimelineRecord
 
 JORDAN = (45.0003, -93.3001)  # Near North community
 MIDTOWN_PHILLIPS = (44.9530, -93.2600)  # Phillips community

@@ -11,7 +11,7 @@ import h3
 import pytest
 
 from geofences.coverage import cells_within, compile_coverage, distance_m
-from stream.deployment import DeploymentPaths
+from stream.core.deployment import DeploymentPaths
 from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, OUTSIDE_CITY
 
 TEAMS = DeploymentPaths.bundled().teams

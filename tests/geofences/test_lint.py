@@ -11,7 +11,7 @@ import pytest
 
 from geofences.coverage import CoverageError, compile_coverage
 from geofences.lint import hour_ranges, lint
-from stream.deployment import DeploymentPaths
+from stream.core.deployment import DeploymentPaths
 
 BUNDLED = DeploymentPaths.bundled().teams
 

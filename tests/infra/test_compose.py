@@ -214,7 +214,7 @@ def test_dockerfile_installs_the_project_and_its_entrypoint() -> None:
 
 def test_contacts_example_names_every_team(tmp_path: Path) -> None:
     from notifiers.apprise_adapter import load_recipients
-    from stream.deployment import load_deployment
+    from stream.core.deployment import load_deployment
 
     recipients = load_recipients(INFRA / "contacts.example.yaml")
     assert set(recipients) == set(load_deployment().coverage.teams)

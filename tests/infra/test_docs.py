@@ -60,7 +60,7 @@ def test_runbook_sections() -> None:
 
 
 def test_runbook_dead_letter_fields_are_the_models() -> None:
-    from stream.events import DeadLetter
+    from stream.model.events import DeadLetter
 
     text = RUNBOOK.read_text().split("## Replaying a dead-letter entry after a fix", 1)[1]
     example = re.search(r"```json\n(\{.*?\})\n```", text, re.S).group(1)

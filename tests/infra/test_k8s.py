@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stream.deployment import PACKAGE_ROOT, DeploymentPaths
+from stream.core.deployment import PACKAGE_ROOT, DeploymentPaths
 from tests.infra.infra_support import INFRA, K8S, ROOT, check_vigil_command, yaml_docs
 
 SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"  # python:3.11-slim (infra/Dockerfile)
@@ -162,7 +162,7 @@ def test_workers_statefulset() -> None:
     assert by_kind("ConfigMap")["vigil-settings"]["data"]["VIGIL_TABLE_STORE"] == "rocksdb://"
     assert by_kind("ConfigMap")["vigil-settings"]["data"]["VIGIL_METRICS_HOST"] == "0.0.0.0"
     ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
-    # the probes judge the event loop's heartbeat (stream/health.py): /metrics answers from a thread even when the loop is stuck
+    # the probes judge the event loop's heartbeat (stream/ops/health.py): /metrics answers from a thread even when the loop is stuck
     for probe_kind, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
         probe = worker[probe_kind]["httpGet"]
         assert probe["path"] == path and ports[probe["port"]] == int(command[command.index("--metrics-port") + 1]) == 9600
@@ -225,7 +225,7 @@ def test_planner_files_are_mounted_over_the_packaged_ones() -> None:
 def test_topics_job_matches_the_workers() -> None:
     (job,) = by_kind("Job").values()
     script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    from stream.kafka import Topics
+    from stream.ops.kafka import Topics
 
     for topic in Topics("").all():
         assert f'"${{p}}{topic}"' in script, topic

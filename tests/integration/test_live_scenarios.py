@@ -2,7 +2,7 @@
 broker and two real workers sharing the partitions, on stream time: the phones receive exactly what
 `vigil replay` predicts for the same inputs (same teams, same rules, same steps, same messages), once.
 
-See stream/drill.py for how the scenarios are laid out in time and fed.
+See stream/devtools/drill.py for how the scenarios are laid out in time and fed.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from notifiers.apprise_adapter import write_contacts
-from stream.drill import LiveDriver, load_scenarios, place
-from stream.events import NotificationIntent
-from stream.kafka import Topics, ensure_topics
-from stream.processes import WorkerProcess
+from stream.devtools.drill import LiveDriver, load_scenarios, place
+from stream.model.events import NotificationIntent
+from stream.ops.kafka import Topics, ensure_topics
+from stream.devtools.processes import WorkerProcess
 from tests.helpers import Inbox
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from hl7.client import MLLPClient
 from sqlalchemy import text
 
-from stream.broker import free_port, wait_for_port
-from stream.hl7_builder import AdtMessage, Patient
+from stream.devtools.broker import free_port, wait_for_port
+from stream.feeds.hl7_builder import AdtMessage, Patient
 
 pytestmark = pytest.mark.integration
 

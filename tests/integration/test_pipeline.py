@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from stream.activations import activation_id_for
-from stream.eido_builder import build_eido
+from stream.core.activations import activation_id_for
+from stream.feeds.eido_builder import build_eido
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, as_bytes, shooting
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ async def test_malformed_document_is_dead_lettered_with_its_reason(pipeline) -> 
 
 
 def test_worker_probes_answer_from_its_running_loop(pipeline) -> None:
-    """/healthz and /readyz beside /metrics: the loop beats (stream/health.py) and the partitions are held."""
+    """/healthz and /readyz beside /metrics: the loop beats (stream/ops/health.py) and the partitions are held."""
     import urllib.request
 
     base = pipeline.worker.metrics_url().removesuffix("/metrics")

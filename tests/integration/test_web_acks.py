@@ -17,11 +17,11 @@ from aiokafka import AIOKafkaConsumer
 from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
 from reviews.web import run_web
-from stream.activations import Config, CoreState, handle_event
-from stream.classify import classify_cad
-from stream.eido import parse_eido
-from stream.events import AckMessage, stable_id
-from stream.kafka import Topics, ensure_topics
+from stream.core.activations import Config, CoreState, handle_event
+from stream.feeds.classify import classify_cad
+from stream.feeds.eido import parse_eido
+from stream.model.events import AckMessage, stable_id
+from stream.ops.kafka import Topics, ensure_topics
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 
 pytestmark = pytest.mark.integration

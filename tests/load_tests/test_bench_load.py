@@ -20,7 +20,7 @@ from load_tests.bench_load import (
     received_alerts,
 )
 from load_tests.generator import BrokerSender, feed
-from stream.replay import hl7_key
+from stream.core.replay import hl7_key
 
 
 def test_rate_window_counts_from_the_sample_before_reading_began():

@@ -1,7 +1,7 @@
 """The generated feeds: deterministic, the volumes, places and times domain.md describes, re-sends,
 upgrades and arrivals as CAD and hospitals send them, and every message read by Vigil's own parsers.
 
-The checks parse the generated documents with stream/eido.py and stream/hl7.py and recount from what
+The checks parse the generated documents with stream/feeds/eido.py and stream/feeds/hl7.py and recount from what
 the parsers return, rather than trusting the generator's own labels.
 """
 
@@ -16,11 +16,11 @@ import pytest
 
 from load_tests.generator import NOISE_TYPES, FeedItem, feed, main, noise_per_day, summarize, write_scenario, year_shootings
 from load_tests.history import generate_year, region_of
-from stream.eido_builder import build_eido
-from stream.events import EventKind, ShootingEvent, Skipped
-from stream.hl7 import ingest_hl7
-from stream.ingest import ingest_cad
-from stream.replay import read_scenario, replay
+from stream.feeds.eido_builder import build_eido
+from stream.model.events import EventKind, ShootingEvent, Skipped
+from stream.feeds.hl7 import ingest_hl7
+from stream.feeds.ingest import ingest_cad
+from stream.core.replay import read_scenario, replay
 
 YEAR = 2025
 HL7_KEY = b"test-visit-key-0123456789"

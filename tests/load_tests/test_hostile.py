@@ -13,8 +13,8 @@ import pytest
 
 from load_tests import hostile
 from load_tests.mutators import TokenPool, ack_case, csv_case, eido_case, hl7_case, ingest_case
-from stream.events import DeadLetter, ShootingEvent
-from stream.ingest import ingest_cad
+from stream.model.events import DeadLetter, ShootingEvent
+from stream.feeds.ingest import ingest_cad
 
 NOW = datetime(2026, 7, 5, 3, 0, tzinfo=UTC)
 POOL = TokenPool(real=("aaaa.bbbbbbbbbbbbbbbbbbbbbb",), expired=("cccc.dddddddddddddddddddddd",),
@@ -73,7 +73,7 @@ def test_reconcile_reports_a_missing_dead_letter_and_an_unexpected_one(deploymen
 
 
 def test_reconcile_matches_events_and_dead_letters_one_for_one(deployment) -> None:
-    from stream.events import CoreInput
+    from stream.model.events import CoreInput
 
     valid = next(c for c in (eido_case(5, i) for i in range(200))
                  if c.valid and isinstance(ingest_cad(c.payload, deployment.classification, NOW), ShootingEvent))

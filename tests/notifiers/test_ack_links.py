@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifiers.ack_links import AckClaim, AckSigner, AckTokenError
-from stream.events import NotificationIntent, stable_id
+from stream.model.events import NotificationIntent, stable_id
 
 SECRET = b"0123456789abcdef-test-secret"
 BASE_URL = "https://vigil.example.org/mpls"  # 30 characters, the brief's yardstick

@@ -16,7 +16,7 @@ from notifiers.apprise_adapter import (
     write_contacts,
 )
 from notifiers.inbox import PhoneInbox
-from stream.events import NotificationIntent
+from stream.model.events import NotificationIntent
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 

@@ -119,7 +119,7 @@ def test_the_inbox_command_holds_a_slow_recipient(tmp_path) -> None:
 def test_the_inbox_command_refuses_a_malformed_slow_option(value: str) -> None:
     from typer.testing import CliRunner
 
-    from stream.cli import app
+    from stream.cli.main import app
 
     result = CliRunner().invoke(app, ["inbox", "--port", "0", "--slow", "ok-phone=1", "--slow", value])
     assert result.exit_code == 2, result.output

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reviews.model import csv_rows, day_bounds, review_of, reviews_of, summarise
-from stream.timeline import TimelineRecord
+from stream.model.timeline import TimelineRecord
 from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, CoreRun
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typer.testing import CliRunner
 
 from reviews.store import ReviewStore
-from stream.cli import app
+from stream.cli.main import app
 from tests.helpers import HIAWATHA, JORDAN
 from tests.reviews.test_model import T0, Run
 

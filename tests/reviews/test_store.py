@@ -11,10 +11,10 @@ import pytest
 
 from notifiers.ack_links import AckClaim
 from reviews.store import AckUse, AuditRow, NoteRow, OutcomeRow, ReviewStore
-from stream.activations import Config, CoreState, handle_event
-from stream.classify import classify_cad
-from stream.eido import parse_eido
-from stream.timeline import AckRecorded, ActivationDecided, IntentCreated
+from stream.core.activations import Config, CoreState, handle_event
+from stream.feeds.classify import classify_cad
+from stream.feeds.eido import parse_eido
+from stream.model.timeline import AckRecorded, ActivationDecided, IntentCreated
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, RECEIVED, as_bytes, shooting
 
 pytestmark = pytest.mark.database

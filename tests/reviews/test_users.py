@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from reviews.store import ReviewStore, users
 from reviews.users import User, hash_password, verify_password
-from stream.cli import app
+from stream.cli.main import app
 
 NOW = datetime(2026, 7, 5, 14, 0, tzinfo=UTC)
 GOOD = "correct horse battery"

@@ -13,8 +13,8 @@ import pytest
 
 from geofences.coverage import NearbySchool, Placement
 from rules.protocols import EarlierShooting, Facts, When, check_protocol_file, load_protocols, matches
-from stream.deployment import DeploymentPaths
-from stream.events import EventKind, Intent
+from stream.core.deployment import DeploymentPaths
+from stream.model.events import EventKind, Intent
 
 PROTOCOLS = DeploymentPaths.bundled().protocols
 TEAMS = {"vi-north-camden", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn", "vi-central", "gvi-outreach", "dns-oncall",

@@ -13,7 +13,7 @@ import pytest
 
 from notifiers.ack_links import AckSigner
 from reviews.web import RECORDING_GRACE
-from stream.events import stable_id
+from stream.model.events import stable_id
 from tests.reviews.test_web import BASE_URL, NOW, RECIPIENT, TTL, Service
 
 pytestmark = pytest.mark.database

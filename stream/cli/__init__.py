@@ -1,0 +1,1 @@
+"""`vigil`: the command line, one module per command group (``main`` assembles them)."""

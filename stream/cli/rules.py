@@ -1,0 +1,100 @@
+"""`vigil rules ...`, `vigil replay` and `vigil backtest`: the planners' protocol commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from stream.core.deployment import Deployment, DeploymentPaths, load_deployment
+from stream.cli.options import moment_option
+
+rules_app = typer.Typer(help="Notification protocols: lint and scenario tests.", no_args_is_help=True)
+
+ConfigOption = typer.Option(None, "--config", help="A folder laid out like this repository (default: the shipped Minneapolis deployment).")
+
+
+def deployment_from(config: Path | None) -> Deployment:
+    """The deployment of a config folder, or the shipped one; config errors end the command (exit 1)."""
+    try:
+        return load_deployment(DeploymentPaths.at_root(config) if config else None)
+    except (ValueError, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+
+
+def default_scenarios(config: Path | None) -> list[Path]:
+    """The scenario files beside the protocols file."""
+    protocols = (DeploymentPaths.at_root(config) if config else DeploymentPaths.bundled()).protocols
+    return sorted((protocols.parent / "scenarios").glob("*.yaml"))
+
+
+@rules_app.command("lint")
+def lint_command(config: Path | None = ConfigOption) -> None:
+    """Check the protocol file against the teams: every error with file and line (exit 1)."""
+    from geofences.coverage import CoverageError, compile_coverage
+    from rules.protocols import check_protocol_file
+
+    paths = DeploymentPaths.at_root(config) if config else DeploymentPaths.bundled()
+    try:
+        teams = set(compile_coverage(paths.teams).teams)
+    except CoverageError as exc:
+        typer.echo(str(exc))
+        typer.echo("the teams file has errors: fix them first (vigil geofences lint)", err=True)
+        raise typer.Exit(1) from None
+    loaded, problems = check_protocol_file(paths.protocols, teams)
+    for problem in problems:
+        typer.echo(str(problem))
+    if loaded is None:
+        typer.echo(f"{len(problems)} error(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {len(loaded.spec.protocols)} protocols, {len(loaded.spec.templates)} templates, version {loaded.version}")
+
+
+@rules_app.command("test")
+def test_command(
+    scenarios: list[Path] = typer.Argument(None, help="Scenario files (default: the deployment's scenarios/ folder)."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Run scenario files: each lists inputs and the notifications expected (exit 1 on any failure)."""
+    from stream.core.scenarios import check_scenario
+
+    deployment = deployment_from(config)
+    paths = scenarios or default_scenarios(config)
+    if not paths:
+        typer.echo("vigil rules test: no scenario files", err=True)
+        raise typer.Exit(2)
+    failed = 0
+    for path in paths:
+        result = check_scenario(path, deployment)
+        typer.echo(f"{'PASS' if result.passed else 'FAIL'}  {path.name}: {result.name}")
+        for problem in result.problems:
+            typer.echo(f"      {problem}")
+        failed += not result.passed
+    typer.echo(f"{len(paths) - failed} passed, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+def replay_command(
+    scenario: Path = typer.Argument(..., help="Scenario JSON Lines: {at, source: eido|hl7|csv, payload} or {at, source: ack, ref, team}."),
+    out: Path = typer.Option(..., "--out", help="Notifications, one JSON line each, in time order."),
+    config: Path | None = ConfigOption,
+    until: str | None = typer.Option(None, "--until", help="Run the clock to this moment (default: two hours after the last input)."),
+) -> None:
+    """Replay a scenario through the stream's core on a simulated clock (same input, same output)."""
+    from stream.core.replay import notification_line, replay
+
+    deployment = deployment_from(config)
+    end = moment_option("--until", until) if until else None
+    try:
+        with open(scenario, encoding="utf-8") as fh:
+            notifications = replay(fh, deployment, until=end, err=sys.stderr)
+    except OSError as exc:
+        typer.echo(f"vigil: cannot read {scenario}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    with open(out, "w", encoding="utf-8") as fh:
+        for intent in notifications:
+            fh.write(json.dumps(notification_line(intent), ensure_ascii=False) + "\n")
+    typer.echo(f"{len(notifications)} notifications written to {out}", err=True)

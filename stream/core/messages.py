@@ -1,0 +1,77 @@
+"""What a message template may use: the facts of the activation at the precision its audience may see.
+
+Street alerts carry a block-level location, never a victim's identity (domain.md, Privacy); the context
+holds no identity at all (none passes the adapters), only an age band.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stream.model.events import EventKind
+
+if TYPE_CHECKING:
+    from stream.core.activations import Activation, Config, Notice
+
+WHAT = {
+    EventKind.PERSON_SHOT: "Person shot",
+    EventKind.SHOTS_FIRED: "Shots fired",
+    EventKind.SHOTSPOTTER: "ShotSpotter activation",
+    EventKind.GSW_ARRIVAL: "Gunshot patient arrived",
+}
+
+
+def age_band(age: int | None) -> str:
+    """An age band, never the exact age: under 18, 18-24, 25-34, 35 or over, or unknown."""
+    if age is None:
+        return "age unknown"
+    if age < 18:
+        return "under 18"
+    return "18-24" if age < 25 else "25-34" if age < 35 else "35 or over"
+
+
+def where(activation: Activation, precision: str) -> str:
+    """The place at a precision: block (neighborhood and the point to ~100 m), neighborhood, or none."""
+    placement = activation.placement
+    neighborhood = placement.neighborhood if placement and placement.neighborhood else None
+    if activation.location is None or precision == "none":
+        return "location not given" if activation.location is None else "the city"
+    if precision == "neighborhood":
+        return neighborhood or "outside the city"
+    point = f"{activation.location[0]:.3f}, {activation.location[1]:.3f}"
+    return f"{neighborhood} ({point})" if neighborhood else point
+
+
+def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None) -> dict[str, Any]:
+    """Template variables for one notification."""
+    coverage, zone = config.coverage, config.protocols.zone
+    team = coverage.teams.get(notice.team)
+    audience = team.audience.value if team else "oncall"
+    precision = config.protocols.spec.templates[audience].precision  # type: ignore[index]
+    first = activation.first_event
+    # a hospital team hears of the arrival at its own hospital, with that arrival's time
+    own = [(h, i) for h, i in activation.arrivals.values() if team is not None and h in team.covers.hospitals]
+    hospital_id, intent = (own or list(activation.arrivals.values()) or [(None, None)])[0]
+    hospital = coverage.hospital_names.get(hospital_id or "", hospital_id or "")
+    reported_at = activation.arrived_at.get(hospital_id or "") if audience == "hospital" else None
+    placement = activation.placement
+    deadline = escalated.ack_deadline if escalated else notice.ack_deadline
+    what = WHAT[activation.kind] + (" (fatal)" if activation.fatal else "")
+    return {
+        "what": what,
+        "where": where(activation, precision),
+        "place": (placement.neighborhood if placement and placement.neighborhood else None) or hospital or "Minneapolis",
+        "reported": (reported_at or (first.reported_at if first else activation.opened_at)).astimezone(zone).strftime("%a %H:%M"),
+        "ack_by": deadline.astimezone(zone).strftime("%H:%M") if deadline else "",
+        "ref": activation.id,
+        "step": step,
+        "rule": notice.protocol,
+        "rule_name": config.protocols.names.get(notice.protocol, notice.protocol),
+        "flags": list(activation.flags),
+        "hospital": hospital or "an unknown hospital",
+        "intent": (intent.value if intent else "unknown").replace("_", " "),
+        "age_band": age_band(min(activation.ages) if activation.ages else None),
+        "team": notice.team,
+        "escalated_team": escalated.team if escalated else "",
+        "declined": bool(escalated and escalated.declined_at is not None),  # the team answered "can't respond"
+    }

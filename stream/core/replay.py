@@ -1,0 +1,170 @@
+"""`vigil replay`: the stream's core on a simulated clock, deterministically.
+
+Scenario lines (``at`` is when Vigil receives the message):
+``{"at", "source": "eido", "payload": {EIDO}}``, ``{"at", "source": "hl7", "payload": "MSH|..."}``,
+``{"at", "source": "csv", "payload": {column: value}}``, ``{"at", "source": "ack", "ref", "team"}`` (and
+optionally ``"response"``: ack, on_my_way or unable).
+Output, one line per team notified, in time order: ``{"at", "activation", "refs", "team", "rule",
+"step", "flags", "message"}``. Escalations due strictly before an input fire before it (an ack at the
+very deadline is in time); after the last input the clock runs to ``until``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+from stream.core.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event, prune
+from stream.core.deployment import Deployment
+from stream.feeds.eido import parse_timestamp
+from stream.model.errors import Rejected
+from stream.model.events import DeadLetter, NotificationIntent, ShootingEvent
+from stream.feeds.hl7 import ingest_hl7
+from stream.feeds.ingest import ingest_cad
+
+DEFAULT_TAIL = timedelta(hours=2)
+REPLAY_HL7_KEY = b"vigil-replay-visit-key"  # offline replays need stable ids, not a secret key
+JUST_BEFORE = timedelta(microseconds=1)
+PRUNE_EVERY = 500
+ACK_RESPONSES = ("ack", "on_my_way", "unable")
+
+
+@dataclass(frozen=True)
+class ScenarioLine:
+    """One input of a scenario."""
+
+    number: int
+    at: datetime
+    source: str
+    data: dict[str, Any]
+
+
+def parse_line(number: int, text: str) -> ScenarioLine:
+    """A scenario line; raises ``Rejected`` naming what is wrong with it."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise Rejected("invalid_json", f"not JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise Rejected("not_an_object", "a scenario line is a JSON object")
+    at = parse_timestamp(obj.get("at"), "at")
+    source = obj.get("source")
+    if source not in ("eido", "hl7", "csv", "ack"):
+        raise Rejected("bad_source", f"source {source!r} is not one of eido, hl7, csv, ack")
+    if source == "ack":
+        if not isinstance(obj.get("ref"), str) or not isinstance(obj.get("team"), str):
+            raise Rejected("bad_ack", "an ack line needs string fields ref and team")
+        if obj.get("response", "ack") not in ACK_RESPONSES:
+            raise Rejected("bad_ack", f"an ack line's response is one of {', '.join(ACK_RESPONSES)}, not {obj.get('response')!r}")
+    elif "payload" not in obj:
+        raise Rejected("missing_payload", f"a {source} line needs a payload")
+    return ScenarioLine(number, at, source, obj)
+
+
+def read_scenario(lines: Iterable[str], err: TextIO | None = None) -> list[ScenarioLine]:
+    """Every good line, in time order (stable); bad ones are reported on ``err`` with their number."""
+    good = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            good.append(parse_line(number, text))
+        except Rejected as exc:
+            if err is not None:
+                err.write(f"line {number}: {exc.reason}: {exc.detail}\n")
+    return sorted(good, key=lambda line: line.at)
+
+
+def hl7_key() -> bytes:
+    """The HL7 visit key for replays: the deployment's when set, else a fixed one."""
+    value = os.environ.get("VIGIL_HL7_SECRET")
+    return value.encode() if value else REPLAY_HL7_KEY
+
+
+def to_event(line: ScenarioLine, deployment: Deployment, secret: bytes) -> ShootingEvent | DeadLetter | None:
+    """The shooting event of a report line (None for a well-formed non-shooting)."""
+    payload = line.data["payload"]
+    rules = deployment.classification
+    if line.source == "eido":
+        outcome = ingest_cad(payload, rules, line.at)
+    elif line.source == "hl7":
+        outcome = ingest_hl7(str(payload), rules, secret, line.at)
+    else:
+        from stream.feeds.opendata import ingest_csv_row
+
+        if not isinstance(payload, dict):
+            return DeadLetter(source="csv", reason="bad_payload", detail="a csv payload is an object of column: value", excerpt=str(payload)[:200], received_at=line.at)
+        outcome = ingest_csv_row(payload, rules, line.at)
+    return outcome if isinstance(outcome, ShootingEvent | DeadLetter) else None
+
+
+def notification_line(intent: NotificationIntent) -> dict[str, Any]:
+    """The replay output of one notification."""
+    return {
+        "at": intent.created_at.isoformat(),
+        "activation": intent.activation_id,
+        "refs": list(intent.refs),
+        "team": intent.team,
+        "rule": intent.protocol,
+        "step": intent.step,
+        "flags": list(intent.flags),
+        "message": f"{intent.title}\n{intent.body}",
+    }
+
+
+@dataclass
+class Replay:
+    """A replay in progress: the core's state and the config, fed line by line."""
+
+    deployment: Deployment
+    state: CoreState
+    secret: bytes
+    fed: int = 0
+
+    @property
+    def config(self) -> Config:
+        """The core's config."""
+        return Config(self.deployment.coverage, self.deployment.protocols)
+
+    def feed(self, line: ScenarioLine, err: TextIO | None = None) -> Iterator[NotificationIntent]:
+        """Escalations due before the line, then what the line itself causes."""
+        yield from advance(self.state, line.at - JUST_BEFORE, self.config).intents
+        self.fed += 1
+        if self.fed % PRUNE_EVERY == 0:
+            prune(self.state, line.at)  # a year's replay keeps only the look-back window in memory
+        outcome: Outcome
+        if line.source == "ack":
+            outcome = handle_ack(self.state, line.data["ref"], line.data["team"], line.at, self.config, line.data.get("response", "ack"))
+        else:
+            event = to_event(line, self.deployment, self.secret)
+            if isinstance(event, DeadLetter):
+                if err is not None:
+                    err.write(f"line {line.number}: {event.reason}: {event.detail}\n")
+                return
+            if event is None:
+                return
+            outcome = handle_event(self.state, event, line.at, self.config)
+        if outcome.problem and err is not None:
+            err.write(f"line {line.number}: {outcome.problem}\n")
+        yield from outcome.intents
+
+    def finish(self, until: datetime) -> Iterator[NotificationIntent]:
+        """Run the clock to ``until``: the escalations still due fire."""
+        yield from advance(self.state, until, self.config).intents
+
+
+def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None) -> list[NotificationIntent]:
+    """Replay a scenario; the notifications in time order."""
+    scenario = read_scenario(lines, err)
+    run = Replay(deployment, CoreState(), hl7_key())
+    out: list[NotificationIntent] = []
+    for line in scenario:
+        out += run.feed(line, err)
+    end = until or ((scenario[-1].at + DEFAULT_TAIL) if scenario else None)
+    if end is not None:
+        out += run.finish(end)
+    return out

@@ -1,0 +1,223 @@
+"""Scenario tests for protocols (`vigil rules test`), like amtool's route tests: inputs in a planner's
+shorthand, run through the same core as `vigil replay`, and the notifications expected.
+
+    name: P2 person shot in Jordan
+    steps:
+      - at: "2026-07-04T22:15:00-05:00"
+        cad: {incident: S-1, type: "Shooting (PFE)", lat: 45.0003, lon: -93.3001, victims: [24]}
+      - at: "2026-07-04T22:40:00-05:00"
+        hl7: {control_id: H-1, hospital: hcmc, intent: assault, age: 16}
+      - at: "2026-07-04T22:20:00-05:00"
+        ack: {ref: S-1, team: vi-north-nearnorth}
+    expect:
+      - {at: "2026-07-04T22:15:00-05:00", team: vi-north-nearnorth, rule: P2, step: initial}
+      - {team: gvi-outreach, rule: P2}
+
+A step may also carry a raw report: ``eido: {EIDO object}``, ``hl7_text: "MSH|..."``, ``csv: {column: value}``.
+Expectations match notifications one to one on the fields they give (at, team, rule, step, flags,
+activation_of: the ref of a report in the activation, message_contains); order does not matter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from geofences.problems import ERROR, Problem, load_yaml, validation_problems
+from stream.feeds.eido_builder import build_eido
+from stream.model.events import NotificationIntent
+from stream.feeds.hl7_builder import AdtMessage, Patient
+from stream.core.replay import Replay, ScenarioLine, hl7_key
+
+INTENT_CODES = {
+    "assault": ("X95.XXXA", "Assault by unspecified firearm discharge"),
+    "unintentional": ("W34.00XA", "Accidental discharge from unspecified firearms"),
+    "undetermined": ("Y24.9XXA", "Unspecified firearm discharge, undetermined intent"),
+    "self_harm": ("X74.9XXA", "Intentional self-harm by unspecified firearm discharge"),
+    "legal_intervention": ("Y35.001A", "Legal intervention involving unspecified firearm discharge"),
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CadStep(_Frozen):
+    """A CAD incident in shorthand: built into an EIDO document."""
+
+    incident: str
+    type: str | None = None  # the local call-type text, e.g. "Shooting (PFE)"
+    apco: str = "OTHER"
+    lat: float | None = None
+    lon: float | None = None
+    victims: list[int | None] = []
+    updated: AwareDatetime | None = None
+
+
+class Hl7Step(_Frozen):
+    """An emergency-department registration in shorthand: built into an ADT message."""
+
+    control_id: str
+    hospital: str
+    intent: str | None = "assault"
+    code: str | None = None
+    age: int | None = 25
+    visit: str | None = None
+    trigger: str = "A04"
+    patient_class: str = "E"
+
+    @model_validator(mode="after")
+    def _known_intent(self) -> Hl7Step:
+        if self.code is None and self.intent not in INTENT_CODES:
+            raise ValueError(f"intent must be one of {', '.join(INTENT_CODES)} (or give a code)")
+        return self
+
+
+class AckStep(_Frozen):
+    """A team's answer, by the ref of any report in the activation: ack (default), on_my_way or unable."""
+
+    ref: str
+    team: str
+    response: Literal["ack", "on_my_way", "unable"] = "ack"
+
+
+class Step(_Frozen):
+    """One input at a moment: exactly one of the report kinds or an ack."""
+
+    at: AwareDatetime
+    cad: CadStep | None = None
+    hl7: Hl7Step | None = None
+    ack: AckStep | None = None
+    eido: dict[str, Any] | None = None
+    hl7_text: str | None = None
+    csv: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        given = [k for k in ("cad", "hl7", "ack", "eido", "hl7_text", "csv") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a step has exactly one of cad, hl7, ack, eido, hl7_text, csv (this one has {', '.join(given) or 'none'})")
+        return self
+
+
+class Expected(_Frozen):
+    """A notification expected: only the fields given are compared."""
+
+    at: AwareDatetime | None = None
+    team: str | None = None
+    rule: str | None = None
+    step: str | None = None
+    flags: list[str] | None = None
+    activation_of: str | None = None
+    message_contains: str | None = None
+
+
+class Scenario(_Frozen):
+    """A scenario file."""
+
+    name: str
+    steps: list[Step] = Field(min_length=1)
+    expect: list[Expected] = []
+    until: AwareDatetime | None = None
+
+
+def _birth_date(at: datetime, age: int) -> str:
+    born = date(at.year - age, at.month, min(at.day, 28)) - timedelta(days=1)
+    return born.strftime("%Y%m%d")
+
+
+def scenario_line(number: int, step: Step) -> ScenarioLine:
+    """A step as a replay input line."""
+    at = step.at
+    if step.ack is not None:
+        return ScenarioLine(number, at, "ack", {"ref": step.ack.ref, "team": step.ack.team, "response": step.ack.response})
+    if step.cad is not None:
+        cad = step.cad
+        doc = build_eido(cad.incident, (cad.updated or at).isoformat(), internal_text=cad.type, apco=cad.apco, lat=cad.lat, lon=cad.lon, victim_ages=cad.victims or None)
+        return ScenarioLine(number, at, "eido", {"payload": doc})
+    if step.hl7 is not None:
+        h = step.hl7
+        code, text = (h.code, "Firearm injury") if h.code else INTENT_CODES[h.intent or "assault"]
+        patient = Patient(birth_date=_birth_date(at, h.age) if h.age is not None else "")
+        message = AdtMessage(h.control_id, h.hospital, at, trigger=h.trigger, patient_class=h.patient_class,
+                             visit_number=h.visit or f"V-{h.control_id}", diagnoses=[(code, text, "I10")], patient=patient)
+        return ScenarioLine(number, at, "hl7", {"payload": message.render()})
+    if step.eido is not None:
+        return ScenarioLine(number, at, "eido", {"payload": step.eido})
+    if step.hl7_text is not None:
+        return ScenarioLine(number, at, "hl7", {"payload": step.hl7_text})
+    return ScenarioLine(number, at, "csv", {"payload": step.csv})
+
+
+def run_scenario(scenario: Scenario, deployment) -> list[NotificationIntent]:
+    """The notifications the core makes for a scenario."""
+    from stream.core.activations import CoreState
+
+    run = Replay(deployment, CoreState(), hl7_key())
+    lines = sorted((scenario_line(n, s) for n, s in enumerate(scenario.steps, start=1)), key=lambda line: line.at)
+    out: list[NotificationIntent] = []
+    for line in lines:
+        out += run.feed(line)
+    out += run.finish(scenario.until or lines[-1].at + timedelta(hours=2))
+    return out
+
+
+def _matches(expected: Expected, intent: NotificationIntent, refs_of: dict[str, str]) -> bool:
+    checks = [
+        expected.at is None or expected.at == intent.created_at,
+        expected.team is None or expected.team == intent.team,
+        expected.rule is None or expected.rule == intent.protocol,
+        expected.step is None or expected.step == intent.step,
+        expected.flags is None or sorted(expected.flags) == sorted(intent.flags),
+        expected.activation_of is None or refs_of.get(expected.activation_of) == intent.activation_id,
+        expected.message_contains is None or expected.message_contains in f"{intent.title}\n{intent.body}",
+    ]
+    return all(checks)
+
+
+@dataclass
+class ScenarioResult:
+    """The outcome of one scenario file."""
+
+    path: Path
+    name: str
+    problems: list[str]
+    notifications: list[NotificationIntent]
+
+    @property
+    def passed(self) -> bool:
+        """True when every expectation met exactly one notification and nothing else was sent."""
+        return not self.problems
+
+
+def describe(intent: NotificationIntent) -> str:
+    """One notification, as a failing scenario shows it."""
+    return json.dumps({"at": intent.created_at.isoformat(), "team": intent.team, "rule": intent.protocol, "step": intent.step, "flags": list(intent.flags)})
+
+
+def check_scenario(path: Path, deployment) -> ScenarioResult:
+    """Run one scenario file and compare with its expectations."""
+    data, locator, problems = load_yaml(path)
+    if problems or locator is None:
+        return ScenarioResult(path, path.stem, [str(p) for p in problems], [])
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        return ScenarioResult(path, path.stem, [str(p) for p in validation_problems(path, locator, exc)], [])
+    notifications = run_scenario(scenario, deployment)
+    refs_of = {ref: i.activation_id for i in notifications for ref in i.refs}
+    unmatched = list(notifications)
+    missing = []
+    for n, expected in enumerate(scenario.expect):
+        found = next((i for i in unmatched if _matches(expected, i, refs_of)), None)
+        if found is None:
+            missing.append(Problem(path, locator.line(("expect", n)), ERROR, f"expected but not sent: {expected.model_dump_json(exclude_none=True)}"))
+        else:
+            unmatched.remove(found)
+    messages = [str(p) for p in missing] + [f"{path}: sent but not expected: {describe(i)}" for i in unmatched]
+    return ScenarioResult(path, scenario.name, messages, notifications)

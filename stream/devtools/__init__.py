@@ -1,0 +1,1 @@
+"""Developer tools: the embedded broker, worker subprocesses, the demo and the live drills."""

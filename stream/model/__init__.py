@@ -1,0 +1,1 @@
+"""The shared vocabulary: events, timeline records, errors, time-zone fields. Imports nothing else of Vigil."""

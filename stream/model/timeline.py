@@ -1,0 +1,105 @@
+"""Typed timeline records: everything that happens to an activation, append-only.
+
+The review store keeps them as they come; the review pages only read them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, TypeAdapter
+
+from stream.model.events import EventKind, Frozen, Location
+
+
+class TimelineBase(Frozen):
+    """Fields every record has: a deterministic id (so a re-delivery is a no-op), its activation, when."""
+
+    entry_id: str
+    activation_id: str
+    at: AwareDatetime
+
+
+class EventReceived(TimelineBase):
+    """A report of the shooting reached Vigil."""
+
+    kind: Literal["event_received"] = "event_received"
+    event_id: str
+    event_kind: EventKind
+    source: str
+    incident_id: str
+    reported_at: AwareDatetime
+    location: Location | None
+
+
+class ActivationDecided(TimelineBase):
+    """The protocols were applied: who is told, under which versions of config, with which flags."""
+
+    kind: Literal["decided"] = "decided"
+    event_id: str
+    step: Literal["initial", "update"] = "initial"
+    teams: tuple[str, ...]
+    protocols: tuple[str, ...]
+    flags: tuple[str, ...]
+    new_flags: tuple[str, ...] = ()
+    cell: str | None
+    neighborhood: str | None
+    community: str | None
+    coverage_version: str
+    protocol_version: str
+
+
+class IntentCreated(TimelineBase):
+    """A notification to a team was decided."""
+
+    kind: Literal["intent"] = "intent"
+    intent_id: str
+    team: str
+    protocol: str
+    step: Literal["initial", "update", "escalation"]
+    escalated_team: str | None = None
+    ack_deadline: AwareDatetime | None
+
+
+class RecipientResult(Frozen):
+    """The outcome of one recipient's send; the URL is masked (no secrets)."""
+
+    recipient: str
+    status: str
+    elapsed_ms: float
+    channel: str = "default"
+    attempts: int = 1
+    recipient_id: str | None = None  # the id in the recipient's ack links
+    waited_ms: float = 0.0  # held back by the recipient's rate limit
+
+
+class AlertDelivered(TimelineBase):
+    """The outcome of sending one intent to its team's recipients."""
+
+    kind: Literal["delivery"] = "delivery"
+    intent_id: str
+    team: str
+    status: Literal["delivered", "partial", "failed", "no_recipients"]
+    recipients: tuple[RecipientResult, ...]
+
+
+class AckRecorded(TimelineBase):
+    """A team answered the alert: acknowledged or on my way (the first such stops its escalation), or
+    can't respond (``unable``: not an ack; its escalation fires at once)."""
+
+    kind: Literal["ack"] = "ack"
+    team: str
+    first: bool
+    within_deadline: bool
+    response: Literal["ack", "on_my_way", "unable"] = "ack"
+
+
+TimelineRecord = Annotated[
+    EventReceived | ActivationDecided | IntentCreated | AlertDelivered | AckRecorded, Field(discriminator="kind")
+]
+timeline_adapter: TypeAdapter[TimelineRecord] = TypeAdapter(TimelineRecord)
+
+
+def decode_timeline(raw: bytes | str) -> TimelineRecord:
+    """Decode a timeline record from JSON."""
+    return timeline_adapter.validate_json(raw)

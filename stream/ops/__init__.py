@@ -1,0 +1,1 @@
+"""Operations: metrics, health probes, logs, and the Kafka and HTTP plumbing every process shares."""

@@ -1,0 +1,314 @@
+"""Vigil's Prometheus metrics, registered on an injected registry (each test gets a fresh one).
+
+The names and labels are a contract: infra/prometheus (alert and recording rules) and the Grafana
+dashboard read exactly these. Every metric is in the ``vigil`` namespace:
+
+- ingest (worker, HL7 listener, HTTP ingest): ``vigil_ingest_received_total{source}``,
+  ``vigil_ingest_shootings_total{source,kind}``, ``vigil_ingest_filtered_total{source,reason}``,
+  ``vigil_ingest_rejected_total{source,reason}``
+- feeds and dead letters (``FeedMetrics``): ``vigil_feed_last_message_timestamp_seconds{feed}``,
+  ``vigil_dead_letters_total{stage,reason}``
+- the worker (``WorkerMetrics``): ``vigil_stage_seconds{stage}``, ``vigil_alert_latency_seconds``,
+  ``vigil_deliveries_total{channel,outcome}``, ``vigil_delivery_retries_total{channel}``,
+  ``vigil_rate_limited_total{channel}``, ``vigil_intents_total{step}``, ``vigil_escalations_total``,
+  ``vigil_acks_total{response,in_time}``, ``vigil_time_to_ack_seconds``, ``vigil_coverage_gaps_total``,
+  ``vigil_open_activations``, ``vigil_acks_overdue``, ``vigil_consumer_lag{topic,partition}``,
+  ``vigil_worker_assigned_partitions``, ``vigil_event_loop_delay_seconds`` and
+  ``vigil_event_loop_heartbeat_age_seconds`` (stream/ops/health.py); Faust's own
+  sensors as ``vigil_faust_*``
+- the web service (``WebMetrics``): ``vigil_web_requests_total{route,status}``,
+  ``vigil_ack_answers_total{response,result}``
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.exposition import MetricsHandler
+
+from stream.model.events import DeadLetter, IngestOutcome, ShootingEvent
+from stream.model.timeline import AckRecorded, ActivationDecided
+
+if TYPE_CHECKING:
+    from stream.core.activations import CoreState, Outcome
+    from stream.ops.health import LoopHealth
+
+log = structlog.get_logger(__name__)
+
+NAMESPACE = "vigil"
+FAUST_PREFIX = "vigil_faust"
+ALERT_LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# a record takes about a millisecond on a stage; a delivery may take its whole retry budget (tens of seconds)
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# deadlines are 10 and 15 minutes: the buckets are dense up to there and then reach the late ones
+TIME_TO_ACK_BUCKETS = (15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 3600, 7200)
+STAGES = ("ingest", "activation", "dispatch", "review_sink")
+FEEDS = ("cad", "hospital")
+DELIVERY_OUTCOMES = ("delivered", "failed", "timed_out")
+ACK_RESULTS = ("ok", "used", "expired", "forged", "other_team", "failed")
+
+
+class IngestMetrics:
+    """Messages received, shootings recognised, filtered (not shootings) and rejected, by source."""
+
+    def __init__(self, registry: CollectorRegistry, namespace: str = NAMESPACE):
+        self.received = Counter("ingest_received", "Messages received, by source.", ["source"], namespace=namespace, registry=registry)
+        self.shootings = Counter("ingest_shootings", "Messages recognised as shootings, by source and kind.", ["source", "kind"], namespace=namespace, registry=registry)
+        self.filtered = Counter("ingest_filtered", "Well-formed messages dropped (not a shooting), by source and reason.", ["source", "reason"], namespace=namespace, registry=registry)
+        self.rejected = Counter("ingest_rejected", "Messages rejected to the dead-letter topic, by source and reason.", ["source", "reason"], namespace=namespace, registry=registry)
+
+    def count(self, source: str, outcome: IngestOutcome) -> None:
+        """Count one message and what became of it."""
+        self.received.labels(source).inc()
+        if isinstance(outcome, ShootingEvent):
+            self.shootings.labels(source, outcome.kind.value).inc()
+        elif isinstance(outcome, DeadLetter):
+            self.rejected.labels(source, outcome.reason).inc()
+        else:
+            self.filtered.labels(source, outcome.reason).inc()
+
+
+class FeedMetrics:
+    """What every process on the input side reports: when its feeds last delivered, and what it sent to
+    the dead-letter topic."""
+
+    def __init__(self, registry: CollectorRegistry, namespace: str = NAMESPACE):
+        self.last_message = Gauge(
+            "feed_last_message_timestamp_seconds", "Unix time of the last message seen on a feed (cad, hospital).", ["feed"],
+            namespace=namespace, registry=registry,
+        )
+        self.dead_letters = Counter(
+            "dead_letters", "Records sent to the dead-letter topic, by stage and reason.", ["stage", "reason"],
+            namespace=namespace, registry=registry,
+        )
+
+    def seen(self, feed: str, at: float | None = None) -> None:
+        """A message arrived on ``feed`` at unix time ``at`` (now when None)."""
+        self.last_message.labels(feed).set(time.time() if at is None else at)
+
+    def dead_letter(self, stage: str, reason: str) -> None:
+        """One record went to the dead-letter topic."""
+        self.dead_letters.labels(stage, reason).inc()
+
+
+class WorkerMetrics:
+    """The stream worker's metrics: its stages, the alert latency, deliveries, the core's decisions and
+    state, and its consumer's lag. Also the notifier's ``DeliveryObserver``."""
+
+    def __init__(self, registry: CollectorRegistry, namespace: str = NAMESPACE):
+        self.registry = registry
+        self.ingest = IngestMetrics(registry, namespace)
+        self.feeds = FeedMetrics(registry, namespace)
+        self.stage_seconds = Histogram(
+            "stage_seconds", "Processing time per record, by stage (dispatch: the whole delivery of one intent).", ["stage"],
+            namespace=namespace, registry=registry, buckets=STAGE_BUCKETS,
+        )
+        self.alert_latency = Histogram(
+            "alert_latency_seconds", "From the input's arrival on Kafka to the first recipient reached, per intent.",
+            namespace=namespace, registry=registry, buckets=ALERT_LATENCY_BUCKETS,
+        )
+        self.deliveries = Counter(
+            "deliveries", "Recipients' delivery results (after retries), by channel and outcome; channel none for no_recipients.",
+            ["channel", "outcome"], namespace=namespace, registry=registry,
+        )
+        self.retries = Counter("delivery_retries", "Send attempts after a recipient's first, by channel.", ["channel"],
+                               namespace=namespace, registry=registry)
+        self.rate_limited = Counter("rate_limited", "Sends held back by a recipient's rate limit, by channel.", ["channel"],
+                                    namespace=namespace, registry=registry)
+        self.intents = Counter("intents", "Notification intents decided, by step.", ["step"], namespace=namespace, registry=registry)
+        self.escalations = Counter("escalations", "Escalation intents fired (a deadline passed, or a team can't respond).",
+                                   namespace=namespace, registry=registry)
+        self.acks = Counter("acks", "Answers recorded, by response and in_time (yes, no; none: the team had no deadline).",
+                            ["response", "in_time"], namespace=namespace, registry=registry)
+        self.time_to_ack = Histogram("time_to_ack_seconds", "From a team's alert to its first ack, in core time.",
+                                     namespace=namespace, registry=registry, buckets=TIME_TO_ACK_BUCKETS)
+        self.coverage_gaps = Counter("coverage_gaps", "Activations newly flagged coverage_gap.", namespace=namespace, registry=registry)
+        self.open_activations = Gauge("open_activations", "Activations in the core state of the jurisdictions this worker owns.",
+                                      namespace=namespace, registry=registry)
+        self.acks_overdue = Gauge("acks_overdue", "Teams past their ack deadline, with no ack, whose escalation has not fired.",
+                                  namespace=namespace, registry=registry)
+        self.consumer_lag = Gauge("consumer_lag", "Records behind on an assigned partition (highwater - position).",
+                                  ["topic", "partition"], namespace=namespace, registry=registry)
+        self.assigned_partitions = Gauge("worker_assigned_partitions", "Partitions of the agents' topics assigned to this worker.",
+                                         namespace=namespace, registry=registry)
+        self._core: dict[str, tuple[int, int]] = {}  # jurisdiction → (open activations, overdue)
+        self._lagging: set[tuple[str, str]] = set()
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Observe the time the block takes as one record of ``stage``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds.labels(stage).observe(time.perf_counter() - started)
+
+    def stage(self, stage: str, seconds: float, records: int = 1) -> None:
+        """``records`` records took ``seconds`` together on ``stage`` (a batch: each its share)."""
+        if records <= 0:
+            return
+        child = self.stage_seconds.labels(stage)
+        for _ in range(records):
+            child.observe(seconds / records)
+
+    def latency(self, seconds: float) -> None:
+        """One intent reached its first recipient ``seconds`` after its input arrived on Kafka."""
+        # producers' clocks may be a little ahead of this host's: a negative latency is no latency
+        self.alert_latency.observe(max(0.0, seconds))
+
+    # --- the notifier's DeliveryObserver
+
+    def delivered(self, channel: str, outcome: str) -> None:
+        """One recipient's final result (delivered, failed or timed_out) on ``channel``."""
+        self.deliveries.labels(channel, outcome).inc()
+
+    def retried(self, channel: str) -> None:
+        """One more attempt at a recipient on ``channel``."""
+        self.retries.labels(channel).inc()
+
+    def held_back(self, channel: str) -> None:
+        """A send waited for a recipient's rate limit on ``channel``."""
+        self.rate_limited.labels(channel).inc()
+
+    def no_recipients(self) -> None:
+        """An intent's team has nobody to send to."""
+        self.deliveries.labels("none", "no_recipients").inc()
+
+    # --- the core
+
+    def decided(self, outcome: Outcome, state: CoreState) -> None:
+        """Count what one core call produced: intents by step, escalations, answers (and the time to the
+        first ack), and coverage gaps; ``state`` is the state after the call."""
+        for intent in outcome.intents:
+            self.intents.labels(intent.step).inc()
+            if intent.step == "escalation":
+                self.escalations.inc()
+        for record in outcome.timeline:
+            if isinstance(record, ActivationDecided) and "coverage_gap" in record.new_flags:
+                self.coverage_gaps.inc()
+            elif isinstance(record, AckRecorded):
+                activation = state.activations.get(record.activation_id)
+                notice = activation.notices.get(record.team) if activation else None
+                in_time = "none" if notice is None or notice.ack_deadline is None else "yes" if record.within_deadline else "no"
+                self.acks.labels(record.response, in_time).inc()
+                if record.first and record.response != "unable" and notice is not None:
+                    self.time_to_ack.observe(max(0.0, (record.at - notice.at).total_seconds()))
+
+    def core_state(self, jurisdiction: str, open_activations: int, overdue: int) -> None:
+        """The state of one jurisdiction this worker owns, after an input."""
+        self._core[jurisdiction] = (open_activations, overdue)
+        self.open_activations.set(sum(o for o, _ in self._core.values()))
+        self.acks_overdue.set(sum(d for _, d in self._core.values()))
+
+    def forget_core_states(self) -> None:
+        """Partitions are moving: report nothing until this worker handles an input again (the new owner
+        reports the jurisdiction, and sums over workers must not count it twice)."""
+        self._core.clear()
+        self.open_activations.set(0)
+        self.acks_overdue.set(0)
+
+    def lag(self, lags: Mapping[tuple[str, int], int]) -> None:
+        """Set the lag of every assigned (topic, partition); drop the partitions no longer assigned."""
+        current = {(topic, str(partition)) for topic, partition in lags}
+        for key in self._lagging - current:
+            self.consumer_lag.remove(*key)
+        for (topic, partition), behind in lags.items():
+            self.consumer_lag.labels(topic, str(partition)).set(max(0, behind))
+        self._lagging = current
+        self.assigned_partitions.set(len(lags))
+
+
+class WebMetrics:
+    """The web service's requests, by route template (never the raw path: it may hold an ack token), and
+    the answers given through ack links, by response and result."""
+
+    def __init__(self, registry: CollectorRegistry, namespace: str = NAMESPACE):
+        self.requests = Counter("web_requests", "HTTP requests, by route template and status.", ["route", "status"],
+                                namespace=namespace, registry=registry)
+        self.answers = Counter("ack_answers", "Answers posted through ack links, by response and result.", ["response", "result"],
+                               namespace=namespace, registry=registry)
+
+    def request(self, route: str, status: int) -> None:
+        """One request answered."""
+        self.requests.labels(route, str(status)).inc()
+
+    def answer(self, response: str, result: str) -> None:
+        """One answer posted: ok, used, expired, forged, other_team or failed."""
+        self.answers.labels(response, result).inc()
+
+
+def add_process_metrics(registry: CollectorRegistry) -> None:
+    """The process's CPU, memory, open files and start time (``process_*``) on ``registry``."""
+    ProcessCollector(registry=registry)
+
+
+def install_faust_sensors(app: Any, registry: CollectorRegistry, prefix: str = FAUST_PREFIX) -> None:
+    """Faust's own sensors (messages in and out, events, table operations, commits, rebalances) as
+    ``<prefix>_*`` on ``registry``.
+
+    faust.sensors.prometheus.setup_prometheus_sensors takes a registry, but also adds a /metrics page to
+    Faust's web server, which Vigil runs disabled; so its monitor is installed directly. Call before the
+    worker starts: the app adds its monitor to its sensors when it starts.
+    """
+    from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+
+    app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, prefix))
+
+
+def metrics_port_file(ready_file: Path) -> Path:
+    """Where a worker with a ready file writes the port its metrics are served on: ``<ready>.metrics``."""
+    return ready_file.with_name(ready_file.name + ".metrics")
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int, health: LoopHealth | None = None) -> int | None:
+    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread (the event loop never
+    serves a scrape); ``port`` 0 picks a free one. With ``health`` (a worker), ``/healthz`` and ``/readyz``
+    answer 200 or 503 from the loop's heartbeat (stream/ops/health.py). Returns the bound port, or None when
+    it cannot bind: the process goes on without metrics (``up == 0`` tells) rather than stop alerting
+    over them."""
+    handler = type("VigilMetricsHandler", (_ProbeHandler,), {"registry": registry, "health": health})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        log.error("metrics.unavailable", host=host, port=port, error=str(exc))
+        return None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="vigil-metrics", daemon=True).start()
+    bound = int(server.server_port)
+    log.info("metrics.listening", host=host, port=bound)
+    return bound
+
+
+class _ProbeHandler(MetricsHandler):
+    """/metrics as prometheus_client serves it, plus the worker's probes; any other path is 404."""
+
+    health: LoopHealth | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = urlparse(self.path).path
+        if path == "/metrics":
+            super().do_GET()
+            return
+        if path in ("/healthz", "/readyz") and self.health is not None:
+            status = self.health.liveness() if path == "/healthz" else self.health.readiness()
+            self._answer(200 if status.ok else 503, status.detail)
+            return
+        self._answer(404, f"not found: {path} (this port serves /metrics" + (", /healthz and /readyz)" if self.health else ")"))
+
+    def _answer(self, code: int, text: str) -> None:
+        body = (text + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)

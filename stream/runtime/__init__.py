@@ -1,0 +1,1 @@
+"""The Faust shell: the app wiring (``app``) and one module per agent; the worker process (``worker``)."""

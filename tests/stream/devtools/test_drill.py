@@ -1,0 +1,48 @@
+"""The drill's layout of scenarios in time (the live run itself is tests/integration/test_live_scenarios.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from stream.core.scenarios import run_scenario
+from stream.devtools.drill import GAP, end_of, load_scenarios, place, shift_time, signature, start_of
+
+CHICAGO = ZoneInfo("America/Chicago")
+SCENARIOS = Path(__file__).parents[3] / "rules" / "minneapolis" / "scenarios"
+
+
+def test_a_shift_keeps_the_local_wall_clock_across_daylight_saving() -> None:
+    summer = datetime(2026, 7, 4, 22, 0, tzinfo=CHICAGO)
+    moved = shift_time(summer, 20, CHICAGO)
+    assert moved.astimezone(CHICAGO).replace(tzinfo=None) == datetime(2026, 11, 21, 22, 0)
+    assert moved.astimezone(CHICAGO).utcoffset() == timedelta(hours=-6)
+    # an hour longer in real time: the clocks went back in between (same-zone datetimes subtract as wall times)
+    assert moved.timestamp() - summer.timestamp() == timedelta(weeks=20, hours=1).total_seconds()
+
+
+def test_a_shift_of_no_weeks_keeps_the_second_one_thirty_of_a_fall_back_night() -> None:
+    second = datetime(2026, 11, 1, 1, 30, tzinfo=CHICAGO, fold=1)
+    assert shift_time(second, 0, CHICAGO).utcoffset() == timedelta(hours=-6)
+
+
+def test_placed_scenarios_follow_one_another_and_keep_what_they_test(deployment) -> None:
+    originals = dict(load_scenarios(SCENARIOS))
+    placed = place(originals.items(), deployment)
+    assert sorted(p.name for p in placed) == sorted(originals)
+    zone = deployment.coverage.zone
+    for earlier, later in zip(placed, placed[1:], strict=False):
+        assert start_of(later.scenario) >= end_of(earlier.scenario) + GAP, later.name
+    for p in placed:
+        original = originals[p.name]
+        assert signature(p.scenario, p.predicted, zone) == signature(original, run_scenario(original, deployment), zone), p.name
+
+
+def test_a_daylight_saving_scenario_lands_on_a_transition_night(deployment) -> None:
+    placed = {p.name: p for p in place(load_scenarios(SCENARIOS), deployment)}
+    moved = placed["dst-spring-forward-escalation-across-the-jump"]
+    first_step = start_of(moved.scenario).astimezone(CHICAGO)
+    # 01:50 CST, and the escalation 15 minutes later lands after the jump, at 03:05 CDT
+    assert first_step.utcoffset() == timedelta(hours=-6)
+    assert any(i.created_at.astimezone(CHICAGO).utcoffset() == timedelta(hours=-5) for i in moved.predicted)

@@ -1,0 +1,130 @@
+"""HL7 ADT to gunshot-wound arrivals: fields, intents, skips, rejections, and no PHI past the adapter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from stream.model.events import DeadLetter, EventKind, Intent, ShootingEvent, Skipped
+from stream.feeds.hl7 import ingest_hl7, parse_dtm, split_message, visit_key
+from stream.feeds.hl7_builder import AdtMessage, Patient
+
+CHICAGO = ZoneInfo("America/Chicago")
+ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=CHICAGO)
+SECRET = b"test-secret-0123456789"
+RECEIVED = datetime(2026, 7, 5, 3, 11, tzinfo=UTC)
+
+
+def _ingest(deployment, message: AdtMessage | str):
+    text = message.render() if isinstance(message, AdtMessage) else message
+    return ingest_hl7(text, deployment.classification, SECRET, RECEIVED)
+
+
+def test_emergency_gunshot_registration_becomes_an_arrival(deployment) -> None:
+    event = _ingest(deployment, AdtMessage("CTRL-1", "hcmc", ARRIVED, visit_number="V123"))
+    assert isinstance(event, ShootingEvent)
+    assert (event.kind, event.hospital, event.intent, event.ref) == (EventKind.GSW_ARRIVAL, "hcmc", Intent.ASSAULT, "CTRL-1")
+    assert event.reported_at == ARRIVED
+    assert event.victim_ages == (27,)  # born 1999-01-01, arrived 2026-07-04
+    assert event.diagnosis_codes == ("X95.XXXA",)
+    assert event.incident_id == visit_key(SECRET, "hcmc", "V123")
+
+
+@pytest.mark.parametrize(
+    ("code", "intent"),
+    [("X93.XXXA", Intent.ASSAULT), ("X95.8XXA", Intent.ASSAULT), ("W32.0XXA", Intent.UNINTENTIONAL), ("W34.00XA", Intent.UNINTENTIONAL),
+     ("Y22.XXXA", Intent.UNDETERMINED), ("Y24.9XXA", Intent.UNDETERMINED), ("X72.XXXA", Intent.SELF_HARM), ("X74.9XXA", Intent.SELF_HARM),
+     ("Y35.001A", Intent.LEGAL_INTERVENTION), ("x9500xa", Intent.ASSAULT)],
+)
+def test_intent_comes_from_the_firearm_code(deployment, code: str, intent: Intent) -> None:
+    event = _ingest(deployment, AdtMessage("C", "hcmc", ARRIVED, diagnoses=[("S31.000A", "Wound", "I10"), (code, "Firearm", "I10")]))
+    assert isinstance(event, ShootingEvent)
+    assert event.intent is intent
+
+
+def test_a08_update_never_alerts_even_with_a_firearm_code(deployment) -> None:
+    # demo-deployment.md: a gunshot arrival is an ADT^A04; an update of the visit is not a new arrival
+    update = _ingest(deployment, AdtMessage("C2", "hcmc", ARRIVED, trigger="A08", visit_number="V9"))
+    assert isinstance(update, Skipped)
+    assert (update.reason, update.ref) == ("update_not_alerting", "C2")
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (AdtMessage("C", "hcmc", ARRIVED, patient_class="I"), "not_emergency_visit"),
+        (AdtMessage("C", "hcmc", ARRIVED, trigger="A03"), "not_registration"),
+        (AdtMessage("C", "hcmc", ARRIVED, diagnoses=[("S31.000A", "Open wound of abdomen", "I10")]), "no_firearm_diagnosis"),
+        (AdtMessage("C", "hcmc", ARRIVED, diagnoses=[("Y35.1", "Legal intervention, explosives", "I10")]), "no_firearm_diagnosis"),
+        (AdtMessage("C", "hcmc", ARRIVED, diagnoses=[("X95", "not ICD-10", "I9")]), "no_firearm_diagnosis"),
+        (AdtMessage("C", "hcmc", ARRIVED, diagnoses=[]), "no_firearm_diagnosis"),
+    ],
+)
+def test_other_visits_are_skipped_with_a_reason(deployment, message: AdtMessage, reason: str) -> None:
+    outcome = _ingest(deployment, message)
+    assert isinstance(outcome, Skipped)
+    assert (outcome.reason, outcome.ref) == (reason, "C")
+
+
+def test_other_message_types_are_skipped(deployment) -> None:
+    oru = AdtMessage("C", "hcmc", ARRIVED).render().replace("ADT^A04^ADT_A01", "ORU^R01^ORU_R01")
+    assert _ingest(deployment, oru).reason == "not_adt"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "detail"),
+    [
+        ("", "not_hl7", "message does not begin with an MSH segment"),
+        ("PID|1||X", "not_hl7", "message does not begin with an MSH segment"),
+        ("MSHA^~\\&|x", "bad_msh", "MSH-1/MSH-2 do not declare distinct separators"),
+        ("MSH|^~\\&|A|hcmc|B|C|20260704||ADT^A04|\rPV1|1|E", "missing_control_id", "MSH-10 (message control id) is empty"),
+        ("MSH|^~\\&|A|hcmc|B|C|20260704||ADT^A04|C1\rpid|1", "bad_segment", "a segment id is not three capital letters or digits"),
+    ],
+)
+def test_unusable_messages_are_dead_letters_with_a_reason(deployment, text: str, reason: str, detail: str) -> None:
+    outcome = _ingest(deployment, text)
+    assert isinstance(outcome, DeadLetter)
+    assert (outcome.source, outcome.reason, outcome.detail) == ("hl7", reason, detail)
+
+
+def test_missing_hospital_and_time_are_rejected(deployment) -> None:
+    no_facility = AdtMessage("C", "", ARRIVED).render()
+    assert _ingest(deployment, no_facility).reason == "missing_hospital"
+    no_time = AdtMessage("C", "hcmc", ARRIVED).render().replace("20260704221000-0500", "notatime")
+    outcome = _ingest(deployment, no_time)
+    assert (outcome.reason, outcome.detail) == ("bad_timestamp", "none of PV1-44, EVN-2, MSH-7 holds an HL7 date-time")
+
+
+def test_local_times_without_offset_are_chicago_time_dst_included() -> None:
+    assert parse_dtm("20260704221000", CHICAGO).utcoffset().total_seconds() == -5 * 3600
+    assert parse_dtm("20260104221000", CHICAGO).utcoffset().total_seconds() == -6 * 3600
+    assert parse_dtm("202607042210+0000", CHICAGO) == datetime(2026, 7, 4, 22, 10, tzinfo=UTC)
+    assert parse_dtm("20261332", CHICAGO) is None
+
+
+def test_segments_split_on_lf_and_crlf_too() -> None:
+    text = AdtMessage("C", "hcmc", ARRIVED).render()
+    for separator in ("\n", "\r\n"):
+        assert split_message(text.replace("\r", separator)).component("PV1", 19) == "V0000001"
+
+
+PHI = Patient(family="ZQXPHIFAMILY", given="ZQXPHIGIVEN", mrn="ZQXMRN7731", birth_date="20100215",
+              street="4417 ZQXSTREET AVE", city="ZQXCITY", phone="(612)555-7788", ssn="123-45-6789", account="ZQXACCT991")
+PHI_STRINGS = ["ZQXPHIFAMILY", "ZQXPHIGIVEN", "ZQXMRN7731", "20100215", "2010-02-15", "ZQXSTREET", "ZQXCITY", "555-7788", "123-45-6789", "ZQXACCT991", "ZQXVISIT"]
+
+
+@pytest.mark.parametrize("mutation", ["arrival", "rejected", "skipped"])
+def test_no_patient_identity_leaves_the_adapter(deployment, mutation: str) -> None:
+    message = AdtMessage("C-PHI", "hcmc", ARRIVED, visit_number="ZQXVISIT42", patient=PHI)
+    text = message.render()
+    if mutation == "rejected":
+        text = text.replace("20260704221000-0500", "bad")  # a rejection's detail and excerpt must not leak either
+    if mutation == "skipped":
+        text = text.replace("|E|", "|I|")
+    outcome = _ingest(deployment, text)
+    dumped = outcome.model_dump_json()
+    assert [s for s in PHI_STRINGS if s in dumped] == []
+    if isinstance(outcome, ShootingEvent):
+        assert outcome.victim_ages == (16,)  # the age is what stays of the birth date
