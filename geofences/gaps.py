@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from geofences.coverage import CoverageMap
@@ -116,17 +116,13 @@ def _from_json(obj: dict, where: str) -> HistoricShooting | None:
         raise HistoryError(f"{where}: not an event with kind, reported_at (ISO 8601 with offset), lat, lon ({exc})") from None
 
 
-def read_history(path: Path, classification=None) -> Iterator[HistoricShooting]:
-    """Shootings from JSON Lines (history or `vigil parse` output) or the city's open-data CSV."""
+def read_history(path: Path, csv_shootings: Callable[[Path], Iterable[HistoricShooting]] | None = None) -> Iterator[HistoricShooting]:
+    """Shootings from JSON Lines (history or `vigil parse` output), or from the city's open-data CSV through
+    ``csv_shootings`` (the feeds read CSV; this package sits below them)."""
     if path.suffix.lower() == ".csv":
-        from stream.model.events import ShootingEvent
-        from stream.feeds.opendata import ingest_csv_row, read_csv_rows
-
-        now = datetime.now(UTC)
-        for row in read_csv_rows(path):
-            outcome = ingest_csv_row(row, classification, now)
-            if isinstance(outcome, ShootingEvent) and outcome.location is not None:
-                yield HistoricShooting(outcome.ref, outcome.kind.value, outcome.reported_at, outcome.location.lat, outcome.location.lon)
+        if csv_shootings is None:
+            raise HistoryError(f"{path}: a CSV history needs the open-data reader (vigil coverage gaps has it)")
+        yield from csv_shootings(path)
         return
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):

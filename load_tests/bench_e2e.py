@@ -32,9 +32,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream.core.activations import activation_id_for
+from stream.core.deployment import load_deployment
 from stream.devtools.broker import EmbeddedBroker
 from stream.devtools.demo import REF, local_pipeline
-from stream.core.deployment import load_deployment
 from stream.feeds.eido_builder import build_eido
 from stream.ops.kafka import Topics, ensure_topics
 

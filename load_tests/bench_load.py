@@ -45,12 +45,12 @@ from typing import Any
 from load_tests.generator import BrokerSender, FeedItem, feed
 from notifiers.apprise_adapter import write_contacts
 from notifiers.inbox import PhoneInbox
-from stream.core.activations import CoreState
-from stream.devtools.broker import EmbeddedBroker
 from stream.core.deployment import Deployment, load_deployment
-from stream.ops.kafka import Topics, ensure_topics
-from stream.devtools.processes import WorkerProcess
 from stream.core.replay import Replay, ScenarioLine, hl7_key
+from stream.core.state import CoreState
+from stream.devtools.broker import EmbeddedBroker
+from stream.devtools.processes import WorkerProcess
+from stream.ops.kafka import Topics, ensure_topics
 
 GOALS = {"throughput_cad_events_per_s": 2000, "alert_p99_ms": 250, "rss_after_year_mb": 250}
 TAIL = timedelta(hours=2)  # after the last input, the clock runs on this long: the escalations still due fire

@@ -25,11 +25,12 @@ from pathlib import Path
 
 from load_tests.history import generate_year
 from rules.protocols import evaluate
-from stream.core.activations import CoreState, facts_of
+from stream.core.activations import facts_of
 from stream.core.deployment import load_deployment
+from stream.core.replay import Replay, read_scenario
+from stream.core.state import CoreState
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7_builder import AdtMessage, Patient
-from stream.core.replay import Replay, read_scenario
 
 GOALS = {"replay_events_per_s": 5_000, "evaluation_us": 50.0}
 TYPES = {"person_shot": ("SHOOT", "Shooting (PFE)"), "shots_fired": ("OTHER", "Sound of Shots Fired (P)"), "shotspotter": ("OTHER", "ShotSpotter Activation (P)")}

@@ -47,18 +47,20 @@ from zoneinfo import ZoneInfo
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from load_tests.bench_replay import scenario_lines
-from notifiers.apprise_adapter import RedeliveryPolicy, write_contacts
+from notifiers.apprise_adapter import write_contacts
 from notifiers.inbox import InboxMessage, PhoneInbox
-from stream.core.activations import Config, CoreState, advance, handle_event
-from stream.devtools.broker import EmbeddedBroker
+from notifiers.redelivery import RedeliveryPolicy
+from stream.core.activations import advance, handle_event
 from stream.core.deployment import Deployment, load_deployment
-from stream.devtools.drill import LiveDriver
-from stream.feeds.eido_builder import build_eido
-from stream.model.events import NotificationIntent, ShootingEvent
-from stream.feeds.ingest import ingest_cad
-from stream.ops.kafka import Topics, ensure_topics
-from stream.devtools.processes import WorkerProcess
 from stream.core.replay import ScenarioLine, read_scenario, replay, to_event
+from stream.core.state import Config, CoreState
+from stream.devtools.broker import EmbeddedBroker
+from stream.devtools.drill import LiveDriver
+from stream.devtools.processes import WorkerProcess
+from stream.feeds.eido_builder import build_eido
+from stream.feeds.ingest import ingest_cad
+from stream.model.events import NotificationIntent, ShootingEvent
+from stream.ops.kafka import Topics, ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PG_ADMIN_URL = os.environ.get("VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")

@@ -442,8 +442,8 @@ class BrokerSender:
                    on_progress: Any = None) -> SendReport:
         """Send the items in order: ``rate`` items per second, or ``speedup`` × their real pace, or (neither)
         as fast as the producer goes. Returns the counts and the seconds it took."""
-        from stream.model.events import ShootingEvent
         from stream.feeds.hl7 import ingest_hl7
+        from stream.model.events import ShootingEvent
 
         report = SendReport()
         futures: list[Any] = []
@@ -511,8 +511,8 @@ async def send_to_broker(items: Iterable[FeedItem], bootstrap: str, prefix: str,
     """The CLI's broker output: make the topics if missing, send, and in stream-time mode end with a tick
     two hours after the last item (the escalations still due fire)."""
     from stream.core.deployment import load_deployment
-    from stream.ops.kafka import Topics, ensure_topics
     from stream.core.replay import hl7_key
+    from stream.ops.kafka import Topics, ensure_topics
 
     topics = Topics(prefix=prefix)
     await ensure_topics(bootstrap, topics)

@@ -60,15 +60,15 @@ from load_tests.mutators import (
 )
 from notifiers.ack_links import AckSigner, AckTokenError
 from notifiers.apprise_adapter import write_contacts
-from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from stream.cli.parse import outcome_line, outcomes
 from stream.core.deployment import Deployment, load_deployment
+from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from stream.devtools.processes import WorkerProcess
 from stream.feeds.eido_builder import build_eido
-from stream.model.events import CoreInput, DeadLetter, NotificationIntent, ShootingEvent, Skipped
 from stream.feeds.hl7 import MAX_MESSAGE_BYTES, ingest_hl7
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import CoreInput, DeadLetter, NotificationIntent, ShootingEvent, Skipped
 from stream.ops.kafka import Topics, ensure_topics
-from stream.cli.parse import outcome_line, outcomes
-from stream.devtools.processes import WorkerProcess
 
 RESULTS = Path(__file__).parent / "results"
 ACK_SECRET = "hostile-ack-secret-0123456789"

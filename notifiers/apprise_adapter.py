@@ -12,6 +12,7 @@ import asyncio
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,29 +117,20 @@ class RetryPolicy:
         base = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
         return base * (1 + self.jitter * (2 * rnd.random() - 1))
 
-
-@dataclass(frozen=True)
-class RedeliveryPolicy:
-    """What happens to an intent that reached nobody once its ``RetryPolicy`` is spent (about a second):
-    it is sent again, whole, after a short wait, until somebody is reached or ``horizon_s`` has passed since
-    its first failure. The waits stay short (at most ``max_delay_s`` plus jitter) so that a gateway that
-    comes back is used within seconds, and because the dispatch agent holds the intent's record unacked
-    while it waits (a rebalance waits for it). Only ``failed`` is redelivered: ``partial`` reached part of
-    the team, and sending again would repeat the alert to those phones."""
-
-    delays_s: tuple[float, ...] = (0.5, 1.0, 2.0)
-    max_delay_s: float = 3.0
-    jitter: float = 0.3
-    horizon_s: float = 3600.0  # an alert an hour late is still worth having; later, the review shows it failed
-
-    def delay(self, attempt: int, rnd: random.Random) -> float:
-        """Seconds before redelivery number ``attempt`` (1-based)."""
-        base = self.delays_s[attempt - 1] if attempt <= len(self.delays_s) else self.max_delay_s
-        return min(base, self.max_delay_s) * (1 + self.jitter * (2 * rnd.random() - 1))
-
-    def allows(self, first_failed_at: float, now: float) -> bool:
-        """Whether another redelivery may still be tried."""
-        return now - first_failed_at < self.horizon_s
+    async def run(self, attempt_once: Callable[[], Awaitable[str]], rnd: random.Random,
+                  on_retry: Callable[[], None] | None = None) -> tuple[str, int]:
+        """The retry stage of one recipient: ``attempt_once`` until it says ``delivered`` or the attempts are
+        spent, with the backoff between; the last status and the number of attempts made."""
+        status, attempt = "failed", 0
+        for attempt in range(1, self.attempts + 1):
+            if attempt > 1 and on_retry is not None:
+                on_retry()
+            status = await attempt_once()
+            if status == "delivered":
+                break
+            if attempt < self.attempts:
+                await asyncio.sleep(self.delay(attempt, rnd))
+        return status, attempt
 
 
 class AppriseNotifier:
@@ -214,15 +206,9 @@ class AppriseNotifier:
             log.info("notify.rate_limited", intent_id=intent.intent_id, activation_id=intent.activation_id, recipient=masked, wait_s=round(wait, 2))
             await asyncio.sleep(wait)
         body = self.body_for(recipient, intent)
-        status, attempt = "failed", 0
-        for attempt in range(1, self._retry.attempts + 1):
-            if attempt > 1 and self.observer is not None:
-                self.observer.retried(recipient.channel)
-            status = await self._send_once(recipient.server, intent.title, body)
-            if status == "delivered":
-                break
-            if attempt < self._retry.attempts:
-                await asyncio.sleep(self._retry.delay(attempt, self._rnd))
+        observer = self.observer
+        status, attempt = await self._retry.run(lambda: self._send_once(recipient.server, intent.title, body), self._rnd,
+                                                (lambda: observer.retried(recipient.channel)) if observer is not None else None)
         elapsed = (time.perf_counter() - started) * 1000
         if self.observer is not None:
             self.observer.delivered(recipient.channel, status)

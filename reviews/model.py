@@ -18,8 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from stream.core.activations import KIND_RANK
-from stream.model.events import EventKind, Location
+from stream.model.events import KIND_RANK, EventKind, Location
 from stream.model.timeline import AckRecorded, ActivationDecided, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
 
 KIND_LABEL = {EventKind.SHOTSPOTTER: "ShotSpotter", EventKind.SHOTS_FIRED: "shots fired", EventKind.GSW_ARRIVAL: "gunshot arrival",

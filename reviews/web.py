@@ -65,9 +65,9 @@ from reviews.model import (
 from reviews.store import NOTE_MAX_CHARS, AckUse, NoteRow, OutcomeRow, ReviewStore
 from reviews.users import User
 from stream.model.events import AckMessage
+from stream.model.timeline import ActivationDecided
 from stream.ops.kafka import Topics
 from stream.ops.metrics import WebMetrics, add_process_metrics
-from stream.model.timeline import ActivationDecided
 
 log = structlog.get_logger(__name__)
 

@@ -194,6 +194,13 @@ class ProtocolSet:
         """How far back any repeat condition looks."""
         return timedelta(hours=max((r.within_hours for r in self._repeats), default=0))
 
+    @functools.cached_property
+    def look_back(self) -> timedelta:
+        """How far back any rule or correlation window looks at earlier activations."""
+        correlation = self.spec.correlation
+        joins = timedelta(minutes=max(correlation.hospital_join_minutes, correlation.shotspotter_join_minutes))
+        return max(self.repeat_horizon, joins)
+
     def render(self, audience: str, context: dict[str, object]) -> tuple[str, str]:
         """Title and body for an audience."""
         template = self.spec.templates[audience]  # type: ignore[index]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stream.devtools.broker import EmbeddedBroker
 from stream.core.deployment import Deployment, load_deployment
+from stream.devtools.broker import EmbeddedBroker
 
 PG_ADMIN_URL = os.environ.get("VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -10,11 +10,12 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stream.core.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event
+from stream.core.activations import advance, handle_ack, handle_event
+from stream.core.state import Config, CoreState, Outcome
 from stream.devtools.broker import free_port, wait_for_port
 from stream.feeds.eido_builder import build_eido
-from stream.model.events import EventKind, Intent, ShootingEvent, stable_id
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import EventKind, Intent, ShootingEvent, stable_id
 from stream.model.timeline import AlertDelivered, RecipientResult, TimelineRecord
 
 JORDAN = (45.0003, -93.3001)  # Near North community

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 from geofences.coverage import CoverageError, compile_coverage
+from geofences.gaps import HistoricShooting
 from geofences.problems import ERROR
-from stream.core.deployment import DeploymentPaths
 from stream.cli.options import moment_option
+from stream.core.deployment import DeploymentPaths
+from stream.feeds.classify import Classification
+from stream.feeds.opendata import ingest_csv_row, read_csv_rows
+from stream.model.events import ShootingEvent
 
 geofences_app = typer.Typer(help="Coverage maps and shifts: lint, compile, look up a place.", no_args_is_help=True)
 coverage_app = typer.Typer(help="Coverage analysis over a history of shootings.", no_args_is_help=True)
@@ -124,7 +130,7 @@ def gaps_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     try:
-        report = build_report(read_history(events, load_deployment().classification), coverage, *period)
+        report = build_report(read_history(events, csv_shootings(load_deployment().classification)), coverage, *period)
     except (HistoryError, OSError) as exc:
         typer.echo(f"vigil: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -133,3 +139,16 @@ def gaps_command(
     for line in summary_lines(report):
         typer.echo(line)
     typer.echo("\nwrote " + ", ".join(str(p) for p in written))
+
+
+def csv_shootings(classification: Classification) -> Callable[[Path], Iterator[HistoricShooting]]:
+    """A reader of the city's open-data CSV for ``read_history``: the shootings with a place, as the feeds see them."""
+
+    def read(path: Path) -> Iterator[HistoricShooting]:
+        now = datetime.now(UTC)  # the rows carry their own report times; this only stamps the reading
+        for row in read_csv_rows(path):
+            outcome = ingest_csv_row(row, classification, now)
+            if isinstance(outcome, ShootingEvent) and outcome.location is not None:
+                yield HistoricShooting(outcome.ref, outcome.kind.value, outcome.reported_at, outcome.location.lat, outcome.location.lon)
+
+    return read

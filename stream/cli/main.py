@@ -118,9 +118,9 @@ def worker(
     """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink.
 
     Needs VIGIL_ACK_SECRET (at least 16 bytes, the same as `vigil web`'s): it signs the alerts' ack links."""
-    from stream.runtime.app import WorkerSettings
+    from stream.cli.worker import WorkerConfigError, ack_signer_from_env, run_worker
     from stream.ops.kafka import Topics
-    from stream.runtime.worker import WorkerConfigError, ack_signer_from_env, run_worker
+    from stream.runtime.app import WorkerSettings
 
     _require_bootstrap(bootstrap)
     settings = WorkerSettings(
@@ -249,9 +249,10 @@ def hl7_listen(
     from prometheus_client import CollectorRegistry
 
     from stream.core.deployment import load_deployment
-    from stream.ops.kafka import Topics, ensure_topics
-    from stream.ops.metrics import add_process_metrics, serve_metrics
     from stream.feeds.mllp import MllpListener, serve
+    from stream.ops.kafka import Topics, ensure_topics
+    from stream.ops.metrics import add_process_metrics
+    from stream.ops.probes import serve_metrics
 
     _require_bootstrap(bootstrap)
     secret = _hl7_secret(hl7_secret, required=True)
@@ -368,8 +369,8 @@ def parse(
     hl7_secret: str = Hl7SecretOption,
 ) -> None:
     """Print what Vigil makes of each message: one JSON line of event, skipped or rejected."""
-    from stream.core.deployment import load_deployment
     from stream.cli.parse import KINDS, parse_files
+    from stream.core.deployment import load_deployment
 
     if kind not in KINDS:
         typer.echo(f"vigil parse: unknown kind {kind!r}; expected one of {', '.join(KINDS)}", err=True)
@@ -441,8 +442,8 @@ def users_list(db_url: str = ReviewDbUrlOption) -> None:
 
 
 def _add_planner_commands() -> None:
+    from stream.cli.backtest import backtest_command
     from stream.cli.geofences import coverage_app, geofences_app
-    from stream.core.backtest import backtest_command
     from stream.cli.rules import replay_command, rules_app
 
     app.add_typer(geofences_app, name="geofences")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from stream.feeds.classify import Classification
-from stream.model.events import DeadLetter, IngestOutcome, ShootingEvent, Skipped
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import DeadLetter, IngestOutcome, ShootingEvent, Skipped
 
 KINDS = ("eido", "hl7", "csv")
 _MSH_START = re.compile(r"(?:^|[\r\n\x0b\x1c])(?=MSH)")

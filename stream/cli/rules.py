@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from stream.core.deployment import Deployment, DeploymentPaths, load_deployment
 from stream.cli.options import moment_option
+from stream.core.deployment import Deployment, DeploymentPaths, load_deployment
 
 rules_app = typer.Typer(help="Notification protocols: lint and scenario tests.", no_args_is_help=True)
 

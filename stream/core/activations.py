@@ -23,110 +23,17 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from geofences.coverage import CoverageMap, Placement, distance_m
+from geofences.coverage import distance_m
+from rules.protocols import EarlierShooting, Facts, ProtocolSet, evaluate
 from stream.core.messages import message_context
-from rules.protocols import EarlierShooting, EscalationStep, Facts, ProtocolSet, evaluate
-from stream.model.events import EventKind, Intent, NotificationIntent, ShootingEvent, stable_id
-from stream.model.timeline import AckRecorded, ActivationDecided, EventReceived, IntentCreated, TimelineRecord
+from stream.core.state import Activation, Config, CoreState, Notice, Outcome, opened_since
+from stream.model.events import EventKind, NotificationIntent, ShootingEvent, stable_id
+from stream.model.timeline import AckRecorded, ActivationDecided, EventReceived, IntentCreated
 
 CAD_KINDS = (EventKind.PERSON_SHOT, EventKind.SHOTS_FIRED, EventKind.SHOTSPOTTER)
-KIND_RANK = {EventKind.SHOTSPOTTER: 0, EventKind.SHOTS_FIRED: 1, EventKind.GSW_ARRIVAL: 2, EventKind.PERSON_SHOT: 3}
-RETENTION = timedelta(hours=73)  # longest look-back of any rule (72 h repeat) and a margin
-
-
-@dataclass
-class Notice:
-    """A team notified in an activation, with its escalation snapshot and cursor."""
-
-    team: str
-    protocol: str
-    step: str
-    at: datetime
-    ack_deadline: datetime | None
-    escalate: tuple[EscalationStep, ...]
-    cursor: int = 0
-    acked_at: datetime | None = None
-    declined_at: datetime | None = None  # "can't respond": the escalation need not wait for the deadline
-
-    def due(self) -> datetime | None:
-        """When the next escalation step fires, or None when the chain is done or stopped."""
-        if self.acked_at is not None or self.ack_deadline is None or self.cursor >= len(self.escalate):
-            return None
-        due = self.ack_deadline + timedelta(minutes=self.escalate[self.cursor].after_minutes)
-        return min(due, self.declined_at) if self.declined_at is not None else due
-
-
-@dataclass
-class Activation:
-    """One shooting, however many reports it came in."""
-
-    id: str
-    jurisdiction: str
-    opened_at: datetime
-    location: tuple[float, float] | None
-    placement: Placement | None
-    coverage_version: str
-    protocol_version: str
-    refs: list[str] = field(default_factory=list)
-    event_ids: set[str] = field(default_factory=set)
-    kinds: set[EventKind] = field(default_factory=set)
-    fatal: bool = False
-    cad_victims: int = 0
-    arrivals: dict[str, tuple[str, Intent | None]] = field(default_factory=dict)  # visit key → (hospital, intent)
-    arrived_at: dict[str, datetime] = field(default_factory=dict)  # hospital → first arrival there
-    ages: list[int] = field(default_factory=list)
-    flags: list[str] = field(default_factory=list)
-    notices: dict[str, Notice] = field(default_factory=dict)
-    first_event: ShootingEvent | None = None
-
-    @property
-    def kind(self) -> EventKind:
-        """The most serious kind reported."""
-        return max(self.kinds, key=KIND_RANK.__getitem__)
-
-
-@dataclass
-class CoreState:
-    """Everything the core remembers: activations, their indexes, and the escalation timers."""
-
-    activations: dict[str, Activation] = field(default_factory=dict)
-    by_incident: dict[str, str] = field(default_factory=dict)  # "source:incident" → activation id
-    by_ref: dict[str, str] = field(default_factory=dict)  # ack refs (incident ids, MSH-10s) → activation id
-    timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)  # (due, activation, team, cursor)
-    opened: deque[str] = field(default_factory=deque)  # activation ids in the order they opened (the clock only runs forward)
-
-
-def opened_since(state: CoreState, since: datetime) -> Iterator[Activation]:
-    """Activations opened at or after ``since``, newest first: correlation and repeats look back a bounded time."""
-    for activation_id in reversed(state.opened):
-        activation = state.activations.get(activation_id)
-        if activation is None:
-            continue
-        if activation.opened_at < since:
-            return
-        yield activation
-
-
-@dataclass(frozen=True)
-class Config:
-    """What the core decides with."""
-
-    coverage: CoverageMap
-    protocols: ProtocolSet
-
-
-@dataclass
-class Outcome:
-    """What one call produced: notifications to send and timeline records to keep."""
-
-    intents: list[NotificationIntent] = field(default_factory=list)
-    timeline: list[TimelineRecord] = field(default_factory=list)
-    activation_id: str | None = None
-    problem: str | None = None
 
 
 def _incident_key(event: ShootingEvent) -> str:
@@ -179,8 +86,7 @@ def _open(state: CoreState, event: ShootingEvent, now: datetime, config: Config)
         protocol_version=config.protocols.version,
         first_event=event,
     )
-    state.activations[activation.id] = activation
-    state.opened.append(activation.id)
+    state.adopt(activation)
     return activation
 
 
@@ -271,6 +177,7 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         activation = joined[0] if joined else _open(state, event, now, config)
         created = not joined
         state.by_incident[key] = activation.id
+    activation = state.writable(activation.id)
     state.by_ref[event.ref] = activation.id
     if event.incident_id != event.ref:
         state.by_ref.setdefault(event.incident_id, activation.id)
@@ -323,10 +230,10 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Con
     activation_id = state.by_ref.get(ref) or (ref if ref in state.activations else None)
     if activation_id is None or activation_id not in state.activations:
         return Outcome(problem=f"no activation has the reference {ref!r}")
-    activation = state.activations[activation_id]
-    notice = activation.notices.get(team)
-    if notice is None:
+    if team not in state.activations[activation_id].notices:
         return Outcome(activation_id=activation_id, problem=f"team {team!r} was not notified for activation {activation_id}")
+    activation = state.writable(activation_id)
+    notice = activation.notices[team]
     in_time = notice.ack_deadline is None or now <= notice.ack_deadline
     if response == "unable":
         record = AckRecorded(
@@ -360,6 +267,8 @@ def advance(state: CoreState, now: datetime, config: Config) -> Outcome:
         notice = activation.notices.get(team) if activation else None
         if activation is None or notice is None or notice.cursor != cursor or notice.due() != due:
             continue  # a stale tick: acked, or the cursor moved on
+        activation = state.writable(activation_id)
+        notice = activation.notices[team]
         step = notice.escalate[cursor]
         notice.cursor += 1
         target = activation.notices.get(step.team)
@@ -374,7 +283,7 @@ def advance(state: CoreState, now: datetime, config: Config) -> Outcome:
     return outcome
 
 
-def prune(state: CoreState, now: datetime, keep: timedelta = RETENTION) -> int:
+def prune(state: CoreState, now: datetime, keep: timedelta) -> int:
     """Forget activations older than ``keep`` with nothing pending; returns how many were dropped."""
     old = [a.id for a in state.activations.values()
            if now - a.opened_at > keep and all(n.due() is None for n in a.notices.values())]
@@ -404,3 +313,14 @@ def overdue(state: CoreState, now: datetime) -> int:
         if notice.acked_at is None and notice.ack_deadline is not None and now > notice.ack_deadline
         and notice.escalate and notice.cursor == 0
     )
+
+
+def notice_times(state: CoreState) -> Callable[[str, str], tuple[datetime, datetime | None] | None]:
+    """(activation, team) → (when the team was told, its ack deadline), or None: what the metrics read of a notice."""
+
+    def lookup(activation_id: str, team: str) -> tuple[datetime, datetime | None] | None:
+        activation = state.activations.get(activation_id)
+        notice = activation.notices.get(team) if activation else None
+        return (notice.at, notice.ack_deadline) if notice else None
+
+    return lookup

@@ -16,34 +16,24 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import tarfile
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-import typer
-
-from rules.protocols import ProtocolSet, When
-from stream.core.activations import RETENTION, Activation, CoreState, advance, handle_event, prune
-from stream.core.deployment import Deployment, DeploymentPaths, load_deployment
-from stream.model.events import EventKind, Intent, Location, NotificationIntent, ShootingEvent, stable_id
-from stream.core.replay import DEFAULT_TAIL, JUST_BEFORE, Replay, ScenarioLine, hl7_key, read_scenario
+from stream.core.deployment import Deployment
+from stream.core.replay import DEFAULT_TAIL, Replay, ScenarioLine, hl7_key, read_scenario
+from stream.core.state import Activation, Config, CoreState
+from stream.model.events import CoreInput, EventKind, Intent, Location, NotificationIntent, ShootingEvent, stable_id
 
 DEPLOYMENT = "minneapolis"
 DEPLOYMENT_FOLDERS = (f"stream/{DEPLOYMENT}", f"geofences/{DEPLOYMENT}", f"rules/{DEPLOYMENT}")
 HISTORY_SOURCE = "history"
 FLAGS = ("coverage_gap", "retaliation_watch")
-PRUNE_EVERY = timedelta(hours=1)
 
 
 class BacktestError(Exception):
@@ -209,54 +199,6 @@ class ConfigSource:
         return f"{self.spec} ({self.commit[:12]})" if self.commit else self.spec
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False)
-
-
-def resolve_config(spec: str, repo: Path, stack: ExitStack, option: str = "--base") -> ConfigSource:
-    """A config folder, or a git revision of ``repo`` extracted to a temporary folder that ``stack`` removes."""
-    folder = Path(spec)
-    if folder.is_dir():
-        missing = [p for p in _deployment_files(folder) if not p.is_file()]
-        if missing:
-            raise BacktestError(f"vigil backtest: {option} {spec}: the folder has no {missing[0].relative_to(folder).as_posix()}", 2)
-        return ConfigSource(spec, folder)
-    top = _git(repo, "rev-parse", "--show-toplevel")
-    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}") if top.returncode == 0 else None
-    if commit is None or commit.returncode != 0:
-        where = f"a git revision of {repo}" if top.returncode == 0 else f"a git revision ({repo} is not in a git repository)"
-        raise BacktestError(f"vigil backtest: {option} {spec!r} is neither a config folder nor {where}", 2)
-    sha = commit.stdout.decode().strip()
-    archive = _git(Path(top.stdout.decode().strip()), "archive", "--format=tar", sha, "--", *DEPLOYMENT_FOLDERS)
-    if archive.returncode != 0:
-        reason = archive.stderr.decode(errors="replace").strip().splitlines()
-        raise BacktestError(f"vigil backtest: {option} {spec!r} ({sha[:12]}): cannot extract the deployment: {' '.join(reason)}", 2)
-    root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vigil-backtest-")))
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(root, filter="data")
-    missing = [p for p in _deployment_files(root) if not p.is_file()]
-    if missing:
-        raise BacktestError(f"vigil backtest: {option} {spec!r} ({sha[:12]}) has no {missing[0].relative_to(root).as_posix()}", 2)
-    return ConfigSource(spec, root, sha)
-
-
-def _deployment_files(root: Path) -> tuple[Path, Path, Path]:
-    paths = DeploymentPaths.at_root(root, DEPLOYMENT)
-    return paths.classification, paths.teams, paths.protocols
-
-
-def load_side(source: ConfigSource, option: str) -> Deployment:
-    """The deployment of one side; config errors name the side."""
-    try:
-        return load_deployment(DeploymentPaths.at_root(source.root, DEPLOYMENT))
-    except (ValueError, OSError) as exc:
-        message = str(exc)
-        if source.commit:
-            # the extracted copy is deleted when the command ends: name the file as git does, rev:path
-            message = message.replace(f"{source.root}{os.sep}", f"{source.commit[:12]}:")
-        raise BacktestError(f"vigil backtest: {option} {source.label}: {message}") from None
-
-
 # ---- running ---------------------------------------------------------------------------------------
 
 
@@ -333,55 +275,25 @@ class RunResult:
         return {a.id for a in self.activations.values() if flag in a.flags}
 
 
-def _whens(when: When) -> Iterator[When]:
-    yield when
-    for alternative in when.any_of:
-        yield from _whens(alternative)
-
-
-def retention(protocols: ProtocolSet) -> timedelta:
-    """How long an activation must stay in memory: the live stream's retention, or longer if a rule looks further back."""
-    spec = protocols.spec
-    hours = [w.repeat.within_hours for p in spec.protocols for w in _whens(p.when) if w.repeat is not None]
-    joins = max(spec.correlation.hospital_join_minutes, spec.correlation.shotspotter_join_minutes)
-    return max(RETENTION, timedelta(hours=max(hours, default=0) + 1), timedelta(minutes=joins) + timedelta(hours=1))
-
-
 @dataclass
 class BacktestReplay(Replay):
-    """A replay that also takes ready-made shooting events, and forgets old activations as the stream does.
+    """A replay that also takes ready-made shooting events, and keeps every activation for the report
+    (the steps forget old ones as the stream does: without that, every report would be checked against
+    every earlier activation of the year, which makes a year quadratic)."""
 
-    Without forgetting, every report is checked against every earlier activation of the year (repeat
-    rules), which makes a year quadratic; activations are kept in ``seen`` for the report.
-    """
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.forgotten is None:
+            self.forgotten = {}
 
-    keep: timedelta = RETENTION
-    seen: dict[str, Activation] = field(default_factory=dict)
-    next_prune: datetime | None = None
-
-    def feed_event(self, event: ShootingEvent) -> Iterator[NotificationIntent]:
-        """Escalations due before the event, then what the event causes: ``Replay.feed`` for an event."""
-        now = event.received_at
-        self._prune(now)
-        yield from advance(self.state, now - JUST_BEFORE, self.config).intents
-        yield from handle_event(self.state, event, now, self.config).intents
-
-    def feed_line(self, line: ScenarioLine, err: TextIO | None = None) -> Iterator[NotificationIntent]:
-        """``Replay.feed``, with old activations forgotten first."""
-        self._prune(line.at)
-        yield from self.feed(line, err)
-
-    def _prune(self, now: datetime) -> None:
-        if self.next_prune is not None and now < self.next_prune:
-            return
-        self.seen.update(self.state.activations)
-        prune(self.state, now, self.keep)
-        self.next_prune = now + PRUNE_EVERY
+    def feed_event(self, event: ShootingEvent) -> list[NotificationIntent]:
+        """``Replay.feed`` for a ready-made event."""
+        return self.apply(CoreInput(type="event", event=event), event.received_at)
 
     def activations(self) -> dict[str, Activation]:
-        """Every activation of the run, pruned or not."""
-        self.seen.update(self.state.activations)
-        return self.seen
+        """Every activation of the run, forgotten or not."""
+        assert self.forgotten is not None
+        return {**self.forgotten, **self.state.activations}
 
 
 def _sent(intents: Iterable[NotificationIntent]) -> list[Sent]:
@@ -397,13 +309,13 @@ def _sent(intents: Iterable[NotificationIntent]) -> list[Sent]:
 def run(history: History, source: ConfigSource, deployment: Deployment, progress: Progress | None = None,
         label: str = "run", prune_activations: bool = True) -> RunResult:
     """Replay the history through one config on a simulated clock, to two hours after the last input."""
-    keep = retention(deployment.protocols) if prune_activations else timedelta.max
-    replay = BacktestReplay(deployment, CoreState(), hl7_key(), keep=keep)
+    config = Config(deployment.coverage, deployment.protocols, keep=None if prune_activations else timedelta.max)
+    replay = BacktestReplay(deployment, CoreState(), hl7_key(), config)
     problems = io.StringIO()
     intents: list[NotificationIntent] = []
     if history.scenario is not None:
         for line in history.scenario:
-            intents += replay.feed_line(line, problems)
+            intents += replay.feed(line, problems)
             if progress:
                 progress.step(label)
     else:
@@ -616,53 +528,3 @@ def render_markdown(comparison: Comparison, examples: int = 5) -> str:
             lines.append(f"- ... and {len(problems) - 20} more")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def backtest(events: Path, base: str, head: str, repo: Path | None = None, err: TextIO | None = None) -> Comparison:
-    """Run the history through both configs and compare; raises ``BacktestError`` for bad options or inputs."""
-    repo = repo or Path.cwd()
-    with ExitStack() as stack:
-        base_source = resolve_config(base, repo, stack, "--base")
-        head_source = resolve_config(head, repo, stack, "--head")
-        history = read_history(events, err)
-        base_deployment = load_side(base_source, "--base")
-        head_deployment = load_side(head_source, "--head")
-        progress = Progress(2 * history.size, err, f"replaying {history.size} {history.kind} through base and head")
-        base_run = run(history, base_source, base_deployment, progress, "base")
-        head_run = run(history, head_source, head_deployment, progress, "head")
-        comparison = compare(history, base_run, head_run)
-        progress.finish(f"{len(comparison.added)} added, {len(comparison.removed)} removed, {len(comparison.retimed)} retimed")
-        return comparison
-
-
-def backtest_command(
-    events: Annotated[Path, typer.Option("--events", help="History: a replay scenario, a synthetic history or `vigil parse` output (JSON Lines).")],
-    base: Annotated[str, typer.Option("--base", help="The config before the change: a folder laid out like this repository, or a git revision.")],
-    head: Annotated[str, typer.Option("--head", help="The config after the change: a folder, or a git revision.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the Markdown report to this file.")] = None,
-    examples: Annotated[int, typer.Option("--examples", min=0, help="Examples of added, removed and retimed notifications.")] = 5,
-) -> None:
-    """What a protocol or coverage change would have done to a history: a Markdown report for the pull request."""
-    try:
-        comparison = backtest(events, base, head, Path.cwd(), sys.stderr)
-    except BacktestError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(exc.code) from None
-    report = render_markdown(comparison, examples)
-    typer.echo(report, nl=False)
-    if out is not None:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(report, encoding="utf-8")
-        except OSError as exc:
-            typer.echo(f"vigil backtest: cannot write {out}: {exc.strerror or exc}", err=True)
-            raise typer.Exit(1) from None
-
-
-def main() -> None:
-    """Run the command on its own (`python -m rules.backtest`), before or without the `vigil` wiring."""
-    typer.run(backtest_command)
-
-
-if __name__ == "__main__":
-    main()

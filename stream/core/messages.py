@@ -6,12 +6,10 @@ holds no identity at all (none passes the adapters), only an age band.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from stream.core.state import Activation, Config, Notice
 from stream.model.events import EventKind
-
-if TYPE_CHECKING:
-    from stream.core.activations import Activation, Config, Notice
 
 WHAT = {
     EventKind.PERSON_SHOT: "Person shot",

@@ -5,31 +5,33 @@ Scenario lines (``at`` is when Vigil receives the message):
 ``{"at", "source": "csv", "payload": {column: value}}``, ``{"at", "source": "ack", "ref", "team"}`` (and
 optionally ``"response"``: ack, on_my_way or unable).
 Output, one line per team notified, in time order: ``{"at", "activation", "refs", "team", "rule",
-"step", "flags", "message"}``. Escalations due strictly before an input fire before it (an ack at the
-very deadline is in time); after the last input the clock runs to ``until``.
+"step", "flags", "message"}``. Each input is one step of the core (stream/core/step.py: the escalations
+due strictly before it fire first, so an ack at the very deadline is in time); after the last input the
+clock runs to ``until``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from stream.core.activations import Config, CoreState, Outcome, advance, handle_ack, handle_event, prune
+from pydantic import ValidationError
+
 from stream.core.deployment import Deployment
+from stream.core.state import Activation, Config, CoreState
+from stream.core.step import Step, finish, step
 from stream.feeds.eido import parse_timestamp
-from stream.model.errors import Rejected
-from stream.model.events import DeadLetter, NotificationIntent, ShootingEvent
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
+from stream.model.errors import Rejected
+from stream.model.events import AckMessage, CoreInput, DeadLetter, NotificationIntent, ShootingEvent
 
 DEFAULT_TAIL = timedelta(hours=2)
 REPLAY_HL7_KEY = b"vigil-replay-visit-key"  # offline replays need stable ids, not a secret key
-JUST_BEFORE = timedelta(microseconds=1)
-PRUNE_EVERY = 500
 ACK_RESPONSES = ("ack", "on_my_way", "unable")
 
 
@@ -118,43 +120,62 @@ def notification_line(intent: NotificationIntent) -> dict[str, Any]:
 
 @dataclass
 class Replay:
-    """A replay in progress: the core's state and the config, fed line by line."""
+    """A replay in progress: the core's state and the config, fed line by line, one step per input."""
 
     deployment: Deployment
     state: CoreState
     secret: bytes
-    fed: int = 0
+    config: Config | None = None  # the deployment's, unless given
+    forgotten: dict[str, Activation] | None = None  # when a dict, every activation the steps forgot goes there
 
-    @property
-    def config(self) -> Config:
-        """The core's config."""
-        return Config(self.deployment.coverage, self.deployment.protocols)
+    def __post_init__(self) -> None:
+        if self.config is None:
+            self.config = Config(self.deployment.coverage, self.deployment.protocols)
 
-    def feed(self, line: ScenarioLine, err: TextIO | None = None) -> Iterator[NotificationIntent]:
-        """Escalations due before the line, then what the line itself causes."""
-        yield from advance(self.state, line.at - JUST_BEFORE, self.config).intents
-        self.fed += 1
-        if self.fed % PRUNE_EVERY == 0:
-            prune(self.state, line.at)  # a year's replay keeps only the look-back window in memory
-        outcome: Outcome
+    def feed(self, line: ScenarioLine, err: TextIO | None = None) -> list[NotificationIntent]:
+        """What the line causes, after the escalations due before it (nothing for a non-shooting)."""
+        item = self.input_of(line, err)
+        return self.apply(item, line.at, err, line.number) if item is not None else []
+
+    def input_of(self, line: ScenarioLine, err: TextIO | None = None) -> CoreInput | None:
+        """The core input of a scenario line; None (and a line on ``err``) for one the core never sees."""
         if line.source == "ack":
-            outcome = handle_ack(self.state, line.data["ref"], line.data["team"], line.at, self.config, line.data.get("response", "ack"))
-        else:
-            event = to_event(line, self.deployment, self.secret)
-            if isinstance(event, DeadLetter):
-                if err is not None:
-                    err.write(f"line {line.number}: {event.reason}: {event.detail}\n")
-                return
-            if event is None:
-                return
-            outcome = handle_event(self.state, event, line.at, self.config)
-        if outcome.problem and err is not None:
-            err.write(f"line {line.number}: {outcome.problem}\n")
-        yield from outcome.intents
+            data = line.data
+            try:
+                ack = AckMessage(ref=data["ref"], team=data["team"], response=data.get("response", "ack"))
+            except ValidationError as exc:
+                _report(err, line.number, f"bad_ack: {exc.errors()[0]['msg']}")
+                return None
+            return CoreInput(type="ack", ack=ack)
+        event = to_event(line, self.deployment, self.secret)
+        if isinstance(event, DeadLetter):
+            _report(err, line.number, f"{event.reason}: {event.detail}")
+            return None
+        return CoreInput(type="event", event=event) if event is not None else None
 
-    def finish(self, until: datetime) -> Iterator[NotificationIntent]:
+    def apply(self, item: CoreInput, at: datetime, err: TextIO | None = None, number: int | None = None) -> list[NotificationIntent]:
+        """One step of the core at ``at``; the notifications it decided."""
+        assert self.config is not None
+        self.state, done = step(self.state, item, at, self.config)
+        return self._kept(done, err, number)
+
+    def finish(self, until: datetime) -> list[NotificationIntent]:
         """Run the clock to ``until``: the escalations still due fire."""
-        yield from advance(self.state, until, self.config).intents
+        assert self.config is not None
+        self.state, done = finish(self.state, until, self.config)
+        return self._kept(done)
+
+    def _kept(self, done: Step, err: TextIO | None = None, number: int | None = None) -> list[NotificationIntent]:
+        if self.forgotten is not None:
+            self.forgotten.update((a.id, a) for a in done.forgotten)
+        if done.outcome.problem and number is not None:
+            _report(err, number, done.outcome.problem)
+        return done.outcome.intents
+
+
+def _report(err: TextIO | None, number: int, problem: str) -> None:
+    if err is not None:
+        err.write(f"line {number}: {problem}\n")
 
 
 def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None) -> list[NotificationIntent]:

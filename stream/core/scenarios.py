@@ -29,10 +29,10 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geofences.problems import ERROR, Problem, load_yaml, validation_problems
-from stream.feeds.eido_builder import build_eido
-from stream.model.events import NotificationIntent
-from stream.feeds.hl7_builder import AdtMessage, Patient
 from stream.core.replay import Replay, ScenarioLine, hl7_key
+from stream.feeds.eido_builder import build_eido
+from stream.feeds.hl7_builder import AdtMessage, Patient
+from stream.model.events import NotificationIntent
 
 INTENT_CODES = {
     "assault": ("X95.XXXA", "Assault by unspecified firearm discharge"),
@@ -156,7 +156,7 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
 
 def run_scenario(scenario: Scenario, deployment) -> list[NotificationIntent]:
     """The notifications the core makes for a scenario."""
-    from stream.core.activations import CoreState
+    from stream.core.state import CoreState
 
     run = Replay(deployment, CoreState(), hl7_key())
     lines = sorted((scenario_line(n, s) for n, s in enumerate(scenario.steps, start=1)), key=lambda line: line.at)

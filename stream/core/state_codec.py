@@ -21,7 +21,8 @@ from typing import Any
 
 from geofences.coverage import NearbySchool, Placement
 from rules.protocols import EscalationStep
-from stream.core.activations import RETENTION, Activation, CoreState, Notice, prune
+from stream.core.activations import prune
+from stream.core.state import MIN_RETENTION, Activation, CoreState, Notice
 from stream.model.events import EventKind, Intent, ShootingEvent
 
 FORMAT = 1
@@ -99,7 +100,7 @@ def dump_state(state: CoreState) -> bytes:
         "activations": [_activation(a) for a in state.activations.values()],
         "by_incident": state.by_incident, "by_ref": state.by_ref,
         "timers": [[_time(due), a, t, c] for due, a, t, c in state.timers],
-        "opened": list(state.opened),
+        "opened": list(state.opened), "pruned_at": _time(state.pruned_at),
     }, separators=(",", ":")).encode()
     return raw if len(raw) <= COMPRESS_ABOVE_BYTES else zlib.compress(raw, 1)
 
@@ -115,7 +116,7 @@ def load_state(raw: bytes | None) -> CoreState:
     return CoreState(
         activations={a.id: a for a in activations}, by_incident=dict(d["by_incident"]), by_ref=dict(d["by_ref"]),
         timers=[(_parse(due), a, t, c) for due, a, t, c in d["timers"]],  # type: ignore[misc]
-        opened=deque(d["opened"]),
+        opened=deque(d["opened"]), pruned_at=_parse(d.get("pruned_at")),
     )
 
 
@@ -129,7 +130,7 @@ def fit_state(state: CoreState, limit: int = STATE_LIMIT_BYTES) -> tuple[bytes, 
     if len(raw) <= limit or not state.activations:
         return raw, 0
     newest = max(a.opened_at for a in state.activations.values())
-    keep, shed = RETENTION, 0
+    keep, shed = MIN_RETENTION, 0
     while len(raw) > limit and keep.total_seconds() >= 60:
         keep /= 2
         shed += prune(state, newest, keep)

@@ -31,15 +31,16 @@ from prometheus_client import CollectorRegistry
 from notifiers.apprise_adapter import write_contacts
 from notifiers.inbox import PhoneInbox
 from reviews.store import ReviewStore
-from stream.core.activations import Config, CoreState, handle_event
-from stream.devtools.broker import EmbeddedBroker, free_port
+from stream.core.activations import handle_event
 from stream.core.deployment import Deployment, load_deployment
-from stream.model.events import DeadLetter, Skipped
+from stream.core.state import Config, CoreState
+from stream.devtools.broker import EmbeddedBroker, free_port
+from stream.devtools.processes import WorkerProcess
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
-from stream.ops.kafka import Topics, ensure_topics
 from stream.feeds.mllp import MllpListener, send_framed
-from stream.devtools.processes import WorkerProcess
+from stream.model.events import DeadLetter, Skipped
+from stream.ops.kafka import Topics, ensure_topics
 
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
 REF = re.compile(r"Ref (act-[0-9a-f]+)")

@@ -28,14 +28,14 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from stream.core.scenarios import Scenario, run_scenario, scenario_line
-from stream.core.activations import RETENTION
 from stream.core.deployment import Deployment
+from stream.core.replay import ScenarioLine, hl7_key, to_event
+from stream.core.scenarios import Scenario, run_scenario, scenario_line
+from stream.core.state import MIN_RETENTION
 from stream.model.events import AckMessage, CoreInput, NotificationIntent, ShootingEvent
 from stream.ops.kafka import Topics
-from stream.core.replay import ScenarioLine, hl7_key, to_event
 
-GAP = RETENTION + timedelta(hours=1)  # between one scenario's end and the next one's start
+GAP = MIN_RETENTION + timedelta(hours=1)  # between one scenario's end and the next one's start
 MAX_WEEKS = 53 * 12  # how far a scenario may be moved looking for an equivalent week
 
 

@@ -10,9 +10,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from stream.feeds.pidf import location_from_pidf
 from stream.model.errors import Rejected
 from stream.model.events import EARLIEST_REPORT, LATEST_REPORT, CadReport, plausible_time
-from stream.feeds.pidf import location_from_pidf
 
 MAX_DOCUMENT_BYTES = 1_000_000
 # An incident id is the ref an ack names (AckMessage.ref holds at most 200 characters) and rides in every

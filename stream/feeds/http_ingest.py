@@ -20,11 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 
 from stream.feeds.classify import Classification
 from stream.feeds.eido import MAX_DOCUMENT_BYTES
-from stream.model.events import DeadLetter
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import DeadLetter
+from stream.ops.http import start_site
 from stream.ops.kafka import Topics
 from stream.ops.metrics import NAMESPACE, FeedMetrics, IngestMetrics, add_process_metrics
-from stream.ops.http import start_site
 
 log = structlog.get_logger(__name__)
 

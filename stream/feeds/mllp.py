@@ -18,9 +18,9 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
 from stream.feeds.classify import Classification
-from stream.model.events import DeadLetter, ShootingEvent
 from stream.feeds.hl7 import MAX_MESSAGE_BYTES, Hl7Message, hl7_ack_fields, redacted_excerpt, split_message
 from stream.feeds.hl7 import ingest_hl7 as parse_adt
+from stream.model.events import DeadLetter, ShootingEvent
 from stream.ops.kafka import Topics
 from stream.ops.metrics import NAMESPACE, FeedMetrics, IngestMetrics
 

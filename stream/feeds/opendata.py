@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stream.feeds.classify import Classification, ShootingType, lookup
+from stream.feeds.ingest import NOT_A_SHOOTING, excerpt
 from stream.model.errors import Rejected
 from stream.model.events import (
     EARLIEST_REPORT,
@@ -46,7 +47,6 @@ from stream.model.events import (
     plausible_time,
     stable_id,
 )
-from stream.feeds.ingest import NOT_A_SHOOTING, excerpt
 
 SOURCE = "csv"
 CRIME_DATA = "Crime_Data"

@@ -28,6 +28,10 @@ class EventKind(StrEnum):
     GSW_ARRIVAL = "gsw_arrival"
 
 
+# the kinds from least to most serious: an activation is of its most serious kind
+KIND_RANK = {EventKind.SHOTSPOTTER: 0, EventKind.SHOTS_FIRED: 1, EventKind.GSW_ARRIVAL: 2, EventKind.PERSON_SHOT: 3}
+
+
 class Intent(StrEnum):
     """The injury intent of a gunshot wound, from its ICD-10-CM external-cause code."""
 

@@ -22,27 +22,17 @@ dashboard read exactly these. Every metric is in the ``vigil`` namespace:
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
+from typing import Any, Protocol
 
-import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
-from prometheus_client.exposition import MetricsHandler
 
-from stream.model.events import DeadLetter, IngestOutcome, ShootingEvent
-from stream.model.timeline import AckRecorded, ActivationDecided
-
-if TYPE_CHECKING:
-    from stream.core.activations import CoreState, Outcome
-    from stream.ops.health import LoopHealth
-
-log = structlog.get_logger(__name__)
+from stream.model.events import DeadLetter, IngestOutcome, NotificationIntent, ShootingEvent
+from stream.model.timeline import AckRecorded, ActivationDecided, TimelineRecord
 
 NAMESPACE = "vigil"
 FAUST_PREFIX = "vigil_faust"
@@ -55,6 +45,20 @@ STAGES = ("ingest", "activation", "dispatch", "review_sink")
 FEEDS = ("cad", "hospital")
 DELIVERY_OUTCOMES = ("delivered", "failed", "timed_out")
 ACK_RESULTS = ("ok", "used", "expired", "forged", "other_team", "failed")
+
+
+class Decision(Protocol):
+    """What a core call decided, as the metrics read it (the core's ``Outcome``)."""
+
+    @property
+    def intents(self) -> Sequence[NotificationIntent]: ...
+
+    @property
+    def timeline(self) -> Sequence[TimelineRecord]: ...
+
+
+# (activation, team) -> (when the team was told, its ack deadline), or None for a team never told
+NoticeLookup = Callable[[str, str], "tuple[datetime, datetime | None] | None"]
 
 
 class IngestMetrics:
@@ -185,23 +189,22 @@ class WorkerMetrics:
 
     # --- the core
 
-    def decided(self, outcome: Outcome, state: CoreState) -> None:
+    def decided(self, decision: Decision, notice: NoticeLookup) -> None:
         """Count what one core call produced: intents by step, escalations, answers (and the time to the
-        first ack), and coverage gaps; ``state`` is the state after the call."""
-        for intent in outcome.intents:
+        first ack), and coverage gaps; ``notice`` tells when a team was told and its deadline, after the call."""
+        for intent in decision.intents:
             self.intents.labels(intent.step).inc()
             if intent.step == "escalation":
                 self.escalations.inc()
-        for record in outcome.timeline:
+        for record in decision.timeline:
             if isinstance(record, ActivationDecided) and "coverage_gap" in record.new_flags:
                 self.coverage_gaps.inc()
             elif isinstance(record, AckRecorded):
-                activation = state.activations.get(record.activation_id)
-                notice = activation.notices.get(record.team) if activation else None
-                in_time = "none" if notice is None or notice.ack_deadline is None else "yes" if record.within_deadline else "no"
+                told = notice(record.activation_id, record.team)
+                in_time = "none" if told is None or told[1] is None else "yes" if record.within_deadline else "no"
                 self.acks.labels(record.response, in_time).inc()
-                if record.first and record.response != "unable" and notice is not None:
-                    self.time_to_ack.observe(max(0.0, (record.at - notice.at).total_seconds()))
+                if record.first and record.response != "unable" and told is not None:
+                    self.time_to_ack.observe(max(0.0, (record.at - told[0]).total_seconds()))
 
     def core_state(self, jurisdiction: str, open_activations: int, overdue: int) -> None:
         """The state of one jurisdiction this worker owns, after an input."""
@@ -267,48 +270,3 @@ def install_faust_sensors(app: Any, registry: CollectorRegistry, prefix: str = F
 def metrics_port_file(ready_file: Path) -> Path:
     """Where a worker with a ready file writes the port its metrics are served on: ``<ready>.metrics``."""
     return ready_file.with_name(ready_file.name + ".metrics")
-
-
-def serve_metrics(registry: CollectorRegistry, host: str, port: int, health: LoopHealth | None = None) -> int | None:
-    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread (the event loop never
-    serves a scrape); ``port`` 0 picks a free one. With ``health`` (a worker), ``/healthz`` and ``/readyz``
-    answer 200 or 503 from the loop's heartbeat (stream/ops/health.py). Returns the bound port, or None when
-    it cannot bind: the process goes on without metrics (``up == 0`` tells) rather than stop alerting
-    over them."""
-    handler = type("VigilMetricsHandler", (_ProbeHandler,), {"registry": registry, "health": health})
-    try:
-        server = ThreadingHTTPServer((host, port), handler)
-    except OSError as exc:
-        log.error("metrics.unavailable", host=host, port=port, error=str(exc))
-        return None
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="vigil-metrics", daemon=True).start()
-    bound = int(server.server_port)
-    log.info("metrics.listening", host=host, port=bound)
-    return bound
-
-
-class _ProbeHandler(MetricsHandler):
-    """/metrics as prometheus_client serves it, plus the worker's probes; any other path is 404."""
-
-    health: LoopHealth | None = None
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        path = urlparse(self.path).path
-        if path == "/metrics":
-            super().do_GET()
-            return
-        if path in ("/healthz", "/readyz") and self.health is not None:
-            status = self.health.liveness() if path == "/healthz" else self.health.readiness()
-            self._answer(200 if status.ok else 503, status.detail)
-            return
-        self._answer(404, f"not found: {path} (this port serves /metrics" + (", /healthz and /readyz)" if self.health else ")"))
-
-    def _answer(self, code: int, text: str) -> None:
-        body = (text + "\n").encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)

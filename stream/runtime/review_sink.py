@@ -21,16 +21,27 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 import structlog
 
-from reviews.store import ReviewStore
-from stream.model.timeline import TimelineRecord
+from stream.model.timeline import TimelineRecord, decode_timeline
+from stream.ops.metrics import WorkerMetrics
+from stream.runtime.clocks import AgentClock
+from stream.runtime.outputs import DeadLetters, OutputLost, OutputPolicy, Outputs, halt
+from stream.runtime.records import Received
 
 log = structlog.get_logger(__name__)
+
+
+class TimelineStore(Protocol):
+    """Where the sink keeps timeline records (reviews.store.ReviewStore): each ``entry_id`` once."""
+
+    def append(self, records: Iterable[TimelineRecord]) -> int:
+        """Store the records not stored yet; how many were new."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ class TimelineWriter:
     returns once the broker has it; ``flowing()`` says whether the consumer may keep records unacked (False
     while Faust revokes partitions or stops)."""
 
-    store: ReviewStore
+    store: TimelineStore
     ack: Callable[[Any], Awaitable[Any]]
     hand_back: Callable[[Any], Awaitable[Any]]
     flowing: Callable[[], bool]
@@ -151,3 +162,34 @@ class TimelineWriter:
         self.handed_back += len(taken)
         log.warning("review_sink.handed_back", records=len(taken))
         self._room.set()
+
+
+@dataclass
+class ReviewSink:
+    """The review sink agent: batches of timeline records decoded and handed to the ``TimelineWriter``; a record
+    that does not decode is dead-lettered (with the reason) and acked."""
+
+    writer: TimelineWriter
+    dead_letters: DeadLetters
+    metrics: WorkerMetrics
+    clock: AgentClock
+    policy: OutputPolicy = OutputPolicy()
+    stop: Callable[[str], NoReturn] = halt
+
+    async def handle(self, batch: Sequence[Received]) -> None:
+        """Decode and store a batch (see ``TimelineWriter.write``)."""
+        started = time.perf_counter()
+        decoded: list[tuple[Any, TimelineRecord | None]] = []
+        outputs = Outputs(self.policy)
+        for record in batch:
+            try:
+                decoded.append((record.event, decode_timeline(record.value)))
+            except Exception as exc:  # noqa: BLE001 - a record that does not decode is dead-lettered
+                await self.dead_letters.failed(outputs, "review_sink", record.value, exc, self.clock.now("review_sink", record.timestamp))
+                decoded.append((record.event, None))
+        try:
+            await outputs.confirm()  # a dead letter is on the broker before its record is acked
+        except OutputLost as exc:
+            self.stop(f"review sink: {exc}")
+        await self.writer.write(decoded)
+        self.metrics.stage("review_sink", time.perf_counter() - started, len(batch))

@@ -72,8 +72,15 @@ def test_a_bad_history_line_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_reads_open_data_csv(deployment) -> None:
-    shootings = list(read_history(DATA / "opendata" / "crime_data.csv", deployment.classification))
+    from stream.cli.geofences import csv_shootings
+
+    shootings = list(read_history(DATA / "opendata" / "crime_data.csv", csv_shootings(deployment.classification)))
     assert shootings and all(s.kind in ("person_shot", "shots_fired", "shotspotter") for s in shootings)
+
+
+def test_a_csv_history_without_its_reader_is_refused() -> None:
+    with pytest.raises(HistoryError, match="open-data reader"):
+        list(read_history(DATA / "opendata" / "crime_data.csv"))
 
 
 def test_command_writes_csvs_and_pictures(tmp_path: Path) -> None:

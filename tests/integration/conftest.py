@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from notifiers.apprise_adapter import write_contacts
 from reviews.store import ReviewStore
 from stream.devtools.broker import free_port, wait_for_port
-from stream.ops.kafka import Topics
 from stream.devtools.processes import WorkerProcess
+from stream.ops.kafka import Topics
 
 
 @dataclass

@@ -21,8 +21,8 @@ from aiokafka import AIOKafkaProducer
 from notifiers.apprise_adapter import write_contacts
 from reviews.store import ReviewStore
 from stream.core.activations import activation_id_for
-from stream.ops.kafka import Topics, ensure_topics
 from stream.devtools.processes import WorkerProcess
+from stream.ops.kafka import Topics, ensure_topics
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, Inbox, as_bytes, shooting
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from notifiers.apprise_adapter import write_contacts
-from stream.ops.kafka import Topics, ensure_topics
 from stream.devtools.processes import WorkerProcess
+from stream.ops.kafka import Topics, ensure_topics
 from tests.helpers import Inbox, as_bytes, shooting
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaConsumer
 
 from notifiers.apprise_adapter import write_contacts
 from stream.devtools.drill import LiveDriver, load_scenarios, place
+from stream.devtools.processes import WorkerProcess
 from stream.model.events import NotificationIntent
 from stream.ops.kafka import Topics, ensure_topics
-from stream.devtools.processes import WorkerProcess
 from tests.helpers import Inbox
 
 pytestmark = pytest.mark.integration

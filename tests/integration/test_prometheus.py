@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 
 from notifiers.apprise_adapter import write_contacts
 from stream.devtools.broker import free_port
-from stream.ops.kafka import Topics, ensure_topics
 from stream.devtools.processes import WorkerProcess
+from stream.ops.kafka import Topics, ensure_topics
 from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS, Inbox, as_bytes, shooting
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer
 from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
 from reviews.web import run_web
-from stream.core.activations import Config, CoreState, handle_event
+from stream.core.activations import handle_event
+from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, stable_id

@@ -16,11 +16,11 @@ import pytest
 
 from load_tests.generator import NOISE_TYPES, FeedItem, feed, main, noise_per_day, summarize, write_scenario, year_shootings
 from load_tests.history import generate_year, region_of
+from stream.core.replay import read_scenario, replay
 from stream.feeds.eido_builder import build_eido
-from stream.model.events import EventKind, ShootingEvent, Skipped
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
-from stream.core.replay import read_scenario, replay
+from stream.model.events import EventKind, ShootingEvent, Skipped
 
 YEAR = 2025
 HL7_KEY = b"test-visit-key-0123456789"

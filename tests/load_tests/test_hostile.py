@@ -13,8 +13,8 @@ import pytest
 
 from load_tests import hostile
 from load_tests.mutators import TokenPool, ack_case, csv_case, eido_case, hl7_case, ingest_case
-from stream.model.events import DeadLetter, ShootingEvent
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import DeadLetter, ShootingEvent
 
 NOW = datetime(2026, 7, 5, 3, 0, tzinfo=UTC)
 POOL = TokenPool(real=("aaaa.bbbbbbbbbbbbbbbbbbbbbb",), expired=("cccc.dddddddddddddddddddddd",),

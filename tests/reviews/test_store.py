@@ -11,7 +11,8 @@ import pytest
 
 from notifiers.ack_links import AckClaim
 from reviews.store import AckUse, AuditRow, NoteRow, OutcomeRow, ReviewStore
-from stream.core.activations import Config, CoreState, handle_event
+from stream.core.activations import handle_event
+from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.timeline import AckRecorded, ActivationDecided, IntentCreated

@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
 from reviews.web import RECORDING_GRACE, SECURITY_HEADERS, create_web_app
-from stream.core.activations import Config, CoreState, handle_event
-from stream.feeds.classify import classify_cad
 from stream.cli.main import app as cli_app
+from stream.core.activations import handle_event
+from stream.core.state import Config, CoreState
+from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, NotificationIntent, stable_id
 from stream.model.timeline import IntentCreated

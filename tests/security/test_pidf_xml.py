@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from stream.model.errors import Rejected
-from stream.model.events import DeadLetter, ShootingEvent
 from stream.feeds.ingest import ingest_cad
 from stream.feeds.pidf import location_from_pidf
+from stream.model.errors import Rejected
+from stream.model.events import DeadLetter, ShootingEvent
 from tests.helpers import RECEIVED, as_bytes, shooting
 
 FORBIDDEN = "pidf_forbidden_xml: PIDF-LO declares DTDs or entities (EntitiesForbidden)"

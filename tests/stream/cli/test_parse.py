@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from stream.cli.parse import hl7_messages
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7_builder import AdtMessage
-from stream.cli.parse import hl7_messages
 from tests.helpers import JORDAN, shooting
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stream.core.activations import Config, CoreState, advance, handle_ack, handle_event, prune
+from stream.core.activations import advance, handle_ack, handle_event, prune
+from stream.core.state import Config, CoreState
 from stream.model.events import EventKind, Intent, Location, ShootingEvent, stable_id
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS
 
@@ -110,7 +111,7 @@ def test_shotspotter_and_a_nearby_cad_call_are_one_shooting(config) -> None:
 def test_prune_forgets_old_activations_with_nothing_pending(config) -> None:
     state = CoreState()
     handle_event(state, report("C-11", EventKind.PERSON_SHOT, T0), T0, config)
-    assert prune(state, T0 + timedelta(hours=2)) == 0
+    assert prune(state, T0 + timedelta(hours=2), config.retention) == 0
     advance(state, T0 + timedelta(hours=80), config)
-    assert prune(state, T0 + timedelta(hours=80)) == 1
+    assert prune(state, T0 + timedelta(hours=80), config.retention) == 1
     assert state.activations == {} and state.by_ref == {} and state.by_incident == {}

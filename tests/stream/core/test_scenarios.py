@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stream.core.scenarios import Scenario, check_scenario, describe, run_scenario
 from stream.core.deployment import Deployment, DeploymentPaths
+from stream.core.scenarios import Scenario, check_scenario, describe, run_scenario
 
 SCENARIOS = sorted((DeploymentPaths.bundled().protocols.parent / "scenarios").glob("*.yaml"))
 

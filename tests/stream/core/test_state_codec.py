@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from stream.core.scenarios import Scenario, scenario_line
-from stream.core.activations import CoreState
-from stream.core.state_codec import dump_state, load_state
 from stream.core.replay import Replay, hl7_key
+from stream.core.scenarios import Scenario, scenario_line
+from stream.core.state import CoreState
+from stream.core.state_codec import dump_state, load_state
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[3] / "rules" / "minneapolis" / "scenarios").glob("*.yaml"))
 
@@ -50,7 +50,8 @@ def _open_shootings(deployment, count: int, start=None, prefix: str = "SZ"):
     import json
     from datetime import UTC, datetime
 
-    from stream.core.activations import Config, handle_event
+    from stream.core.activations import handle_event
+    from stream.core.state import Config
     from stream.feeds.eido_builder import build_eido
     from stream.feeds.ingest import ingest_cad
 

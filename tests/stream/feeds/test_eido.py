@@ -98,8 +98,8 @@ def test_nena_sample_parses_with_the_document_id_as_incident() -> None:
 
 
 def test_nena_sample_is_skipped_as_not_a_shooting(deployment) -> None:
-    from stream.model.events import Skipped
     from stream.feeds.ingest import ingest_cad
+    from stream.model.events import Skipped
     from tests.helpers import RECEIVED
 
     outcome = ingest_cad(NENA_SAMPLE.read_bytes(), deployment.classification, RECEIVED)

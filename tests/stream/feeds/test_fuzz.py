@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream.model.events import DeadLetter, ShootingEvent, Skipped
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.hl7_builder import AdtMessage
 from stream.feeds.ingest import ingest_cad
 from stream.feeds.opendata import ingest_csv_row, read_csv_rows
+from stream.model.events import DeadLetter, ShootingEvent, Skipped
 from tests.helpers import JORDAN, shooting
 
 RECEIVED = datetime(2026, 7, 5, 3, 0, tzinfo=UTC)

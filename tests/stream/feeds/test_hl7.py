@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stream.model.events import DeadLetter, EventKind, Intent, ShootingEvent, Skipped
 from stream.feeds.hl7 import ingest_hl7, parse_dtm, split_message, visit_key
 from stream.feeds.hl7_builder import AdtMessage, Patient
+from stream.model.events import DeadLetter, EventKind, Intent, ShootingEvent, Skipped
 
 CHICAGO = ZoneInfo("America/Chicago")
 ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=CHICAGO)

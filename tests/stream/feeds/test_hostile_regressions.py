@@ -21,18 +21,19 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream.core.activations import Config, CoreState, handle_event
+from stream.core.activations import handle_event
+from stream.core.state import Config, CoreState
 from stream.feeds.eido_builder import build_eido
-from stream.model.errors import MAX_DETAIL_CHARS, Rejected
-from stream.model.events import DeadLetter, ShootingEvent
 from stream.feeds.hl7 import ingest_hl7, parse_dtm
 from stream.feeds.hl7_builder import AdtMessage
 from stream.feeds.http_ingest import EidoIngestServer
 from stream.feeds.ingest import ingest_cad
-from stream.ops.kafka import Topics, ensure_topics
 from stream.feeds.mllp import END_BLOCK, MllpListener, frame
 from stream.feeds.opendata import ingest_csv_row
 from stream.feeds.pidf import location_from_pidf
+from stream.model.errors import MAX_DETAIL_CHARS, Rejected
+from stream.model.events import DeadLetter, ShootingEvent
+from stream.ops.kafka import Topics, ensure_topics
 from tests.helpers import JORDAN, RECEIVED
 
 SECRET = b"hostile-regression-secret"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from stream.feeds.eido_builder import build_eido
-from stream.model.events import DeadLetter, EventKind, ShootingEvent, Skipped
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import DeadLetter, EventKind, ShootingEvent, Skipped
 from tests.helpers import RECEIVED, as_bytes, shooting
 
 

@@ -19,8 +19,8 @@ from prometheus_client import CollectorRegistry
 
 from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 from stream.feeds.hl7_builder import AdtMessage
-from stream.ops.kafka import Topics, ensure_topics
 from stream.feeds.mllp import MllpListener
+from stream.ops.kafka import Topics, ensure_topics
 
 ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=ZoneInfo("America/Chicago"))
 SECRET = b"mllp-test-secret-0123"

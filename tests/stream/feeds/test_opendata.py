@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.feeds.classify import Classification
-from stream.model.events import DeadLetter, EventKind, Location, ShootingEvent, Skipped, stable_id
 from stream.feeds.opendata import CRIME_DATA_COLUMNS, POLICE_INCIDENTS_COLUMNS, ingest_csv_row, read_csv_rows
+from stream.model.events import DeadLetter, EventKind, Location, ShootingEvent, Skipped, stable_id
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, RECEIVED
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "opendata"

@@ -11,7 +11,7 @@ import urllib.request
 from prometheus_client import CollectorRegistry
 
 from stream.ops.health import LoopHealth
-from stream.ops.metrics import serve_metrics
+from stream.ops.probes import serve_metrics
 
 
 class FakeMonotonic:

@@ -20,9 +20,10 @@ from notifiers.inbox import PhoneInbox
 from notifiers.rate_limit import RateLimit, RecipientRateLimiter
 from reviews.store import ReviewStore
 from reviews.web import create_web_app
-from stream.core.activations import Config, CoreState, advance, handle_ack, handle_event, overdue
-from stream.model.events import AckMessage, NotificationIntent
+from stream.core.activations import advance, handle_ack, handle_event, notice_times, overdue
+from stream.core.state import Config, CoreState
 from stream.feeds.ingest import ingest_cad
+from stream.model.events import AckMessage, NotificationIntent
 from stream.ops.metrics import (
     ALERT_LATENCY_BUCKETS,
     FeedMetrics,
@@ -30,8 +31,8 @@ from stream.ops.metrics import (
     WorkerMetrics,
     install_faust_sensors,
     metrics_port_file,
-    serve_metrics,
 )
+from stream.ops.probes import serve_metrics
 from tests.helpers import HIAWATHA, JORDAN, as_bytes, shooting
 
 T0 = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)  # 22:04 on a Saturday in Minneapolis: street teams on shift
@@ -175,19 +176,19 @@ def test_decided_counts_intents_gaps_acks_and_time_to_ack(deployment, config: Co
     metrics = WorkerMetrics(registry)
     state = CoreState()
     jordan = handle_event(state, _shot(deployment, "M-J", JORDAN), T0, config)
-    metrics.decided(jordan, state)
+    metrics.decided(jordan, notice_times(state))
     hiawatha = handle_event(state, _shot(deployment, "M-H", HIAWATHA), T0 + timedelta(seconds=5), config)
-    metrics.decided(hiawatha, state)
+    metrics.decided(hiawatha, notice_times(state))
     assert _value(registry, "vigil_intents_total", {"step": "initial"}) == 4
     assert _value(registry, "vigil_coverage_gaps_total") == 1  # Hiawatha has no street team
     # the same report again: nothing new, no second gap
-    metrics.decided(handle_event(state, _shot(deployment, "M-H", HIAWATHA), T0 + timedelta(seconds=5), config), state)
+    metrics.decided(handle_event(state, _shot(deployment, "M-H", HIAWATHA), T0 + timedelta(seconds=5), config), notice_times(state))
     assert _value(registry, "vigil_coverage_gaps_total") == 1
 
     street = next(i for i in jordan.intents if i.team.startswith("vi-"))
-    metrics.decided(handle_ack(state, "M-J", street.team, T0 + timedelta(minutes=4), config, "on_my_way"), state)
-    metrics.decided(handle_ack(state, "M-J", street.team, T0 + timedelta(minutes=5), config, "ack"), state)  # a second answer
-    metrics.decided(handle_ack(state, "M-J", "gvi-outreach", T0 + timedelta(minutes=30), config, "ack"), state)  # no deadline
+    metrics.decided(handle_ack(state, "M-J", street.team, T0 + timedelta(minutes=4), config, "on_my_way"), notice_times(state))
+    metrics.decided(handle_ack(state, "M-J", street.team, T0 + timedelta(minutes=5), config, "ack"), notice_times(state))  # a second answer
+    metrics.decided(handle_ack(state, "M-J", "gvi-outreach", T0 + timedelta(minutes=30), config, "ack"), notice_times(state))  # no deadline
     assert _value(registry, "vigil_acks_total", {"response": "on_my_way", "in_time": "yes"}) == 1
     assert _value(registry, "vigil_acks_total", {"response": "ack", "in_time": "yes"}) == 1
     assert _value(registry, "vigil_acks_total", {"response": "ack", "in_time": "none"}) == 1
@@ -206,7 +207,7 @@ def test_a_late_ack_and_a_cant_respond_escalation(deployment, config: Config) ->
     unable_team = next(i.team for i in phillips.intents if i.team.startswith("vi-"))
 
     unable = handle_ack(state, "M-U", unable_team, T0 + timedelta(minutes=1), config, "unable")
-    metrics.decided(unable, state)
+    metrics.decided(unable, notice_times(state))
     assert _value(registry, "vigil_acks_total", {"response": "unable", "in_time": "yes"}) == 1
     assert _value(registry, "vigil_escalations_total") == 1  # "can't respond" escalates at once
     assert _value(registry, "vigil_intents_total", {"step": "escalation"}) == 1
@@ -214,9 +215,9 @@ def test_a_late_ack_and_a_cant_respond_escalation(deployment, config: Config) ->
 
     # the deadline passes on a tick: the escalation fires; the ack comes after it
     fired = advance(state, T0 + timedelta(minutes=10, seconds=1), config)
-    metrics.decided(fired, state)
+    metrics.decided(fired, notice_times(state))
     assert _value(registry, "vigil_escalations_total") == 2
-    metrics.decided(handle_ack(state, "M-L", late_team, T0 + timedelta(minutes=12), config, "ack"), state)
+    metrics.decided(handle_ack(state, "M-L", late_team, T0 + timedelta(minutes=12), config, "ack"), notice_times(state))
     assert _value(registry, "vigil_acks_total", {"response": "ack", "in_time": "no"}) == 1
     assert _value(registry, "vigil_time_to_ack_seconds_sum") == 720
 

@@ -11,8 +11,8 @@ from sqlalchemy import make_url
 
 from load_tests.chaos_proxy import CuttableProxy
 from reviews.store import ReviewStore
-from stream.runtime.review_sink import StoreBackoff, TimelineWriter
 from stream.model.timeline import AlertDelivered, RecipientResult
+from stream.runtime.review_sink import StoreBackoff, TimelineWriter
 
 
 def _record(n: int) -> AlertDelivered:

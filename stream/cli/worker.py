@@ -13,11 +13,12 @@ from prometheus_client import CollectorRegistry
 from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
 from notifiers.apprise_adapter import AppriseNotifier, load_recipients
 from reviews.store import ReviewStore
-from stream.runtime.app import WorkerSettings, build_app
 from stream.core.deployment import load_deployment
 from stream.ops.health import LoopHealth
 from stream.ops.kafka import ensure_topics
-from stream.ops.metrics import WorkerMetrics, add_process_metrics, metrics_port_file, serve_metrics
+from stream.ops.metrics import WorkerMetrics, add_process_metrics, metrics_port_file
+from stream.ops.probes import serve_metrics
+from stream.runtime.app import WorkerSettings, build_app
 
 log = structlog.get_logger(__name__)
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8600"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from types import SimpleNamespace
 
-from notifiers.apprise_adapter import RedeliveryPolicy
-from stream.runtime.redelivery import REDELIVERY_HEADER, Redelivery
+from notifiers.redelivery import REDELIVERY_HEADER, Redelivery, RedeliveryPolicy
 
 
 def test_a_record_without_the_header_is_an_intents_first() -> None:

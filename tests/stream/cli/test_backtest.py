@@ -18,12 +18,11 @@ import typer
 from typer.testing import CliRunner
 
 from load_tests.history import generate_year, write_jsonl
+from stream.cli.backtest import backtest, backtest_command
 from stream.core.backtest import (
     BacktestError,
     ConfigSource,
     Progress,
-    backtest,
-    backtest_command,
     read_history,
     render_markdown,
     run,
@@ -325,7 +324,7 @@ def vigil_backtest(cwd: Path, *args: str, tmpdir: Path | None = None) -> subproc
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
-    return subprocess.run([sys.executable, "-P", "-m", "stream.core.backtest", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-P", "-m", "stream.cli.backtest", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_git_revisions(planner_repo: Path, handmade: Path, tmp_path: Path) -> None:

@@ -1,0 +1,167 @@
+"""What the activation core remembers, and the draft that makes one step whole or nothing.
+
+``CoreState`` holds the activations, their indexes and the escalation timers. The core's functions change
+a state in place; ``step`` (stream/core/step.py) never hands them the caller's state but a ``draft`` of
+it: the containers are copied (pointers only) and an activation is copied the first time the step
+writes to it (``writable``). If anything raises half-way, the caller's state has not changed at all;
+if the step succeeds, the draft is the new state. Copying an activation costs a few microseconds, and a
+step writes one or two of them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from geofences.coverage import CoverageMap, Placement
+from rules.protocols import EscalationStep, ProtocolSet
+from stream.model.events import KIND_RANK, EventKind, Intent, NotificationIntent, ShootingEvent
+from stream.model.timeline import TimelineRecord
+
+# The shortest time an activation is kept (the 72 h retaliation look-back of the Minneapolis protocols and a
+# margin); a protocol file that looks further back keeps its activations longer (``Config.retention``).
+MIN_RETENTION = timedelta(hours=73)
+
+
+@dataclass
+class Notice:
+    """A team notified in an activation, with its escalation snapshot and cursor."""
+
+    team: str
+    protocol: str
+    step: str
+    at: datetime
+    ack_deadline: datetime | None
+    escalate: tuple[EscalationStep, ...]
+    cursor: int = 0
+    acked_at: datetime | None = None
+    declined_at: datetime | None = None  # "can't respond": the escalation need not wait for the deadline
+
+    def due(self) -> datetime | None:
+        """When the next escalation step fires, or None when the chain is done or stopped."""
+        if self.acked_at is not None or self.ack_deadline is None or self.cursor >= len(self.escalate):
+            return None
+        due = self.ack_deadline + timedelta(minutes=self.escalate[self.cursor].after_minutes)
+        return min(due, self.declined_at) if self.declined_at is not None else due
+
+
+@dataclass
+class Activation:
+    """One shooting, however many reports it came in."""
+
+    id: str
+    jurisdiction: str
+    opened_at: datetime
+    location: tuple[float, float] | None
+    placement: Placement | None
+    coverage_version: str
+    protocol_version: str
+    refs: list[str] = field(default_factory=list)
+    event_ids: set[str] = field(default_factory=set)
+    kinds: set[EventKind] = field(default_factory=set)
+    fatal: bool = False
+    cad_victims: int = 0
+    arrivals: dict[str, tuple[str, Intent | None]] = field(default_factory=dict)  # visit key → (hospital, intent)
+    arrived_at: dict[str, datetime] = field(default_factory=dict)  # hospital → first arrival there
+    ages: list[int] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    notices: dict[str, Notice] = field(default_factory=dict)
+    first_event: ShootingEvent | None = None
+
+    @property
+    def kind(self) -> EventKind:
+        """The most serious kind reported."""
+        return max(self.kinds, key=KIND_RANK.__getitem__)
+
+    def copy(self) -> Activation:
+        """A copy that shares nothing mutable with this one (events, placements and steps are frozen)."""
+        return replace(
+            self, refs=list(self.refs), event_ids=set(self.event_ids), kinds=set(self.kinds), arrivals=dict(self.arrivals),
+            arrived_at=dict(self.arrived_at), ages=list(self.ages), flags=list(self.flags),
+            notices={team: replace(notice) for team, notice in self.notices.items()},
+        )
+
+
+@dataclass
+class CoreState:
+    """Everything the core remembers: activations, their indexes, and the escalation timers."""
+
+    activations: dict[str, Activation] = field(default_factory=dict)
+    by_incident: dict[str, str] = field(default_factory=dict)  # "source:incident" → activation id
+    by_ref: dict[str, str] = field(default_factory=dict)  # ack refs (incident ids, MSH-10s) → activation id
+    timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)  # heap of (due, activation, team, cursor)
+    opened: deque[str] = field(default_factory=deque)  # activation ids in the order they opened (the clock only runs forward)
+    pruned_at: datetime | None = None  # when old activations were last forgotten (core time)
+    # a draft's activations that are its own copies (None: not a draft, every activation is written in place)
+    owned: set[str] | None = field(default=None, repr=False, compare=False)
+
+    def draft(self) -> CoreState:
+        """A state to run one step on, sharing nothing this state could see change (see the module)."""
+        return CoreState(dict(self.activations), dict(self.by_incident), dict(self.by_ref), list(self.timers), deque(self.opened),
+                         self.pruned_at, owned=set())
+
+    def settled(self) -> CoreState:
+        """This draft as a state of its own (its copies are now simply its activations)."""
+        self.owned = None
+        return self
+
+    def writable(self, activation_id: str) -> Activation:
+        """The activation, safe to change: in a draft, its own copy (made on the first write)."""
+        activation = self.activations[activation_id]
+        if self.owned is None or activation_id in self.owned:
+            return activation
+        mine = self.activations[activation_id] = activation.copy()
+        self.owned.add(activation_id)
+        return mine
+
+    def adopt(self, activation: Activation) -> None:
+        """Add an activation made during this step (it is the draft's own)."""
+        self.activations[activation.id] = activation
+        self.opened.append(activation.id)
+        if self.owned is not None:
+            self.owned.add(activation.id)
+
+
+def opened_since(state: CoreState, since: datetime) -> Iterator[Activation]:
+    """Activations opened at or after ``since``, newest first: correlation and repeats look back a bounded time."""
+    for activation_id in reversed(state.opened):
+        activation = state.activations.get(activation_id)
+        if activation is None:
+            continue
+        if activation.opened_at < since:
+            return
+        yield activation
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the core decides with."""
+
+    coverage: CoverageMap
+    protocols: ProtocolSet
+    keep: timedelta | None = None  # how long activations are kept, when not as long as the protocols need (tests)
+
+    @property
+    def retention(self) -> timedelta:
+        """How long an activation with nothing pending is kept: longer than anything looks back at it."""
+        return self.keep if self.keep is not None else max(MIN_RETENTION, self.protocols.look_back + timedelta(hours=1))
+
+
+@dataclass
+class Outcome:
+    """What one call produced: notifications to send and timeline records to keep."""
+
+    intents: list[NotificationIntent] = field(default_factory=list)
+    timeline: list[TimelineRecord] = field(default_factory=list)
+    activation_id: str | None = None
+    problem: str | None = None
+
+    def add(self, other: Outcome) -> Outcome:
+        """This outcome followed by ``other`` (the activation and problem of ``other`` when it has them)."""
+        self.intents += other.intents
+        self.timeline += other.timeline
+        self.activation_id = other.activation_id or self.activation_id
+        self.problem = other.problem or self.problem
+        return self

@@ -1,0 +1,42 @@
+"""The acks agent: answers from `vigil web` (and, later, SMS replies) onto the events topic, keyed by
+jurisdiction, so that the owner of the jurisdiction's state handles them in order with its reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from stream.model.events import AckMessage, CoreInput
+from stream.model.sinks import Sink
+from stream.runtime.clocks import AgentClock
+from stream.runtime.outputs import DeadLetters, OutputLost, OutputPolicy, Outputs, halt
+from stream.runtime.records import Received
+
+
+@dataclass
+class AckForwarder:
+    """An answer on the acks topic becomes a core input; one that does not decode is dead-lettered."""
+
+    events: Sink
+    dead_letters: DeadLetters
+    jurisdiction: str
+    clock: AgentClock
+    policy: OutputPolicy = OutputPolicy()
+    stop: Callable[[str], NoReturn] = halt
+
+    async def handle(self, record: Received) -> None:
+        """Forward one answer; returns once it (or its dead letter) is on the broker."""
+        now = self.clock.now("acks", record.timestamp)
+        outputs = Outputs(self.policy)
+        try:
+            ack = AckMessage.model_validate_json(record.value)
+        except Exception as exc:  # noqa: BLE001 - an answer that does not decode is dead-lettered with the reason
+            await self.dead_letters.failed(outputs, "acks", record.value, exc, now)
+        else:
+            await outputs.put(self.events, self.jurisdiction.encode(), CoreInput(type="ack", ack=ack).model_dump_json().encode(),
+                              self.clock.carried(record.timestamp, now))
+        try:
+            await outputs.confirm()
+        except OutputLost as exc:
+            self.stop(f"acks: {exc}")
