@@ -10,8 +10,10 @@ Alertmanager's ``notify.Stage`` pipeline):
   topic with the next redelivery header, and the log waits for that one; the pipeline stops here.
 - ``Record``: the result in the log, the delivery on the outcomes and timeline topics, the latency.
 
-The stages put records through ``Puts`` (the worker's ``Outputs``), which the caller confirms on the
-broker before it acks the intent's record. The scheduling around them (one task per intent, concurrency,
+The stages put records through ``Puts`` (the worker's ``Outputs``). The dispatch log is written last,
+once the records that go with it are on the broker: a worker that dies in between sends the intent again
+(at least once), where the other order could leave a log that says "sent" and no delivery record, or a
+redelivery the log waits for that never reached the topic (an alert lost). The scheduling around them (one task per intent, concurrency,
 a redelivery's wait) is the runtime's (stream/runtime/dispatch.py).
 """
 
@@ -36,11 +38,15 @@ log = structlog.get_logger(__name__)
 
 
 class Puts(Protocol):
-    """Where stages put the records they produce (confirmed on the broker by the caller)."""
+    """Where stages put the records they produce (the worker's ``Outputs``)."""
 
     async def put(self, sink: Sink, key: bytes | None, value: bytes, timestamp: float | None = None,
                   headers: Mapping[str, bytes] | None = None) -> None:
         """Hand one record to the producer."""
+        ...
+
+    async def confirm(self) -> None:
+        """Return once the broker has every record put so far (else raise: the worker stops)."""
         ...
 
 
@@ -121,6 +127,7 @@ class Redeliver:
         following = Redelivery(attempt, first_failed_at, now + self.policy.delay(attempt, self.rnd))
         # the original timestamp: the latency still counts from the input's arrival, outage included
         await puts.put(self.intents, job.intent.intent_id.encode(), job.raw, job.input_timestamp, {REDELIVERY_HEADER: following.encode()})
+        await puts.confirm()
         self.dispatched[job.intent.intent_id] = following.status
         log.warning("dispatch.redelivery_scheduled", attempt=attempt, failing_for_s=round(now - first_failed_at, 1))
         return False
@@ -141,7 +148,6 @@ class Record:
         assert delivery is not None, "Record runs after Send"
         if self.latency is not None and job.input_timestamp and delivery.reached_at is not None:
             self.latency(delivery.reached_at - job.input_timestamp)
-        self.dispatched[intent.intent_id] = delivery.status
         record = AlertDelivered(
             entry_id=stable_id("tl", intent.activation_id, "delivery", intent.intent_id), activation_id=intent.activation_id, at=job.at,
             intent_id=intent.intent_id, team=intent.team, status=delivery.status,  # type: ignore[arg-type]
@@ -150,6 +156,8 @@ class Record:
         payload = record.model_dump_json().encode()
         await puts.put(self.outcomes, intent.intent_id.encode(), payload)
         await puts.put(self.timeline, intent.activation_id.encode(), payload)
+        await puts.confirm()
+        self.dispatched[intent.intent_id] = delivery.status
         return True
 
 

@@ -102,7 +102,9 @@ class DispatchAgent:
                     holding = True
                 outputs = Outputs(self.policy)
                 await self.pipeline.run(job, outputs)
-                await self._confirm(outputs)
+                await outputs.confirm()
+            except OutputLost as exc:
+                self.stop(f"dispatch: {exc}")  # the record stays unacked: its delivery is read again
             except Exception as exc:  # noqa: BLE001 - a delivery bug dead-letters the intent, never stops the agent
                 outputs = Outputs(self.policy)
                 await self.dead_letters.failed(outputs, "dispatch", record.value, exc, job.at)
