@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import typer
+
+from stream.cli.options import Hl7SecretOption, hl7_secret_of
 from stream.feeds.classify import Classification
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
@@ -100,3 +104,18 @@ def parse_files(kind: str, paths: list[Path], rules: Classification, secret: byt
 
 
 __all__ = ["KINDS", "DeadLetter", "parse_files"]
+
+
+def parse(
+    kind: str = typer.Argument(..., help="eido, hl7 or csv."),
+    files: list[Path] = typer.Argument(..., help="Files to read."),
+    hl7_secret: str = Hl7SecretOption,
+) -> None:
+    """Print what Vigil makes of each message: one JSON line of event, skipped or rejected."""
+    from stream.core.deployment import load_deployment
+
+    if kind not in KINDS:
+        typer.echo(f"vigil parse: unknown kind {kind!r}; expected one of {', '.join(KINDS)}", err=True)
+        raise typer.Exit(2)
+    secret = hl7_secret_of(hl7_secret, required=False) if kind == "hl7" else b""
+    raise typer.Exit(parse_files(kind, files, load_deployment().classification, secret, sys.stdout, sys.stderr))

@@ -1,78 +1,69 @@
-"""Run a Vigil worker: load and check config, make sure the topics exist, then run Faust."""
+"""`vigil worker`: a stream worker, from its options (the worker itself is stream/runtime/worker.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
+from datetime import datetime
 from pathlib import Path
 
-import faust
-import structlog
-from prometheus_client import CollectorRegistry
+import typer
 
-from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
-from notifiers.apprise_adapter import AppriseNotifier, load_recipients
-from reviews.store import ReviewStore
-from stream.core.deployment import load_deployment
-from stream.ops.health import LoopHealth
-from stream.ops.kafka import ensure_topics
-from stream.ops.metrics import WorkerMetrics, add_process_metrics, metrics_port_file
-from stream.ops.probes import serve_metrics
-from stream.runtime.app import WorkerSettings, build_app
-
-log = structlog.get_logger(__name__)
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8600"
+from stream.cli.options import BootstrapOption, MetricsHostOption, TopicPrefixOption, require_bootstrap
 
 
-class WorkerConfigError(ValueError):
-    """A worker setting that stops it before it joins, with what to do about it."""
+def worker(
+    bootstrap: str = BootstrapOption,
+    contacts: Path = typer.Option(..., "--contacts", envvar="VIGIL_CONTACTS", help="Apprise YAML of recipients, tagged by team id."),
+    db_url: str = typer.Option("sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL (sqlite:/// or postgresql+psycopg://)."),
+    data_dir: Path = typer.Option(Path("vigil-data"), "--data-dir", envvar="VIGIL_DATA_DIR", help="Faust's local state folder."),
+    partitions: int = typer.Option(4, "--partitions", help="Partitions of topics this worker creates."),
+    fetch_wait_ms: int = typer.Option(10, "--fetch-wait-ms", help="Consumer fetch wait (Faust's own is 1500 ms)."),
+    ready_file: Path | None = typer.Option(None, "--ready-file", help="Written when partitions are assigned and tables recovered."),
+    faust_log_level: str = typer.Option("warning", "--faust-log-level", help="Log level of Faust's own logs."),
+    app_id: str = typer.Option("vigil", "--app-id", envvar="VIGIL_APP_ID", help="Faust app id: the consumer group and table names."),
+    topic_prefix: str = TopicPrefixOption,
+    clock_start: str | None = typer.Option(None, "--clock-start", help="Demos and drills: start the worker's clock at this ISO 8601 moment."),
+    clock_rate: float = typer.Option(1.0, "--clock-rate", min=0.001, help="Drills and tests, with --clock-start: run the clock this many times faster."),
+    table_store: str = typer.Option("memory://", "--table-store", envvar="VIGIL_TABLE_STORE",
+                                    help="Tables' local store: memory:// (rebuilt from the changelog at start) or rocksdb:// (kept in --data-dir)."),
+    stream_time: bool = typer.Option(False, "--stream-time", help="Replays and drills: the clock is the input records' timestamps; no wall-clock ticks."),
+    public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Base URL of `vigil web` for the alerts' ack links."),
+    faust_sensors: bool = typer.Option(False, "--faust-sensors", envvar="VIGIL_FAUST_SENSORS",
+                                       help="Also export Faust's own sensors (vigil_faust_*); they add ~70 ms to the p99 alert latency under load."),
+    metrics_port: int = typer.Option(9600, "--metrics-port", min=0, max=65535,
+                                     help="Port of /metrics for Prometheus; 0 picks a free one (logged, and written to <ready-file>.metrics)."),
+    metrics_host: str = MetricsHostOption,
+) -> None:
+    """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink.
 
+    Needs VIGIL_ACK_SECRET (at least 16 bytes, the same as `vigil web`'s): it signs the alerts' ack links."""
+    from reviews.store import ReviewStore
+    from stream.runtime.worker import WorkerConfigError, ack_signer_from_env, run_worker
+    from stream.ops.kafka import Topics
+    from stream.runtime.app import WorkerSettings
 
-def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
-    """The signer of the alerts' ack links: the secret from ``VIGIL_ACK_SECRET`` (shared with `vigil web`),
-    links to ``public_url`` (else ``VIGIL_PUBLIC_URL``, else the local web service)."""
-    secret = os.environ.get("VIGIL_ACK_SECRET", "")
-    if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise WorkerConfigError(
-            f"VIGIL_ACK_SECRET must be set to at least {MIN_SECRET_BYTES} bytes (the key that signs alert ack links; "
-            "`vigil web` needs the same one)"
-        )
-    return AckSigner(secret.encode(), public_url or os.environ.get("VIGIL_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
-
-
-def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, loglevel: str = "warning") -> None:
-    """Run one worker until it is stopped (SIGTERM/SIGINT). Config errors stop it before it joins.
-
-    With ``settings.metrics_port`` set, /metrics and the /healthz and /readyz probes (stream/ops/health.py) are
-    served (from a thread) before the worker joins; the bound port goes to the log and, with a ready file, to ``<ready_file>.metrics``."""
-    deployment = load_deployment()
-    registry = CollectorRegistry()
-    metrics = WorkerMetrics(registry)
-    add_process_metrics(registry)
-    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_links, observer=metrics)
-    unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
-    if unknown:
-        log.warning("contacts.unknown_teams", teams=unknown)
+    require_bootstrap(bootstrap)
+    settings = WorkerSettings(
+        bootstrap=bootstrap,
+        db_url=db_url,
+        data_dir=data_dir,
+        partitions=partitions,
+        fetch_max_wait_ms=fetch_wait_ms,
+        ready_file=ready_file,
+        app_id=app_id,
+        topics=Topics(topic_prefix),
+        clock_start=datetime.fromisoformat(clock_start) if clock_start else None,
+        clock_rate=clock_rate,
+        stream_time=stream_time,
+        table_store=table_store,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        faust_sensors=faust_sensors,
+    )
+    try:
+        ack_links = ack_signer_from_env(public_url)
+    except WorkerConfigError as exc:
+        typer.echo(f"vigil worker: {exc}", err=True)
+        raise typer.Exit(2) from None
     store = ReviewStore(settings.db_url)
     store.create_schema()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions))
-    # asyncio.run() leaves no current loop; Faust's worker expects one.
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    health = LoopHealth(registry)
-    app = build_app(settings, deployment, notifier, store, metrics=metrics, health=health)
-    if settings.metrics_port is not None:
-        bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port, health)
-        if bound is not None and settings.ready_file is not None:
-            port_file = metrics_port_file(settings.ready_file)
-            # written whole under another name, then renamed: a reader never sees a half-written port
-            partial = port_file.with_name(port_file.name + ".tmp")
-            partial.write_text(str(bound), encoding="utf-8")
-            partial.replace(port_file)
-    log.info(
-        "worker.starting",
-        bootstrap=settings.bootstrap,
-        coverage_version=deployment.coverage.version,
-        protocol_version=deployment.protocols.version,
-    )
-    faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+    run_worker(settings, contacts, ack_links, store, loglevel=faust_log_level)

@@ -1,0 +1,77 @@
+"""Run a Vigil worker: load and check config, make sure the topics exist, then run Faust."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import faust
+import structlog
+from prometheus_client import CollectorRegistry
+
+from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
+from notifiers.apprise_adapter import AppriseNotifier, load_recipients
+from stream.core.deployment import load_deployment
+from stream.ops.health import LoopHealth
+from stream.ops.kafka import ensure_topics
+from stream.ops.metrics import WorkerMetrics, add_process_metrics, metrics_port_file
+from stream.ops.probes import serve_metrics
+from stream.runtime.app import WorkerSettings, build_app
+from stream.runtime.review_sink import TimelineStore
+
+log = structlog.get_logger(__name__)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8600"
+
+
+class WorkerConfigError(ValueError):
+    """A worker setting that stops it before it joins, with what to do about it."""
+
+
+def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
+    """The signer of the alerts' ack links: the secret from ``VIGIL_ACK_SECRET`` (shared with `vigil web`),
+    links to ``public_url`` (else ``VIGIL_PUBLIC_URL``, else the local web service)."""
+    secret = os.environ.get("VIGIL_ACK_SECRET", "")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise WorkerConfigError(
+            f"VIGIL_ACK_SECRET must be set to at least {MIN_SECRET_BYTES} bytes (the key that signs alert ack links; "
+            "`vigil web` needs the same one)"
+        )
+    return AckSigner(secret.encode(), public_url or os.environ.get("VIGIL_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
+
+
+def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, store: TimelineStore, loglevel: str = "warning") -> None:
+    """Run one worker until it is stopped (SIGTERM/SIGINT), its review sink writing to ``store``. Config errors
+    stop it before it joins.
+
+    With ``settings.metrics_port`` set, /metrics and the /healthz and /readyz probes (stream/ops/health.py) are
+    served (from a thread) before the worker joins; the bound port goes to the log and, with a ready file, to ``<ready_file>.metrics``."""
+    deployment = load_deployment()
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    add_process_metrics(registry)
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_links, observer=metrics)
+    unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
+    if unknown:
+        log.warning("contacts.unknown_teams", teams=unknown)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions))
+    # asyncio.run() leaves no current loop; Faust's worker expects one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    health = LoopHealth(registry)
+    app = build_app(settings, deployment, notifier, store, metrics=metrics, health=health)
+    if settings.metrics_port is not None:
+        bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port, health)
+        if bound is not None and settings.ready_file is not None:
+            port_file = metrics_port_file(settings.ready_file)
+            # written whole under another name, then renamed: a reader never sees a half-written port
+            partial = port_file.with_name(port_file.name + ".tmp")
+            partial.write_text(str(bound), encoding="utf-8")
+            partial.replace(port_file)
+    log.info(
+        "worker.starting",
+        bootstrap=settings.bootstrap,
+        coverage_version=deployment.coverage.version,
+        protocol_version=deployment.protocols.version,
+    )
+    faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
