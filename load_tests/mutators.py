@@ -167,9 +167,8 @@ def huge_value(rng: random.Random, doc: dict[str, Any]) -> None:
     """Make a random string value 10 KB to 900 KB long (sometimes the incident id, or a 5,000-digit number)."""
     size = rng.choices([10_000, 200_000, 900_000], weights=[0.75, 0.2, 0.05])[0]
     target = rng.random()
-    incident = doc.get("incidentComponent")
-    if target < 0.3 and isinstance(incident, dict):
-        incident["$id"] = "HX-" + "9" * size
+    if target < 0.3:
+        doc["$id"] = "HX-" + "9" * size  # the builder's incident id
     elif target < 0.45:
         doc["hugeNumber"] = HUGE_NUMBER  # replaced by 5,000 digits once dumped: json.loads refuses over 4,300
     else:
@@ -211,7 +210,8 @@ def surrogates(rng: random.Random, doc: dict[str, Any]) -> None:
     incident = doc.get("incidentComponent")
     if isinstance(incident, dict):
         key = rng.choice(["$id", "incidentTypeInternalText", "incidentTypeCommonRegistryText"])
-        incident[key] = str(incident.get(key, "x")) + rng.choice(["\ud800", "\udfff", "\ud83d"])
+        target = doc if key == "$id" else incident  # the builder's incident id is the document's $id
+        target[key] = str(target.get(key, "x")) + rng.choice(["\ud800", "\udfff", "\ud83d"])
 
 
 def whole_document(rng: random.Random, doc: dict[str, Any]) -> bytes:

@@ -2,6 +2,7 @@
 
 Field spelling varies between producers (NENA's own samples use ``lastUpdateTimeStamp`` and
 ``LastUpdateTimeStamp``, ``locationComponent`` and ``locationInformationComponent``): both are read.
+The incident is named by its Incident Tracking Identifier wherever the producer puts it (``incident_identity``).
 """
 
 from __future__ import annotations
@@ -127,14 +128,32 @@ def parse_eido(raw: bytes | str, with_location: bool = True) -> CadReport:
     return eido_report(doc, with_location)
 
 
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def incident_identity(doc: dict[str, Any], incident: dict[str, Any]) -> Any:
+    """The incident's id as sent (``eido_report`` checks it), the first given of: ``incidentTrackingIdentifier``
+    in the incident component, then at the document's top level, the document's ``$id``, the incident
+    component's ``$id``.
+
+    NENA-STA-021 makes the document's ``$id`` the Incident Tracking Identifier (the call-transfer sample);
+    NENA's 2020 sample sends ``incidentTrackingIdentifier`` beside a document ``$id`` of its own. A component's
+    ``$id`` names the component: producers that number components ("...:incident:0") would merge two
+    incidents, those that mint one per version split one, so it comes last. Merge and link components carry
+    the tracking ids of other incidents and are never read.
+    """
+    candidates = (incident.get("incidentTrackingIdentifier"), doc.get("incidentTrackingIdentifier"),
+                  doc.get("$id"), incident.get("$id"))
+    return next((c for c in candidates if _given(c)), None)
+
+
 def eido_report(doc: Any, with_location: bool = True) -> CadReport:
     """An EIDO document already decoded from JSON (replays carry it as an object); see ``parse_eido``."""
     if not isinstance(doc, dict):
         raise Rejected("not_an_object", "EIDO document must be a JSON object")
-    # A document without an incident component (a call transfer, say) is still an incident: the
-    # document's own $id is the incident id ("urn:emergency:uid:incidentid:...").
     incident = _component(doc.get("incidentComponent")) or {}
-    incident_id = _first(incident, "incidentTrackingIdentifier", "$id") or doc.get("$id")
+    incident_id = incident_identity(doc, incident)
     if not isinstance(incident_id, str) or not incident_id.strip():
         raise Rejected("missing_incident_id", "EIDO has no incidentTrackingIdentifier or $id")
     if len(incident_id.strip()) > MAX_INCIDENT_ID_CHARS:

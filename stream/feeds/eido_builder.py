@@ -33,11 +33,15 @@ def build_eido(
     victim_ages: list[int | None] | None = None,
     agency: str = AGENCY,
 ) -> dict[str, Any]:
-    """An EIDO document for one incident version, as a CAD system sends it on every change."""
+    """An EIDO document for one incident version, as a CAD system sends it on every change.
+
+    Shaped as NENA-STA-021 says: the document's ``$id`` is the incident (tracking) id, the same in every
+    version; each component has an id of its own.
+    """
     stamp = {"lastUpdateTimeStamp": updated_at, "updatedByAgencyReference": {"$ref": agency}}
     location_id = f"{incident_id}:loc:1"
     incident: dict[str, Any] = {
-        "$id": incident_id,
+        "$id": f"{incident_id}:incident:1",
         **stamp,
         "incidentTypeCommonRegistryText": apco,
     }
@@ -46,7 +50,7 @@ def build_eido(
     if internal_text:
         incident["incidentTypeInternalText"] = internal_text
     doc: dict[str, Any] = {
-        "$id": f"urn:emergency:uid:eido:{incident_id}:{updated_at}",
+        "$id": incident_id,
         **stamp,
         "eidoVersion": "1.0",
         "issuingElementIdentification": f"cad.{agency}",

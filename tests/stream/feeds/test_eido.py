@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from stream.core.activations import handle_ack, handle_event
+from stream.core.state import Config, CoreState, Outcome
 from stream.feeds.eido import parse_eido
 from stream.feeds.eido_builder import build_eido, pidf_point
+from stream.feeds.ingest import ingest_cad
 from stream.model.errors import Rejected
-from tests.helpers import JORDAN, as_bytes, shooting
+from stream.model.events import ShootingEvent
+from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, as_bytes, shooting
 
 NENA_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "eido" / "sample_call_transfer.json"
 
@@ -98,7 +103,6 @@ def test_nena_sample_parses_with_the_document_id_as_incident() -> None:
 
 
 def test_nena_sample_is_skipped_as_not_a_shooting(deployment) -> None:
-    from stream.feeds.ingest import ingest_cad
     from stream.model.events import Skipped
     from tests.helpers import RECEIVED
 
@@ -117,7 +121,8 @@ def test_nena_sample_location_parses_when_an_incident_is_added() -> None:
     doc = json.loads(NENA_SAMPLE.read_text())
     doc["incidentComponent"] = {"$id": "urn:x", "lastUpdateTimeStamp": doc["lastUpdateTimeStamp"], "incidentTypeCommonRegistryText": "SHOOT"}
     report = parse_eido(json.dumps(doc))
-    assert report.incident_id == "urn:x"
+    # the incident component's $id names the component: the incident is still the document's $id
+    assert report.incident_id == "urn:emergency:uid:incidentid:a56e556d871:bcf.state.pa.us"
     assert report.updated_at.utcoffset().total_seconds() == -4 * 3600
 
 
@@ -126,3 +131,108 @@ def test_person_roles_of_any_json_type_never_break_parsing(roles) -> None:
     doc = shooting("MPLS-8", victim_ages=[20])
     doc["personComponent"][0]["personIncidentRoleRegistryText"] = roles
     assert parse_eido(as_bytes(doc)).victim_ages == ((20,) if roles == "Victim" else ())
+
+
+# --- Incident identity. NENA's 2020 sample (Samples/Sample_EIDO.json) carries incidentTrackingIdentifier at
+# the top level; its document $id ("...:header") and incident component $id ("...:incident:0") are
+# component ids, so two incidents from a producer that numbers components this way share both.
+
+NENA_2020_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "eido" / "sample_eido_2020.json"
+NENA_2020_TRACKING_ID = "urn:emergency:uid:incidentid:0:psap.allegheny.pa.us"
+NENA_2020_COMPONENT_ID = "incidentid:0:psap.allegheny.pa.us:incident:0"
+SHOTS_FIRED = ("OTHER", "Sound of Shots Fired (P)")
+PERSON_SHOT = ("SHOOT", "Shooting (PFE)")
+
+
+def tracking(number: int) -> str:
+    """An Incident Tracking Identifier of the Minneapolis PSAP (NENA-STA-010 form)."""
+    return f"urn:emergency:uid:incidentid:{number}:mpls.mn.us"
+
+
+def nena_shaped(tracking_id: str, updated_at: str, call: tuple[str, str] = PERSON_SHOT, where: tuple[float, float] = JORDAN,
+                component_id: str = NENA_2020_COMPONENT_ID) -> dict:
+    """NENA's 2020 sample turned into a Minneapolis call: its shape and spellings kept (top-level tracking id,
+    LastUpdateTimeStamp, locationInformationComponent), the incident, time, type and place changed."""
+    doc = json.loads(NENA_2020_SAMPLE.read_text())
+    doc["incidentTrackingIdentifier"] = tracking_id
+    doc["LastUpdateTimeStamp"] = updated_at
+    incident = doc["incidentComponent"][0]
+    incident.update({"$id": component_id, "LastUpdateTimeStamp": updated_at, "incidentTypeCommonRegistryText": call[0],
+                     "incidentTypeInternalText": call[1]})
+    del incident["incidentTypeInternalCode"]  # "10-101" is Allegheny's own code
+    doc["locationInformationComponent"][0]["locationByValue"] = pidf_point(*where)
+    return doc
+
+
+def test_nena_2020_sample_incident_is_its_top_level_tracking_identifier() -> None:
+    report = parse_eido(NENA_2020_SAMPLE.read_bytes(), with_location=False)
+    assert report.incident_id == NENA_2020_TRACKING_ID
+    assert report.updated_at.isoformat() == "2020-10-29T18:40:04.337000+00:00"
+
+
+def test_incident_id_precedence_tracking_id_then_document_id_then_component_id() -> None:
+    # Merge and link components name other incidents by their tracking ids: never the incident's own id.
+    doc = {"$id": tracking(1), "lastUpdateTimeStamp": "2026-07-04T22:15:00-05:00", "incidentTrackingIdentifier": tracking(2),
+           "mergeComponent": [{"$id": "merge:0", "incidentTrackingIdentifier": tracking(8),
+                               "incidentMergeDirectionCode": "REPLACED"}],
+           "linkComponent": [{"$id": "link:0", "incidentTrackingIdentifier": tracking(9), "linkDirectionCode": "RELATED"}],
+           "incidentComponent": [{"$id": "incident:0", "incidentTrackingIdentifier": tracking(3),
+                                  "incidentTypeCommonRegistryText": "SHOOT"}]}
+    found = [parse_eido(json.dumps(doc)).incident_id]
+    for remove in (lambda: doc["incidentComponent"][0].pop("incidentTrackingIdentifier"),
+                   lambda: doc.pop("incidentTrackingIdentifier"), lambda: doc.pop("$id")):
+        remove()
+        found.append(parse_eido(json.dumps(doc)).incident_id)
+    assert found == [tracking(3), tracking(2), tracking(1), "incident:0"]
+
+
+class Core:
+    """The activation core fed EIDO documents through the ingest stage, as the worker feeds it."""
+
+    def __init__(self, deployment):
+        self.classification = deployment.classification
+        self.state, self.config = CoreState(), Config(deployment.coverage, deployment.protocols)
+
+    def send(self, doc: dict, at: str) -> Outcome:
+        """Ingest one document received at ``at`` and hand its event to the core."""
+        now = datetime.fromisoformat(at)
+        event = ingest_cad(as_bytes(doc), self.classification, now)
+        assert isinstance(event, ShootingEvent), event
+        return handle_event(self.state, event, now, self.config)
+
+    def ack(self, ref: str, team: str, at: str) -> Outcome:
+        """A team's ack naming ``ref``."""
+        return handle_ack(self.state, ref, team, datetime.fromisoformat(at), self.config)
+
+
+def notified(outcome: Outcome) -> list[tuple[str, str, str]]:
+    return [(i.team, i.protocol, i.step) for i in outcome.intents]
+
+
+def test_incidents_whose_components_share_an_id_stay_two_activations(deployment) -> None:
+    core, at_jordan, at_phillips = Core(deployment), "2026-07-04T22:15:00-05:00", "2026-07-04T22:17:00-05:00"
+    jordan = core.send(nena_shaped(tracking(7101), at_jordan), at_jordan)
+    phillips = core.send(nena_shaped(tracking(7102), at_phillips, where=MIDTOWN_PHILLIPS), at_phillips)
+    assert jordan.activation_id != phillips.activation_id
+    assert notified(jordan) == [("vi-north-nearnorth", "P2", "initial"), ("gvi-outreach", "P2", "initial")]
+    assert notified(phillips) == [("vi-south-phillips", "P2", "initial"), ("gvi-outreach", "P2", "initial")]
+
+
+def test_a_resend_notifies_nobody_and_an_upgrade_notifies_only_what_p2_adds(deployment) -> None:
+    # A producer that mints a new component $id for every version of the incident: only the tracking id holds.
+    core = Core(deployment)
+    first_at, resent_at, upgraded_at = "2026-07-04T22:15:00-05:00", "2026-07-04T22:20:00-05:00", "2026-07-04T22:25:00-05:00"
+    first = core.send(nena_shaped(tracking(7201), first_at, SHOTS_FIRED, component_id="c-1"), first_at)
+    resent = core.send(nena_shaped(tracking(7201), resent_at, SHOTS_FIRED, component_id="c-2"), resent_at)
+    upgraded = core.send(nena_shaped(tracking(7201), upgraded_at, PERSON_SHOT, component_id="c-3"), upgraded_at)
+    assert notified(first) == [("vi-north-nearnorth", "P1", "initial")]
+    assert (resent.activation_id, notified(resent)) == (first.activation_id, [])
+    assert (upgraded.activation_id, notified(upgraded)) == (first.activation_id, [("gvi-outreach", "P2", "update")])
+
+
+def test_an_ack_naming_the_tracking_id_finds_the_activation(deployment) -> None:
+    core, at = Core(deployment), "2026-07-04T22:15:00-05:00"
+    opened = core.send(nena_shaped(tracking(7301), at), at)
+    acked = core.ack(tracking(7301), "vi-north-nearnorth", "2026-07-04T22:18:00-05:00")
+    assert (acked.problem, acked.activation_id) == (None, opened.activation_id)
+    assert [(r.team, r.first, r.within_deadline) for r in acked.timeline] == [("vi-north-nearnorth", True, True)]

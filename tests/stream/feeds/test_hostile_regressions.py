@@ -46,6 +46,11 @@ def _shooting(**changes: object) -> dict:
     return doc
 
 
+def _shooting_of(incident_id: str) -> dict:
+    """The shooting with another incident id, where the builder puts it (the document's $id)."""
+    return {**_shooting(), "$id": incident_id}
+
+
 @pytest.mark.parametrize("raw", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
                                  b'{"n":' + b"7" * 5000 + b"}"], ids=["deep-array", "deep-object", "5000-digits"])
 def test_unreadable_json_is_a_dead_letter_not_an_exception(raw: bytes, deployment) -> None:
@@ -55,16 +60,16 @@ def test_unreadable_json_is_a_dead_letter_not_an_exception(raw: bytes, deploymen
 
 @pytest.mark.parametrize("incident_id", ["HX-\ud800", "\udfff"])
 def test_lone_surrogate_in_the_incident_id_is_a_dead_letter(incident_id: str, deployment) -> None:
-    raw = json.dumps(_shooting(**{"$id": incident_id})).encode()  # json.dumps writes it as a \\ud800 escape
+    raw = json.dumps(_shooting_of(incident_id)).encode()  # json.dumps writes it as a \\ud800 escape
     outcome = ingest_cad(raw, deployment.classification, RECEIVED)
     assert isinstance(outcome, DeadLetter) and outcome.reason == "bad_incident_id"
     outcome.model_dump_json().encode()  # and the dead letter itself can be written
 
 
 def test_incident_id_over_200_characters_is_a_dead_letter(deployment) -> None:
-    outcome = ingest_cad(json.dumps(_shooting(**{"$id": "9" * 900_000})).encode(), deployment.classification, RECEIVED)
+    outcome = ingest_cad(json.dumps(_shooting_of("9" * 900_000)).encode(), deployment.classification, RECEIVED)
     assert isinstance(outcome, DeadLetter) and outcome.reason == "bad_incident_id"
-    assert ingest_cad(json.dumps(_shooting(**{"$id": "9" * 200})).encode(), deployment.classification, RECEIVED).ref == "9" * 200
+    assert ingest_cad(json.dumps(_shooting_of("9" * 200)).encode(), deployment.classification, RECEIVED).ref == "9" * 200
 
 
 def test_lone_surrogate_in_pidf_is_a_bad_location() -> None:
