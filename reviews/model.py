@@ -1,11 +1,22 @@
 """What the next-day activation review shows, computed from the stored timeline: plain functions.
 
-``review_of(records)`` turns one activation's typed timeline records (stream/model/timeline.py) into an
-``ActivationReview``: its header (when, what, where), a line per team (notified, delivered, answered,
-escalated), the flags the meeting goes through (coverage gap, retaliation watch, missed ack, delivery
-failure) and the timeline as steps with the minutes between them. ``summarise`` aggregates a date
-range. The web pages, `vigil review` and the exports only render these; nothing here touches a
-database, a clock or the network.
+``review_of(records, zone, now=...)`` turns one activation's typed timeline records (stream/model/timeline.py)
+into an ``ActivationReview``: its header (when, what, where), a line per team (notified, delivered,
+answered, escalated), the flags the meeting goes through (coverage gap, retaliation watch, missed ack,
+can't respond, delivery failure) and the timeline as steps with the minutes between them. ``now`` is
+the moment the review is looked at: a deadline after it is still running ("awaiting"), never a miss.
+``summarise`` aggregates a date range. The web pages, `vigil review` and the exports only render these;
+nothing here touches a database, a clock or the network.
+
+How a team with an ack deadline stands (``TeamLine.ack_state``), judged on its first answer:
+
+- ``in_time``: acknowledged (or "on my way") by the deadline;
+- ``cant_respond``: answered "can't respond" by the deadline. An answer, not an ack: it is not counted
+  as acked in time, and it is not a missed ack either (the team told DNS at once, which is what the
+  button is for); it has its own flag, ``cant_respond``, so the meeting still goes through it;
+- ``late``: its first answer (an ack or a "can't respond") came after the deadline: a missed ack;
+- ``no_answer``: the deadline passed with no answer (whether or not the escalation fired): a missed ack;
+- ``awaiting``: no answer, no escalation, and the deadline is not past ``now``.
 """
 
 from __future__ import annotations
@@ -32,9 +43,16 @@ OUTCOMES = {
     "unable": "unable",
 }
 # the flags the review goes through, in the order it goes through them
-REVIEW_FLAGS = ("coverage_gap", "retaliation_watch", "missed_ack", "delivery_failure")
+REVIEW_FLAGS = ("coverage_gap", "retaliation_watch", "missed_ack", "cant_respond", "delivery_failure")
 FAILED_DELIVERY = ("failed", "partial", "no_recipients")
 KIND_ORDER = {"event_received": 0, "decided": 1, "intent": 2, "delivery": 3, "ack": 4}
+# a "can't respond" sorts before the escalation it caused at the same moment
+DECLINE_ORDER = 1.5
+# how a team with a deadline stands (see the module docstring)
+IN_TIME, CANT_RESPOND, LATE, NO_ANSWER, AWAITING = "in_time", "cant_respond", "late", "no_answer", "awaiting"
+# Records made before intents carried their escalation chain (IntentCreated.escalates_to is None): every
+# Minneapolis protocol with a deadline escalates to dns-oncall (docs/demo-deployment.md).
+LEGACY_ESCALATION = ("dns-oncall",)
 
 
 @dataclass(frozen=True)
@@ -45,8 +63,10 @@ class TeamLine:
     protocol: str
     step: str  # initial, update or escalation
     notified_at: datetime
+    as_of: datetime  # the review's "now": a deadline after it is still running
     ack_deadline: datetime | None = None
     escalated_from: str | None = None  # for an escalation: the team that did not ack
+    escalated_because: str | None = None  # for an escalation: "cant_respond" (that team answered so) or "no_ack"
     delivery: str | None = None  # delivered, partial, failed, no_recipients; None: no outcome yet
     delivered_at: datetime | None = None
     recipients: int = 0
@@ -57,20 +77,42 @@ class TeamLine:
     escalated_at: datetime | None = None  # when dns-oncall was told that this team had not acked
 
     @property
-    def acked_in_time(self) -> bool | None:
-        """True/False for a team with a deadline; None for a team without one."""
+    def first_answer(self) -> tuple[datetime, str] | None:
+        """The team's first answer, (when, response): an ack, "on my way" or "can't respond" (``unable``)."""
+        answers = [(at, response) for at, response in ((self.answered_at, self.response), (self.declined_at, "unable"))
+                   if at is not None and response is not None]
+        return min(answers, key=lambda answer: answer[0]) if answers else None
+
+    @property
+    def ack_state(self) -> str | None:
+        """in_time, cant_respond, late, no_answer or awaiting (module docstring); None without a deadline."""
         if self.ack_deadline is None:
             return None
-        return self.answered_at is not None and self.answered_at <= self.ack_deadline
+        first = self.first_answer
+        if first is not None:
+            at, response = first
+            if at > self.ack_deadline:
+                return LATE
+            return CANT_RESPOND if response == "unable" else IN_TIME
+        # an ack at the very deadline is in time, so at the deadline it is still running
+        return AWAITING if self.escalated_at is None and self.as_of <= self.ack_deadline else NO_ANSWER
+
+    @property
+    def acked_in_time(self) -> bool | None:
+        """True: acked by the deadline. False: the deadline passed without an ack in time. None: no
+        deadline, a deadline still running, or "can't respond" (an answer, not an ack, and not a miss)."""
+        return {IN_TIME: True, LATE: False, NO_ANSWER: False}.get(self.ack_state or "")
 
     @property
     def missed(self) -> bool:
-        """The team did not ack in time, by the evidence: its escalation fired, it answered "can't respond",
-        or it answered after the deadline. (A deadline still running is not a miss.)"""
-        if self.ack_deadline is None:
-            return False
-        late = self.answered_at is not None and self.answered_at > self.ack_deadline
-        return self.escalated_at is not None or self.declined_at is not None or late
+        """The team did not answer by its deadline: no answer once it passed, or a first answer after it.
+        A deadline still running is not a miss, nor is a "can't respond" given in time."""
+        return self.ack_state in (LATE, NO_ANSWER)
+
+    @property
+    def cant_respond(self) -> bool:
+        """The team answered "can't respond" by its deadline (its escalation fired at once)."""
+        return self.ack_state == CANT_RESPOND
 
     @property
     def minutes_to_ack(self) -> float | None:
@@ -124,7 +166,9 @@ class ActivationReview:
 
     @property
     def seconds_to_notify(self) -> float | None:
-        """From the first report received to the first alert delivered."""
+        """From the first report received to the first alert delivered. Never negative: review_of puts
+        every time on the decisions' clock (a report is received no later than its decision, an alert
+        delivered no earlier than its intent)."""
         if self.first_delivered_at is None:
             return None
         return (self.first_delivered_at - self.first_received_at).total_seconds()
@@ -138,56 +182,84 @@ def _hhmm(moment: datetime, zone: tzinfo) -> str:
     return f"{moment.astimezone(zone):%H:%M:%S}"
 
 
-def review_of(records: Sequence[TimelineRecord], zone: tzinfo) -> ActivationReview:
-    """One activation's review from its timeline records (any order; at least its first decision)."""
-    # at one moment the report comes before the decision, the decision before its alerts
-    ordered = sorted(records, key=lambda r: (r.at, KIND_ORDER.get(r.kind, 9), r.entry_id))
+def on_one_clock(records: Iterable[TimelineRecord]) -> list[TimelineRecord]:
+    """The records with their times on the clock of the activation's decisions.
+
+    A report's received stamp may come from another process's clock (an HL7 listener on the wall clock
+    beside a worker on a demo or drill clock), as may a delivery's (another worker's clock). A report is
+    received no later than the decision made on it, and an alert is delivered no earlier than its
+    intent: a stamp on the wrong side is put at that bound, so steps keep their order and the time to
+    notify is never negative, also for records stored before the worker stamped arrivals itself.
+    """
+    records = list(records)
+    decided_at: dict[str, datetime] = {}
+    for record in records:
+        if isinstance(record, ActivationDecided):
+            decided_at[record.event_id] = min(record.at, decided_at.get(record.event_id, record.at))
+    intent_at = {r.intent_id: r.at for r in records if isinstance(r, IntentCreated)}
+    fitted: list[TimelineRecord] = []
+    for record in records:
+        if isinstance(record, EventReceived) and record.at > decided_at.get(record.event_id, record.at):
+            record = record.model_copy(update={"at": decided_at[record.event_id]})
+        elif isinstance(record, AlertDelivered) and record.at < intent_at.get(record.intent_id, record.at):
+            record = record.model_copy(update={"at": intent_at[record.intent_id]})
+        fitted.append(record)
+    return fitted
+
+
+def _order(record: TimelineRecord) -> tuple[datetime, float, str]:
+    # at one moment the report comes before the decision, the decision before its alerts, and a
+    # "can't respond" before the escalation it brought forward
+    declined = isinstance(record, AckRecorded) and record.response == "unable"
+    return record.at, DECLINE_ORDER if declined else KIND_ORDER.get(record.kind, 9), record.entry_id
+
+
+def _first_declines(answers: Iterable[AckRecorded]) -> dict[str, AckRecorded]:
+    """Each team's first "can't respond" (answers in time order)."""
+    declines: dict[str, AckRecorded] = {}
+    for answer in answers:
+        if answer.response == "unable":
+            declines.setdefault(answer.team, answer)
+    return declines
+
+
+def _escalation_cause(intent: IntentCreated, declines: Mapping[str, AckRecorded]) -> AckRecorded | None:
+    """The "can't respond" that brought this escalation forward, or None when the deadline passed unanswered."""
+    decline = declines.get(intent.escalated_team or "")
+    return decline if decline is not None and decline.at <= intent.at else None
+
+
+def review_of(records: Sequence[TimelineRecord], zone: tzinfo, *, now: datetime) -> ActivationReview:
+    """One activation's review from its timeline records (any order; at least its first decision), as it
+    stands at ``now`` (a deadline after ``now`` is still running)."""
+    ordered = sorted(on_one_clock(records), key=_order)
     received = [r for r in ordered if isinstance(r, EventReceived)]
     decided = [r for r in ordered if isinstance(r, ActivationDecided)]
     intents = [r for r in ordered if isinstance(r, IntentCreated)]
-    deliveries = {r.intent_id: r for r in ordered if isinstance(r, AlertDelivered)}
-    answers = [r for r in ordered if isinstance(r, AckRecorded)]
     if not decided:
         raise ValueError(f"activation {ordered[0].activation_id if ordered else '?'} has no decision record")
-    activation_id = decided[0].activation_id
-
-    escalations = {i.escalated_team: i for i in intents if i.step == "escalation" and i.escalated_team}
-    lines: list[TeamLine] = []
-    for intent in intents:
-        delivery = deliveries.get(intent.intent_id)
-        first_answer = next((a for a in answers if a.team == intent.team and a.response != "unable"), None)
-        declined = next((a for a in answers if a.team == intent.team and a.response == "unable"), None)
-        escalation = escalations.get(intent.team) if intent.step != "escalation" else None
-        lines.append(TeamLine(
-            # an escalation carries the deadline the other team missed; the escalated-to team has none of its own
-            team=intent.team, protocol=intent.protocol, step=intent.step, notified_at=intent.at,
-            ack_deadline=intent.ack_deadline if intent.step != "escalation" else None,
-            escalated_from=intent.escalated_team if intent.step == "escalation" else None,
-            delivery=delivery.status if delivery else None, delivered_at=delivery.at if delivery else None,
-            recipients=len(delivery.recipients) if delivery else 0,
-            reached=sum(r.status == "delivered" for r in delivery.recipients) if delivery else 0,
-            answered_at=first_answer.at if first_answer else None, response=first_answer.response if first_answer else None,
-            declined_at=declined.at if declined else None, escalated_at=escalation.at if escalation else None,
-        ))
+    lines = _team_lines(ordered, intents, now)
 
     flags = list(dict.fromkeys(f for d in decided for f in d.flags))
     if any(line.missed for line in lines):
         flags.append("missed_ack")
+    if any(line.cant_respond for line in lines):
+        flags.append("cant_respond")
     if any(line.delivery in FAILED_DELIVERY for line in lines):
         flags.append("delivery_failure")
 
-    first_received = received[0].at if received else decided[0].at
+    first = decided[0]
+    # no report is received after the first decision (on_one_clock), whatever its source's clock said
+    first_received = min(received[0].at, first.at) if received else first.at
     delivered_times = [line.delivered_at for line in lines if line.delivered_at is not None and line.delivery in ("delivered", "partial")]
     kinds = {r.event_kind for r in received}
-    location = next((r.location for r in received if r.location is not None), None)
-    first = decided[0]
     return ActivationReview(
-        id=activation_id,
+        id=first.activation_id,
         opened_at=first.at,
         kind=max(kinds, key=KIND_RANK.__getitem__) if kinds else EventKind.PERSON_SHOT,
         sources=tuple(dict.fromkeys(r.source for r in received)),
         incidents=tuple(dict.fromkeys(r.incident_id for r in received)),
-        location=location,
+        location=next((r.location for r in received if r.location is not None), None),
         cell=next((d.cell for d in decided if d.cell), None),
         neighborhood=next((d.neighborhood for d in decided if d.neighborhood), None),
         community=next((d.community for d in decided if d.community), None),
@@ -196,15 +268,53 @@ def review_of(records: Sequence[TimelineRecord], zone: tzinfo) -> ActivationRevi
         teams=tuple(lines),
         steps=tuple(_steps(ordered, intents, zone)),
         first_received_at=first_received,
-        first_delivered_at=min(delivered_times) if delivered_times else None,
+        # a delivery whose intent is not stored (yet) was not put after it by on_one_clock: bound it here
+        first_delivered_at=max(min(delivered_times), first_received) if delivered_times else None,
         coverage_version=first.coverage_version,
         protocol_version=first.protocol_version,
     )
 
 
+def _team_lines(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], now: datetime) -> list[TeamLine]:
+    deliveries = {r.intent_id: r for r in ordered if isinstance(r, AlertDelivered)}
+    answers = [r for r in ordered if isinstance(r, AckRecorded)]
+    declines = _first_declines(answers)
+    escalations = {i.escalated_team: i for i in intents if i.step == "escalation" and i.escalated_team}
+    lines: list[TeamLine] = []
+    for intent in intents:
+        delivery = deliveries.get(intent.intent_id)
+        first_answer = next((a for a in answers if a.team == intent.team and a.response != "unable"), None)
+        declined = declines.get(intent.team)
+        is_escalation = intent.step == "escalation"
+        escalation = escalations.get(intent.team) if not is_escalation else None
+        lines.append(TeamLine(
+            # an escalation carries the deadline the other team missed; the escalated-to team has none of its own
+            team=intent.team, protocol=intent.protocol, step=intent.step, notified_at=intent.at, as_of=now,
+            ack_deadline=intent.ack_deadline if not is_escalation else None,
+            escalated_from=intent.escalated_team if is_escalation else None,
+            escalated_because=("cant_respond" if _escalation_cause(intent, declines) else "no_ack") if is_escalation else None,
+            delivery=delivery.status if delivery else None, delivered_at=delivery.at if delivery else None,
+            recipients=len(delivery.recipients) if delivery else 0,
+            reached=sum(r.status == "delivered" for r in delivery.recipients) if delivery else 0,
+            answered_at=first_answer.at if first_answer else None, response=first_answer.response if first_answer else None,
+            declined_at=declined.at if declined else None, escalated_at=escalation.at if escalation else None,
+        ))
+    return lines
+
+
+def _escalation_text(intent: IntentCreated, declines: Mapping[str, AckRecorded], zone: tzinfo) -> str:
+    deadline = intent.ack_deadline
+    decline = _escalation_cause(intent, declines)
+    if decline is None:
+        return f"escalated to {intent.team}: {intent.escalated_team} did not ack by {_hhmm(deadline, zone) if deadline else '?'}"
+    after = f", after its deadline {_hhmm(deadline, zone)}" if deadline is not None and decline.at > deadline else ""
+    return f"escalated to {intent.team}: {intent.escalated_team} answered can't respond at {_hhmm(decline.at, zone)}{after}"
+
+
 def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], zone: tzinfo) -> list[Step]:
     deadlines = {i.team: i.ack_deadline for i in intents if i.ack_deadline is not None}
     escalated = {i.escalated_team for i in intents if i.step == "escalation"}
+    declines = _first_declines(r for r in ordered if isinstance(r, AckRecorded))
     raw: list[tuple[datetime, str, str | None, str]] = []
     for r in ordered:
         if isinstance(r, EventReceived):
@@ -216,8 +326,7 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
             raw.append((r.at, "decided", None, f"{'opened' if r.step == 'initial' else 'updated'}: {rules} → {told}{extra}"))
         elif isinstance(r, IntentCreated):
             if r.step == "escalation":
-                text = f"escalated to {r.team}: {r.escalated_team} did not ack by {_hhmm(r.ack_deadline, zone) if r.ack_deadline else '?'}"
-                raw.append((r.at, "escalated", r.team, text))
+                raw.append((r.at, "escalated", r.team, _escalation_text(r, declines, zone)))
             else:
                 by = f"; ack by {_hhmm(r.ack_deadline, zone)}" if r.ack_deadline else ""
                 raw.append((r.at, "sent", r.team, f"alert to {r.team} ({r.step}, {r.protocol}){by}"))
@@ -228,7 +337,7 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
         elif isinstance(r, AckRecorded):
             label = RESPONSE_LABEL.get(r.response, r.response)
             if r.response == "unable":
-                raw.append((r.at, "declined", r.team, f"{r.team}: {label}"))
+                raw.append((r.at, "declined", r.team, f"{r.team}: {label}{'' if r.within_deadline else ', after the deadline'}"))
                 continue
             timing = "in time" if r.within_deadline else "after the deadline"
             cancelled = " (escalation cancelled)" if r.first and r.within_deadline and r.team in deadlines and r.team not in escalated else ""
@@ -251,16 +360,54 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-def reviews_of(records_by_activation: Mapping[str, Sequence[TimelineRecord]], zone: tzinfo) -> list[ActivationReview]:
-    """Reviews of several activations, oldest first; activations without a decision are left out."""
-    out = [review_of(records, zone) for records in records_by_activation.values()
+def reviews_of(records_by_activation: Mapping[str, Sequence[TimelineRecord]], zone: tzinfo, *, now: datetime) -> list[ActivationReview]:
+    """Reviews of several activations as they stand at ``now``, oldest first; activations without a
+    decision are left out."""
+    out = [review_of(records, zone, now=now) for records in records_by_activation.values()
            if any(isinstance(r, ActivationDecided) for r in records)]
     return sorted(out, key=lambda r: r.opened_at)
 
 
 @dataclass(frozen=True)
+class IfCantRespond:
+    """What a "can't respond" from a team brings about, judged from the activation's stored timeline:
+    the teams told at once (``will_tell``), or those its escalation already told (``told``, at ``told_at``).
+    Both empty: nobody else is told."""
+
+    will_tell: tuple[str, ...] = ()
+    told: tuple[str, ...] = ()
+    told_at: datetime | None = None
+
+
+def if_cant_respond(records: Iterable[TimelineRecord], team: str) -> IfCantRespond:
+    """What a "can't respond" from ``team`` would bring about now, as stream.activations.handle_ack
+    decides it: the team's remaining escalation steps fire at once when its own alert has a deadline and
+    an escalation chain, the team has not acked, and steps remain. A team told only as an escalation
+    target, or whose alert has no deadline (gvi-outreach, mps-safety, dns-oncall), escalates nowhere.
+    The stored timeline may lag the core by a moment (the review sink): this is the best word the answer
+    page can give, and the core's decision is what the review records."""
+    records = sorted(records, key=_order)
+    own = next((r for r in records if isinstance(r, IntentCreated) and r.team == team and r.step != "escalation"), None)
+    if own is None or own.ack_deadline is None:
+        return IfCantRespond()
+    fired = [r for r in records if isinstance(r, IntentCreated) and r.step == "escalation" and r.escalated_team == team]
+    told = tuple(dict.fromkeys(r.team for r in fired))
+    acked = any(isinstance(r, AckRecorded) and r.team == team and r.response != "unable" for r in records)
+    chain = own.escalates_to if own.escalates_to is not None else LEGACY_ESCALATION
+    will_tell = () if acked else tuple(t for t in chain if t not in told and t != team)
+    return IfCantRespond(will_tell, told, fired[0].at if fired else None)
+
+
+@dataclass(frozen=True)
 class TeamSummary:
-    """One team over a range: alerts, acks, time to ack, share acked within the deadline."""
+    """One team over a range: alerts, acks, time to ack, share acked within the deadline.
+
+    Of the alerts with a deadline, ``awaiting`` are still running and not judged yet; the others are
+    ``decided``: acked in time, "can't respond" (``cant_respond``), or missed (``missed``: no answer, or
+    a late one). The share in time is over the decided ones, "can't respond" included: it says how often
+    the team took an alert in time, and the "can't respond" count beside it tells an honest "we can't"
+    from silence.
+    """
 
     team: str
     alerts: int
@@ -268,11 +415,19 @@ class TeamSummary:
     acked_in_time: int
     acked: int
     median_minutes_to_ack: float | None
+    cant_respond: int = 0
+    missed: int = 0
+    awaiting: int = 0
+
+    @property
+    def decided(self) -> int:
+        """Alerts with a deadline that has passed or been answered."""
+        return self.with_deadline - self.awaiting
 
     @property
     def share_in_time(self) -> float | None:
-        """The share of alerts with a deadline that were acked in time."""
-        return None if not self.with_deadline else self.acked_in_time / self.with_deadline
+        """The share of decided deadlines that were acked in time (None when none is decided yet)."""
+        return None if not self.decided else self.acked_in_time / self.decided
 
 
 @dataclass(frozen=True)
@@ -312,6 +467,8 @@ def summarise(reviews: Iterable[ActivationReview], zone: tzinfo, outcomes: Itera
             team=team, alerts=len(lines), with_deadline=sum(line.ack_deadline is not None for line in lines),
             acked_in_time=sum(bool(line.acked_in_time) for line in lines), acked=len(minutes),
             median_minutes_to_ack=statistics.median(minutes) if minutes else None,
+            cant_respond=sum(line.cant_respond for line in lines), missed=sum(line.missed for line in lines),
+            awaiting=sum(line.ack_state == AWAITING for line in lines),
         ))
     gaps = [r for r in reviews if "coverage_gap" in r.flags]
     return Summary(
@@ -328,7 +485,9 @@ def summarise(reviews: Iterable[ActivationReview], zone: tzinfo, outcomes: Itera
 
 
 CSV_COLUMNS = ("date", "activation", "opened", "kind", "neighborhood", "community", "flags", "team", "protocol", "step", "notified",
-               "delivery", "answered", "response", "acked_in_time", "escalated", "outcome", "outcome_reason")
+               "ack_deadline", "delivery", "answered", "response", "acked_in_time", "escalated", "outcome", "outcome_reason")
+# the acked_in_time cell of each ack state: "can't respond" and "awaiting" are neither yes nor no
+ACKED_IN_TIME_CELL = {IN_TIME: "yes", LATE: "no", NO_ANSWER: "no", CANT_RESPOND: "can't respond", AWAITING: "awaiting"}
 
 
 def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
@@ -344,6 +503,7 @@ def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
     for review in reviews:
         for line in review.teams or (None,):  # an activation that told nobody still gets its row
             outcome, reason = outcomes.get((review.id, line.team), ("", None)) if line else ("", None)
+            first = line.first_answer if line else None  # whichever it was: a "can't respond" is an answer too
             rows.append({
                 "date": f"{review.opened_at.astimezone(zone):%Y-%m-%d}",
                 "activation": review.id,
@@ -356,10 +516,11 @@ def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
                 "protocol": line.protocol if line else "",
                 "step": line.step if line else "",
                 "notified": local(line.notified_at) if line else "",
+                "ack_deadline": local(line.ack_deadline) if line else "",
                 "delivery": (line.delivery or "") if line else "",
-                "answered": local(line.answered_at) if line else "",
-                "response": (line.response or ("unable" if line.declined_at else "")) if line else "",
-                "acked_in_time": "" if line is None or line.acked_in_time is None else ("yes" if line.acked_in_time else "no"),
+                "answered": local(first[0]) if first else "",
+                "response": first[1] if first else "",
+                "acked_in_time": ACKED_IN_TIME_CELL.get(line.ack_state or "", "") if line else "",
                 "escalated": local(line.escalated_at) if line else "",
                 "outcome": outcome,
                 "outcome_reason": reason or "",

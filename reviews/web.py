@@ -50,14 +50,21 @@ from reviews.auth import (
 )
 from reviews.maps import NO_LOCATION, load_neighborhoods, neighborhood_map_svg
 from reviews.model import (
+    AWAITING,
+    CANT_RESPOND,
+    IN_TIME,
     KIND_LABEL,
+    LATE,
+    NO_ANSWER,
     OUTCOMES,
     RESPONSE_LABEL,
     ActivationReview,
+    IfCantRespond,
     TeamLine,
     csv_rows,
     csv_text,
     day_bounds,
+    if_cant_respond,
     review_of,
     reviews_of,
     summarise,
@@ -78,8 +85,10 @@ LABELS = dict(CHOICES)
 CONFIRMATIONS = {
     "ack": "Acknowledged — thank you",
     "on_my_way": "On my way — recorded",
-    "unable": "Can't respond — DNS on-call will be told",
+    "unable": "Can't respond — noted",  # the page says what follows: see unable_confirmation
 }
+TEAM_NAMES = {"dns-oncall": "DNS on-call"}  # how the answer page names a team to the person holding the phone
+NOBODY_TOLD = "No one else is told automatically for this alert."
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -109,7 +118,9 @@ FORM_EXPIRED = "This form has expired or did not come from Vigil: go back, reloa
 NOT_A_USER = "You are signed in to the city's network, but not as a Vigil review user: ask DNS to add you"
 WRONG_PASSWORD = "Wrong username or password"
 FLAG_LABELS = {"coverage_gap": "coverage gap", "retaliation_watch": "retaliation watch", "missed_ack": "missed ack",
-               "delivery_failure": "delivery failure"}
+               "cant_respond": "can't respond", "delivery_failure": "delivery failure"}
+# how a team line reads its ack state beside the answer; awaiting is the answer itself (see line_view)
+ACK_TIMING = {IN_TIME: "in time", LATE: "not in time", NO_ANSWER: "not in time", CANT_RESPOND: "", AWAITING: ""}
 MAX_RANGE_DAYS = 366
 SUMMARY_DAYS = 7
 REASON_MAX_CHARS = 1000
@@ -180,6 +191,70 @@ def parse_range(start: str | None, end: str | None, today: date) -> tuple[date, 
     return first, last
 
 
+def _named(teams: Sequence[str]) -> str:
+    return " and ".join(TEAM_NAMES.get(team, team) for team in teams)
+
+
+def _already_told(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str | None:
+    if not follows.told or follows.told_at is None:
+        return None
+    return f"{_named(follows.told)} {'was' if len(follows.told) == 1 else 'were'} already told at {hhmm(follows.told_at)}."
+
+
+def unable_confirmation(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+    """What the answer page confirms for "can't respond": "DNS on-call will be told" only when an
+    escalation follows; otherwise who was already told, or that nobody else is."""
+    if follows.will_tell:
+        return f"Can't respond — {_named(follows.will_tell)} will be told"
+    return f"Noted: you can't respond. {_already_told(follows, hhmm) or NOBODY_TOLD}"
+
+
+def unable_hint(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+    """The line under the answer buttons: what tapping "can't respond" brings about."""
+    if follows.will_tell:
+        return f"Can't respond tells {_named(follows.will_tell)} at once."
+    return f"Can't respond is noted; {_already_told(follows, hhmm) or 'no one else is told automatically for this alert.'}"
+
+
+def team_line_view(line: TeamLine, local: Callable[..., str]) -> dict[str, str]:
+    """One team's line on an activation page: notified (and why, for an escalation), delivered, answered
+    with how it stands against the deadline, and its escalation. ``local(moment, pattern)`` formats a time."""
+    notified = f"{local(line.notified_at)} ({line.step}, {line.protocol})"
+    if line.escalated_from:
+        why = "answered can't respond" if line.escalated_because == "cant_respond" else "did not ack"
+        notified += f", because {line.escalated_from} {why}"
+    if line.ack_deadline is not None:
+        notified += f"; ack by {local(line.ack_deadline)}"
+    if line.delivery is None:
+        delivery = "no delivery outcome"
+    else:
+        when = f" at {local(line.delivered_at)}" if line.delivered_at else ""
+        delivery = f"{line.delivery}{when}, {line.reached} of {line.recipients} phones"
+    if line.escalated_at is not None:
+        escalation = f"escalated at {local(line.escalated_at)}" + (" (it answered can't respond)" if line.cant_respond else "")
+    elif line.escalation_cancelled:
+        escalation = "escalation cancelled"
+    else:
+        escalation = ""
+    return {"team": line.team, "notified": notified, "delivery": delivery, "answer": _answer_text(line, local),
+            "timing": ACK_TIMING.get(line.ack_state or "", ""), "escalation": escalation}
+
+
+def _answer_text(line: TeamLine, local: Callable[..., str]) -> str:
+    """The team's answers in the order given (an ack may follow a "can't respond"), or why there is none."""
+    answers = []
+    if line.answered_at is not None:
+        label = RESPONSE_LABEL.get(line.response or "", line.response or "")
+        answers.append((line.answered_at, f"{label} at {local(line.answered_at)} (+{line.minutes_to_ack or 0:.1f} min)"))
+    if line.declined_at is not None:
+        answers.append((line.declined_at, f"{RESPONSE_LABEL['unable']} at {local(line.declined_at)}"))
+    if answers:
+        return "; then ".join(text for _, text in sorted(answers))
+    if line.ack_state == AWAITING and line.ack_deadline is not None:
+        return f"awaiting (deadline {local(line.ack_deadline, '%H:%M')})"
+    return "no answer"
+
+
 def _teams_of(review: ActivationReview) -> list[str]:
     return list(dict.fromkeys(line.team for line in review.teams))
 
@@ -199,8 +274,14 @@ def create_web_app(
     session_secret: bytes | None = None,
     neighborhoods: Mapping[str, Any] | None = None,
     registry: CollectorRegistry | None = None,
+    review_clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
+
+    ``clock`` is the real clock (links, sessions, the audit log). ``review_clock`` (``clock`` when None)
+    is the clock of the activations' own times: the review judges deadlines at its "now" (one still
+    running is "awaiting") and takes "today" from it. They differ only when the workers run on a shifted
+    clock (`vigil demo --serve`).
 
     ``trusted_user_header`` (e.g. ``X-Forwarded-User``) signs a request in as the existing, enabled user
     it names: set it only when the app is reachable solely through the single sign-on proxy that sets
@@ -243,6 +324,10 @@ def create_web_app(
             raise _Refusal(403, "Link not valid", NOT_ALERTED, answer="other_team")
         return claim
 
+    async def what_follows(claim: AckClaim) -> IfCantRespond:
+        # read before anything is recorded: a store that fails here is "try again", never a lost answer
+        return if_cant_respond(await in_store(store.records, claim.activation_id), claim.team)
+
     def used(claim: AckClaim, use: AckUse) -> _Refusal:
         log.info("ack_web.refused", reason="already_used", token_id=claim.token_id)
         label = LABELS.get(use.response, use.response)
@@ -281,6 +366,7 @@ def create_web_app(
             activation=claim.activation_id[:12],
             expires=f"{expires:%H:%M %Z, %a %d %b}",
             choices=CHOICES,
+            unable_hint=unable_hint(await what_follows(claim), hhmm),
         )
 
     async def posted_response(request: Request) -> str:
@@ -308,6 +394,7 @@ def create_web_app(
         if response not in CONFIRMATIONS:
             allowed = ", ".join(CONFIRMATIONS)
             raise _Refusal(400, "Unknown answer", f"Unknown answer: response must be one of {allowed}")
+        confirmation = unable_confirmation(await what_follows(claim), hhmm) if response == "unable" else CONFIRMATIONS[response]
         earlier = await in_store(store.claim_ack_token, claim, response, clock())
         if earlier is not None:
             raise used(claim, earlier)
@@ -323,10 +410,10 @@ def create_web_app(
             await asyncio.shield(run_in_threadpool(store.release_ack_token, claim.token_id))
             raise
         log.info("ack_web.answered", token_id=claim.token_id, activation_id=claim.activation_id, team=claim.team, response=response)
-        return _page("message.html", heading="Thank you", message=CONFIRMATIONS[response], tone="ok")
+        return _page("message.html", heading="Thank you", message=confirmation, tone="ok")
 
     codec = SessionCodec(session_key(session_secret) if session_secret is not None else secrets.token_bytes(32))
-    _add_review(app, store, clock, zone, codec, trusted_user_header, neighborhoods)
+    _add_review(app, store, clock, review_clock or clock, zone, codec, trusted_user_header, neighborhoods)
 
     # added last, so outermost: it sees the status every other layer settled on
     @app.middleware("http")
@@ -357,6 +444,7 @@ def _add_review(
     app: FastAPI,
     store: ReviewStore,
     clock: Callable[[], datetime],
+    review_clock: Callable[[], datetime],
     zone: tzinfo,
     codec: SessionCodec,
     trusted_user_header: str | None,
@@ -368,7 +456,7 @@ def _add_review(
         return moment.astimezone(zone).strftime(pattern)
 
     def today() -> date:
-        return clock().astimezone(zone).date()
+        return review_clock().astimezone(zone).date()
 
     def root(request: Request) -> str:
         return str(request.scope.get("root_path", "")).rstrip("/")
@@ -456,44 +544,17 @@ def _add_review(
 
     def load_range(user: User, first: date, last: date) -> list[ActivationReview]:
         ids = store.activations_opened(day_bounds(first, zone)[0], day_bounds(last, zone)[1])
-        return [r for r in reviews_of(store.records_for(ids), zone) if may_see(user, r)]
+        return [r for r in reviews_of(store.records_for(ids), zone, now=review_clock()) if may_see(user, r)]
 
     async def load_activation(who: Viewer, activation_id: str) -> ActivationReview:
         records = await db(store.records, activation_id) if len(activation_id) <= 100 else []
         if not any(isinstance(r, ActivationDecided) for r in records):
             raise _Refusal(404, "Not found", NO_SUCH_ACTIVATION)
-        review = review_of(records, zone)
+        review = review_of(records, zone, now=review_clock())
         if not may_see(who.user, review):
             await audit(who.user.username, "refused", activation_id, f"activation not visible to role {who.user.role} team {who.user.team}")
             raise _Refusal(403, "Not your team's activation", NOT_YOURS)
         return review
-
-    def line_view(line: TeamLine) -> dict[str, str]:
-        notified = f"{local(line.notified_at)} ({line.step}, {line.protocol})"
-        if line.escalated_from:
-            notified += f", because {line.escalated_from} did not ack"
-        if line.ack_deadline is not None:
-            notified += f"; ack by {local(line.ack_deadline)}"
-        if line.delivery is None:
-            delivery = "no delivery outcome"
-        else:
-            when = f" at {local(line.delivered_at)}" if line.delivered_at else ""
-            delivery = f"{line.delivery}{when}, {line.reached} of {line.recipients} phones"
-        if line.answered_at is not None:
-            label = RESPONSE_LABEL.get(line.response or "", line.response or "")
-            answer = f"{label} at {local(line.answered_at)} (+{line.minutes_to_ack or 0:.1f} min)"
-        elif line.declined_at is not None:
-            answer = f"{RESPONSE_LABEL['unable']} at {local(line.declined_at)}"
-        else:
-            answer = "no answer"
-        timing = {True: "in time", False: "not in time", None: ""}[line.acked_in_time]
-        if line.escalated_at is not None:
-            escalation = f"escalated at {local(line.escalated_at)}"
-        elif line.escalation_cancelled:
-            escalation = "escalation cancelled"
-        else:
-            escalation = ""
-        return {"team": line.team, "notified": notified, "delivery": delivery, "answer": answer, "timing": timing, "escalation": escalation}
 
     def activation_view(review: ActivationReview, user: User, current: Mapping[tuple[str, str], OutcomeRow],
                         notes: Sequence[NoteRow] = (), *, map_width: int = MAP_WIDTH,
@@ -520,7 +581,7 @@ def _add_review(
             "teams": _teams_of(review),
             "steps": [{"time": local(step.at), "what": step.what, "text": step.text,
                        "plus": "" if step.minutes_since_previous is None else f"+{step.minutes_since_previous:.1f}"} for step in review.steps],
-            "lines": [line_view(line) for line in review.teams],
+            "lines": [team_line_view(line, local) for line in review.teams],
             "outcomes": outcomes,
             "notes": [{"author": n.author, "text": n.text, "at": local(n.at, "%a %d %b %H:%M")} for n in notes],
             "map": svg,
@@ -758,6 +819,7 @@ async def run_web(
     zone: tzinfo = UTC,
     publish_timeout_s: float = 10.0,
     trusted_user_header: str | None = None,
+    review_clock: Callable[[], datetime] | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -765,6 +827,7 @@ async def run_web(
     ``web listening on http://host:port`` and sets ``ready`` (if given) to that URL. Review session
     cookies are signed with a key derived from ``secret``, so they survive a restart and work across
     workers. ``trusted_user_header``: see ``create_web_app`` (only behind the proxy that sets it).
+    ``review_clock``: the workers' clock when it is not the real one (see ``create_web_app``).
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -784,7 +847,7 @@ async def run_web(
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, trusted_user_header=trusted_user_header,
-                             session_secret=secret, registry=registry)
+                             session_secret=secret, registry=registry, review_clock=review_clock)
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
         server = uvicorn.Server(config)
         listener = _listen(host, port)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
-from stream.cli.options import BootstrapOption, TopicPrefixOption, require_bootstrap, review_store, run_until_interrupted
+from stream.cli.options import (
+    BootstrapOption,
+    TopicPrefixOption,
+    moment_option,
+    require_bootstrap,
+    review_store,
+    run_until_interrupted,
+)
 
 ACK_SECRET_MIN_BYTES = 16
 
@@ -52,6 +60,8 @@ def review(
     day: str = typer.Option(..., "--date", help="The local calendar day to review (YYYY-MM-DD)."),
     db_url: str = typer.Option("sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL."),
     out: Path | None = typer.Option(None, "--out", help="CSV file to write (default: review-<date>.csv in this folder)."),
+    now: str | None = typer.Option(
+        None, "--now", help="Judge the deadlines at this moment (ISO 8601 with an offset; default: the clock). One after it is 'awaiting'."),
 ) -> None:
     """A day's activations as a table (one row per team told) and a CSV, for the next-day review."""
     from datetime import date as Date
@@ -64,8 +74,9 @@ def review(
     except ValueError:
         typer.echo(f"vigil review: --date {day!r} is not a date of the form YYYY-MM-DD", err=True)
         raise typer.Exit(2) from None
+    moment = moment_option("--now", now) if now else datetime.now(UTC)
     with review_store(db_url, "review") as store:
-        rows = day_rows(store, chosen, load_deployment().coverage.zone)
+        rows = day_rows(store, chosen, load_deployment().coverage.zone, moment)
     path = out or Path(f"review-{chosen.isoformat()}.csv")
     write_csv(rows, path)
     activations = len({r["activation"] for r in rows})

@@ -37,9 +37,9 @@ def worker(
 
     Needs VIGIL_ACK_SECRET (at least 16 bytes, the same as `vigil web`'s): it signs the alerts' ack links."""
     from reviews.store import ReviewStore
-    from stream.runtime.worker import WorkerConfigError, ack_signer_from_env, run_worker
     from stream.ops.kafka import Topics
     from stream.runtime.app import WorkerSettings
+    from stream.runtime.worker import WorkerConfigError, ack_signer_from_env, run_worker
 
     require_bootstrap(bootstrap)
     settings = WorkerSettings(

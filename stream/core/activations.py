@@ -155,6 +155,8 @@ def _intent(activation: Activation, notice: Notice, step: str, now: datetime, co
         body=body,
         created_at=now,
         ack_deadline=notice.ack_deadline,
+        # what a missed deadline or a "can't respond" brings: the answer page tells the team only that
+        escalates_to=tuple(s.team for s in notice.escalate) if notice.ack_deadline is not None else (),
     )
 
 
@@ -197,8 +199,11 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         outcome.intents.append(_intent(activation, notice, step, now, config))
         _schedule(state, activation, notice)
 
+    # One clock: a report is received no later than it is decided on. A stamp after ``now`` came from
+    # another process's clock (an HL7 listener on the wall clock beside a worker on a demo clock).
     outcome.timeline.append(EventReceived(
-        entry_id=stable_id("tl", activation.id, "event_received", event.event_id), activation_id=activation.id, at=event.received_at,
+        entry_id=stable_id("tl", activation.id, "event_received", event.event_id), activation_id=activation.id,
+        at=min(event.received_at, now),
         event_id=event.event_id, event_kind=event.kind, source=event.source, incident_id=event.incident_id, reported_at=event.reported_at,
         location=event.location,
     ))
@@ -219,7 +224,7 @@ def _intent_record(intent: NotificationIntent) -> IntentCreated:
     return IntentCreated(
         entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
         intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
-        ack_deadline=intent.ack_deadline,
+        ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to,
     )
 
 

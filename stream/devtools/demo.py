@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +46,7 @@ SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
 REF = re.compile(r"Ref (act-[0-9a-f]+)")
 LINK = re.compile(r"Answer: (\S+)")
 HEADING = re.compile(r"<h1>(.*?)</h1>", re.S)
+NOTICE = re.compile(r'<p class="notice ok">(.*?)</p>', re.S)
 SEND_GAP_S = 0.4
 # The answers the demo taps through the alerts' links, as the phones' owners would.
 TAPS = (("vi-north-nearnorth-lead", "on_my_way"), ("vi-south-phillips-lead", "unable"))
@@ -310,15 +311,34 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     return ok
 
 
+def worker_clock(worker: WorkerProcess) -> Callable[[], datetime]:
+    """The worker's clock, followed from this process: the worker writes its clock's time into its ready
+    file, and the file's modification time says when (on the real clock). The review pages judge
+    deadlines on it, so a deadline of the demo's evening still running shows as running."""
+    for _ in range(50):
+        try:
+            written = datetime.fromisoformat(worker.ready_file.read_text(encoding="utf-8").strip())
+            written_at = worker.ready_file.stat().st_mtime
+            break
+        except (OSError, ValueError):  # read between its creation and its write: look again
+            time.sleep(0.02)
+    else:
+        return lambda: datetime.now(UTC)
+    offset = written - datetime.fromtimestamp(written_at, UTC)
+    return lambda: datetime.now(UTC) + offset
+
+
 @asynccontextmanager
 async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, deployment: Deployment) -> AsyncIterator[None]:
-    """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic."""
+    """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic.
+    Its review pages run on the worker's clock (the demo's evening), its links on the real one."""
     from reviews.web import run_web
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     port = int(web_url.rsplit(":", 1)[1])
     task = asyncio.create_task(run_web("127.0.0.1", port, running.bootstrap, running.topics, f"sqlite:///{running.db_path}",
-                                       ack_secret.encode(), web_url, ready, zone=deployment.coverage.zone))
+                                       ack_secret.encode(), web_url, ready, zone=deployment.coverage.zone,
+                                       review_clock=worker_clock(running.worker)))
     try:
         await asyncio.wait_for(ready, timeout=30)
         yield
@@ -329,11 +349,15 @@ async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, 
 
 
 async def _tap(link: str, response: str) -> tuple[int, str]:
-    """Tap an answer on an alert's link page, as the phone's owner would; the status and the page's heading."""
+    """Tap an answer on an alert's link page, as the phone's owner would; the status and the page's heading
+    (with what the page confirmed, when it took the answer)."""
     async with aiohttp.ClientSession() as session, session.post(link, data={"response": response}) as reply:
         page = await reply.text()
     heading = HEADING.search(page)
-    return reply.status, html.unescape(heading.group(1).strip()) if heading else page[:80]
+    if heading is None:
+        return reply.status, page[:80]
+    said = NOTICE.search(page) if reply.status == 200 else None
+    return reply.status, html.unescape(heading.group(1).strip() + (f": {said.group(1).strip()}" if said else ""))
 
 
 async def _tap_answers(running: LocalPipeline, out: Any, timeout: float = 20.0) -> bool:
@@ -388,8 +412,6 @@ DEMO_USERS = (("dns-demo", "dns", None, "DNS staff: every activation"),
 
 def demo_users(db_path: Path) -> list[tuple[str, str, str]]:
     """Sign-ins for the served demo, each with a fresh password: (username, password, what it sees)."""
-    from datetime import UTC
-
     store = ReviewStore(f"sqlite:///{db_path}")
     out = []
     try:

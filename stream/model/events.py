@@ -136,7 +136,9 @@ class NotificationIntent(Frozen):
     The id is derived from (activation, team, protocol, step), so a re-delivered event or a replayed
     partition produces the same id and dispatch can refuse to send it twice. ``step`` is initial (the
     activation's first decision), update (a later report added the team) or escalation (a team with a
-    deadline did not ack; ``escalated_team`` names it).
+    deadline did not ack; ``escalated_team`` names it). ``escalates_to`` names the teams the core
+    escalates to if this team does not ack by ``ack_deadline`` (or answers "can't respond"); empty when
+    nothing follows (no deadline, or an escalation alert itself).
     """
 
     intent_id: str
@@ -151,6 +153,7 @@ class NotificationIntent(Frozen):
     body: str
     created_at: AwareDatetime
     ack_deadline: AwareDatetime | None = None
+    escalates_to: tuple[str, ...] = ()
 
 
 AckResponse = Literal["ack", "on_my_way", "unable"]

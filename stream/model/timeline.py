@@ -50,7 +50,9 @@ class ActivationDecided(TimelineBase):
 
 
 class IntentCreated(TimelineBase):
-    """A notification to a team was decided."""
+    """A notification to a team was decided. ``escalates_to``: the teams told if this team does not ack by
+    its deadline (or answers "can't respond"), as the core snapshotted its chain; None in records made
+    before the field existed."""
 
     kind: Literal["intent"] = "intent"
     intent_id: str
@@ -59,6 +61,7 @@ class IntentCreated(TimelineBase):
     step: Literal["initial", "update", "escalation"]
     escalated_team: str | None = None
     ack_deadline: AwareDatetime | None
+    escalates_to: tuple[str, ...] | None = None
 
 
 class RecipientResult(Frozen):

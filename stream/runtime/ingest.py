@@ -17,7 +17,7 @@ import structlog
 
 from stream.feeds.classify import Classification
 from stream.feeds.ingest import ingest_cad
-from stream.model.events import CoreInput, DeadLetter, EventKind, ShootingEvent, Skipped
+from stream.model.events import CoreInput, DeadLetter, EventKind, IngestOutcome, ShootingEvent, Skipped
 from stream.model.sinks import Sink
 from stream.ops.logs import bound_ids
 from stream.ops.metrics import WorkerMetrics
@@ -45,32 +45,37 @@ class CadIngest:
         """Handle a batch; returns once everything it decided is on the broker (else the worker stops)."""
         started = time.perf_counter()
         outputs = Outputs(self.policy)
+        results: list[IngestOutcome] = []
         for record in batch:
-            await self._one(record, outputs)
+            result = await self._one(record, outputs)
+            if result is not None:
+                results.append(result)
         try:
             await outputs.confirm()
         except OutputLost as exc:
             self.stop(f"cad ingest: {exc}")
+        if batch:
+            self.metrics.feeds.seen("cad", self.clock.arrived(batch[-1].timestamp))
+        self.metrics.ingest.count_all("eido", results)
         self.metrics.stage("ingest", time.perf_counter() - started, len(batch))
 
-    async def _one(self, record: Received, outputs: Outputs) -> None:
+    async def _one(self, record: Received, outputs: Outputs) -> IngestOutcome | None:
         now = self.clock.now("ingest", record.timestamp)
-        self.metrics.feeds.seen("cad", self.clock.arrived(record.timestamp))
         try:
             result = ingest_cad(record.value, self.classification, now)
         except Exception as exc:  # noqa: BLE001 - a parser bug dead-letters the document, never stops the agent
             await self.dead_letters.failed(outputs, "ingest", record.value, exc, now)
-            return
-        self.metrics.ingest.count("eido", result)
+            return None
         if isinstance(result, Skipped):
-            return  # not a shooting: dropped by design, never an error
+            return result  # not a shooting: dropped by design, never an error
         if isinstance(result, DeadLetter):
             log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
             await self.dead_letters.reject(outputs, result, "ingest")
-            return
+            return result
         with bound_ids(event_id=result.event_id, ref=result.ref):
             log.info("ingest.shooting", kind=result.kind.value, source=result.source)
         await _put_event(outputs, self.events, result, self.clock.carried(record.timestamp, now))
+        return result
 
 
 @dataclass
@@ -99,6 +104,9 @@ class HospitalIngest:
         except Exception as exc:  # noqa: BLE001 - a bad record is dead-lettered with its reason
             await self.dead_letters.failed(outputs, "hospital_ingest", record.value, exc, now)
         else:
+            # One clock for every time of an activation: the listener stamped its own (wall) clock, which is not
+            # the worker's under --clock-start or --stream-time; the CAD path is stamped by the worker too.
+            arrival = arrival.model_copy(update={"received_at": now})
             with bound_ids(event_id=arrival.event_id, ref=arrival.ref):
                 log.info("ingest.arrival", hospital=arrival.hospital)
             await _put_event(outputs, self.events, arrival, self.clock.carried(record.timestamp, now))

@@ -70,6 +70,31 @@ def test_staff_sign_in_open_the_day_and_an_activation_and_record_an_outcome(brow
     context.close()
 
 
+def test_the_review_tells_cant_respond_awaiting_and_a_true_time_to_notify(browser, served_demo) -> None:
+    # before the next test acknowledges vi-central's alert: its deadline (10 minutes on the demo's clock) still runs
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    phillips = page.locator("tr.activation", has_text="Midtown Phillips").inner_text().lower()
+    assert "can't respond" in phillips and "missed ack" not in phillips
+
+    def open_row(text: str) -> str:
+        page.goto(served_demo.review_url)
+        page.locator("tr.activation", has_text=text).locator("a").first.click()
+        page.wait_for_url(re.compile(r"/activation/act-"))
+        return page.inner_text("body")
+
+    body = open_row("Midtown Phillips")  # the demo tapped "can't respond" for vi-south-phillips
+    assert re.search(r"escalated to dns-oncall: vi-south-phillips answered can't respond at 22:0\d:\d\d", body)
+    assert "did not ack" not in body and "not in time" not in body
+    body = open_row("Downtown West")
+    assert re.search(r"awaiting \(deadline 22:1\d\)", body) and "not in time" not in body
+    body = open_row("gunshot arrival")  # the HCMC arrival came over HL7, stamped by the listener
+    seconds = float(re.search(r"Time to notify\s+(-?[\d.]+) s", body).group(1))  # type: ignore[union-attr]
+    assert 0 <= seconds < 60
+    context.close()
+
+
 def test_an_ack_link_on_a_phone_cancels_the_escalation_in_the_timeline(browser, served_demo) -> None:
     alert = _message_to(served_demo, "vi-central-lead")
     link, activation = LINK.search(alert["body"]).group(1), REF.search(alert["body"]).group(1)

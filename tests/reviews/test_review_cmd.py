@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
@@ -11,6 +12,7 @@ from reviews.store import ReviewStore
 from stream.cli.main import app
 from tests.helpers import HIAWATHA, JORDAN
 from tests.reviews.test_model import T0, Run
+from tests.reviews.test_truthful_review import NOW, truthful_night
 
 
 def test_review_prints_the_day_and_writes_its_csv(db_url: str, deployment, tmp_path) -> None:
@@ -43,3 +45,39 @@ def test_review_names_a_bad_date() -> None:
     result = CliRunner().invoke(app, ["review", "--date", "4 July"])
     assert result.exit_code == 2
     assert "vigil review: --date '4 July' is not a date of the form YYYY-MM-DD" in result.output
+
+
+def _stored(db_url: str, run: Run) -> None:
+    store = ReviewStore(db_url)
+    store.create_schema()
+    store.append(run.records)
+    store.dispose()
+
+
+def test_review_says_cant_respond_and_awaiting_as_of_now(db_url: str, deployment, tmp_path) -> None:
+    run, ids = truthful_night(deployment)
+    _stored(db_url, run)
+    out = tmp_path / "day.csv"
+    result = CliRunner().invoke(app, ["review", "--date", "2026-07-04", "--db-url", db_url, "--out", str(out), "--now", NOW.isoformat()])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    declined = next(line for line in lines if "vi-south-phillips" in line)
+    assert "22:17:00 can't respond" in declined and "cant_respond" in declined
+    assert "(late)" not in declined and "unable" not in declined and "missed_ack" not in declined
+    running = next(line for line in lines if "vi-north-nearnorth" in line)
+    assert "awaiting (deadline 23:15)" in running and "no answer" not in running
+    rows = {(r["activation"], r["team"]): r for r in csv.DictReader(out.open())}
+    assert rows[(ids["declined"], "vi-south-phillips")]["acked_in_time"] == "can't respond"
+    assert rows[(ids["running"], "vi-north-nearnorth")]["acked_in_time"] == "awaiting"
+
+
+def test_review_judges_deadlines_at_the_moment_it_runs(db_url: str, deployment, tmp_path) -> None:
+    arrived = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)  # nextstep-hcmc has 15 minutes, day and night
+    run = Run(deployment)
+    run.arrival("CMD-NOW", arrived)
+    _stored(db_url, run)
+    local = arrived.astimezone(ZoneInfo("America/Chicago"))
+    result = CliRunner().invoke(app, ["review", "--date", f"{local:%Y-%m-%d}", "--db-url", db_url, "--out", str(tmp_path / "day.csv")])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if "nextstep-hcmc" in line)
+    assert f"awaiting (deadline {local + timedelta(minutes=15):%H:%M})" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
 from reviews.web import RECORDING_GRACE, SECURITY_HEADERS, create_web_app
 from stream.cli.main import app as cli_app
-from stream.core.activations import handle_event
+from stream.core.activations import advance, handle_ack, handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
@@ -111,12 +112,63 @@ def test_post_ack_publishes_one_message_and_confirms(service: Service) -> None:
 
 @pytest.mark.parametrize(
     ("response", "confirmation"),
-    [("on_my_way", "On my way — recorded"), ("unable", "Can&#39;t respond — DNS on-call will be told")],
+    # gvi-outreach has no deadline and no escalation: nobody else is told of its "can't respond"
+    [("on_my_way", "On my way — recorded"),
+     ("unable", "Noted: you can&#39;t respond. No one else is told automatically for this alert.")],
 )
 def test_other_answers_are_published_as_given(service: Service, response: str, confirmation: str) -> None:
     answer = service.client.post(service.link_path(service.intents[1]), data={"response": response})
     assert answer.status_code == 200 and confirmation in answer.text
     assert [(m.team, m.response) for m in service.published] == [("gvi-outreach", response)]
+
+
+def _read(response) -> str:
+    """A page's text as the person holding the phone reads it."""
+    return html.unescape(response.text)
+
+
+def test_cant_respond_says_dns_oncall_will_be_told_only_when_an_escalation_follows(service: Service) -> None:
+    street, gvi = service.intents  # the street team has a deadline and an escalation to dns-oncall; gvi-outreach neither
+    assert "Can't respond tells DNS on-call at once." in _read(service.client.get(service.link_path(street)))
+    assert "Can't respond is noted; no one else is told automatically for this alert." in _read(service.client.get(service.link_path(gvi)))
+    told = service.client.post(service.link_path(street), data={"response": "unable"})
+    assert told.status_code == 200 and "Can't respond — DNS on-call will be told" in _read(told)
+    untold = service.client.post(service.link_path(gvi), data={"response": "unable"})
+    assert untold.status_code == 200
+    assert "Noted: you can't respond. No one else is told automatically for this alert." in _read(untold)
+    assert "will be told" not in _read(untold)
+    assert [(m.team, m.response) for m in service.published] == [("vi-north-nearnorth", "unable"), ("gvi-outreach", "unable")]
+
+
+def _jordan_core(deployment) -> tuple[CoreState, Config]:
+    """The core state behind the service's store (the same shooting, the same ids)."""
+    config = Config(deployment.coverage, deployment.protocols)
+    state = CoreState()
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN))), deployment.classification, RECEIVED)
+    handle_event(state, event, RECEIVED, config)
+    return state, config
+
+
+def test_cant_respond_after_the_escalation_fired_says_who_was_already_told(service: Service, deployment) -> None:
+    state, config = _jordan_core(deployment)
+    fired = advance(state, RECEIVED + timedelta(minutes=11), config)  # the street team's 22:14 deadline passed
+    assert [i.team for i in fired.intents] == ["dns-oncall"]
+    service.store.append(fired.timeline)
+    service.now = RECEIVED + timedelta(minutes=12)
+    assert "Can't respond is noted; DNS on-call was already told at 22:14." in _read(service.client.get(service.link_path()))
+    answer = service.client.post(service.link_path(), data={"response": "unable"})
+    assert answer.status_code == 200
+    assert "Noted: you can't respond. DNS on-call was already told at 22:14." in _read(answer)
+    assert "will be told" not in _read(answer)
+
+
+def test_cant_respond_after_the_team_acked_tells_nobody(service: Service, deployment) -> None:
+    state, config = _jordan_core(deployment)
+    acked = handle_ack(state, "MPLS-W1", "vi-north-nearnorth", RECEIVED + timedelta(minutes=1), config, "on_my_way")
+    service.store.append(acked.timeline)  # another phone of the team tapped "on my way": its escalation is stopped
+    answer = service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "unable"})
+    assert answer.status_code == 200
+    assert "Noted: you can't respond. No one else is told automatically for this alert." in _read(answer)
 
 
 def test_a_link_is_single_use(service: Service) -> None:

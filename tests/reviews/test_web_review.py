@@ -74,7 +74,7 @@ class Review:
 
     def review(self, name: str):
         """The model's review of a named activation."""
-        return review_of(self.run.of(self.ids[name]), CHICAGO)
+        return review_of(self.run.of(self.ids[name]), CHICAGO, now=self.now)
 
     def audit(self, action: str | None = None) -> list:
         """Audit entries, oldest first, of one action or all."""

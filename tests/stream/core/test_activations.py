@@ -115,3 +115,27 @@ def test_prune_forgets_old_activations_with_nothing_pending(config) -> None:
     advance(state, T0 + timedelta(hours=80), config)
     assert prune(state, T0 + timedelta(hours=80), config.retention) == 1
     assert state.activations == {} and state.by_ref == {} and state.by_incident == {}
+
+
+def test_a_report_stamped_by_another_clock_is_received_no_later_than_it_is_decided(config) -> None:
+    # the demo's HL7 listener stamps the wall clock while its worker decides on the demo's evening
+    state = CoreState()
+    ahead = arrival("H-CLOCK", T0).model_copy(update={"received_at": T0 + timedelta(days=150)})
+    outcome = handle_event(state, ahead, T0, config)
+    received = next(r for r in outcome.timeline if r.kind == "event_received")
+    decided = next(r for r in outcome.timeline if r.kind == "decided")
+    assert received.at == decided.at == T0
+    # a report received before its decision (the events topic between ingest and core) keeps its stamp
+    earlier = report("C-CLOCK", EventKind.PERSON_SHOT, T0).model_copy(update={"received_at": T0 - timedelta(seconds=2)})
+    outcome = handle_event(state, earlier, T0, config)
+    assert next(r for r in outcome.timeline if r.kind == "event_received").at == T0 - timedelta(seconds=2)
+
+
+def test_an_intent_records_the_teams_it_escalates_to(config) -> None:
+    state = CoreState()
+    outcome = handle_event(state, report("C-ESC", EventKind.PERSON_SHOT, T0), T0, config)
+    expected = [("vi-north-nearnorth", ("dns-oncall",)), ("gvi-outreach", ())]  # gvi-outreach has no deadline
+    assert [(i.team, i.escalates_to) for i in outcome.intents] == expected
+    assert [(r.team, r.escalates_to) for r in outcome.timeline if r.kind == "intent"] == expected
+    fired = advance(state, T0 + timedelta(minutes=10), config)
+    assert [(i.team, i.escalates_to) for i in fired.intents] == [("dns-oncall", ())]

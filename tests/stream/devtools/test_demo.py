@@ -46,7 +46,7 @@ def test_demo_prints_every_alert_with_latency_and_a_summary(tmp_path) -> None:
     # the answers tapped through the links: "on my way" is recorded and stops that escalation; "can't
     # respond" escalates to dns-oncall at once; a used link is refused
     assert re.search(r"TAP\s+vi-north-nearnorth-lead\s+on_my_way\s+-> 200", answers)
-    assert re.search(r"TAP\s+vi-south-phillips-lead\s+unable\s+-> 200", answers)
+    assert re.search(r"TAP\s+vi-south-phillips-lead\s+unable\s+-> 200 Thank you: Can't respond — DNS on-call will be told", answers)
     assert re.search(r"ALERT\s+dns-oncall-lead\s+[\d.]+ ms\s+VIGIL on-call: vi-south-phillips can't respond - Midtown Phillips \(escalation\)", answers)
     assert re.search(r"TAP\s+vi-north-nearnorth-lead\s+ack\s+-> 409", answers)
     assert "timeline: vi-north-nearnorth answered on_my_way (its escalation is stopped)" in answers
