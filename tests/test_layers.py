@@ -199,3 +199,22 @@ def test_a_lazy_import_counts(tmp_path: Path) -> None:
     source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from stream.core import x\n"
                       "def f():\n    import faust\n", encoding="utf-8")
     assert {"stream.core", "stream.core.x", "faust"} <= imports_of(source)
+
+
+MAX_FUNCTION_LINES = 120
+
+
+def long_functions() -> list[str]:
+    """Functions (and methods) of Vigil's packages longer than ``MAX_FUNCTION_LINES``."""
+    found = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found.append(f"{name}.{node.name}: {length} lines")
+    return sorted(found)
+
+
+def test_no_function_is_over_120_lines() -> None:
+    assert long_functions() == []

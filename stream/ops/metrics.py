@@ -157,7 +157,7 @@ class WorkerMetrics:
         self.assigned_partitions = Gauge("worker_assigned_partitions", "Partitions of the agents' topics assigned to this worker.",
                                          namespace=namespace, registry=registry)
         self._core: dict[str, tuple[int, int]] = {}  # jurisdiction → (open activations, overdue)
-        self._lagging: set[tuple[str, str]] = set()
+        self._lagging: dict[str, set[tuple[str, str]]] = {}  # consumer → its (topic, partition)s
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -231,15 +231,16 @@ class WorkerMetrics:
         self.open_activations.set(0)
         self.acks_overdue.set(0)
 
-    def lag(self, lags: Mapping[tuple[str, int], int]) -> None:
-        """Set the lag of every assigned (topic, partition); drop the partitions no longer assigned."""
+    def lag(self, lags: Mapping[tuple[str, int], int], consumer: str = "faust") -> None:
+        """Set the lag of every (topic, partition) one of the worker's consumers has assigned (the Faust app's,
+        or the CAD consumer's); drop the partitions it no longer has."""
         current = {(topic, str(partition)) for topic, partition in lags}
-        for key in self._lagging - current:
+        for key in self._lagging.get(consumer, set()) - current:
             self.consumer_lag.remove(*key)
         for (topic, partition), behind in lags.items():
             self.consumer_lag.labels(topic, str(partition)).set(max(0, behind))
-        self._lagging = current
-        self.assigned_partitions.set(len(lags))
+        self._lagging[consumer] = current
+        self.assigned_partitions.set(sum(len(partitions) for partitions in self._lagging.values()))
 
 
 class WebMetrics:

@@ -29,7 +29,7 @@ import structlog
 
 from stream.core.activations import notice_times, overdue
 from stream.core.state import Config, CoreState
-from stream.core.state_codec import STATE_LIMIT_BYTES, fit_state, load_state
+from stream.core.state_codec import STATE_LIMIT_BYTES, StateEncoder, fit_state, load_state
 from stream.core.step import JUST_BEFORE, Step, step
 from stream.model.events import CoreInput, NotificationIntent
 from stream.model.sinks import Sink
@@ -60,6 +60,7 @@ class ActivationAgent:
     stop: Callable[[str], NoReturn] = halt
     # decoded states, kept while the table holds the very bytes they were decoded from (or saved as)
     _decoded: dict[str, tuple[bytes | None, CoreState]] = field(default_factory=dict)
+    _encoders: dict[str, StateEncoder] = field(default_factory=dict)  # per jurisdiction: activations' JSON kept between saves
 
     async def handle(self, record: Received) -> None:
         """Handle one input; returns once what it decided is on the broker and the state is saved."""
@@ -125,7 +126,7 @@ class ActivationAgent:
         if not done.changed:  # a tick that changes nothing writes nothing
             self._decoded[jurisdiction] = (raw_before, state)
             return
-        raw, shed = fit_state(state)
+        raw, shed = fit_state(state, encoder=self._encoders.setdefault(jurisdiction, StateEncoder()))
         if shed or len(raw) > STATE_LIMIT_BYTES:
             log.error("core_state.too_large", jurisdiction=jurisdiction, shed=shed, bytes=len(raw), activations=len(state.activations))
         self.table[jurisdiction] = raw

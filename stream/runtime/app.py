@@ -1,7 +1,8 @@
 """The Faust app: topics, tables and the agents wired together; each agent's logic is a module of its own.
 
 Topics: ``cad.eido`` and ``hospital.arrivals`` in; ``acks`` from `vigil web`; ``events``, ``intents``,
-``timeline``, ``outcomes``, ``dlq`` inside. At-least-once, agent concurrency 1 (faust #606), and our own
+``timeline``, ``outcomes``, ``dlq`` inside. CAD documents are read by a consumer and thread of their own
+(stream/runtime/cad_consumer.py), off the alert path's event loop; the other topics by Faust agents. At-least-once, agent concurrency 1 (faust #606), and our own
 consumer (stream/runtime/transport.py). Every agent confirms what an input decided on the broker before
 the input is acked (stream/runtime/outputs.py).
 
@@ -15,12 +16,15 @@ latency is not observed.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import faust
+import mode
 from prometheus_client import CollectorRegistry
 
 from notifiers.dispatch import Notifier, pipeline
@@ -28,11 +32,13 @@ from notifiers.redelivery import RedeliveryPolicy
 from stream.core.deployment import Deployment
 from stream.core.state import Config
 from stream.model.events import CoreInput
+from stream.model.sinks import Sink
 from stream.ops.health import LoopHealth
 from stream.ops.kafka import DEFAULT_PARTITIONS, Topics
 from stream.ops.metrics import WorkerMetrics, install_faust_sensors
 from stream.runtime.acks import AckForwarder
 from stream.runtime.activation import ActivationAgent
+from stream.runtime.cad_consumer import CadConsumer, CadConsumerSettings
 from stream.runtime.clocks import AgentClock, Clock, running_clock, utc_now
 from stream.runtime.dispatch import DispatchAgent
 from stream.runtime.ingest import CadIngest, HospitalIngest
@@ -43,6 +49,7 @@ from stream.runtime.transport import VigilApp
 
 TICK = CoreInput(type="tick").model_dump_json().encode()
 LAG_EVERY_S = 5.0
+READY_WAIT_S = 60.0  # how long "ready" waits for the CAD consumer to join (then says ready anyway: the probes tell)
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,7 @@ class WorkerSettings:
     # Faust's own sensors (vigil_faust_*): off by default, they cost the alert path. Measured with
     # load_tests/bench_e2e at 200 CAD events/s: p99 130-143 ms with them, 60-68 ms without.
     faust_sensors: bool = False
-    ingest_batch: int = 500  # CAD records taken at once (a backlog drains in batches; a single call is not held)
-    ingest_within_s: float = 0.002  # how long a batch waits to fill before it is handled as it is
+    ingest_batch: int = 2000  # CAD records read at once (a backlog drains in batches; a single call is not held)
 
 
 def build_app(
@@ -101,14 +107,15 @@ def build_app(
     if settings.faust_sensors:
         install_faust_sensors(app, metrics.registry)
     topics = {name: app.topic(getattr(settings.topics, name), value_type=bytes, key_type=bytes)
-              for name in ("cad", "hospital_arrivals", "acks", "events", "intents", "timeline", "outcomes", "dlq")}
+              for name in ("hospital_arrivals", "acks", "events", "intents", "timeline", "outcomes", "dlq")}
     agent_clock = AgentClock(clock, settings.stream_time)
     dead_letters = DeadLetters(topics["dlq"], metrics.feeds)
-    _ingest_agents(app, settings, deployment, topics, dead_letters, metrics, agent_clock)
+    cad = _cad_consumer(app, settings, deployment, metrics, clock)
+    _ingest_agents(app, deployment, topics, dead_letters, metrics, agent_clock)
     _activation_agent(app, settings, deployment, topics, dead_letters, metrics, agent_clock)
     _dispatch_agent(app, settings, notifier, topics, dead_letters, metrics, agent_clock)
     _review_sink_agent(app, store, topics, dead_letters, metrics, agent_clock)
-    _timers(app, settings, deployment, topics["events"], metrics, health, clock)
+    _timers(app, settings, deployment, topics["events"], metrics, health, clock, cad.ready)
     return app
 
 
@@ -137,17 +144,37 @@ def new_app(settings: WorkerSettings) -> VigilApp:
     return app
 
 
-def _ingest_agents(app: VigilApp, settings: WorkerSettings, deployment: Deployment, topics: dict[str, Any],
-                   dead_letters: DeadLetters, metrics: WorkerMetrics, clock: AgentClock) -> None:
-    cad = CadIngest(deployment.classification, topics["events"], dead_letters, metrics, clock)
+def _cad_consumer(app: VigilApp, settings: WorkerSettings, deployment: Deployment, metrics: WorkerMetrics, clock: Clock) -> CadConsumer:
+    """The CAD ingest on a consumer and thread of its own (stream/runtime/cad_consumer.py), started and stopped
+    with the app."""
+    names = settings.topics
+
+    def make_ingest(sink: Callable[[str], Sink]) -> CadIngest:
+        # the thread's own clock object: stream time is per agent, and this one lives on another thread
+        return CadIngest(deployment.classification, sink(names.events), DeadLetters(sink(names.dlq), metrics.feeds), metrics,
+                         AgentClock(clock, settings.stream_time))
+
+    consumer = CadConsumer(CadConsumerSettings(settings.bootstrap, names.cad, f"{settings.app_id}.cad-ingest", settings.app_id,
+                                               settings.ingest_batch, settings.fetch_max_wait_ms), make_ingest,
+                           on_lag=lambda lags: metrics.lag(lags, consumer="cad"))
+
+    @app.service
+    class CadIngestService(mode.Service):
+        """Runs the CAD consumer while the app runs."""
+
+        async def on_start(self) -> None:
+            consumer.start()
+
+        async def on_stop(self) -> None:
+            await asyncio.to_thread(consumer.stop)
+
+    return consumer
+
+
+def _ingest_agents(app: VigilApp, deployment: Deployment, topics: dict[str, Any], dead_letters: DeadLetters,
+                   metrics: WorkerMetrics, clock: AgentClock) -> None:
     hospital = HospitalIngest(deployment.jurisdiction, topics["events"], dead_letters, metrics, clock)
     acks = AckForwarder(topics["events"], dead_letters, deployment.jurisdiction, clock)
-
-    @app.agent(topics["cad"], concurrency=1)
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
-        # a batch is acked by take_events once this body returns for it: after its outputs are on the broker
-        async for events in stream.take_events(settings.ingest_batch, within=settings.ingest_within_s):
-            await cad.handle([Received.of(event) for event in events])
 
     @app.agent(topics["hospital_arrivals"], concurrency=1)
     async def hospital_ingest(stream: faust.StreamT[bytes]) -> None:
@@ -227,7 +254,7 @@ def _review_sink_agent(app: VigilApp, store: TimelineStore, topics: dict[str, An
 
 
 def _timers(app: VigilApp, settings: WorkerSettings, deployment: Deployment, events: Any, metrics: WorkerMetrics,
-            health: LoopHealth | None, clock: Clock) -> None:
+            health: LoopHealth | None, clock: Clock, cad_ready: threading.Event) -> None:
     jurisdiction_key = deployment.jurisdiction.encode()
     if not settings.stream_time:
 
@@ -238,7 +265,7 @@ def _timers(app: VigilApp, settings: WorkerSettings, deployment: Deployment, eve
 
     # the agents' input topics; changelogs are left out (a worker writes its own, and reads them only to recover)
     topics = settings.topics
-    sources = {topics.cad, topics.hospital_arrivals, topics.events, topics.intents, topics.acks, topics.timeline}
+    sources = {topics.hospital_arrivals, topics.events, topics.intents, topics.acks, topics.timeline}
 
     @app.timer(interval=LAG_EVERY_S)
     async def consumer_lag() -> None:
@@ -255,14 +282,25 @@ def _timers(app: VigilApp, settings: WorkerSettings, deployment: Deployment, eve
 
         @app.on_rebalance_complete.connect
         async def _mark_health_ready(sender: Any, **kwargs: Any) -> None:
-            health.mark_ready()
+            _once_cad_ready(app, cad_ready, health.mark_ready)
 
     if settings.ready_file is not None:
         ready_file = settings.ready_file
 
         @app.on_rebalance_complete.connect
         async def _mark_ready(sender: Any, **kwargs: Any) -> None:
-            ready_file.write_text(clock().isoformat(), encoding="utf-8")
+            _once_cad_ready(app, cad_ready, lambda: ready_file.write_text(clock().isoformat(), encoding="utf-8"))
+
+
+def _once_cad_ready(app: VigilApp, cad_ready: threading.Event, then: Callable[[], Any]) -> None:
+    """Call ``then`` once the CAD consumer has joined its group too (it starts after the app's first rebalance,
+    so this must not hold the rebalance up: a task of its own)."""
+
+    async def wait() -> None:
+        await asyncio.to_thread(cad_ready.wait, READY_WAIT_S)
+        then()
+
+    app.add_future(wait())
 
 
 async def _lags(app: VigilApp, sources: set[str]) -> dict[tuple[str, int], int] | None:

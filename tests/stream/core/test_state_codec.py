@@ -116,3 +116,26 @@ def test_fit_state_keeps_a_state_of_pending_activations_whole(deployment) -> Non
     raw, shed = fit_state(state, limit=100)
     assert shed == 0 and len(state.activations) == 10  # all still due to escalate: none is dropped
     assert len(raw) > 100
+
+
+@pytest.mark.parametrize("path", SCENARIOS[:20], ids=[p.stem for p in SCENARIOS[:20]])
+def test_the_worker_encoder_writes_what_dump_state_writes_and_reencodes_only_what_a_step_changed(deployment, path: Path,
+                                                                                                 monkeypatch) -> None:
+    import yaml
+
+    from stream.core import state_codec
+
+    scenario = Scenario.model_validate(yaml.safe_load(path.read_text()))
+    run = Replay(deployment, CoreState(), hl7_key())
+    encoder = state_codec.StateEncoder()
+    encoded: list[str] = []
+    original = state_codec._activation
+    monkeypatch.setattr(state_codec, "_activation", lambda a: encoded.append(a.id) or original(a))
+    for line in sorted((scenario_line(n, s) for n, s in enumerate(scenario.steps, start=1)), key=lambda line: line.at):
+        before = {a_id: a for a_id, a in run.state.activations.items()}
+        run.feed(line)
+        encoded.clear()
+        fast = encoder.dump(run.state)
+        changed = {a_id for a_id, a in run.state.activations.items() if before.get(a_id) is not a}
+        assert set(encoded) == changed  # only the activations the step wrote were encoded again
+        assert fast == dump_state(run.state)
