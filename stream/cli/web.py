@@ -33,7 +33,7 @@ def web(
 ) -> None:
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`)."""
-    from reviews.web import run_web
+    from reviews.web.app import run_web
     from stream.core.deployment import load_deployment
     from stream.ops.kafka import Topics, ensure_topics
 

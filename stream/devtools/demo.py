@@ -332,7 +332,7 @@ def worker_clock(worker: WorkerProcess) -> Callable[[], datetime]:
 async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, deployment: Deployment) -> AsyncIterator[None]:
     """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic.
     Its review pages run on the worker's clock (the demo's evening), its links on the real one."""
-    from reviews.web import run_web
+    from reviews.web.app import run_web
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     port = int(web_url.rsplit(":", 1)[1])

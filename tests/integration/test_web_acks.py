@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
-from reviews.web import run_web
+from reviews.web.app import run_web
 from stream.core.activations import handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
-from reviews.web import create_web_app
+from reviews.web.app import create_web_app
 from stream.model.events import EventKind, Intent, ShootingEvent, stable_id
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS
 from tests.helpers import CoreRun as Run

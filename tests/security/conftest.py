@@ -3,5 +3,4 @@ PostgreSQL, the night's activations, three users) rather than building their own
 
 from __future__ import annotations
 
-from tests.reviews.test_web import service  # noqa: F401 - a fixture, re-exported for these tests
-from tests.reviews.test_web_review import review  # noqa: F401 - a fixture, re-exported for these tests
+from tests.reviews.web.fixtures import review, service  # noqa: F401 - fixtures, re-exported for these tests

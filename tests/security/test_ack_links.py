@@ -1,7 +1,7 @@
 """Ack links refused, with their status codes, on both the page (GET) and the answer (POST): a forged or
 tampered link, one used already (replayed), an expired one, and one for a team not alerted about the
 activation. A refused link publishes nothing and does not use the link up. The messages each case shows
-are tested one by one in tests/reviews/test_web.py; this is the table of them."""
+are tested one by one in tests/reviews/web/test_answers.py; this is the table of them."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 
 from notifiers.ack_links import AckSigner
-from reviews.web import RECORDING_GRACE
+from reviews.web.answers import RECORDING_GRACE
 from stream.model.events import stable_id
-from tests.reviews.test_web import BASE_URL, NOW, RECIPIENT, TTL, Service
+from tests.reviews.web.fixtures import BASE_URL, NOW, RECIPIENT, TTL, Service
 
 pytestmark = pytest.mark.database
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from reviews.web import HSTS, SECURITY_HEADERS
-from tests.reviews.test_web import Service
-from tests.reviews.test_web_review import Review, csrf_of, sign_in
+from reviews.web.app import HSTS, SECURITY_HEADERS
+from tests.reviews.web.fixtures import Review, Service, csrf_of, sign_in
 from tests.security.routes import fill, routes
 
 pytestmark = pytest.mark.database

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from reviews.web import NOT_YOURS
-from tests.reviews.test_web_review import Review, csrf_of
+from reviews.web.review import NOT_YOURS
+from tests.reviews.web.fixtures import Review, csrf_of
 from tests.security.routes import PUBLIC, fill, params, routes
 
 pytestmark = pytest.mark.database

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi import FastAPI
 
-from tests.reviews.test_web_review import Review
+from tests.reviews.web.fixtures import Review
 from tests.security.routes import PUBLIC, fill, routes
 
 pytestmark = pytest.mark.database

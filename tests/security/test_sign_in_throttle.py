@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from reviews.auth import CLIENT_LOCKED, MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_USERNAME, THROTTLED, USERNAME_LOCKED
-from reviews.web import WRONG_PASSWORD
-from tests.reviews.test_web_review import MORNING, PASSWORD, Review, csrf_of
+from reviews.web.signin import WRONG_PASSWORD
+from tests.reviews.web.fixtures import MORNING, PASSWORD, Review, csrf_of
 
 pytestmark = pytest.mark.database
 

@@ -19,7 +19,7 @@ from notifiers.apprise_adapter import AppriseNotifier, RetryPolicy, load_recipie
 from notifiers.inbox import PhoneInbox
 from notifiers.rate_limit import RateLimit, RecipientRateLimiter
 from reviews.store import ReviewStore
-from reviews.web import create_web_app
+from reviews.web.app import create_web_app
 from stream.core.activations import advance, handle_ack, handle_event, notice_times, overdue
 from stream.core.state import Config, CoreState
 from stream.feeds.ingest import ingest_cad

@@ -1,285 +1,18 @@
-"""The review pages over a real store (SQLite and PostgreSQL), with timelines the core really makes.
-
-One night (Saturday 4 July 2026, America/Chicago) of four shootings, plus a hospital-only arrival on the
-3rd and a coverage gap on the 1st; DNS staff and two team leads sign in; the clock is the next morning.
-"""
+"""The review pages (reviews/web/review.py) over a real store (SQLite and PostgreSQL), with timelines the core really
+makes: who sees what, the day, the activation page, outcomes, notes, the packet, the summary, and the audit trail."""
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
-from notifiers.ack_links import AckSigner
-from reviews.auth import SESSION_COOKIE
-from reviews.model import CSV_COLUMNS, review_of, summarise
-from reviews.store import ReviewStore
-from reviews.web import (
-    BAD_DATE,
-    FORM_EXPIRED,
-    NOT_A_USER,
-    NOT_YOUR_TEAM,
-    NOT_YOURS,
-    SECURITY_HEADERS,
-    WRONG_PASSWORD,
-    create_web_app,
-)
-from tests.helpers import HIAWATHA, JORDAN, MIDTOWN_PHILLIPS
-from tests.helpers import CoreRun as Run
+from reviews.model import summarise
+from reviews.web.review import BAD_DATE, NOT_YOUR_TEAM, NOT_YOURS
+from tests.reviews.web.fixtures import CHICAGO, MORNING, Review, csrf_of, csv_of, day_ids
 
 pytestmark = pytest.mark.database
-
-CHICAGO = ZoneInfo("America/Chicago")
-T0 = datetime(2026, 7, 4, 22, 15, tzinfo=CHICAGO)  # a Saturday evening: street teams on shift
-MORNING = datetime(2026, 7, 5, 9, 30, tzinfo=CHICAGO)  # the review meeting
-PASSWORD = "correct horse battery"
-NEAR_JORDAN = (JORDAN[0] + 0.002, JORDAN[1])  # within 1,000 m of JORDAN: a retaliation watch
-SSO = "X-Forwarded-User"
-
-
-@dataclass
-class Review:
-    """The app under test, its store, the night's activations by name, and a settable clock."""
-
-    app: FastAPI
-    store: ReviewStore
-    run: Run
-    ids: dict[str, str]
-    now: datetime = MORNING
-    clients: list[TestClient] = field(default_factory=list)
-
-    def client(self, app: FastAPI | None = None) -> TestClient:
-        """A fresh browser."""
-        client = TestClient(app or self.app, follow_redirects=False)
-        client.__enter__()
-        self.clients.append(client)
-        return client
-
-    def signed_in(self, username: str) -> TestClient:
-        """A browser signed in as ``username``."""
-        client = self.client()
-        assert sign_in(client, username).status_code == 303
-        return client
-
-    def review(self, name: str):
-        """The model's review of a named activation."""
-        return review_of(self.run.of(self.ids[name]), CHICAGO, now=self.now)
-
-    def audit(self, action: str | None = None) -> list:
-        """Audit entries, oldest first, of one action or all."""
-        return [e for e in reversed(self.store.audit_entries(1000)) if action is None or e.action == action]
-
-    def make_app(self, **kw) -> FastAPI:
-        """Another app over the same store and clock."""
-        return create_web_app(AckSigner(b"review-test-secret-0123", "https://vigil.example.org"), self.store, _no_publish,
-                              lambda: self.now, zone=CHICAGO, **kw)
-
-
-async def _no_publish(message) -> None:
-    raise AssertionError("the review pages never publish acks")
-
-
-@pytest.fixture
-def review(db_url: str, deployment) -> Iterator[Review]:
-    """The night in a store, three users, and the app."""
-    run = Run(deployment)
-    ids = {
-        "early_gap": run.shooting("W-0", HIAWATHA, datetime(2026, 7, 1, 21, 0, tzinfo=CHICAGO)),
-        "hospital": run.arrival("V-1", datetime(2026, 7, 3, 14, 0, tzinfo=CHICAGO)),
-        "jordan": run.shooting("W-1", JORDAN, T0),
-    }
-    run.answer("W-1", "vi-north-nearnorth", T0 + timedelta(minutes=4))
-    ids["phillips"] = run.shooting("W-2", MIDTOWN_PHILLIPS, T0 + timedelta(minutes=30))
-    run.until(T0 + timedelta(minutes=49))
-    run.delivery = "failed"
-    ids["gap"] = run.shooting("W-3", HIAWATHA, T0 + timedelta(minutes=50))
-    run.delivery = "delivered"
-    ids["retaliation"] = run.shooting("W-4", NEAR_JORDAN, T0 + timedelta(minutes=70))
-    run.until(T0 + timedelta(hours=3))
-
-    store = ReviewStore(db_url)
-    store.create_schema()
-    store.append(run.records)
-    created = MORNING - timedelta(days=30)
-    store.add_user("dana", PASSWORD, "dns", None, created)
-    store.add_user("lee", PASSWORD, "lead", "vi-north-nearnorth", created)
-    store.add_user("pat", PASSWORD, "lead", "vi-south-phillips", created)
-    store.add_user("olga", PASSWORD, "dns", None, created)
-    store.set_disabled("olga", True)
-    holder = Review(app=None, store=store, run=run, ids=ids)  # type: ignore[arg-type]
-    holder.app = holder.make_app()
-    try:
-        yield holder
-    finally:
-        for client in holder.clients:
-            client.__exit__(None, None, None)
-        store.dispose()
-
-
-def csrf_of(html: str) -> str:
-    """The CSRF token of the first form on a page."""
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no csrf field on the page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, username: str, password: str = PASSWORD, next_: str = "/"):
-    """Fill in and post the sign-in form."""
-    form = client.get("/login")
-    assert form.status_code == 200
-    return client.post("/login", data={"username": username, "password": password, "csrf": csrf_of(form.text), "next": next_})
-
-
-def day_ids(html: str) -> list[str]:
-    """The activation ids linked from a day page, in page order, once each."""
-    return list(dict.fromkeys(re.findall(r'href="/activation/([^"#/]+)"', html)))
-
-
-def csv_of(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
-
-
-# --- access
-
-
-@pytest.mark.parametrize("path", ["/review/2026-07-04", "/review/2026-07-04/packet", "/summary?from=2026-07-01&to=2026-07-04",
-                                  "/export/2026-07-04.csv", "/export.csv", "/activation/act-whatever"])
-def test_review_pages_redirect_to_sign_in_with_next(review: Review, path: str) -> None:
-    response = review.client().get(path)
-    assert response.status_code == 303
-    location = response.headers["location"]
-    assert location.startswith("/login?next=")
-    assert parse_qs(urlsplit(location).query)["next"] == [path]
-
-
-def test_home_goes_to_today_in_the_deployment_zone(review: Review) -> None:
-    review.now = datetime(2026, 7, 5, 3, 30, tzinfo=ZoneInfo("UTC"))  # still the 4th in Minneapolis
-    response = review.client().get("/")
-    assert (response.status_code, response.headers["location"]) == (303, "/review/2026-07-04")
-
-
-def test_a_form_posted_without_a_session_goes_to_sign_in_and_records_nothing(review: Review) -> None:
-    response = review.client().post(f"/activation/{review.ids['jordan']}/outcome",
-                                    data={"team": "gvi-outreach", "outcome": "mediation", "csrf": "x"})
-    assert (response.status_code, response.headers["location"]) == (303, "/login")
-    assert review.store.outcomes([review.ids["jordan"]]) == {}
-
-
-def test_sign_in_sets_a_hardened_8_hour_cookie_and_goes_to_next(review: Review) -> None:
-    client = review.client()
-    response = sign_in(client, "dana", next_="/summary?from=2026-07-04&to=2026-07-04")
-    assert (response.status_code, response.headers["location"]) == (303, "/summary?from=2026-07-04&to=2026-07-04")
-    cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{SESSION_COOKIE}=")
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax") and "Max-Age=28800" in cookie
-    assert "Secure" not in cookie  # plain http here: a Secure cookie would never come back
-    assert client.get("/review/2026-07-04").status_code == 200
-    assert [(e.username, e.target) for e in review.audit("sign_in")] == [("dana", "/login")]
-
-
-def test_the_session_ends_after_8_hours(review: Review) -> None:
-    client = review.signed_in("dana")
-    review.now = MORNING + timedelta(hours=8)
-    assert client.get("/review/2026-07-04").status_code == 200
-    review.now = MORNING + timedelta(hours=8, seconds=1)
-    assert client.get("/review/2026-07-04").status_code == 303
-
-
-@pytest.mark.parametrize(("username", "password"), [("dana", "wrong password!"), ("nobody", PASSWORD), ("olga", PASSWORD)])
-def test_wrong_credentials_are_refused_and_audited_without_the_password(review: Review, username: str, password: str) -> None:
-    client = review.client()
-    response = sign_in(client, username, password)
-    assert response.status_code == 401
-    assert WRONG_PASSWORD in response.text
-    assert client.get("/review/2026-07-04").status_code == 303  # not signed in
-    failed = review.audit("sign_in_failed")
-    assert [(e.username, e.target) for e in failed] == [(username, "/login")]
-    assert review.audit("sign_in") == []
-    assert all(password not in repr(entry) for entry in review.audit())
-
-
-def test_a_signed_in_user_who_is_disabled_is_signed_out(review: Review) -> None:
-    client = review.signed_in("dana")
-    review.store.set_disabled("dana", True)
-    assert client.get("/review/2026-07-04").status_code == 303
-
-
-def test_a_forged_cookie_is_not_a_session(review: Review) -> None:
-    client = review.signed_in("lee")
-    value = client.cookies[SESSION_COOKIE]
-    payload, mac = value.split(".")
-    fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    fields["u"] = "dana"  # promote oneself to DNS staff
-    forged = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=").decode()
-    client.cookies.set(SESSION_COOKIE, f"{forged}.{mac}")
-    assert client.get("/review/2026-07-04").status_code == 303
-
-
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"])
-def test_sign_in_never_redirects_off_site(review: Review, target: str) -> None:
-    response = sign_in(review.client(), "dana", next_=target)
-    assert (response.status_code, response.headers["location"]) == (303, "/")
-
-
-@pytest.mark.parametrize("csrf", [None, "", "not-the-token"])
-def test_sign_in_needs_the_forms_csrf_token(review: Review, csrf: str | None) -> None:
-    client = review.client()
-    client.get("/login")
-    data = {"username": "dana", "password": PASSWORD}
-    if csrf is not None:
-        data["csrf"] = csrf
-    response = client.post("/login", data=data)
-    assert response.status_code == 403
-    assert "This form has expired" in response.text
-    assert "set-cookie" not in response.headers  # a forged post cannot replace anyone's session
-    assert client.get("/review/2026-07-04").status_code == 303
-    assert [e.detail for e in review.audit("refused")] == ["sign-in form without a valid csrf token"]
-
-
-@pytest.mark.parametrize("csrf", [None, "not-the-token", "other-session"])
-def test_every_form_post_needs_this_sessions_csrf_token(review: Review, csrf: str | None) -> None:
-    client = review.signed_in("dana")
-    if csrf == "other-session":
-        csrf = csrf_of(review.signed_in("dana").get(f"/activation/{review.ids['jordan']}").text)
-    jordan = f"/activation/{review.ids['jordan']}"
-    posts = [
-        (f"{jordan}/outcome", {"team": "gvi-outreach", "outcome": "mediation"}),
-        (f"{jordan}/note", {"text": "a note"}),
-        ("/logout", {}),
-    ]
-    for path, data in posts:
-        if csrf is not None:
-            data = {**data, "csrf": csrf}
-        response = client.post(path, data=data)
-        assert response.status_code == 403, path
-        assert FORM_EXPIRED.replace("'", "&#39;") in response.text
-    assert review.store.outcomes([review.ids["jordan"]]) == {}
-    assert review.store.notes(review.ids["jordan"]) == []
-    assert client.get("/review/2026-07-04").status_code == 200  # the refused logout did not sign out
-    assert [e.detail for e in review.audit("refused")] == ["csrf token missing or wrong"] * 3
-
-
-def test_sign_out(review: Review) -> None:
-    client = review.signed_in("dana")
-    token = csrf_of(client.get("/review/2026-07-04").text)
-    response = client.post("/logout", data={"csrf": token})
-    assert (response.status_code, response.headers["location"]) == (303, "/login")
-    assert client.get("/review/2026-07-04").status_code == 303
-    assert [e.username for e in review.audit("sign_out")] == ["dana"]
-
-
-# --- who sees what
 
 
 def test_dns_sees_every_activation_of_the_day(review: Review) -> None:
@@ -341,9 +74,6 @@ def test_another_teams_activation_is_left_out_of_a_leads_summary_csv_and_packet(
 def test_unknown_activation_is_404(review: Review) -> None:
     response = review.signed_in("dana").get("/activation/act-00000000000000000000")
     assert response.status_code == 404 and "There is no activation with this id" in response.text
-
-
-# --- the activation page
 
 
 def test_activation_page_has_the_map_with_the_cell_and_the_highlighted_neighborhood(review: Review) -> None:
@@ -475,35 +205,6 @@ def test_an_empty_note_is_an_error_on_the_page(review: Review) -> None:
     assert review.store.notes(review.ids["gap"]) == []
 
 
-# --- exports, packet, summary
-
-
-def test_day_csv_has_the_columns_and_a_row_per_activation_and_team(review: Review) -> None:
-    client = review.signed_in("dana")
-    page = f"/activation/{review.ids['phillips']}"
-    client.post(f"{page}/outcome", data={"csrf": csrf_of(client.get(page).text), "team": "vi-south-phillips", "outcome": "unable",
-                                          "reason": "=HYPERLINK(\"http://evil\")"})
-    response = client.get("/export/2026-07-04.csv")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/csv; charset=utf-8"
-    assert response.headers["content-disposition"] == 'attachment; filename="vigil-review-2026-07-04.csv"'
-    assert response.text.splitlines()[0] == ",".join(CSV_COLUMNS)
-    rows = csv_of(response.text)
-    expected = [(review.ids[n], line.team) for n in ("jordan", "phillips", "gap", "retaliation") for line in review.review(n).teams]
-    assert [(r["activation"], r["team"]) for r in rows] == expected
-    street = next(r for r in rows if r["team"] == "vi-south-phillips")
-    assert (street["outcome"], street["acked_in_time"], street["date"]) == ("unable", "no", "2026-07-04")
-    assert street["outcome_reason"] == "'=HYPERLINK(\"http://evil\")"  # not a formula in a spreadsheet
-    assert [e.target for e in review.audit("export_csv")] == ["2026-07-04"]
-
-
-def test_range_csv(review: Review) -> None:
-    response = review.signed_in("dana").get("/export.csv?from=2026-07-01&to=2026-07-03")
-    assert response.headers["content-disposition"] == 'attachment; filename="vigil-review-2026-07-01_to_2026-07-03.csv"'
-    assert {r["activation"] for r in csv_of(response.text)} == {review.ids["early_gap"], review.ids["hospital"]}
-    assert [e.target for e in review.audit("export_csv")] == ["2026-07-01..2026-07-03"]
-
-
 def test_packet_has_every_activation_with_map_timeline_outcomes_and_notes(review: Review) -> None:
     client = review.signed_in("dana")
     page = f"/activation/{review.ids['gap']}"
@@ -578,47 +279,6 @@ def test_a_bad_date_is_400_naming_the_format(review: Review, path: str) -> None:
     assert BAD_DATE in response.text and "YYYY-MM-DD" in BAD_DATE
 
 
-# --- single sign-on
-
-
-def test_the_trusted_header_signs_in_an_existing_user(review: Review) -> None:
-    client = review.client(review.make_app(trusted_user_header=SSO))
-    response = client.get("/review/2026-07-04", headers={SSO: "lee"})
-    assert response.status_code == 200
-    assert day_ids(response.text) == [review.ids["jordan"], review.ids["retaliation"]]  # as lee, a lead
-    assert [(e.username, e.detail) for e in review.audit("sign_in")] == [("lee", "single sign-on")]
-    # the proxy's word is needed on every request: the cookie alone is not a session
-    assert client.get("/review/2026-07-04").status_code == 303
-    # forms still need the CSRF token of the session the header started
-    page = f"/activation/{review.ids['jordan']}"
-    token = csrf_of(client.get(page, headers={SSO: "lee"}).text)
-    assert client.post(f"{page}/note", data={"text": "x"}, headers={SSO: "lee"}).status_code == 403
-    assert client.post(f"{page}/note", data={"text": "x", "csrf": token}, headers={SSO: "lee"}).status_code == 303
-    assert len(review.audit("sign_in")) == 1  # one session, not one per request
-
-
-@pytest.mark.parametrize("name", ["nobody", "olga", ""])
-def test_the_trusted_header_naming_no_enabled_user_is_403(review: Review, name: str) -> None:
-    client = review.client(review.make_app(trusted_user_header=SSO))
-    response = client.get("/review/2026-07-04", headers={SSO: name})
-    assert response.status_code == 403 and NOT_A_USER.replace("'", "&#39;") in response.text
-    assert [e.action for e in review.audit()] == ["sign_in_failed"]
-
-
-def test_the_header_is_ignored_unless_configured(review: Review) -> None:
-    assert review.client().get("/review/2026-07-04", headers={SSO: "dana"}).status_code == 303
-
-
-def test_the_header_overrides_a_password_session_of_someone_else(review: Review) -> None:
-    client = review.client(review.make_app(trusted_user_header=SSO))
-    assert sign_in(client, "dana").status_code == 303
-    page = client.get("/review/2026-07-04", headers={SSO: "pat"})
-    assert day_ids(page.text) == [review.ids["phillips"]]
-
-
-# --- audit and headers
-
-
 def test_every_view_and_change_is_audited(review: Review) -> None:
     client = review.signed_in("dana")
     jordan = f"/activation/{review.ids['jordan']}"
@@ -642,15 +302,3 @@ def test_every_view_and_change_is_audited(review: Review) -> None:
         ("dana", "sign_out", "/logout"),
     ]
     assert all(e.at == MORNING for e in review.audit())
-
-
-def test_review_pages_carry_the_security_headers_and_no_script(review: Review) -> None:
-    client = review.signed_in("dana")
-    for path in ("/login", "/review/2026-07-04", f"/activation/{review.ids['jordan']}", "/summary", "/review/2026-07-04/packet",
-                 "/export/2026-07-04.csv", "/review/bad"):
-        response = client.get(path)
-        for name, value in SECURITY_HEADERS.items():
-            assert response.headers[name] == value, (path, name)
-        assert "<script" not in response.text
-        body = response.text.split("<body>")[-1].replace('xmlns="http://www.w3.org/2000/svg"', "")
-        assert "http://" not in body and "https://" not in body, path  # nothing fetched from anywhere

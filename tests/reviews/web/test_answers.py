@@ -1,80 +1,26 @@
-"""The ack web layer: a real review store (SQLite and PostgreSQL), a signer, and a recording publisher."""
+"""The answer pages behind an alert's link (reviews/web/answers.py): a real review store (SQLite and PostgreSQL), a
+signer, and a recording publisher."""
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
-from typer.testing import CliRunner
 
 from notifiers.ack_links import AckSigner
-from reviews.store import ReviewStore
-from reviews.web import RECORDING_GRACE, SECURITY_HEADERS, create_web_app
-from stream.cli.main import app as cli_app
+from reviews.web.answers import RECORDING_GRACE
 from stream.core.activations import advance, handle_ack, handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
-from stream.model.events import AckMessage, NotificationIntent, stable_id
+from stream.model.events import AckMessage, stable_id
 from stream.model.timeline import IntentCreated
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
+from tests.reviews.web.fixtures import BASE_URL, CHICAGO, NOW, RECIPIENT, TTL, Service
 
 pytestmark = pytest.mark.database
-
-SECRET = b"web-test-secret-0123456789"
-BASE_URL = "https://vigil.example.org/mpls"
-RECIPIENT = "tel:+1...0123"
-CHICAGO = ZoneInfo("America/Chicago")
-NOW = RECEIVED  # 03:04 UTC, 22:04 in Minneapolis
-TTL = timedelta(minutes=30)
-
-
-@dataclass
-class Service:
-    """The app under test and what it did."""
-
-    client: TestClient
-    signer: AckSigner
-    store: ReviewStore
-    intents: list[NotificationIntent]
-    published: list[AckMessage] = field(default_factory=list)
-    now: datetime = NOW
-    fail_publish: bool = False
-
-    def link_path(self, intent: NotificationIntent | None = None, recipient: str = RECIPIENT) -> str:
-        """The path of the ack link sent to ``recipient`` for ``intent`` (the street team's by default)."""
-        return f"/ack/{self.signer.token(intent or self.intents[0], recipient, NOW)}"
-
-
-@pytest.fixture
-def service(db_url: str, deployment) -> Iterator[Service]:
-    """A web app over a store holding one Jordan shooting's timeline (street team and gvi-outreach alerted)."""
-    store = ReviewStore(db_url)
-    store.create_schema()
-    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN))), deployment.classification, RECEIVED)
-    outcome = handle_event(CoreState(), event, RECEIVED, Config(deployment.coverage, deployment.protocols))
-    store.append(outcome.timeline)
-    signer = AckSigner(SECRET, BASE_URL, ttl=TTL)
-    holder: list[Service] = []
-
-    async def publish(message: AckMessage) -> None:
-        if holder[0].fail_publish:
-            raise ConnectionError("broker down")
-        holder[0].published.append(message)
-
-    app = create_web_app(signer, store, publish, lambda: holder[0].now, zone=CHICAGO)
-    with TestClient(app) as client:
-        holder.append(Service(client, signer, store, outcome.intents))
-        try:
-            yield holder[0]
-        finally:
-            store.dispose()
 
 
 def test_the_intents_are_the_street_team_and_gvi(service: Service) -> None:
@@ -263,33 +209,6 @@ def test_failed_publish_releases_the_link_for_a_retry(service: Service) -> None:
     assert len(service.published) == 1
 
 
-def test_security_headers_on_every_response(service: Service) -> None:
-    responses = [
-        service.client.get(service.link_path()),
-        service.client.post(service.link_path(), data={"response": "nope"}),
-        service.client.get("/ack/not-a-token"),
-        service.client.get("/healthz"),
-        service.client.get("/no-such-page"),
-    ]
-    assert [r.status_code for r in responses] == [200, 400, 403, 200, 404]
-    for response in responses:
-        for name, value in SECURITY_HEADERS.items():
-            assert response.headers[name] == value
-    assert SECURITY_HEADERS["Content-Security-Policy"] == (
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-    assert SECURITY_HEADERS["Cache-Control"] == "no-store"
-    assert SECURITY_HEADERS["Referrer-Policy"] == "no-referrer"
-
-
-def test_healthz(service: Service) -> None:
-    response = service.client.get("/healthz")
-    assert (response.status_code, response.text) == (200, "ok")
-
-
-def test_no_api_docs_are_served(service: Service) -> None:
-    assert [service.client.get(p).status_code for p in ("/docs", "/openapi.json")] == [404, 404]
-
-
 def test_the_token_is_never_logged(service: Service) -> None:
     path = service.link_path()
     token = path.removeprefix("/ack/")
@@ -312,20 +231,6 @@ def test_team_names_are_escaped(service: Service) -> None:
     page = service.client.get(service.link_path(intent))
     assert page.status_code == 200
     assert "&lt;b&gt;x&lt;/b&gt;" in page.text and "<b>x</b>" not in page.text
-
-
-@pytest.mark.parametrize(("secret", "message"), [
-    (None, "no ack-link secret: set VIGIL_ACK_SECRET"),
-    ("too-short", "the ack-link secret (VIGIL_ACK_SECRET) must be at least 16 bytes"),
-])
-def test_web_command_needs_a_secret(monkeypatch: pytest.MonkeyPatch, secret: str | None, message: str) -> None:
-    if secret is None:
-        monkeypatch.delenv("VIGIL_ACK_SECRET", raising=False)
-    else:
-        monkeypatch.setenv("VIGIL_ACK_SECRET", secret)
-    result = CliRunner().invoke(cli_app, ["web", "--bootstrap", "127.0.0.1:1"])
-    assert result.exit_code == 2
-    assert message in result.output
 
 
 def test_now_is_utc_in_these_tests() -> None:

@@ -1,0 +1,184 @@
+"""The answer pages behind an alert's link: ``GET /ack/{token}`` shows a phone-sized page with three
+buttons; ``POST /ack/{token}`` records the answer once and publishes an ``AckMessage`` to the acks topic.
+
+The signed token is the permission: nobody signs in to tap "On my way". The review store's
+``ack_tokens`` table makes a link single use; if publishing fails the use is released, so the person can
+tap again. Tokens are capabilities: nothing here logs one (only its token id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from notifiers.ack_links import AckClaim, AckTokenError
+from reviews.model import IfCantRespond, if_cant_respond
+from reviews.store import AckUse
+from reviews.web.deps import Web, WebContext
+from reviews.web.pages import Refusal, render_page
+from stream.model.events import AckMessage
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+CHOICES: tuple[tuple[str, str], ...] = (("ack", "Acknowledge"), ("on_my_way", "On my way"), ("unable", "Can't respond"))
+LABELS = dict(CHOICES)
+CONFIRMATIONS = {
+    "ack": "Acknowledged — thank you",
+    "on_my_way": "On my way — recorded",
+    "unable": "Can't respond — noted",  # the page says what follows: see unable_confirmation
+}
+TEAM_NAMES = {"dns-oncall": "DNS on-call"}  # how the answer page names a team to the person holding the phone
+NOBODY_TOLD = "No one else is told automatically for this alert."
+NOT_VALID = "This link is not valid"
+NOT_ALERTED = "This link is not for a team alerted about this activation"
+NOT_YET_RECORDED = "Your alert is still being recorded, please try again in a few seconds"
+# how long after a link is made the store may not show its alert yet (the review sink's lag; a database outage)
+RECORDING_GRACE = timedelta(minutes=5)
+RETRY = "Could not record your answer, please try again"
+UNAVAILABLE = "Vigil cannot check this link right now, please try again"
+
+router = APIRouter()
+
+
+def _named(teams: Sequence[str]) -> str:
+    return " and ".join(TEAM_NAMES.get(team, team) for team in teams)
+
+
+def _already_told(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str | None:
+    if not follows.told or follows.told_at is None:
+        return None
+    return f"{_named(follows.told)} {'was' if len(follows.told) == 1 else 'were'} already told at {hhmm(follows.told_at)}."
+
+
+def unable_confirmation(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+    """What the answer page confirms for "can't respond": "DNS on-call will be told" only when an
+    escalation follows; otherwise who was already told, or that nobody else is."""
+    if follows.will_tell:
+        return f"Can't respond — {_named(follows.will_tell)} will be told"
+    return f"Noted: you can't respond. {_already_told(follows, hhmm) or NOBODY_TOLD}"
+
+
+def unable_hint(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+    """The line under the answer buttons: what tapping "can't respond" brings about."""
+    if follows.will_tell:
+        return f"Can't respond tells {_named(follows.will_tell)} at once."
+    return f"Can't respond is noted; {_already_told(follows, hhmm) or 'no one else is told automatically for this alert.'}"
+
+
+async def in_ack_store(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` on a worker thread; any failure is a 503 "try again", counted as a failed answer."""
+    try:
+        return await run_in_threadpool(call, *args)
+    except Exception as exc:  # noqa: BLE001 - any store failure is "try again" to the person holding the phone
+        log.warning("ack_web.store_failed", call=call.__name__, error=type(exc).__name__)
+        raise Refusal(503, "Try again", UNAVAILABLE, answer="failed") from exc
+
+
+async def verified_claim(web: WebContext, token: str) -> AckClaim:
+    """What a genuine, unexpired link for a team alerted about its activation says; a refusal otherwise."""
+    try:
+        claim = web.signer.verify(token, web.clock())
+    except AckTokenError as exc:
+        log.info("ack_web.refused", reason=exc.reason, token_id=exc.token_id)
+        result = "expired" if exc.reason == "expired" else "forged"  # malformed counts as forged
+        if exc.reason == "expired" and exc.expires_at is not None:
+            raise Refusal(410, "Link expired", f"This link expired at {web.hhmm(exc.expires_at)}", answer=result) from None
+        raise Refusal(403, "Link not valid", NOT_VALID, answer=result) from None
+    if not await in_ack_store(web.store.team_alerted, claim.activation_id, claim.team):
+        # The review store fills from the timeline after the alert has gone out (and lags while the
+        # database is down): a link made moments ago gets "try again", not a refusal it did not earn.
+        if web.clock() - (claim.expires_at - web.signer.ttl) < RECORDING_GRACE:
+            log.info("ack_web.not_yet_recorded", token_id=claim.token_id)
+            raise Refusal(503, "Try again", NOT_YET_RECORDED, answer="failed")
+        log.info("ack_web.refused", reason="team_not_alerted", token_id=claim.token_id)
+        raise Refusal(403, "Link not valid", NOT_ALERTED, answer="other_team")
+    return claim
+
+
+async def what_follows(web: WebContext, claim: AckClaim) -> IfCantRespond:
+    """What "can't respond" brings about for the claim's team, from the activation's stored timeline."""
+    # read before anything is recorded: a store that fails here is "try again", never a lost answer
+    return if_cant_respond(await in_ack_store(web.store.records, claim.activation_id), claim.team)
+
+
+def already_used(web: WebContext, claim: AckClaim, use: AckUse) -> Refusal:
+    """The 409 for a link used before: when, and with which answer."""
+    log.info("ack_web.refused", reason="already_used", token_id=claim.token_id)
+    label = LABELS.get(use.response, use.response)
+    return Refusal(409, "Already answered", f"This link was already used at {web.hhmm(use.used_at)} ({label})", answer="used")
+
+
+@router.get("/ack/{token}", response_class=HTMLResponse)
+async def ack_page(token: str, web: Web) -> HTMLResponse:
+    """The answer page: the team, the activation, when the link expires, and the three buttons."""
+    claim = await verified_claim(web, token)
+    earlier = await in_ack_store(web.store.ack_token_use, claim.token_id)
+    if earlier is not None:
+        raise already_used(web, claim, earlier)
+    expires = claim.expires_at.astimezone(web.zone)
+    return render_page(
+        "ack.html",
+        team=claim.team,
+        activation=claim.activation_id[:12],
+        expires=f"{expires:%H:%M %Z, %a %d %b}",
+        choices=CHOICES,
+        unable_hint=unable_hint(await what_follows(web, claim), web.hhmm),
+    )
+
+
+async def posted_response(request: Request) -> str:
+    """The answer posted, as a metrics label: one of the three answers, never what a client made up."""
+    try:
+        value = (await request.form()).get("response")
+    except Exception:  # noqa: BLE001 - an unreadable form is just not an answer
+        return "invalid"
+    return value if isinstance(value, str) and value in CONFIRMATIONS else "invalid"
+
+
+@router.post("/ack/{token}", response_class=HTMLResponse)
+async def ack_answer(token: str, request: Request, web: Web) -> HTMLResponse:
+    """Record the answer tapped and confirm it; every answer is counted by its result."""
+    try:
+        page = await record_answer(web, token, request)
+    except Refusal as refusal:
+        if refusal.answer is not None:
+            web.metrics.answer(await posted_response(request), refusal.answer)
+        raise
+    web.metrics.answer(await posted_response(request), "ok")
+    return page
+
+
+async def record_answer(web: WebContext, token: str, request: Request) -> HTMLResponse:
+    """Use the link once, publish the answer to the acks topic (releasing the link if that fails), and
+    say what follows."""
+    claim = await verified_claim(web, token)
+    response = (await request.form()).get("response")
+    if response not in CONFIRMATIONS:
+        allowed = ", ".join(CONFIRMATIONS)
+        raise Refusal(400, "Unknown answer", f"Unknown answer: response must be one of {allowed}")
+    confirmation = unable_confirmation(await what_follows(web, claim), web.hhmm) if response == "unable" else CONFIRMATIONS[response]
+    earlier = await in_ack_store(web.store.claim_ack_token, claim, response, web.clock())
+    if earlier is not None:
+        raise already_used(web, claim, earlier)
+    message = AckMessage(ref=claim.ref, team=claim.team, response=response, recipient=claim.recipient, token_id=claim.token_id)
+    try:
+        await web.publish_ack(message)
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the answer is not on the topic: let them retry
+        log.warning("ack_web.publish_failed", token_id=claim.token_id, error=type(exc).__name__)
+        await in_ack_store(web.store.release_ack_token, claim.token_id)
+        raise Refusal(503, "Not recorded", RETRY, answer="failed") from exc
+    except BaseException:
+        # Cancelled mid-publish: the answer may not be out; a second ack is harmless, a lost one is not.
+        await asyncio.shield(run_in_threadpool(web.store.release_ack_token, claim.token_id))
+        raise
+    log.info("ack_web.answered", token_id=claim.token_id, activation_id=claim.activation_id, team=claim.team, response=response)
+    return render_page("message.html", heading="Thank you", message=confirmation, tone="ok")

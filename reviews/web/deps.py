@@ -1,0 +1,185 @@
+"""What the web app's routers share: the app's collaborators (``WebContext``, on ``app.state.web``), the
+signed-in user as a dependency (``SignedIn``), the CSRF-checked form (``CheckedForm``), calls to the
+review store, and the audit log.
+
+A route declares what it needs in its signature; FastAPI resolves it per request, the signed-in user
+once however many dependencies ask for it::
+
+    @router.post("/activation/{activation_id}/note")
+    async def add_note(activation_id: str, request: Request, who: SignedIn, form: CheckedForm, web: Web): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Annotated, Any, TypeVar
+from urllib.parse import quote
+
+import structlog
+from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from notifiers.ack_links import AckSigner
+from reviews.auth import Session, SessionCodec, SignInThrottle, new_session
+from reviews.maps import load_neighborhoods
+from reviews.store import ReviewStore
+from reviews.users import User
+from reviews.web.pages import Redirect, Refusal
+from stream.model.events import AckMessage
+from stream.ops.metrics import WebMetrics
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+REVIEW_UNAVAILABLE = "The review store is not answering right now, please try again in a minute"
+FORM_EXPIRED = "This form has expired or did not come from Vigil: go back, reload the page and try again"
+NOT_A_USER = "You are signed in to the city's network, but not as a Vigil review user: ask DNS to add you"
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """What every route works with, made once by ``create_web_app`` and kept on ``app.state.web``.
+
+    ``clock`` is the real clock (links, sessions, the audit log); ``review_clock`` the clock of the
+    activations' own times (deadlines are judged at its "now", and "today" is its day). ``zone`` is the
+    deployment's, for every time a page shows.
+    """
+
+    signer: AckSigner
+    store: ReviewStore
+    publish_ack: Callable[[AckMessage], Awaitable[None]]
+    clock: Callable[[], datetime]
+    review_clock: Callable[[], datetime]
+    zone: tzinfo
+    sessions: SessionCodec
+    throttle: SignInThrottle
+    metrics: WebMetrics
+    registry: CollectorRegistry
+    trusted_user_header: str | None = None
+    neighborhoods: Mapping[str, Any] | None = None
+
+    def local(self, moment: datetime, pattern: str = "%H:%M:%S") -> str:
+        """``moment`` in the deployment's local time, formatted with ``pattern``."""
+        return moment.astimezone(self.zone).strftime(pattern)
+
+    def hhmm(self, moment: datetime) -> str:
+        """``moment`` as the answer pages show it: local hours and minutes."""
+        return f"{moment.astimezone(self.zone):%H:%M}"
+
+    def today(self) -> date:
+        """The local day of the review's "now"."""
+        return self.review_clock().astimezone(self.zone).date()
+
+    def city(self) -> Mapping[str, Any]:
+        """The neighborhood outlines the maps draw (name to GeoJSON polygon)."""
+        return self.neighborhoods if self.neighborhoods is not None else load_neighborhoods()
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of a review request, and their session (for its CSRF token)."""
+
+    user: User
+    session: Session
+
+
+async def web_context(request: Request) -> WebContext:
+    """The app's ``WebContext`` (a dependency)."""
+    return request.app.state.web
+
+
+Web = Annotated[WebContext, Depends(web_context)]
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters (None stays None)."""
+    return None if text is None else text[:limit]
+
+
+def root(request: Request) -> str:
+    """The path the app is mounted under ("" at the site's root), for links and redirects."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def app_path(request: Request) -> str:
+    """The request's path inside the app (without the mount point)."""
+    path, prefix = request.url.path, root(request)
+    return path[len(prefix):] if prefix and path.startswith(prefix) else path
+
+
+def login_url(request: Request) -> str:
+    """Where a request without a session is sent: the sign-in page, coming back here afterwards."""
+    if request.method != "GET":
+        return f"{root(request)}/login"  # a form posted after the session ended: no page to come back to
+    target = app_path(request) + (f"?{request.url.query}" if request.url.query else "")
+    return f"{root(request)}/login?next={quote(target, safe='')}"
+
+
+async def in_review_store(call: Callable[..., T], *args: Any, passthrough: tuple[type[Exception], ...] = ()) -> T:
+    """``call(*args)`` on a worker thread; any failure but ``passthrough`` is a 503 "try again" page."""
+    try:
+        return await run_in_threadpool(call, *args)
+    except passthrough:
+        raise
+    except Exception as exc:  # noqa: BLE001 - to the reviewer any store failure is "try again"; the log has the type
+        log.warning("review_web.store_failed", call=getattr(call, "__name__", "?"), error=type(exc).__name__)
+        raise Refusal(503, "Try again", REVIEW_UNAVAILABLE) from exc
+
+
+async def audit(web: WebContext, username: str | None, action: str, target: str | None, detail: str | None = None) -> None:
+    """One entry in the store's audit log, at the real clock's now; a page whose audit fails is not shown."""
+    # the store bounds these columns; an over-long typed username or path must not turn a refusal into a 503
+    await in_review_store(web.store.audit, clip(username, 100), action, clip(target, 200), web.clock(), detail)
+
+
+async def current_user(request: Request, web: Web) -> Viewer:
+    """The signed-in user (a dependency): by the trusted single sign-on header when the app has one and
+    the request carries it, else by the session cookie. Without either, a redirect to the sign-in page;
+    a header naming no enabled user is a 403."""
+    session: Session | None = request.state.session
+    claimed = request.headers.get(web.trusted_user_header) if web.trusted_user_header else None
+    if claimed is not None:
+        return await _signed_on(request, web, claimed.strip(), session)
+    # a single sign-on session is only as good as the proxy's word on this very request
+    if session is not None and session.username and session.via == "password":
+        user = await in_review_store(web.store.user, session.username)
+        if user is not None and not user.disabled:
+            return Viewer(user, session)
+        request.state.new_session = None
+    raise Redirect(login_url(request))
+
+
+async def _signed_on(request: Request, web: WebContext, name: str, session: Session | None) -> Viewer:
+    """The user the single sign-on proxy names, in the session it started (a new one when it names
+    someone else than the browser's session)."""
+    user = await in_review_store(web.store.user, name) if 0 < len(name) <= 100 else None
+    if user is None or user.disabled:
+        await audit(web, name or None, "sign_in_failed", app_path(request), "single sign-on header: unknown or disabled user")
+        raise Refusal(403, "Not a review user", NOT_A_USER)
+    if session is not None and session.via == "sso" and session.username == user.username:
+        return Viewer(user, session)
+    fresh = new_session(user.username, "sso", web.clock())
+    request.state.new_session = fresh
+    await audit(web, user.username, "sign_in", app_path(request), "single sign-on")
+    return Viewer(user, fresh)
+
+
+SignedIn = Annotated[Viewer, Depends(current_user)]
+
+
+async def csrf_checked_form(request: Request, who: SignedIn, web: Web) -> FormData:
+    """The posted form of a signed-in user (a dependency), refused with 403 (and audited) unless it
+    carries this session's CSRF token."""
+    form = await request.form()
+    if not who.session.csrf_ok(form.get("csrf")):
+        await audit(web, who.user.username, "refused", app_path(request), "csrf token missing or wrong")
+        raise Refusal(403, "Form expired", FORM_EXPIRED)
+    return form
+
+
+CheckedForm = Annotated[FormData, Depends(csrf_checked_form)]

@@ -1,0 +1,41 @@
+"""The review's CSV exports, for signed-in staff only: a day (``/export/{day}.csv``) or a date range
+(``/export.csv?from=&to=``), one row per (activation, team) with the columns of
+``reviews.model.CSV_COLUMNS``; a provider lead's leave out other teams' activations."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from reviews.model import csv_rows, csv_text
+from reviews.web.deps import SignedIn, Viewer, Web, WebContext, audit, in_review_store
+from reviews.web.review import parse_day, parse_range, visible_activations
+
+router = APIRouter()
+
+
+async def csv_export(web: WebContext, who: Viewer, first: date, last: date, name: str, target: str) -> Response:
+    """The rows of the activations ``who`` may see from ``first`` to ``last``, as a CSV attachment named
+    ``name``; audited with ``target`` and the row count."""
+    reviews = await in_review_store(visible_activations, web, who.user, first, last)
+    current = await in_review_store(web.store.outcomes, [r.id for r in reviews])
+    rows = csv_rows(reviews, web.zone, {key: (row.outcome, row.reason) for key, row in current.items()})
+    await audit(web, who.user.username, "export_csv", target, f"{len(rows)} rows")
+    return Response(csv_text(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/export/{day}.csv")
+async def export_day(day: str, who: SignedIn, web: Web) -> Response:
+    """A day's rows."""
+    when = parse_day(day)
+    return await csv_export(web, who, when, when, f"vigil-review-{when}.csv", when.isoformat())
+
+
+@router.get("/export.csv")
+async def export_range(request: Request, who: SignedIn, web: Web) -> Response:
+    """A date range's rows (the last 7 days by default, at most 366)."""
+    first, last = parse_range(request.query_params.get("from"), request.query_params.get("to"), web.today())
+    return await csv_export(web, who, first, last, f"vigil-review-{first}_to_{last}.csv", f"{first}..{last}")
