@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import mode
 from prometheus_client import CollectorRegistry
 
 from notifiers.dispatch import Notifier, pipeline
@@ -146,7 +145,7 @@ def new_app(settings: WorkerSettings) -> VigilApp:
 
 def _cad_consumer(app: VigilApp, settings: WorkerSettings, deployment: Deployment, metrics: WorkerMetrics, clock: Clock) -> CadConsumer:
     """The CAD ingest on a consumer and thread of its own (stream/runtime/cad_consumer.py), started and stopped
-    with the app."""
+    with the app (a side service: it joins its group while the app joins its own)."""
     names = settings.topics
 
     def make_ingest(sink: Callable[[str], Sink]) -> CadIngest:
@@ -158,16 +157,7 @@ def _cad_consumer(app: VigilApp, settings: WorkerSettings, deployment: Deploymen
                                                settings.ingest_batch, settings.fetch_max_wait_ms), make_ingest,
                            on_lag=lambda lags: metrics.lag(lags, consumer="cad"))
 
-    @app.service
-    class CadIngestService(mode.Service):
-        """Runs the CAD consumer while the app runs."""
-
-        async def on_start(self) -> None:
-            consumer.start()
-
-        async def on_stop(self) -> None:
-            await asyncio.to_thread(consumer.stop)
-
+    app.side_services.append(consumer)
     return consumer
 
 
@@ -293,8 +283,8 @@ def _timers(app: VigilApp, settings: WorkerSettings, deployment: Deployment, eve
 
 
 def _once_cad_ready(app: VigilApp, cad_ready: threading.Event, then: Callable[[], Any]) -> None:
-    """Call ``then`` once the CAD consumer has joined its group too (it starts after the app's first rebalance,
-    so this must not hold the rebalance up: a task of its own)."""
+    """Call ``then`` once the CAD consumer has joined its group too (in a task of its own: waiting for it must
+    not hold up the app's rebalance)."""
 
     async def wait() -> None:
         await asyncio.to_thread(cad_ready.wait, READY_WAIT_S)

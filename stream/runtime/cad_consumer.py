@@ -54,6 +54,7 @@ class CadConsumerSettings:
     fetch_max_wait_ms: int = 10
     session_timeout_ms: int = 6000  # as the Faust app's (Tansu answers a join after half the rebalance timeout)
     heartbeat_interval_ms: int = 1000
+    commit_every_s: float = 1.0
 
 
 class TopicSink:
@@ -151,34 +152,38 @@ class CadConsumer:
 
     async def _consume(self, consumer: AIOKafkaConsumer, ingest: CadIngest) -> None:
         assert self._stopping is not None
-        lag_due = 0.0
+        lag_due = commit_due = 0.0
+        handled: dict[TopicPartition, int] = {}  # the next offset to read of each partition, all before it handled
         committing: asyncio.Task[None] | None = None
         while not self._stopping.is_set():
             batches = await consumer.getmany(timeout_ms=200, max_records=self.settings.max_records)
             if consumer.assignment():
                 self.ready.set()
-            if self.on_lag is not None and time.monotonic() >= lag_due:
-                lag_due = time.monotonic() + LAG_EVERY_S
-                self.on_lag(await _lags(consumer))
             for tp, records in batches.items():
                 await ingest.handle([Received(r.value, r.key, r.timestamp / 1000 if r.timestamp and r.timestamp > 0 else None,
                                               tuple(r.headers or ())) for r in records])
-                # the commit's round trip overlaps the next batch's parsing; commits stay in order
-                if committing is not None:
-                    await committing
-                committing = asyncio.create_task(self._commit(consumer, tp, records[-1].offset + 1))
+                handled[tp] = records[-1].offset + 1
+            now = time.monotonic()
+            if handled and now >= commit_due and (committing is None or committing.done()):
+                # once a second at most, as Faust commits: a commit per batch of a quiet feed (one record) would be a
+                # broker round trip per CAD document, and slowed every other client of the broker
+                commit_due = now + self.settings.commit_every_s
+                committing = asyncio.create_task(self._commit(consumer, dict(handled)))
+                handled.clear()
+            if self.on_lag is not None and now >= lag_due:
+                lag_due = now + LAG_EVERY_S
+                self.on_lag(await _lags(consumer))
         if committing is not None:
             await committing
+        if handled:
+            await self._commit(consumer, handled)
 
     @staticmethod
-    async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        started = time.perf_counter()
+    async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset})
-        except KafkaError as exc:  # the partition moved on a rebalance: its new owner reads the batch again
-            log.warning("cad_consumer.commit_refused", partition=tp.partition, offset=offset, error=type(exc).__name__)
-            return
-        log.debug("cad_consumer.committed", partition=tp.partition, offset=offset, ms=round((time.perf_counter() - started) * 1000, 1))
+            await consumer.commit(offsets)
+        except KafkaError as exc:  # the partitions moved on a rebalance: their new owner reads the batches again
+            log.warning("cad_consumer.commit_refused", offsets={tp.partition: o for tp, o in offsets.items()}, error=type(exc).__name__)
 
 
 async def _lags(consumer: AIOKafkaConsumer) -> dict[tuple[str, int], int]:

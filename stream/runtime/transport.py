@@ -3,7 +3,8 @@ whole wait even when data is there), and a commit that never passes an unacked r
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Protocol
 
 import faust
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
@@ -38,10 +39,39 @@ class VigilTransport(Transport):
     Consumer = _Consumer
 
 
+class SideService(Protocol):
+    """Something that runs beside the app on a thread of its own (the CAD consumer): started with the app,
+    stopped with it."""
+
+    def start(self) -> None:
+        """Start it (returns at once)."""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop it and wait (at most ``timeout``)."""
+
+
 class VigilApp(faust.App):
-    """A Faust app whose consumers use ``fetch_max_wait_ms`` from Vigil's settings."""
+    """A Faust app whose consumers use ``fetch_max_wait_ms`` from Vigil's settings, with side services that
+    start as the app starts (not after its first rebalance and table recovery, as Faust's own services do:
+    the CAD consumer joins its group while the app joins its own)."""
 
     fetch_max_wait_ms: int = 10
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.side_services: list[SideService] = []
+
     def _new_transport(self) -> Transport:
         return VigilTransport(self.conf.broker_consumer, self)
+
+    async def on_first_start(self) -> None:
+        """Start the side services, then what Faust starts."""
+        for service in self.side_services:
+            service.start()
+        await super().on_first_start()
+
+    async def on_stop(self) -> None:
+        """Stop the side services, then what Faust stops."""
+        for service in self.side_services:
+            await asyncio.to_thread(service.stop)
+        await super().on_stop()

@@ -1,8 +1,9 @@
 """Deadlines survive a worker's death: a worker SIGKILLed between an alert and its deadline, and its
 successor fires the escalation once. And an ack on the acks topic stops an escalation.
 
-The workers' clocks start on a Saturday evening and run 30 times faster than real time, so a 10-minute
-ack deadline passes in 20 seconds.
+The workers' clocks start on a Saturday evening and run 120 times faster than real time, so a 10-minute
+ack deadline passes in 5 seconds. The tests wait for progress, never a fixed time: a witness (another
+shooting whose deadline comes later) shows when something that should not happen would have happened.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from tests.helpers import Inbox, as_bytes, shooting
 pytestmark = pytest.mark.integration
 
 CLOCK_START = "2026-07-04T22:00:00-05:00"
-RATE = 30.0
+RATE = 120.0
 JORDAN = (45.0003, -93.3001)
 POWDERHORN = (44.9405, -93.2530)
+MIDTOWN_PHILLIPS = (44.9530, -93.2600)
 
 
 async def _send(bootstrap: str, topic: str, value: bytes, key: bytes) -> None:
@@ -83,8 +85,10 @@ async def test_a_killed_workers_deadline_still_escalates_once(setup, table_store
 
     worker(successor, table_store)
     found = inbox.wait(lambda m: len(_escalations(m)) >= 1, timeout=60)
-    time.sleep(5.0)  # a second escalation would arrive now
-    escalations = _escalations(inbox.messages())
+    # a witness: a later shooting's own escalation; a second escalation of the first would have come before it
+    await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-1W", MIDTOWN_PHILLIPS)), b"DUR-1W")
+    inbox.wait(lambda m: any("vi-south-phillips has not acknowledged" in e["body"] for e in _escalations(m)), timeout=60)
+    escalations = [e for e in _escalations(inbox.messages()) if "vi-north-nearnorth" in e["body"]]
     assert len(escalations) == 1, escalations
     assert "vi-north-nearnorth has not acknowledged" in escalations[0]["body"]
     assert len(found) >= 3
@@ -99,6 +103,9 @@ async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-2", POWDERHORN)), b"DUR-2")
     inbox.wait(lambda m: len(m) >= 2, timeout=30)
     await _send(bootstrap, topics.acks, json.dumps({"ref": "DUR-2", "team": "vi-south-powderhorn"}).encode(), b"DUR-2")
-    time.sleep(30.0)  # 15 simulated minutes: well past the 10-minute deadline
-    assert _escalations(inbox.messages()) == []
-    assert sorted(m["recipient"] for m in inbox.messages()) == ["gvi-outreach-lead", "vi-south-powderhorn-lead"]
+    # a witness whose deadline comes after DUR-2's: once its escalation is in, DUR-2's would have been too
+    await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-2W", MIDTOWN_PHILLIPS)), b"DUR-2W")
+    messages = inbox.wait(lambda m: len(_escalations(m)) >= 1, timeout=60)
+    assert ["vi-south-phillips has not acknowledged" in e["body"] for e in _escalations(messages)] == [True]
+    alerts = sorted(m["recipient"] for m in messages if m not in _escalations(messages))
+    assert alerts == ["gvi-outreach-lead", "gvi-outreach-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
