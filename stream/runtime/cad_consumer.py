@@ -11,8 +11,8 @@ batches of up to ``max_records``, on a thread with its own event loop, consumer 
 - then, and only then, the batch's offsets are committed (at least once: a worker that dies between the
   two re-reads the batch, and the core drops an event it has already seen by its id);
 - the consumer group is ``<app id>.cad-ingest``; a partition this group has never committed starts where
-  the worker's Faust group left it (the group that read CAD before this module existed), else at the
-  earliest record, so an upgrade neither skips nor re-reads the feed.
+  the worker's Faust group left it (the group that read CAD before this module existed; ``take_over_offsets``),
+  else at the earliest record, so an upgrade neither skips nor re-reads the feed.
 
 A commit refused because the partitions moved to another worker (a rebalance) is no loss: that worker
 reads the batch again.
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -70,33 +70,38 @@ class TopicSink:
                                         headers=list(headers.items()) if headers else None)
 
 
-class _TakeOver(ConsumerRebalanceListener):  # type: ignore[misc]
-    """On assignment, start each partition this group never committed where the takeover group left it."""
+async def take_over_offsets(settings: CadConsumerSettings) -> None:
+    """Before this group first joins: every partition it has never committed gets the takeover group's offset,
+    committed in its name (a commit from outside the group, which Kafka allows for a group with no
+    generation), so that it starts where the takeover group left off. Done before subscribing, so no fetch can
+    start from the earliest record meanwhile."""
+    if not settings.takeover_group:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        partitions = [TopicPartition(settings.topic, p) for p in await _partitions(admin, settings.topic)]
+        ours = await admin.list_consumer_group_offsets(settings.group_id, partitions=partitions)
+        fresh = [tp for tp in partitions if ours.get(tp) is None or ours[tp].offset < 0]
+        theirs = await admin.list_consumer_group_offsets(settings.takeover_group, partitions=fresh) if fresh else {}
+    finally:
+        await admin.close()
+    offsets = {tp: meta.offset for tp, meta in theirs.items() if meta is not None and meta.offset >= 0}
+    if not offsets:
+        return
+    committer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=settings.group_id, enable_auto_commit=False)
+    await committer.start()
+    try:
+        committer.assign(list(offsets))
+        await committer.commit(offsets)
+    finally:
+        await committer.stop()
+    log.info("cad_consumer.took_over", group=settings.takeover_group, offsets={tp.partition: o for tp, o in offsets.items()})
 
-    def __init__(self, consumer: AIOKafkaConsumer, settings: CadConsumerSettings) -> None:
-        self.consumer, self.settings = consumer, settings
 
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        """Nothing to do: a batch is committed as soon as it is handled."""
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        """Seek the partitions this group has no offset for to the takeover group's."""
-        fresh = [tp for tp in assigned if await self.consumer.committed(tp) is None]
-        if not fresh or not self.settings.takeover_group:
-            return
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap)
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(self.settings.takeover_group, partitions=fresh)
-        except KafkaError as exc:
-            log.warning("cad_consumer.takeover_unavailable", error=type(exc).__name__)
-            return
-        finally:
-            await admin.close()
-        for tp, meta in offsets.items():
-            if meta is not None and meta.offset >= 0:
-                self.consumer.seek(tp, meta.offset)
-                log.info("cad_consumer.took_over", partition=tp.partition, offset=meta.offset, group=self.settings.takeover_group)
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    described = await admin.describe_topics([topic])
+    return sorted(p["partition"] for t in described for p in t["partitions"]) if described else []
 
 
 class CadConsumer:
@@ -122,14 +127,17 @@ class CadConsumer:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the loop to stop after its batch, and wait for the thread."""
         if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
+            try:
+                self._loop.call_soon_threadsafe(self._stopping.set)
+            except RuntimeError:  # the loop already ended (the consumer stopped on its own)
+                pass
         if self._thread is not None:
             self._thread.join(timeout)
 
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except Exception as exc:  # noqa: BLE001 - a feed that stopped reading must not go unnoticed: crash, restart
+        except BaseException as exc:  # noqa: BLE001 - a feed that stopped reading must not go unnoticed: crash, restart
             self.halt(f"cad consumer: {type(exc).__name__}: {exc}")
 
     async def _main(self) -> None:
@@ -141,7 +149,8 @@ class CadConsumer:
             fetch_max_wait_ms=settings.fetch_max_wait_ms, session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms, rebalance_timeout_ms=settings.session_timeout_ms,
         )
-        consumer.subscribe([settings.topic], listener=_TakeOver(consumer, settings))
+        await take_over_offsets(settings)
+        consumer.subscribe([settings.topic])
         await producer.start()
         await consumer.start()
         try:
