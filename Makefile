@@ -67,8 +67,11 @@ prometheus:
 demo: $(STAMP)
 	$(BIN)/vigil --log-level warning demo
 
+# Two test processes (pytest-xdist), a test module per process at a time: most of the suite's time is spent
+# waiting on brokers, workers, browsers and databases, not on the CPU. TEST_JOBS=0 runs it in one process.
+TEST_JOBS ?= 2
 test: $(STAMP) postgres chromium prometheus
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 bench: $(STAMP)
 	$(BIN)/python -m load_tests.bench_parse
