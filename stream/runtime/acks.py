@@ -10,7 +10,7 @@ from typing import NoReturn
 from stream.model.events import AckMessage, CoreInput
 from stream.model.sinks import Sink
 from stream.runtime.clocks import AgentClock
-from stream.runtime.outputs import DeadLetters, OutputLost, OutputPolicy, Outputs, halt
+from stream.runtime.outputs import DeadLetters, OutputPolicy, Outputs, halt
 from stream.runtime.records import Received
 
 
@@ -36,7 +36,4 @@ class AckForwarder:
         else:
             await outputs.put(self.events, self.jurisdiction.encode(), CoreInput(type="ack", ack=ack).model_dump_json().encode(),
                               self.clock.carried(record.timestamp, now))
-        try:
-            await outputs.confirm()
-        except OutputLost as exc:
-            self.stop(f"acks: {exc}")
+        await outputs.confirm_or_stop(self.stop, "acks")

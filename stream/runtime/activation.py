@@ -36,7 +36,7 @@ from stream.model.sinks import Sink
 from stream.ops.logs import bound_ids
 from stream.ops.metrics import WorkerMetrics
 from stream.runtime.clocks import AgentClock
-from stream.runtime.outputs import DeadLetters, OutputLost, OutputPolicy, Outputs, halt
+from stream.runtime.outputs import DeadLetters, OutputPolicy, Outputs, halt
 from stream.runtime.records import Received
 
 log = structlog.get_logger(__name__)
@@ -71,10 +71,7 @@ class ActivationAgent:
         if decided is not None:
             jurisdiction, item, state, done = decided
             await self._publish(done, record, outputs)
-        try:
-            await outputs.confirm()
-        except OutputLost as exc:
-            self.stop(f"activation: {exc}")  # nothing saved, nothing acked: the input comes again
+        await outputs.confirm_or_stop(self.stop, "activation")  # nothing saved, nothing acked: the input comes again
         if decided is not None:
             self._save(jurisdiction, state, done)
             self._observe(item, state, done, now)

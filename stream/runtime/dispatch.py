@@ -65,7 +65,7 @@ class DispatchAgent:
         except Exception as exc:  # noqa: BLE001 - an intent that does not decode is dead-lettered
             outputs = Outputs(self.policy)
             await self.dead_letters.failed(outputs, "dispatch", record.value, exc, now)
-            await self._confirm(outputs)
+            await outputs.confirm_or_stop(self.stop, "dispatch")
             await self.ack(record)
             return
         redelivery = Redelivery.of(record)
@@ -108,7 +108,7 @@ class DispatchAgent:
             except Exception as exc:  # noqa: BLE001 - a delivery bug dead-letters the intent, never stops the agent
                 outputs = Outputs(self.policy)
                 await self.dead_letters.failed(outputs, "dispatch", record.value, exc, job.at)
-                await self._confirm(outputs)
+                await outputs.confirm_or_stop(self.stop, "dispatch")
             finally:
                 self.metrics.stage("dispatch", time.perf_counter() - started)
                 self.in_flight.pop(flight, None)
@@ -126,9 +126,3 @@ class DispatchAgent:
     async def _ack_after(self, delivery: asyncio.Task[None], record: Received) -> None:
         await asyncio.wait([delivery])
         await self.ack(record)
-
-    async def _confirm(self, outputs: Outputs) -> None:
-        try:
-            await outputs.confirm()
-        except OutputLost as exc:
-            self.stop(f"dispatch: {exc}")  # the record stays unacked: its delivery is read again

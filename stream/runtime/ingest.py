@@ -22,7 +22,7 @@ from stream.model.sinks import Sink
 from stream.ops.logs import bound_ids
 from stream.ops.metrics import WorkerMetrics
 from stream.runtime.clocks import AgentClock
-from stream.runtime.outputs import DeadLetters, OutputLost, OutputPolicy, Outputs, halt
+from stream.runtime.outputs import DeadLetters, OutputPolicy, Outputs, halt
 from stream.runtime.records import Received
 
 log = structlog.get_logger(__name__)
@@ -50,10 +50,7 @@ class CadIngest:
             result = await self._one(record, outputs)
             if result is not None:
                 results.append(result)
-        try:
-            await outputs.confirm()
-        except OutputLost as exc:
-            self.stop(f"cad ingest: {exc}")
+        await outputs.confirm_or_stop(self.stop, "cad ingest")
         if batch:
             self.metrics.feeds.seen("cad", self.clock.arrived(batch[-1].timestamp))
         self.metrics.ingest.count_all("eido", results)
@@ -110,10 +107,7 @@ class HospitalIngest:
             with bound_ids(event_id=arrival.event_id, ref=arrival.ref):
                 log.info("ingest.arrival", hospital=arrival.hospital)
             await _put_event(outputs, self.events, arrival, self.clock.carried(record.timestamp, now))
-        try:
-            await outputs.confirm()
-        except OutputLost as exc:
-            self.stop(f"hospital ingest: {exc}")
+        await outputs.confirm_or_stop(self.stop, "hospital ingest")
         self.metrics.stage("ingest", time.perf_counter() - started)
 
 

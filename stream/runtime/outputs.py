@@ -96,6 +96,13 @@ class Outputs:
                     await _attempt(record)
         raise OutputLost(f"{len(waiting)} record(s) not taken by the broker after {self.policy.attempts} attempts")
 
+    async def confirm_or_stop(self, stop: Callable[[str], NoReturn], stage: str) -> None:
+        """``confirm``; when the broker will not take the records, stop the worker (``stop``, naming the stage)."""
+        try:
+            await self.confirm()
+        except OutputLost as exc:
+            stop(f"{stage}: {exc}")
+
 
 async def _attempt(record: _Record) -> None:
     try:

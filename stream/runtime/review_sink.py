@@ -30,7 +30,7 @@ import structlog
 from stream.model.timeline import TimelineRecord, decode_timeline
 from stream.ops.metrics import WorkerMetrics
 from stream.runtime.clocks import AgentClock
-from stream.runtime.outputs import DeadLetters, OutputLost, OutputPolicy, Outputs, halt
+from stream.runtime.outputs import DeadLetters, OutputPolicy, Outputs, halt
 from stream.runtime.records import Received
 
 log = structlog.get_logger(__name__)
@@ -187,9 +187,6 @@ class ReviewSink:
             except Exception as exc:  # noqa: BLE001 - a record that does not decode is dead-lettered
                 await self.dead_letters.failed(outputs, "review_sink", record.value, exc, self.clock.now("review_sink", record.timestamp))
                 decoded.append((record.event, None))
-        try:
-            await outputs.confirm()  # a dead letter is on the broker before its record is acked
-        except OutputLost as exc:
-            self.stop(f"review sink: {exc}")
+        await outputs.confirm_or_stop(self.stop, "review sink")  # a dead letter is on the broker before its record is acked
         await self.writer.write(decoded)
         self.metrics.stage("review_sink", time.perf_counter() - started, len(batch))
