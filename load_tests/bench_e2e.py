@@ -164,7 +164,7 @@ async def end_to_end(bootstrap: str, workdir: Path, seconds: float, rate: float,
             stop_probe.set()
             await producer.stop()
         round_trips = await probe
-        await asyncio.sleep(3.0)  # the last alerts land
+        await _alerts_landed(running.inbox, set(produced), fanout_ids, phones[FANOUT_TEAM])
         first: dict[str, float] = {}
         spread: dict[str, list[float]] = {}
         for message in running.inbox.messages:
@@ -192,6 +192,35 @@ async def end_to_end(bootstrap: str, workdir: Path, seconds: float, rate: float,
             "fanout_incomplete": sum(len(spread.get(a, [])) != phones[FANOUT_TEAM] for a in fanout_ids),
         }
         return result
+
+
+async def _alerts_landed(inbox, activations: set[str], fanout_ids: list[str], fanout_phones: int, idle_s: float = 10.0,
+                         cap_s: float = 600.0) -> None:
+    """Until every activation produced has its first alert and every fan-out reached all its phones; or nothing
+    arrived for ``idle_s`` (what is missing is then counted as missing), at most ``cap_s``. Progress, not a
+    fixed sleep: a slower machine waits longer instead of reporting alerts missing."""
+
+    def done() -> bool:
+        seen: set[str] = set()
+        fanned: dict[str, int] = {}
+        for message in inbox.messages:
+            ref = REF.search(message.body)
+            if ref:
+                seen.add(ref.group(1))
+                if message.recipient.startswith(f"{FANOUT_TEAM}-p"):
+                    fanned[ref.group(1)] = fanned.get(ref.group(1), 0) + 1
+        return activations <= seen and all(fanned.get(a, 0) >= fanout_phones for a in fanout_ids)
+
+    began = last_change = time.monotonic()
+    count = len(inbox.messages)
+    while not done():
+        await asyncio.sleep(0.2)
+        now = time.monotonic()
+        if len(inbox.messages) != count:
+            count, last_change = len(inbox.messages), now
+        elif now - last_change > idle_s or now - began > cap_s:
+            return
+    await asyncio.sleep(1.0)  # a duplicate would land now
 
 
 def _cpu_seconds(worker) -> float:

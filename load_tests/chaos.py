@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from load_tests.bench_replay import scenario_lines
 from notifiers.apprise_adapter import write_contacts
@@ -52,7 +52,7 @@ from notifiers.inbox import InboxMessage, PhoneInbox
 from notifiers.redelivery import RedeliveryPolicy
 from stream.core.activations import advance, handle_event
 from stream.core.deployment import Deployment, load_deployment
-from stream.core.replay import ScenarioLine, read_scenario, replay, to_event
+from stream.core.replay import ScenarioLine, hl7_key, read_scenario, replay, to_event
 from stream.core.state import Config, CoreState
 from stream.devtools.broker import EmbeddedBroker
 from stream.devtools.drill import LiveDriver
@@ -154,10 +154,17 @@ class PatientDriver(LiveDriver):
     waiting for the rebalance. It also waits longer: a killed worker's partitions stay unowned until
     the group notices (its session timeout) and rebalances, on a busy machine well over the drill's 30 s."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, progress: Callable[[], int] | None = None, idle_s: float = 120.0, cap_s: float = 1800.0, **kwargs):
         super().__init__(*args, **kwargs)
+        # how long to wait for an input: while the workers still make progress (``progress`` grows: their logs),
+        # up to ``cap_s``; ``idle_s`` without any progress means the input is lost, not late
+        self.progress = progress
+        self.idle_s, self.cap_s = idle_s, cap_s
         self._awaiting: set[str] = set()
         self._ticks_sent = self._ticks_seen = 0
+        # event id -> where each copy of it landed on the events topic (partition, offset): a lost input is
+        # then traced from the CAD line to the events record the activation agent should have handled
+        self.landed: dict[str, list[tuple[int, int]]] = {}
 
     async def feed(self, line: ScenarioLine) -> None:
         """Send one input and wait until its event is on the events topic."""
@@ -171,12 +178,18 @@ class PatientDriver(LiveDriver):
         self._ticks_sent += 1
         await super().tick(at)
 
-    async def _wait_for_core(self, timeout: float = 120.0) -> None:
+    async def _wait_for_core(self, timeout: float | None = None) -> None:
         assert self._watcher is not None, "start() first"
-        deadline = time.monotonic() + timeout
+        began = last_progress = time.monotonic()
+        seen = self.progress() if self.progress is not None else 0
+        idle_s = timeout if timeout is not None else self.idle_s
         while self._awaiting or self._ticks_seen < self._ticks_sent:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self._awaiting)} input(s) not on the events topic after {timeout:.0f} s")
+            now = time.monotonic()
+            if self.progress is not None and (current := self.progress()) != seen:
+                seen, last_progress = current, now
+            if now - last_progress > idle_s or now - began > self.cap_s:
+                raise TimeoutError(f"{len(self._awaiting)} input(s) not on the events topic after {now - began:.0f} s "
+                                   f"({now - last_progress:.0f} s without progress): {sorted(self._awaiting)}")
             batches = await self._watcher.getmany(timeout_ms=100)
             for records in batches.values():
                 for record in records:
@@ -185,6 +198,7 @@ class PatientDriver(LiveDriver):
                         self._ticks_seen += 1
                     elif item.get("event"):
                         self._awaiting.discard(item["event"]["event_id"])
+                        self.landed.setdefault(item["event"]["event_id"], []).append((record.partition, record.offset))
 
 
 @dataclass
@@ -242,11 +256,59 @@ async def paced_feed(driver: LiveDriver, feed: Feed, rate: float, sent_at: list[
     await driver.tick(feed.until)
 
 
-async def settle(inbox: PhoneInbox, expected: int, timeout: float, quiet_s: float = 3.0) -> None:
-    """Wait until the inbox holds ``expected`` messages (or ``timeout``), then ``quiet_s`` more for any
-    message sent twice."""
-    await inbox.wait_for(expected, timeout)
+def held_until(workers: list[WorkerProcess]) -> float:
+    """The latest moment (unix time) a worker said it would send a message it holds back for a phone's rate
+    limit (``notify.rate_limited``: the line's time plus its wait); 0 when none was held."""
+    latest = 0.0
+    for worker in workers:
+        if not worker.log_path.exists():
+            continue
+        for text in worker.log_path.read_text(errors="replace").splitlines():
+            if '"notify.rate_limited"' not in text:
+                continue
+            with contextlib.suppress(json.JSONDecodeError, KeyError, ValueError, TypeError):
+                entry = json.loads(text[text.find("{"):])
+                at = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+                latest = max(latest, at + float(entry["wait_s"]))
+    return latest
+
+
+def every_predicted(predicted: list[NotificationIntent]) -> Callable[[list[InboxMessage]], bool]:
+    """True once every predicted message arrived (a message sent twice does not stand in for a missing one)."""
+    wanted = Counter(message_key(i.team, i.title, i.body) for i in predicted)
+
+    def arrived(messages: list[InboxMessage]) -> bool:
+        received = Counter(message_key(m.recipient.removesuffix("-lead"), m.title, m.body) for m in messages)
+        return not (wanted - received)
+
+    return arrived
+
+
+async def settle(inbox: PhoneInbox, expected: int, cap_s: float, quiet_s: float = 3.0, workers: list[WorkerProcess] | None = None,
+                 idle_s: float = 60.0, complete: Callable[[list[InboxMessage]], bool] | None = None) -> str:
+    """Wait for the phones as long as they still get messages: until ``complete`` says every expected message
+    is there (default: the inbox holds ``expected``); or nothing arrived for ``idle_s`` and no worker holds a
+    message back for later (``held_until``); or, at the latest, ``cap_s`` (generous: a slower machine makes the
+    run wait longer, never give up while messages still come). Then ``quiet_s`` more for any message sent
+    twice. Returns why it stopped waiting."""
+    began = last_change = time.monotonic()
+    last_count = len(inbox.messages)
+    while True:
+        count, now = len(inbox.messages), time.monotonic()
+        if count != last_count:
+            last_count, last_change = count, now
+        if complete(list(inbox.messages)) if complete is not None else count >= expected:
+            reason = "all arrived"
+            break
+        if now - began >= cap_s:
+            reason = f"cap of {cap_s:.0f} s reached"
+            break
+        if now - last_change >= idle_s and time.time() >= held_until(workers or []) + 1.0:
+            reason = f"no message for {idle_s:.0f} s and none held back"
+            break
+        await inbox.wait_for(count + 1, 1.0)
     await asyncio.sleep(quiet_s)
+    return reason
 
 
 def direct_latencies(feed: Feed, sent_at: list[float], messages: list[InboxMessage]) -> list[tuple[float, float]]:
@@ -282,6 +344,140 @@ def sent_log(workers: list[WorkerProcess], intent_ids: set[str]) -> dict[str, li
     return found
 
 
+async def ready_while_progress(worker: WorkerProcess, workers: list[WorkerProcess], idle_s: float = 120.0, cap_s: float = 1800.0) -> None:
+    """Until ``worker`` is ready (its group's rebalance done), for as long as the workers still make progress:
+    a rebalance waits for every delivery a phone's rate limit holds (minutes at this pace), so a fixed deadline
+    would call a slow rebalance a failure. ``TimeoutError`` after ``idle_s`` without any log line, or ``cap_s``."""
+    began = last_change = time.monotonic()
+    seen = _log_bytes(workers)
+    while True:
+        try:
+            await asyncio.to_thread(worker.wait_ready, 5.0)
+            return
+        except TimeoutError:
+            now, current = time.monotonic(), _log_bytes(workers)
+            if current != seen:
+                seen, last_change = current, now
+            if now - last_change > idle_s or now - began > cap_s:
+                raise TimeoutError(f"{worker.name} not ready after {now - began:.0f} s ({now - last_change:.0f} s without progress); "
+                                   f"last log lines:\n{worker.log_tail()}") from None
+
+
+def _log_bytes(workers: list[WorkerProcess]) -> int:
+    """How much the workers have logged so far: grows while they work (a stalled input's wait goes on)."""
+    return sum(w.log_path.stat().st_size for w in workers if w.log_path.exists())
+
+
+def _log_entries(worker: WorkerProcess) -> list[dict]:
+    """A worker's JSON log lines (terminal escapes before the brace dropped), each with its worker's name."""
+    entries = []
+    if worker.log_path.exists():
+        for text in worker.log_path.read_text(errors="replace").splitlines():
+            start = text.find("{")
+            if start < 0:
+                continue
+            with contextlib.suppress(json.JSONDecodeError):
+                entry = json.loads(text[start:])
+                if isinstance(entry, dict):
+                    entry["worker"] = worker.name
+                    entries.append(entry)
+    return entries
+
+
+def explain_missing(feed: Feed, messages: list[InboxMessage], workers: list[WorkerProcess], landed: dict[str, list[tuple[int, int]]],
+                    deployment: Deployment, events_topic: str) -> list[dict]:
+    """For each activation with a predicted message that never arrived: its input lines, where their events landed on
+    the events topic, which worker ingested and which decided them (log lines), and (with VIGIL_TRACE_OFFSETS=1 in the
+    workers) who fetched, acked and committed past that events record. Says which hop lost the input."""
+    received = Counter(message_key(m.recipient.removesuffix("-lead"), m.title, m.body) for m in messages)
+    wanted = Counter(message_key(i.team, i.title, i.body) for i in feed.predicted)
+    missing_keys = wanted - received
+    by_key = {message_key(i.team, i.title, i.body): i for i in feed.predicted}
+    missing: dict[str, list[NotificationIntent]] = {}
+    for key in missing_keys:
+        intent = by_key[key]
+        missing.setdefault(intent.activation_id, []).append(intent)
+    if not missing:
+        return []
+    hl7_secret = hl7_key()
+    line_events: list[tuple[int, ScenarioLine, ShootingEvent]] = []
+    for n, line in enumerate(feed.lines):
+        event = to_event(line, deployment, hl7_secret) if line.source != "ack" else None
+        if isinstance(event, ShootingEvent):
+            line_events.append((n, line, event))
+    logs = [entry for worker in workers for entry in _log_entries(worker)]
+    short = events_topic.rsplit(".", 1)[-1]
+    out = []
+    for activation_id, intents in missing.items():
+        predicted_all = [i for i in feed.predicted if i.activation_id == activation_id]
+        refs = {r for i in predicted_all for r in i.refs}
+        inputs = []
+        for n, line, event in line_events:
+            if event.ref not in refs:
+                continue
+            where = landed.get(event.event_id, [])
+            lines_of = [e for e in logs if e.get("event_id") == event.event_id]
+            trace = [e for e in logs if str(e.get("event", "")).startswith("offsets.") and e.get("t") == short
+                     and (e.get("p"), e.get("o")) in where]
+            commits = []
+            for p, o in where:
+                crossing = [e for e in logs if e.get("event") == "offsets.committed" and (e.get("offsets") or {}).get(f"{short}:{p}", -1) > o]
+                if crossing:
+                    first = min(crossing, key=lambda e: e.get("timestamp", ""))
+                    commits.append({"partition": p, "offset": o, "first_commit_past": first["offsets"][f"{short}:{p}"],
+                                    "by": first["worker"], "at": first.get("timestamp")})
+            inputs.append({
+                "line": n, "source": line.source, "ref": event.ref, "kind": event.kind.value, "event_id": event.event_id,
+                "on_events_topic": where,
+                "ingested": [f"{e['worker']} {e.get('timestamp')}" for e in lines_of if str(e.get("event", "")).startswith("ingest.")],
+                "decided": [f"{e['worker']} {e.get('timestamp')}" for e in lines_of if e.get("event") == "activation.decided"],
+                "trace": [f"{e['worker']} {e.get('timestamp')} {e['event']} gen={e.get('gen')} counted={e.get('counted', '')} "
+                          f"committed={e.get('committed', '')}" for e in sorted(trace, key=lambda e: e.get("timestamp", ""))],
+                "committed_past": commits,
+            })
+        hop = "unknown"
+        if inputs and all(not i["on_events_topic"] for i in inputs):
+            hop = "cad/arrivals -> events (never on the events topic)"
+        elif inputs and all(not i["decided"] for i in inputs):
+            hop = "events -> activation agent (on the topic, never decided)"
+        elif inputs:
+            hop = "after the decision (intents, dispatch or the inbox)"
+        out.append({"activation_id": activation_id, "missing": [f"{i.team} {i.step}" for i in intents], "hop": hop, "inputs": inputs})
+    return out
+
+
+async def partition_state(bootstrap: str, group: str, topics: list[str]) -> dict[str, str]:
+    """Per partition of ``topics``: the broker's end offset (as Tansu reports it: the last batch's base + 1)
+    and the group's committed offset."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    found: dict[str, str] = {}
+    try:
+        for topic in topics:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh consumer knows no topics until asked
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            ends = await consumer.end_offsets(partitions) if partitions else {}
+            for tp in partitions:
+                found[f"{topic.rsplit('.', 1)[-1]}:{tp.partition}"] = f"end {ends.get(tp)}, committed {await consumer.committed(tp)}"
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the run's own result
+        found["error"] = repr(exc)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def worker_exits(workers: list[WorkerProcess]) -> list[str]:
+    """Workers that stopped by themselves (a crash; the kills are the run's own), with the reason their log gives."""
+    found = []
+    for worker in workers:
+        if not worker.log_path.exists():
+            continue
+        text = worker.log_path.read_text(errors="replace")
+        for match in re.finditer(r"\[ERROR\] \[\^-*(\w+)\]: Crashed reason=(\w+)", text):
+            found.append(f"{worker.name}: {match.group(1)} crashed ({match.group(2)})")
+    return found
+
+
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -289,7 +485,7 @@ def _load() -> list[float]:
 # --- run 1: kill ----------------------------------------------------------------------------------
 
 async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills: int = 3, rate: float = 5.0, seed: int = 1,
-                   restart_after_s: float = 0.5, settle_s: float = 600.0, deployment: Deployment | None = None,
+                   restart_after_s: float = 0.5, settle_s: float = 1800.0, deployment: Deployment | None = None,
                    out: Callable[[str], None] = print) -> dict:
     """Two workers, a replay of ``activations`` activations, ``kills`` SIGKILLs of a random worker at random
     moments (each restarted); the phones against the prediction."""
@@ -304,7 +500,7 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
         f"kills at {', '.join(f'{t:.1f}' for t in kill_at)} s of ~{planned_s:.0f} s")
     events: list[dict] = []
     async with rig(bootstrap, workdir, deployment, workers=2) as running:
-        driver = PatientDriver(bootstrap, running.topics, deployment)
+        driver = PatientDriver(bootstrap, running.topics, deployment, progress=lambda: _log_bytes(running.workers))
         await driver.start()
         sent_at: list[float] = []
         began = time.monotonic()
@@ -314,29 +510,41 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
                 await asyncio.sleep(max(0.0, began + at - time.monotonic()))
                 for worker in running.workers:  # a restarted worker first rejoins: one kill at a time
                     if not worker.ready_file.exists():
-                        await asyncio.to_thread(worker.wait_ready, 120.0)
+                        await ready_while_progress(worker, running.workers)
                 victim = rnd.choice(running.workers)
                 killed = time.monotonic()
                 victim.kill()
                 await asyncio.sleep(restart_after_s)
                 victim.start()
-                await asyncio.to_thread(victim.wait_ready, 120.0)
+                await ready_while_progress(victim, running.workers)
                 events.append({"worker": victim.name, "killed_at_s": round(killed - began, 1),
                                "inputs_sent": len(sent_at), "ready_again_s": round(time.monotonic() - killed, 1)})
                 out(f"  SIGKILL {victim.name} at {killed - began:.1f} s (after {len(sent_at)} inputs), ready again "
                     f"{time.monotonic() - killed:.1f} s later")
 
         monkey = asyncio.create_task(chaos_monkey())
+        stalled: dict | None = None
         try:
             await paced_feed(driver, feed, rate, sent_at)
             await monkey
+        except (TimeoutError, RuntimeError) as exc:
+            # an input that never reached the events topic, or a restarted worker that never got ready (or
+            # exited): say what the broker holds and what the group committed
+            stalled = {"error": str(exc), "workers_alive": [w.name for w in running.workers if w.alive()],
+                       "partitions": await partition_state(bootstrap, f"vigil-chaos-{running.topics.prefix[5:-1]}",
+                                                           [running.topics.cad, running.topics.hospital_arrivals, running.topics.events])}
+            out(f"  STALLED: {exc}")
+            for name, state in stalled["partitions"].items():
+                out(f"    {name}: {state}")
         finally:
             monkey.cancel()
             await driver.stop()
         fed_s = time.monotonic() - began
         # a month of alerts in two minutes runs dns-oncall's phone far past its rate limit (10 at once, then
         # one a second): its later escalations are held back by design, for minutes
-        await settle(running.inbox, len(feed.predicted), timeout=settle_s)
+        waited = await settle(running.inbox, len(feed.predicted), cap_s=settle_s, workers=running.workers,
+                              complete=every_predicted(feed.predicted))
+        out(f"  stopped waiting for the phones: {waited}")
         messages = list(running.inbox.messages)
         verdict = compare(feed.predicted, messages)
         verdict["held_back_by_rate_limit"] = sum(w.log_path.read_text(errors="replace").count('"notify.rate_limited"') for w in running.workers)
@@ -344,11 +552,27 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
         dup_ids = {by_key[tuple(k)] for k in verdict["duplicate_keys"]}
         verdict["duplicate_sends"] = sent_log(running.workers, dup_ids)
         latencies = [lat for _, lat in direct_latencies(feed, sent_at, messages)]
-    ok = verdict["missing"] == 0 and verdict["duplicates"] == 0 and verdict["unexpected"] == 0 and len(events) == kills
+        lost = explain_missing(feed, messages, running.workers, driver.landed, deployment, running.topics.events)
+        crashes = worker_exits(running.workers)
+    for activation in lost:
+        out(f"  MISSING {activation['activation_id']}: {', '.join(activation['missing'])}; lost at {activation['hop']}")
+        for item in activation["inputs"]:
+            out(f"    line {item['line']} {item['source']} {item['kind']} {item['ref']} {item['event_id']}: on events at {item['on_events_topic']}, "
+                f"ingested {item['ingested']}, decided {item['decided']}")
+            for step in item["trace"]:
+                out(f"      {step}")
+            for commit in item["committed_past"]:
+                out(f"      committed past it: {commit}")
+    for crash in crashes:
+        out(f"  WORKER CRASHED {crash}")
+    ok = (verdict["missing"] == 0 and verdict["duplicates"] == 0 and verdict["unexpected"] == 0 and len(events) == kills and not crashes
+          and stalled is None)
     return {"run": "kill", "ok": ok, "activations": feed.activations, "inputs": len(feed.lines), "kills": events,
-            "fed_s": round(fed_s, 1), "alerts": verdict, "latency_from_input": percentiles(latencies),
+            "fed_s": round(fed_s, 1), "alerts": verdict, "latency_from_input": percentiles(latencies), "lost": lost, "crashes": crashes,
+            "stalled": stalled,
             "goals": {"every predicted alert received": verdict["missing"] == 0, "no duplicates": verdict["duplicates"] == 0,
-                      "nothing unexpected": verdict["unexpected"] == 0, f"{kills} kills done": len(events) == kills}}
+                      "nothing unexpected": verdict["unexpected"] == 0, f"{kills} kills done": len(events) == kills,
+                      "no worker crashed by itself": not crashes, "every input reached the events topic": stalled is None}}
 
 
 # --- run 2: inbox outage --------------------------------------------------------------------------
@@ -417,7 +641,7 @@ async def run_inbox(bootstrap: str, workdir: Path, outage_s: float = 60.0, deplo
         predicted += advance(state, SATURDAY_EVENING + timedelta(days=1), config).intents
         last_due = max(wall_of(i.created_at) for i in predicted)
         await asyncio.sleep(max(0.0, last_due + ON_TIME_S - time.time()))
-        await settle(running.inbox, len(predicted), timeout=30.0, quiet_s=2.0)
+        await settle(running.inbox, len(predicted), cap_s=30.0, quiet_s=2.0, workers=running.workers, idle_s=10.0)
         messages = list(running.inbox.messages)
         refused = running.inbox.refused
     assert outage is not None
@@ -508,7 +732,7 @@ def _caught_up_after(log_text: str, restored_at: float) -> float | None:
 
 
 async def run_db(bootstrap: str, workdir: Path, activations: int = 500, rate: float = 5.0, cut_after_s: float = 20.0,
-                 cut_for_s: float = 60.0, settle_s: float = 600.0, deployment: Deployment | None = None,
+                 cut_for_s: float = 60.0, settle_s: float = 1800.0, deployment: Deployment | None = None,
                  out: Callable[[str], None] = print) -> dict:
     """One stream-time worker storing into PostgreSQL through a proxy that is cut for ``cut_for_s``."""
     from sqlalchemy import make_url
@@ -528,7 +752,7 @@ async def run_db(bootstrap: str, workdir: Path, activations: int = 500, rate: fl
             f"database cut at {cut_after_s:.0f} s for {cut_for_s:.0f} s")
         try:
             async with rig(bootstrap, workdir, deployment, workers=1, db_url=through_proxy) as running:
-                driver = PatientDriver(bootstrap, running.topics, deployment)
+                driver = PatientDriver(bootstrap, running.topics, deployment, progress=lambda: _log_bytes(running.workers))
                 await driver.start()
                 sent_at: list[float] = []
                 began = time.time()
@@ -552,7 +776,9 @@ async def run_db(bootstrap: str, workdir: Path, activations: int = 500, rate: fl
                     cutter.cancel()
                     await driver.stop()
                 # as in the kill run: dns-oncall's later escalations wait for its rate limit, by design
-                await settle(running.inbox, len(feed.predicted), timeout=settle_s, quiet_s=2.0)
+                waited = await settle(running.inbox, len(feed.predicted), cap_s=settle_s, quiet_s=2.0, workers=running.workers,
+                                      complete=every_predicted(feed.predicted))
+                out(f"  stopped waiting for the phones: {waited}")
                 messages = list(running.inbox.messages)
                 verdict = compare(feed.predicted, messages)
                 # the store catches up: every record of the timeline topic stored, once
@@ -633,7 +859,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cut-after", type=float, default=20.0, help="db: seconds into the feed")
     parser.add_argument("--cut-for", type=float, default=60.0, help="db: seconds without the database")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--trace-offsets", action="store_true",
+                        help="workers log every fetch, ack, commit and seek of their consumer (stream/runtime/offset_trace.py)")
     args = parser.parse_args(argv)
+    if args.trace_offsets:
+        os.environ["VIGIL_TRACE_OFFSETS"] = "1"  # the workers inherit it
     deployment = load_deployment()
     runs = ("kill", "inbox", "db") if args.run == "all" else (args.run,)
     failed = 0

@@ -394,6 +394,11 @@ class BrokerSender:
     ``--stream-time`` take that as their clock), and an arrival is sent only once every shooting document
     before it has reached the events topic, and waited for in turn, so that it can never overtake the
     incident it belongs to on its way through the two ingest agents.
+
+    Waiting for the events topic (``wait_for_core``) goes by each input's event id (a count would be fooled
+    by a duplicate) and by progress, not by a fixed time: it waits as long as records keep reaching the
+    events topic, and gives up only after ``idle_s`` without one (or at ``cap_s``), naming the inputs still
+    missing. ``waits`` keeps how long each wait took, so a run can tell late inputs from lost ones.
     """
 
     def __init__(self, bootstrap: str, topics: Any, deployment: Any, hl7_secret: bytes, *, stream_time: bool = False,
@@ -409,6 +414,11 @@ class BrokerSender:
         self._producer: Any = None
         self._watcher: Any = None
         self._seen = 0
+        # stream-time mode: the event ids sent and not yet seen on the events topic, and the ticks
+        self.awaiting: dict[str, str] = {}  # event id -> what it is (source, incident, moment)
+        self.not_shootings = 0  # documents the feed marks as shootings that ingest does not make an event of
+        self._ticks_sent = self._ticks_seen = 0
+        self.waits: list[float] = []  # seconds each wait_for_core took
 
     async def __aenter__(self) -> BrokerSender:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -427,22 +437,37 @@ class BrokerSender:
         if self._watcher is not None:
             await self._watcher.stop()
 
-    async def wait_for_core(self, timeout: float = 60.0) -> None:
-        """Until the events topic holds every record sent to the core so far (stream-time mode)."""
+    async def wait_for_core(self, idle_s: float = 120.0, cap_s: float = 3600.0) -> None:
+        """Until the events topic holds every input sent to the core so far (stream-time mode): by event id,
+        for as long as records keep arriving there; ``TimeoutError`` naming the missing inputs after
+        ``idle_s`` without a record (or ``cap_s`` in all)."""
         if self._watcher is None:
             return
-        deadline = time.monotonic() + timeout
-        while self._seen < self.to_core:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"events topic has {self._seen} of {self.to_core} core inputs after {timeout:.0f} s")
+        began = last_record = time.monotonic()
+        while self.awaiting or self._ticks_seen < self._ticks_sent:
+            now = time.monotonic()
+            if now - last_record > idle_s or now - began > cap_s:
+                missing = sorted(self.awaiting.items())
+                raise TimeoutError(f"{len(missing)} input(s) and {self._ticks_sent - self._ticks_seen} tick(s) not on the events topic "
+                                   f"{now - began:.0f} s into the wait, {now - last_record:.0f} s after its last record: {missing[:10]}")
             batches = await self._watcher.getmany(timeout_ms=50)
-            self._seen += sum(len(records) for records in batches.values())
+            for records in batches.values():
+                for record in records:
+                    last_record = time.monotonic()
+                    self._seen += 1
+                    item = json.loads(record.value)
+                    if item.get("type") == "tick":
+                        self._ticks_seen += 1
+                    elif item.get("event"):
+                        self.awaiting.pop(item["event"]["event_id"], None)
+        self.waits.append(time.monotonic() - began)
 
     async def send(self, items: Iterable[FeedItem], rate: float | None = None, speedup: float | None = None,
                    on_progress: Any = None) -> SendReport:
         """Send the items in order: ``rate`` items per second, or ``speedup`` × their real pace, or (neither)
         as fast as the producer goes. Returns the counts and the seconds it took."""
         from stream.feeds.hl7 import ingest_hl7
+        from stream.feeds.ingest import ingest_cad
         from stream.model.events import ShootingEvent
 
         report = SendReport()
@@ -462,6 +487,12 @@ class BrokerSender:
                 futures.append(await self._producer.send(self.topics.cad, json.dumps(item.payload).encode(), key=key, timestamp_ms=stamp))
                 report.cad += 1
                 self.to_core += item.kind is not None
+                if self.stream_time and item.kind is not None:
+                    event = ingest_cad(item.payload, self.deployment.classification, item.at)
+                    if isinstance(event, ShootingEvent):
+                        self.awaiting[event.event_id] = f"eido {item.incident} {item.at.isoformat()}"
+                    else:
+                        self.not_shootings += 1
             else:
                 received = item.at if self.stream_time else datetime.now(UTC)
                 outcome = ingest_hl7(item.payload, self.deployment.classification, self.hl7_secret, received)
@@ -475,6 +506,8 @@ class BrokerSender:
                                                          key=outcome.incident_id.encode(), timestamp_ms=stamp))
                 report.arrivals += 1
                 self.to_core += 1
+                if self.stream_time:
+                    self.awaiting[outcome.event_id] = f"hl7 {outcome.incident_id} {item.at.isoformat()}"
                 if self.stream_time:
                     await self._flush(futures)
                     await self.wait_for_core()
@@ -498,6 +531,7 @@ class BrokerSender:
         await self._producer.send_and_wait(self.topics.events, CoreInput(type="tick").model_dump_json().encode(),
                                            key=self.deployment.jurisdiction.encode(), timestamp_ms=int(at.timestamp() * 1000))
         self.to_core += 1
+        self._ticks_sent += 1
 
     @staticmethod
     async def _flush(futures: list[Any]) -> None:

@@ -177,6 +177,32 @@ async def read_topics(bootstrap: str) -> dict[str, list[bytes]]:
     return found
 
 
+async def topics_settled(bootstrap: str, quiet_s: float = 2.0, cap_s: float = 120.0) -> None:
+    """Until no topic on the broker has grown for ``quiet_s`` (the worker's changelogs and the review sink
+    caught up), at most ``cap_s``: progress, not a fixed sleep."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        began = last_change = time.monotonic()
+        last: int | None = None
+        while time.monotonic() - began < cap_s:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            await admin.start()
+            try:
+                names = sorted(await admin.list_topics())
+            finally:
+                await admin.close()
+            partitions = [TopicPartition(name, p) for name in names for p in await _partitions(consumer, name)]
+            total = sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
+            if total != last:
+                last, last_change = total, time.monotonic()
+            elif time.monotonic() - last_change >= quiet_s:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await consumer.stop()
+
+
 async def _left(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> int:
     return sum([ends[tp] - await consumer.position(tp) for tp in ends])
 
@@ -307,7 +333,7 @@ def run(workdir: Path, plant_leak: bool = False) -> int:
         planted.values["session cookie"] = await sign_in_and_out(running, web_url, planted, extras)
         if plant_leak:
             await plant_leaks(running, planted)
-        await asyncio.sleep(2.0)  # the worker's changelogs and the review sink catch up
+        await topics_settled(running.bootstrap)  # the worker's changelogs and the review sink catch up
         extras.topics = await read_topics(running.bootstrap)
         extras.tables = await asyncio.to_thread(read_tables, f"sqlite:///{running.db_path}")
 

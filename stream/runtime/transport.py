@@ -1,5 +1,6 @@
-"""Faust, adjusted: our consumer's fetch wait instead of Faust's hard-coded 1.5 s (Tansu holds a fetch for its
-whole wait even when data is there), and a commit that never passes an unacked record at a partition's head."""
+"""The Faust app, adjusted: its consumer is Vigil's (stream/runtime/consumer.py: our fetch wait, and offsets
+committed only below records every one of which was handled, across rebalances), and side services (the
+CAD consumer) start and stop with it."""
 
 from __future__ import annotations
 
@@ -7,36 +8,9 @@ import asyncio
 from typing import Any, Protocol
 
 import faust
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer, Transport
+from faust.transport.drivers.aiokafka import Transport
 
-
-class _ConsumerThread(AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Transport) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # aiokafka reads this when the consumer starts; Faust passes a fixed 1500 ms.
-        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms  # type: ignore[attr-defined]
-        return consumer
-
-
-class _Consumer(Consumer):
-    def _new_offset(self, tp: Any) -> int | None:
-        # faust-streaming's head-gap check is off by one: with the committed offset C (the next to read)
-        # unacked and C+1... acked, it commits past C. A delivery still running at the head (a slow or
-        # rate-limited phone) was then committed, and lost if the worker died before it finished
-        # (found by load_tests/chaos.py kill). Gaps Kafka itself leaves (compaction) go to Faust's own handling.
-        acked, committed = self._acked[tp], self._committed_offset[tp]
-        if acked and committed is not None and not self._gap[tp] and min(acked) > committed:
-            return None
-        return super()._new_offset(tp)
-
-    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class VigilTransport(Transport):
-    """The aiokafka transport with Vigil's consumer (configurable fetch wait)."""
-
-    Consumer = _Consumer
+from stream.runtime.consumer import VigilTransport
 
 
 class SideService(Protocol):

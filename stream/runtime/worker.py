@@ -17,6 +17,7 @@ from stream.ops.health import LoopHealth
 from stream.ops.kafka import ensure_topics
 from stream.ops.metrics import WorkerMetrics, add_process_metrics, metrics_port_file
 from stream.ops.probes import serve_metrics
+from stream.runtime import offset_trace
 from stream.runtime.app import WorkerSettings, build_app
 from stream.runtime.review_sink import TimelineStore
 
@@ -60,6 +61,7 @@ def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, s
     asyncio.set_event_loop(asyncio.new_event_loop())
     health = LoopHealth(registry)
     app = build_app(settings, deployment, notifier, store, metrics=metrics, health=health)
+    offset_trace.install(app)  # diagnostics for chaos runs, only with VIGIL_TRACE_OFFSETS=1
     if settings.metrics_port is not None:
         bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port, health)
         if bound is not None and settings.ready_file is not None:

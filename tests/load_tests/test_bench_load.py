@@ -3,7 +3,6 @@ checked one by one against the replay; and the pure helpers of the benchmark."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import date, datetime, timedelta
 
@@ -58,11 +57,10 @@ async def test_generated_evening_through_a_real_worker_alerts_as_replay_predicts
         async with BrokerSender(kafka_bootstrap, pipeline.topics, deployment, hl7_key(), stream_time=True, single_partition=True) as sender:
             report = await sender.send(items, rate=2000)
             await sender.tick(until)
-            await sender.wait_for_core(timeout=30)
+            await sender.wait_for_core(idle_s=30)
         assert report.cad == sum(i.source == "eido" for i in items)
         assert report.arrivals == sum(i.what == "arrival" for i in items)
-        assert await pipeline.wait_for_alerts(len(Counter(predicted.values())), timeout=30)
-        await asyncio.sleep(1.0)  # a wrong or duplicate alert would land now
+        assert await pipeline.wait_for_alerts(len(Counter(predicted.values())), idle_s=30)  # and waits for a duplicate
         check = compare(predicted, await decided_intents(kafka_bootstrap, pipeline.topics.intents),
                         received_alerts(pipeline.inbox.messages))
     assert alerts_ok(check), check
