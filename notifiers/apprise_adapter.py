@@ -160,12 +160,18 @@ class AppriseNotifier:
         self._rnd = random.Random(seed)
         self._ack_links = ack_links
         self._limiter = limiter or RecipientRateLimiter()
+        self._unposted: set[str] = set()  # intents being sent, none of whose posts has begun (waiting on rate limits)
         for team_recipients in recipients.values():
             for recipient in team_recipients:
                 # Apprise gives up reading a plugin's answer after 4 s and reports a failure, while the
                 # gateway may still deliver: a retry then sends the alert twice. Our timeout is the one.
                 recipient.server.socket_read_timeout = timeout
                 recipient.server.socket_connect_timeout = min(timeout, recipient.server.socket_connect_timeout or timeout)
+
+    def waiting(self, intent_id: str) -> bool:
+        """Whether this intent is being sent but still waits on rate limits, no post to a phone begun: it can
+        be abandoned unsent."""
+        return intent_id in self._unposted
 
     def teams(self) -> set[str]:
         """Team ids that have at least one recipient."""
@@ -204,7 +210,12 @@ class AppriseNotifier:
             if self.observer is not None:
                 self.observer.held_back(recipient.channel)
             log.info("notify.rate_limited", intent_id=intent.intent_id, activation_id=intent.activation_id, recipient=masked, wait_s=round(wait, 2))
-            await asyncio.sleep(wait)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                self._limiter.refund(recipient.id)  # abandoned before it was sent: the reservation goes back
+                raise
+        self._unposted.discard(intent.intent_id)  # a post begins: the delivery can no longer be abandoned unsent
         body = self.body_for(recipient, intent)
         observer = self.observer
         status, attempt = await self._retry.run(lambda: self._send_once(recipient.server, intent.title, body), self._rnd,
@@ -221,6 +232,13 @@ class AppriseNotifier:
         """Send on the first channel that reaches somebody; delivered (all of that channel's recipients),
         partial (some), failed (no channel reached anyone) or no_recipients; with the moment the first
         recipient was reached."""
+        self._unposted.add(intent.intent_id)
+        try:
+            return await self._send_on_channels(intent)
+        finally:
+            self._unposted.discard(intent.intent_id)
+
+    async def _send_on_channels(self, intent: NotificationIntent) -> Delivery:
         channels = self.channels(intent.team)
         if not channels:
             if self.observer is not None:

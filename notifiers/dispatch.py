@@ -57,6 +57,10 @@ class Notifier(Protocol):
         """Send to the team's recipients; how it went."""
         ...
 
+    def waiting(self, intent_id: str) -> bool:
+        """Whether the intent's send has begun no post to a phone yet (it waits on rate limits)."""
+        ...
+
 
 @dataclass
 class Job:
@@ -68,6 +72,7 @@ class Job:
     at: datetime  # the worker's moment for it (the delivery record's time)
     input_timestamp: float | None  # the Kafka timestamp of the input that caused it (the latency's start)
     delivery: Delivery | None = None
+    sending: bool = False  # the Send stage has begun: a phone may have it (unless the notifier says it still waits)
 
 
 class Stage(Protocol):
@@ -100,6 +105,7 @@ class Send:
 
     async def run(self, job: Job, puts: Puts) -> bool:
         """Send; always goes on (the next stages decide what the delivery means)."""
+        job.sending = True
         job.delivery = await self.notifier.send(job.intent)
         return True
 
@@ -166,6 +172,12 @@ class Pipeline:
     """The stages in order."""
 
     stages: tuple[Stage, ...]
+    notifier: Notifier | None = None  # the Send stage's: whether a delivery can still be abandoned unsent
+
+    def unsent(self, job: Job) -> bool:
+        """Whether ``job`` has reached no phone and none of its posts has begun: it can be abandoned, and sent
+        by whoever reads its record next."""
+        return not job.sending or (self.notifier is not None and self.notifier.waiting(job.intent.intent_id))
 
     async def run(self, job: Job, puts: Puts) -> None:
         """Run ``job`` through the stages until one stops it."""
@@ -178,5 +190,6 @@ def pipeline(dispatched: MutableMapping[str, str], notifier: Notifier, intents: 
              policy: RedeliveryPolicy, latency: Callable[[float], None] | None = None,
              wall: Callable[[], float] = time.time) -> Pipeline:
     """Dedup → send → redeliver → record, over one dispatch log."""
-    return Pipeline((Dedup(dispatched), Send(notifier), Redeliver(intents, dispatched, policy, wall), Record(dispatched, outcomes, timeline, latency)))
+    return Pipeline((Dedup(dispatched), Send(notifier), Redeliver(intents, dispatched, policy, wall), Record(dispatched, outcomes, timeline, latency)),
+                    notifier)
 

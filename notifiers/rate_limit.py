@@ -85,3 +85,10 @@ class RecipientRateLimiter:
         if first or bucket.tokens >= 0:
             return 0.0
         return -bucket.tokens * limit.every_s
+
+    def refund(self, recipient: str) -> None:
+        """Give back a send reserved for ``recipient`` that will not happen (its delivery was abandoned while it
+        waited: its partition moved to another worker, which sends it)."""
+        bucket = self._buckets.get(recipient)
+        if bucket is not None:
+            bucket.tokens += 1.0

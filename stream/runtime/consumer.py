@@ -82,6 +82,12 @@ class VigilConsumer(Consumer):
 
     async def on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
         self._positions_stale()
+        # acks that came after a revoke (a delivery abandoned or finished while its partition moved) belong to
+        # records that are read again from the committed offset: left here, they could carry a later commit
+        # past a re-read record still in flight
+        for tp in ensure_TPset(assigned):
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
         await super().on_partitions_assigned(assigned, generation_id)
 
     def resume_partitions(self, tps: Any) -> None:

@@ -48,6 +48,7 @@ class DispatchAgent:
     policy: OutputPolicy = OutputPolicy()
     stop: Callable[[str], NoReturn] = halt
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)  # "intent#redelivery" → its delivery
+    _jobs: dict[str, Job] = field(default_factory=dict)  # the same keys: what each delivery is
     _slots: asyncio.Semaphore | None = None
 
     @property
@@ -83,10 +84,19 @@ class DispatchAgent:
             await self.slots.acquire()  # back-pressure: at most ``concurrency`` deliveries at once
         job = Job(intent, record.value, redelivery, now, record.timestamp)
         # the task inherits this record's context, so its table writes go to the right changelog partition
+        self._jobs[flight] = job
         self.in_flight[flight] = asyncio.create_task(self._deliver(record, job, flight, holding))
 
     async def finish(self, timeout: float = 5.0) -> None:
-        """Wait (a while) for the deliveries under way: a partition moving to another worker would be sent there again."""
+        """Partitions are moving to other workers: abandon the deliveries that have reached no phone (waiting for
+        their turn or on a rate limit, up to minutes in a flood), and wait a while for the others, which would
+        be sent again where their partition goes. An abandoned delivery's record is acked, so that Faust's
+        rebalance need not wait for it, but never committed (the partition is no longer this worker's):
+        its next owner reads it and sends it."""
+        for flight, task in list(self.in_flight.items()):
+            job = self._jobs.get(flight)
+            if job is not None and self.pipeline.unsent(job):
+                task.cancel()
         pending = list(self.in_flight.values())
         if pending:
             await asyncio.wait(pending, timeout=timeout)
@@ -103,6 +113,10 @@ class DispatchAgent:
                 outputs = Outputs(self.policy)
                 await self.pipeline.run(job, outputs)
                 await outputs.confirm()
+            except asyncio.CancelledError:
+                log.info("dispatch.abandoned_unsent", attempt=job.redelivery.attempt)
+                await self.ack(record)
+                raise
             except OutputLost as exc:
                 self.stop(f"dispatch: {exc}")  # the record stays unacked: its delivery is read again
             except Exception as exc:  # noqa: BLE001 - a delivery bug dead-letters the intent, never stops the agent
@@ -112,6 +126,7 @@ class DispatchAgent:
             finally:
                 self.metrics.stage("dispatch", time.perf_counter() - started)
                 self.in_flight.pop(flight, None)
+                self._jobs.pop(flight, None)
                 if holding:
                     self.slots.release()
             await self.ack(record)

@@ -108,6 +108,10 @@ class Phones:
     unreachable: int = 0
     got: list[tuple[str, str]] = field(default_factory=list)  # (team, intent id), in order
 
+    def waiting(self, intent_id: str) -> bool:
+        """These phones never hold a send back."""
+        return False
+
     async def send(self, intent: NotificationIntent) -> Delivery:
         if self.unreachable > 0:
             self.unreachable -= 1

@@ -92,3 +92,50 @@ async def test_an_intent_that_does_not_decode_is_dead_lettered_and_acked() -> No
     rig = Rig(Phones())
     await rig.feed(Received(b"{}"))
     assert DeadLetter.model_validate_json(rig.dlq.values()[0]).reason == "dispatch_failed" and len(rig.acked) == 1
+
+
+class HeldPhones(Phones):
+    """Phones behind a rate limit that holds every send until the test releases it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.held: set[str] = set()
+
+    def waiting(self, intent_id: str) -> bool:
+        return intent_id in self.held
+
+    async def send(self, intent):
+        self.held.add(intent.intent_id)
+        try:
+            await self.release.wait()
+        finally:
+            self.held.discard(intent.intent_id)
+        return await super().send(intent)
+
+
+async def test_a_revoke_abandons_deliveries_that_reached_no_phone_and_acks_them_uncommitted() -> None:
+    rig = Rig(HeldPhones())
+    rig.agent.pipeline = pipeline(rig.log, rig.phones, rig.intents, FakeTopic("outcomes"), rig.timeline, SOON)
+    await rig.agent.receive(Received(intent(1)))
+    await asyncio.sleep(0.01)  # the delivery is under way, held by the rate limit
+    await rig.agent.finish(timeout=1.0)
+    assert rig.phones.got == [] and rig.log == {} and len(rig.acked) == 1 and rig.agent.in_flight == {}
+    # the partition's next owner reads the record again and sends it
+    successor = Rig(Phones())
+    await successor.feed(Received(intent(1)))
+    assert successor.phones.got == [("vi-central", "int-1")]
+
+
+async def test_a_revoke_waits_for_a_delivery_that_may_have_reached_a_phone() -> None:
+    phones = HeldPhones()
+    rig = Rig(phones)
+    rig.agent.pipeline = pipeline(rig.log, phones, rig.intents, FakeTopic("outcomes"), rig.timeline, SOON)
+    await rig.agent.receive(Received(intent(2)))
+    await asyncio.sleep(0.01)
+    phones.held.clear()  # its post has begun: a phone may have it
+    finishing = asyncio.create_task(rig.agent.finish(timeout=5.0))
+    await asyncio.sleep(0.05)
+    phones.release.set()
+    await finishing
+    assert phones.got == [("vi-central", "int-2")] and rig.log == {"int-2": "delivered"}
