@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from stream.runtime.cad_consumer import CadConsumer, CadConsumerSettings
 from stream.runtime.clocks import AgentClock, Clock, running_clock, utc_now
 from stream.runtime.dispatch import DispatchAgent
 from stream.runtime.ingest import CadIngest, HospitalIngest
-from stream.runtime.outputs import DeadLetters
+from stream.runtime.outputs import DeadLetters, Outputs, halt
 from stream.runtime.records import Received
 from stream.runtime.review_sink import ReviewSink, TimelineStore, TimelineWriter
 from stream.runtime.transport import VigilApp
@@ -177,12 +177,12 @@ def _ingest_agents(app: VigilApp, deployment: Deployment, topics: dict[str, Any]
     @app.agent(topics["hospital_arrivals"], concurrency=1)
     async def hospital_ingest(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await hospital.handle(Received.of(event))
+            await guarded(hospital.handle, Received.of(event), "hospital_ingest", dead_letters)
 
     @app.agent(topics["acks"], concurrency=1)
     async def forward_acks(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await acks.handle(Received.of(event))
+            await guarded(acks.handle, Received.of(event), "acks", dead_letters)
 
 
 def _activation_agent(app: VigilApp, settings: WorkerSettings, deployment: Deployment, topics: dict[str, Any],
@@ -196,7 +196,7 @@ def _activation_agent(app: VigilApp, settings: WorkerSettings, deployment: Deplo
     @app.agent(topics["events"], concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await agent.handle(Received.of(event))
+            await guarded(agent.handle, Received.of(event), "activation", dead_letters)
 
     @app.on_partitions_revoked.connect
     async def _forget_state_gauges(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -220,7 +220,7 @@ def _dispatch_agent(app: VigilApp, settings: WorkerSettings, notifier: Notifier,
     async def dispatch(stream: faust.StreamT[bytes]) -> None:
         manual = acks["stream"] = stream.noack()
         async for event in manual.events():
-            await agent.receive(Received.of(event))
+            await guarded(agent.receive, Received.of(event), "dispatch", dead_letters, ack)
 
     @app.on_partitions_revoked.connect
     async def _finish_deliveries(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -292,6 +292,23 @@ def _timers(app: VigilApp, settings: WorkerSettings, deployment: Deployment, eve
         @app.on_rebalance_complete.connect
         async def _mark_ready(sender: Any, **kwargs: Any) -> None:
             _once_cad_ready(app, cad_ready, lambda: ready_file.write_text(clock().isoformat(), encoding="utf-8"))
+
+
+async def guarded(handle: Callable[[Received], Awaitable[None]], record: Received, stage: str, dead_letters: DeadLetters,
+                   ack: Callable[[Received], Awaitable[None]] | None = None) -> None:
+    """An agent's handling of one record, never raising out of the agent's loop: Faust would restart the agent
+    and its stream would ack the record on the way out, skipping it without a word. The agents catch what they
+    expect (bad records are dead-lettered, a broker that will not take an output stops the worker); anything
+    else is a bug, and the record goes to the dead-letter topic with the error instead (then is acked by
+    ``ack``, for a stream acked by hand)."""
+    try:
+        await handle(record)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        outputs = Outputs()
+        await dead_letters.failed(outputs, stage, record.value, exc, utc_now())
+        await outputs.confirm_or_stop(halt, stage)
+        if ack is not None:
+            await ack(record)
 
 
 def freeze_heap() -> None:
