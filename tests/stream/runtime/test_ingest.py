@@ -84,9 +84,12 @@ async def test_hospital_arrivals_are_checked_again_and_forwarded(deployment) -> 
     metrics = WorkerMetrics(CollectorRegistry())
     events, dlq = FakeTopic("events"), FakeTopic("dlq")
     agent = HospitalIngest("minneapolis", events, DeadLetters(dlq, metrics.feeds), metrics, AgentClock(lambda: T0), QUICK, stop)
-    await agent.handle(Received(arrival()))
+    # stamped by the listener's wall clock, 150 days from the worker's (the demo runs the worker on its own clock)
+    await agent.handle(Received(arrival(received_at="2026-12-02T07:00:00Z")))
     await agent.handle(Received(arrival(kind="person_shot")))
-    assert len(events.records) == 1
+    [record] = events.records
+    forwarded = CoreInput.model_validate_json(record.value).event
+    assert forwarded is not None and forwarded.received_at == T0  # one clock: the worker's, as on the CAD path
     assert DeadLetter.model_validate_json(dlq.values()[0]).reason == "hospital_ingest_failed"
 
 
