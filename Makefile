@@ -71,7 +71,7 @@ demo: $(STAMP)
 # waiting on brokers, workers, browsers and databases, not on the CPU. TEST_JOBS=0 runs it in one process.
 TEST_JOBS ?= 2
 test: $(STAMP) postgres chromium prometheus
-	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
+	$(BIN)/python -m pytest --durations=15 $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 bench: $(STAMP)
 	$(BIN)/python -m load_tests.bench_parse
