@@ -222,6 +222,8 @@ def _dispatch_agent(app: VigilApp, settings: WorkerSettings, notifier: Notifier,
         async for event in manual.events():
             await guarded(agent.receive, Received.of(event), "dispatch", dead_letters, ack)
 
+    app.before_revoke.append(agent.abandon_unsent)  # before Faust waits for the records in flight
+
     @app.on_partitions_revoked.connect
     async def _finish_deliveries(sender: Any, revoked: Any, **kwargs: Any) -> None:
         await agent.finish()

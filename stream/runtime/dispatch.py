@@ -87,16 +87,23 @@ class DispatchAgent:
         self._jobs[flight] = job
         self.in_flight[flight] = asyncio.create_task(self._deliver(record, job, flight, holding))
 
-    async def finish(self, timeout: float = 5.0) -> None:
+    def abandon_unsent(self) -> int:
         """Partitions are moving to other workers: abandon the deliveries that have reached no phone (waiting for
-        their turn or on a rate limit, up to minutes in a flood), and wait a while for the others, which would
-        be sent again where their partition goes. An abandoned delivery's record is acked, so that Faust's
-        rebalance need not wait for it, but never committed (the partition is no longer this worker's):
-        its next owner reads it and sends it."""
+        their turn or on a rate limit, up to minutes in a flood). An abandoned delivery's record is acked, so
+        that Faust's rebalance need not wait for it, but never committed (the partition is no longer this
+        worker's): its next owner reads it and sends it. Returns how many were abandoned."""
+        abandoned = 0
         for flight, task in list(self.in_flight.items()):
             job = self._jobs.get(flight)
-            if job is not None and self.pipeline.unsent(job):
+            if job is not None and self.pipeline.unsent(job) and not task.done():
                 task.cancel()
+                abandoned += 1
+        return abandoned
+
+    async def finish(self, timeout: float = 5.0) -> None:
+        """Abandon what reached no phone (``abandon_unsent``), and wait a while for the others, which would be
+        sent again where their partition goes."""
+        self.abandon_unsent()
         pending = list(self.in_flight.values())
         if pending:
             await asyncio.wait(pending, timeout=timeout)

@@ -5,6 +5,7 @@ CAD consumer) start and stop with it."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import faust
@@ -34,9 +35,21 @@ class VigilApp(faust.App):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.side_services: list[SideService] = []
+        # called as a revoke begins, before Faust waits for every record in flight (see _on_partitions_revoked)
+        self.before_revoke: list[Callable[[], None]] = []
 
     def _new_transport(self) -> Transport:
         return VigilTransport(self.conf.broker_consumer, self)
+
+    async def _on_partitions_revoked(self, revoked: Any) -> None:
+        """Run the ``before_revoke`` hooks, then Faust's revoke. Faust's waits for every record an agent has
+        begun (``wait_empty``) before its ``on_partitions_revoked`` signal: a delivery held minutes by a rate
+        limit held the revoke as long, the group went on without this worker, and the partition's next owner
+        sent what this one then sent too (the kill drill's duplicates). The consumer has forgotten the revoked
+        partitions' offsets by now, so what a hook acks is never committed here."""
+        for hook in self.before_revoke:
+            hook()
+        await super()._on_partitions_revoked(revoked)
 
     async def on_first_start(self) -> None:
         """Start the side services, then what Faust starts."""
