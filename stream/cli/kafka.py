@@ -50,7 +50,7 @@ def produce(
         lines = [line for line in text.splitlines() if line.strip()]
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         await producer.start()
         try:
             for line in lines:

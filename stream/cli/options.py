@@ -16,6 +16,10 @@ TopicPrefixOption = typer.Option(
 BootstrapOption = typer.Option(
     None, "--bootstrap", envvar="KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port (default: $KAFKA_BOOTSTRAP)."
 )
+ReplicationOption = typer.Option(
+    None, "--replication-factor", envvar="VIGIL_REPLICATION_FACTOR", min=1,
+    help="Replicas of each topic made (default: 3 on a cluster of 3 or more brokers, else one per broker).", show_default=False,
+)
 MetricsHostOption = typer.Option(
     "127.0.0.1", "--metrics-host", envvar="VIGIL_METRICS_HOST", help="Address /metrics listens on (0.0.0.0 in a container)."
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from stream.cli.options import BootstrapOption, MetricsHostOption, TopicPrefixOption, require_bootstrap
+from stream.cli.options import BootstrapOption, MetricsHostOption, ReplicationOption, TopicPrefixOption, require_bootstrap
 
 
 def worker(
@@ -15,7 +15,7 @@ def worker(
     contacts: Path = typer.Option(..., "--contacts", envvar="VIGIL_CONTACTS", help="Apprise YAML of recipients, tagged by team id."),
     db_url: str = typer.Option("sqlite:///vigil-review.sqlite", "--db-url", envvar="VIGIL_DB_URL", help="Review store URL (sqlite:/// or postgresql+psycopg://)."),
     data_dir: Path = typer.Option(Path("vigil-data"), "--data-dir", envvar="VIGIL_DATA_DIR", help="Faust's local state folder."),
-    partitions: int = typer.Option(4, "--partitions", help="Partitions of topics this worker creates."),
+    partitions: int = typer.Option(4, "--partitions", envvar="VIGIL_PARTITIONS", help="Partitions of the topics (as `vigil topics apply` made them); its changelogs get as many."),
     fetch_wait_ms: int = typer.Option(10, "--fetch-wait-ms", help="Consumer fetch wait (Faust's own is 1500 ms)."),
     ready_file: Path | None = typer.Option(None, "--ready-file", help="Written when partitions are assigned and tables recovered."),
     faust_log_level: str = typer.Option("warning", "--faust-log-level", help="Log level of Faust's own logs."),
@@ -32,6 +32,10 @@ def worker(
     metrics_port: int = typer.Option(9600, "--metrics-port", min=0, max=65535,
                                      help="Port of /metrics for Prometheus; 0 picks a free one (logged, and written to <ready-file>.metrics)."),
     metrics_host: str = MetricsHostOption,
+    replication: int | None = ReplicationOption,
+    allow_unsafe_topics: bool = typer.Option(False, "--allow-unsafe-topics",
+                                             help="Start even when a topic would lose acknowledged records on a broker's loss (one replica "
+                                                  "on several brokers, min.insync.replicas < 2 with 3+ replicas)."),
 ) -> None:
     """Run a stream worker (several share the partitions): ingest, activations, dispatch, review sink.
 
@@ -58,6 +62,8 @@ def worker(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
         faust_sensors=faust_sensors,
+        replication=replication,
+        allow_unsafe_topics=allow_unsafe_topics,
     )
     try:
         ack_links = ack_signer_from_env(public_url)
@@ -66,4 +72,8 @@ def worker(
         raise typer.Exit(2) from None
     store = ReviewStore(settings.db_url)
     store.create_schema()
-    run_worker(settings, contacts, ack_links, store, loglevel=faust_log_level)
+    try:
+        run_worker(settings, contacts, ack_links, store, loglevel=faust_log_level)
+    except WorkerConfigError as exc:
+        typer.echo(f"vigil worker: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -258,7 +258,7 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
             out(f"  ALERT  {message.recipient:<28} {_ms(latency) if latency is not None else '      ?   '}  {message.title}")
         seen = len(phone_inbox.messages)
 
-    producer = AIOKafkaProducer(bootstrap_servers=running.bootstrap, linger_ms=0)
+    producer = AIOKafkaProducer(bootstrap_servers=running.bootstrap, acks="all", linger_ms=0)
     await producer.start()
     try:
         for line, activation_id in zip(lines, prediction.line_activations, strict=True):

@@ -36,6 +36,7 @@ from stream.model.sinks import Sink
 from stream.ops.health import LoopHealth
 from stream.ops.kafka import DEFAULT_PARTITIONS, Topics
 from stream.ops.metrics import WorkerMetrics, install_faust_sensors
+from stream.ops.topics import TABLES
 from stream.runtime.acks import AckForwarder
 from stream.runtime.activation import ActivationAgent
 from stream.runtime.cad_consumer import CadConsumer, CadConsumerSettings
@@ -47,6 +48,7 @@ from stream.runtime.records import Received
 from stream.runtime.review_sink import ReviewSink, TimelineStore, TimelineWriter
 from stream.runtime.transport import VigilApp
 
+CORE_STATE_TABLE, DISPATCHED_TABLE = TABLES  # their changelogs are provisioned by name (stream/ops/topics.py)
 TICK = CoreInput(type="tick").model_dump_json().encode()
 LAG_EVERY_S = 5.0
 READY_WAIT_S = 60.0  # how long "ready" waits for the CAD consumer to join (then says ready anyway: the probes tell)
@@ -82,6 +84,10 @@ class WorkerSettings:
     # load_tests/bench_e2e at 200 CAD events/s: p99 130-143 ms with them, 60-68 ms without.
     faust_sensors: bool = False
     ingest_batch: int = 2000  # CAD records read at once (a backlog drains in batches; a single call is not held)
+    # replicas of the topics the worker makes (stream/ops/topics.py); None: from the cluster's size
+    replication: int | None = None
+    # start even when a topic would lose acknowledged records on a broker's loss (stream/runtime/worker.py)
+    allow_unsafe_topics: bool = False
 
 
 def build_app(
@@ -128,7 +134,10 @@ def new_app(settings: WorkerSettings) -> VigilApp:
         datadir=str(settings.data_dir),
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        # the worker makes its topics first (stream/runtime/worker.py); this is for any Faust still makes
+        topic_replication_factor=settings.replication or 1,
+        # a record counts as sent once every in-sync replica has it (Faust's default, said here on purpose)
+        producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
@@ -189,7 +198,7 @@ def _activation_agent(app: VigilApp, settings: WorkerSettings, deployment: Deplo
                       dead_letters: DeadLetters, metrics: WorkerMetrics, clock: AgentClock) -> None:
     # The core's state per jurisdiction, in a table whose changelog lets a successor take over open
     # activations and deadlines.
-    table = app.Table("core-state", partitions=settings.partitions, key_type=str, value_type=bytes)
+    table = app.Table(CORE_STATE_TABLE, partitions=settings.partitions, key_type=str, value_type=bytes)
     agent = ActivationAgent(table, topics["intents"], topics["timeline"], dead_letters, Config(deployment.coverage, deployment.protocols),
                             deployment.jurisdiction, metrics, clock)
 
@@ -206,7 +215,7 @@ def _activation_agent(app: VigilApp, settings: WorkerSettings, deployment: Deplo
 def _dispatch_agent(app: VigilApp, settings: WorkerSettings, notifier: Notifier, topics: dict[str, Any], dead_letters: DeadLetters,
                     metrics: WorkerMetrics, clock: AgentClock) -> None:
     # intent id → delivery status; its changelog makes "never send twice" survive a restart
-    dispatched = app.Table("dispatched-intents", partitions=settings.partitions, key_type=str, value_type=str)
+    dispatched = app.Table(DISPATCHED_TABLE, partitions=settings.partitions, key_type=str, value_type=str)
     stages = pipeline(dispatched, notifier, topics["intents"], topics["outcomes"], topics["timeline"], settings.redelivery,
                       latency=None if settings.stream_time else metrics.latency)
     acks: dict[str, Any] = {}

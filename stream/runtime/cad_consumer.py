@@ -143,7 +143,8 @@ class CadConsumer:
     async def _main(self) -> None:
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         settings = self.settings
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=0)
+        # acks="all": an event counts as sent once every in-sync replica has it (min.insync.replicas, stream/ops/topics.py)
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=0)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap, group_id=settings.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=settings.fetch_max_wait_ms, session_timeout_ms=settings.session_timeout_ms,

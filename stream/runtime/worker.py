@@ -1,9 +1,12 @@
-"""Run a Vigil worker: load and check config, make sure the topics exist, then run Faust."""
+"""Run a Vigil worker: load and check config, make sure the topics exist and keep what the broker
+acknowledged, then run Faust."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import faust
@@ -14,9 +17,10 @@ from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
 from notifiers.apprise_adapter import AppriseNotifier, load_recipients
 from stream.core.deployment import load_deployment
 from stream.ops.health import LoopHealth
-from stream.ops.kafka import ensure_topics
+from stream.ops.kafka import TopicAdminError, ensure_topics
 from stream.ops.metrics import WorkerMetrics, add_process_metrics, metrics_port_file
 from stream.ops.probes import serve_metrics
+from stream.ops.topics import ClusterState, Layout, unsafe_topics
 from stream.runtime import offset_trace
 from stream.runtime.app import WorkerSettings, build_app
 from stream.runtime.review_sink import TimelineStore
@@ -41,6 +45,34 @@ def ack_signer_from_env(public_url: str | None = None) -> AckSigner:
     return AckSigner(secret.encode(), public_url or os.environ.get("VIGIL_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
 
 
+def refuse_unsafe_topics(cluster: ClusterState, names: Iterable[str], allow: bool) -> None:
+    """Stop the worker (WorkerConfigError naming each topic and setting) when a topic it uses would lose records
+    the broker acknowledged if one broker were lost; with ``allow``, only log them."""
+    findings = unsafe_topics(cluster, names)
+    if not findings:
+        return
+    if allow:
+        log.warning("topics.unsafe", findings=findings)
+        return
+    raise WorkerConfigError(
+        "these topics would lose acknowledged records (alerts) when a broker is lost:\n  " + "\n  ".join(findings)
+        + "\nrun `vigil topics apply` (infra/RUNBOOK.md, Topics), or pass --allow-unsafe-topics to start anyway"
+    )
+
+
+def provision_topics(settings: WorkerSettings) -> WorkerSettings:
+    """Create the worker's missing topics (its Faust changelogs too, before Faust makes them with its defaults),
+    refuse unsafe ones, and return the settings with the replication factor the cluster's topics get (Faust's
+    for any topic it still makes itself)."""
+    layout = Layout(settings.topics, settings.partitions, settings.app_id, settings.replication)
+    try:
+        cluster = asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions, settings.app_id, settings.replication))
+    except TopicAdminError as exc:
+        raise WorkerConfigError(str(exc)) from None
+    refuse_unsafe_topics(cluster, layout.names(), settings.allow_unsafe_topics)
+    return replace(settings, replication=layout.replication_on(cluster.brokers))
+
+
 def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, store: TimelineStore, loglevel: str = "warning") -> None:
     """Run one worker until it is stopped (SIGTERM/SIGINT), its review sink writing to ``store``. Config errors
     stop it before it joins.
@@ -56,7 +88,7 @@ def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, s
     if unknown:
         log.warning("contacts.unknown_teams", teams=unknown)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(ensure_topics(settings.bootstrap, settings.topics, settings.partitions))
+    settings = provision_topics(settings)
     # asyncio.run() leaves no current loop; Faust's worker expects one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     health = LoopHealth(registry)

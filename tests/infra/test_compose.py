@@ -22,7 +22,8 @@ import yaml
 from tests.infra.infra_support import COMPOSE_FILE, INFRA, ROOT, check_vigil_command, schema_errors
 
 SCHEMA = json.loads((Path(__file__).with_name("compose_spec.json")).read_text())
-VIGIL_SERVICES = {"migrate", "worker-1", "worker-2", "web", "hl7-listener", "ingest-http"}
+VIGIL_SERVICES = {"migrate", "topics", "worker-1", "worker-2", "web", "hl7-listener", "ingest-http"}
+ONE_SHOTS = {"migrate", "topics"}
 
 
 def compose() -> dict[str, Any]:
@@ -97,7 +98,7 @@ def test_schema_refuses_broken_files(change: Any, complaint: str, tmp_path: Path
 
 def test_every_service_has_a_healthcheck_except_the_one_shot() -> None:
     for name, service in compose()["services"].items():
-        if name == "migrate":
+        if name in ONE_SHOTS:
             assert service["restart"] == "no" and "healthcheck" not in service
             continue
         check = service.get("healthcheck", {}).get("test")
@@ -119,15 +120,20 @@ def test_start_order_waits_for_health_and_the_migration() -> None:
     for name, service in services.items():
         for dep, how in service.get("depends_on", {}).items():
             assert dep in services, f"{name} depends on unknown {dep}"
-            wanted = "service_completed_successfully" if dep == "migrate" else "service_healthy"
+            wanted = "service_completed_successfully" if dep in ONE_SHOTS else "service_healthy"
             assert how["condition"] == wanted, (name, dep, how)
             if wanted == "service_healthy":
                 assert "healthcheck" in services[dep], f"{name} waits for {dep}'s health, which is never checked"
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     for worker in ("worker-1", "worker-2"):
-        assert set(services[worker]["depends_on"]) == {"kafka", "migrate"}
+        assert set(services[worker]["depends_on"]) == {"kafka", "migrate", "topics"}
     assert services["migrate"]["command"] == ["vigil", "users", "list"]
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    # every Vigil process that produces starts once the topics are as planned (their replicas and retention)
+    assert services["topics"]["command"] == ["vigil", "topics", "apply"]
+    assert services["topics"]["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    for name in VIGIL_SERVICES - ONE_SHOTS:
+        assert services[name]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}, name
 
 
 def test_vigil_services_run_real_vigil_commands() -> None:

@@ -127,8 +127,8 @@ def test_vigil_containers_run_real_vigil_commands() -> None:
             argv = [re.sub(r"^\$\((\w+)\)$", "0", str(a)) for a in container["command"] + container.get("args", [])]
             problems = check_vigil_command(argv)
             assert not problems, problems
-            seen.add(" ".join(argv[1:3]) if argv[1] == "users" else argv[1])
-    assert seen == {"worker", "web", "hl7-listen", "ingest-http", "users list"}
+            seen.add(" ".join(argv[1:3]) if argv[1] in ("users", "topics") else argv[1])
+    assert seen == {"worker", "web", "hl7-listen", "ingest-http", "users list", "topics apply"}
     assert {i["name"] for i in kustomization()["images"]} == {"vigil"}
 
 
@@ -214,8 +214,8 @@ def test_planner_files_are_mounted_over_the_packaged_ones() -> None:
     for workload, spec in pod_specs():
         volumes = {v["name"]: v.get("configMap", {}).get("name") for v in spec.get("volumes", [])}
         for container in containers(spec):
-            if container["image"] != "vigil":
-                continue
+            if container["image"] != "vigil" or container["command"][:2] == ["vigil", "topics"]:
+                continue  # `vigil topics` reads no planner file
             mounts = {volumes.get(m["name"]): m["mountPath"] for m in container.get("volumeMounts", [])}
             for configmap, path in targets.items():
                 assert mounts.get(configmap) == path, (workload, container["name"], configmap)
@@ -223,15 +223,35 @@ def test_planner_files_are_mounted_over_the_packaged_ones() -> None:
 
 
 def test_topics_job_matches_the_workers() -> None:
-    (job,) = by_kind("Job").values()
-    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    from stream.ops.kafka import Topics
+    """The Job runs `vigil topics apply` with the workers' settings (its options' environment variables), and the
+    pods' init containers wait for a topic it makes."""
+    from stream.ops.topics import Layout, Topics
 
-    for topic in Topics("").all():
-        assert f'"${{p}}{topic}"' in script, topic
-    for table in ("core-state", "dispatched-intents"):
-        assert f'"${{VIGIL_APP_ID}}-{table}-changelog"' in script
-    assert "--partitions \"$VIGIL_PARTITIONS\"" in script
+    (job,) = by_kind("Job").values()
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["vigil", "topics", "apply"] and not container.get("args")
+    settings = by_kind("ConfigMap")["vigil-settings"]["data"]
+    assert [s["configMapRef"]["name"] for s in container["envFrom"]] == ["vigil-settings"]
+    for variable in ("KAFKA_BOOTSTRAP", "VIGIL_TOPIC_PREFIX", "VIGIL_APP_ID", "VIGIL_PARTITIONS", "VIGIL_REPLICATION_FACTOR"):
+        assert variable in settings, variable
+    options = {o.name: o.envvar for o in _topics_apply_options()}
+    assert {options["bootstrap"], options["topic_prefix"], options["app_id"], options["partitions"], options["replication"]} == {
+        "KAFKA_BOOTSTRAP", "VIGIL_TOPIC_PREFIX", "VIGIL_APP_ID", "VIGIL_PARTITIONS", "VIGIL_REPLICATION_FACTOR"}
+    made = Layout(Topics("${VIGIL_TOPIC_PREFIX}"), app_id="${VIGIL_APP_ID}").names()
+    for workload, spec in pod_specs():
+        for init in spec.get("initContainers", []):
+            if init["name"] == "wait-for-topics":
+                waited = re.search(r'--topic "([^"]+)"', init["args"][0]).group(1)
+                assert waited in made, (workload, waited)
+
+
+def _topics_apply_options() -> list:
+    import typer.main
+
+    from stream.cli.topics import topics_app
+
+    command = typer.main.get_command(topics_app).commands["apply"]  # type: ignore[attr-defined]
+    return [p for p in command.params if p.envvar]
 
 
 def test_pod_disruption_budgets_keep_a_worker() -> None:
