@@ -48,6 +48,14 @@ class AgentClock:
         self._latest[agent] = latest
         return datetime.fromtimestamp(latest, UTC)
 
+    def moment(self, agent: str, timestamp: float | None) -> datetime:
+        """When an input happened, the time an ingest stamps on its event: in stream-time mode the record's own
+        timestamp, since a record read again after a rebalance keeps its moment while the agent's stream time
+        may have run hours past it (a re-read arrival stamped that late no longer found its activation);
+        otherwise the worker's clock, as ``now``."""
+        now = self.now(agent, timestamp)
+        return datetime.fromtimestamp(timestamp, UTC) if self.stream_time and timestamp else now
+
     def carried(self, timestamp: float | None, now: datetime) -> float | None:
         """The timestamp of what a record causes: in stream-time mode its moment; otherwise the input's own
         Kafka timestamp, carried on so that dispatch measures the alert latency from the input's arrival."""

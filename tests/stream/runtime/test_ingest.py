@@ -102,3 +102,25 @@ async def test_answers_go_to_the_events_topic_and_garbage_to_the_dead_letters() 
     item = CoreInput.model_validate_json(events.values()[0])
     assert item.ack is not None and item.ack.team == "vi-central" and events.records[0].timestamp == 5.0
     assert DeadLetter.model_validate_json(dlq.values()[0]).reason == "acks_failed"
+
+
+async def test_in_stream_time_an_input_read_again_keeps_its_own_moment(deployment) -> None:
+    # after a rebalance a successor reads again an arrival its predecessor had handled, when the agent's stream
+    # time has run hours past it: stamped with that later time, the arrival no longer found its activation
+    # (kill drill, seed 1 of 2026-12-02: a new activation and its escalation, "acknowledge by 01:27" for a
+    # Wed 06:20 arrival)
+    metrics = WorkerMetrics(CollectorRegistry())
+    events, dlq = FakeTopic("events"), FakeTopic("dlq")
+    clock = AgentClock(stream_time=True)
+    hospital = HospitalIngest("minneapolis", events, DeadLetters(dlq, metrics.feeds), metrics, clock, QUICK, stop)
+    later, earlier = T0.timestamp() + 19 * 3600, T0.timestamp()
+    await hospital.handle(Received(arrival(event_id="evt-h-2", ref="MSG-2"), timestamp=later))
+    await hospital.handle(Received(arrival(), timestamp=earlier))
+    stamped = [CoreInput.model_validate_json(r.value).event for r in events.records]
+    assert [e.received_at for e in stamped if e is not None] == [datetime.fromtimestamp(later, UTC), T0]
+    assert [r.timestamp for r in events.records] == [later, earlier]
+    cad_events = FakeTopic("events")
+    ingest = CadIngest(deployment.classification, cad_events, DeadLetters(FakeTopic("dlq"), metrics.feeds), metrics, clock, QUICK, stop)
+    await ingest.handle([Received(as_bytes(shooting("S-9")), timestamp=later), Received(as_bytes(shooting("S-8")), timestamp=earlier)])
+    assert [CoreInput.model_validate_json(r.value).event.received_at for r in cad_events.records] == [  # type: ignore[union-attr]
+        datetime.fromtimestamp(later, UTC), T0]
