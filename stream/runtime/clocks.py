@@ -33,8 +33,11 @@ def kafka_time(message: Any) -> float | None:
 
 @dataclass
 class AgentClock:
-    """The moment an agent handles a record: the worker's clock, or in stream-time mode the latest record
-    timestamp that agent has seen (stream time only runs forward)."""
+    """The moment an agent handles a record: the worker's clock, or in stream-time mode the record's own
+    timestamp (the latest an agent has seen for a record without one). A record read again after a rebalance
+    keeps its moment, though the agent's stream time may have run hours past it: a successor then decides
+    exactly as its predecessor did (kill drill, 2026-12-02: an arrival handled again at the later stream time
+    no longer joined its shooting and opened an activation of its own)."""
 
     clock: Clock = utc_now
     stream_time: bool = False
@@ -46,15 +49,7 @@ class AgentClock:
             return self.clock()
         latest = max(self._latest.get(agent, 0.0), timestamp or 0.0)
         self._latest[agent] = latest
-        return datetime.fromtimestamp(latest, UTC)
-
-    def moment(self, agent: str, timestamp: float | None) -> datetime:
-        """When an input happened, the time an ingest stamps on its event: in stream-time mode the record's own
-        timestamp, since a record read again after a rebalance keeps its moment while the agent's stream time
-        may have run hours past it (a re-read arrival stamped that late no longer found its activation);
-        otherwise the worker's clock, as ``now``."""
-        now = self.now(agent, timestamp)
-        return datetime.fromtimestamp(timestamp, UTC) if self.stream_time and timestamp else now
+        return datetime.fromtimestamp(timestamp or latest, UTC)
 
     def carried(self, timestamp: float | None, now: datetime) -> float | None:
         """The timestamp of what a record causes: in stream-time mode its moment; otherwise the input's own

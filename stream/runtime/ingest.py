@@ -57,7 +57,7 @@ class CadIngest:
         self.metrics.stage("ingest", time.perf_counter() - started, len(batch))
 
     async def _one(self, record: Received, outputs: Outputs) -> IngestOutcome | None:
-        now = self.clock.moment("ingest", record.timestamp)
+        now = self.clock.now("ingest", record.timestamp)
         try:
             result = ingest_cad(record.value, self.classification, now)
         except Exception as exc:  # noqa: BLE001 - a parser bug dead-letters the document, never stops the agent
@@ -91,7 +91,7 @@ class HospitalIngest:
     async def handle(self, record: Received) -> None:
         """Handle one arrival; returns once its event (or dead letter) is on the broker."""
         started = time.perf_counter()
-        now = self.clock.moment("hospital_ingest", record.timestamp)
+        now = self.clock.now("hospital_ingest", record.timestamp)
         self.metrics.feeds.seen("hospital", self.clock.arrived(record.timestamp))
         outputs = Outputs(self.policy)
         try:

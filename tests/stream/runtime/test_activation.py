@@ -162,3 +162,18 @@ async def test_an_answer_stops_the_escalation_and_a_tick_after_the_deadline_fire
     await rig.agent.handle(Received(CoreInput(type="tick").model_dump_json().encode()))
     escalations = [NotificationIntent.model_validate_json(v) for v in rig.intents.values()]
     assert [(i.team, i.escalated_team) for i in escalations if i.step == "escalation"] == [("dns-oncall", "vi-south-phillips")]
+
+
+async def test_in_stream_time_an_input_read_again_is_decided_at_its_own_moment(deployment) -> None:
+    # a surviving worker whose stream time ran hours on handles again an input its dead peer had handled: it
+    # must decide as the peer did (kill drill 2026-12-02, seed 1: an arrival decided 19 h of stream time late
+    # no longer joined its shooting and opened an activation of its own, with a deadline before its arrival)
+    rig = Rig(deployment)
+    metrics = WorkerMetrics(CollectorRegistry())
+    agent = ActivationAgent(rig.table, rig.intents, rig.timeline, DeadLetters(rig.dlq, metrics.feeds), rig.config,
+                            deployment.jurisdiction, metrics, AgentClock(stream_time=True), QUICK, stop)
+    later = T0 + timedelta(hours=19)
+    await agent.handle(Received(CoreInput(type="tick").model_dump_json().encode(), timestamp=later.timestamp()))
+    await agent.handle(Received(rig.shot("S-AGAIN", JORDAN).value, timestamp=T0.timestamp()))
+    decided = [NotificationIntent.model_validate_json(value) for value in rig.intents.values()]
+    assert sorted((i.team, i.created_at) for i in decided) == [(team, T0) for team, _ in JORDAN_TEAMS]
