@@ -5,7 +5,10 @@ Vigil writes anything is searched for them.
 
 Planted:
 - **patient identity** in the demo's two emergency-department messages (HL7 ADT over MLLP): names,
-  record number, date of birth, address, phone, social security and account numbers, visit number;
+  record number, date of birth, address, phone, social security and account numbers, visit number; and,
+  in free-text fields a sender may misuse (issue 15), a name and record number in MSH-10 (the message
+  control id) and in DG1-3 (after a firearm code in the code component of an extra first DG1, and in the
+  text component of the real one);
 - **secrets**: ``VIGIL_ACK_SECRET``, ``VIGIL_HL7_SECRET``, an ingest bearer token of ``vigil ingest-http``
   (a document is pushed with it) and a wrong one (refused), the password and API key in the teams'
   contact URLs (every alert is sent through them), a review user's password and a wrong one, and the
@@ -67,6 +70,9 @@ MIN_NEEDLE = 8  # shorter fragments (of base64 at an offset) would match by chan
 PATIENT = Patient(family="QZLEAKFAMILY", given="QZLEAKGIVEN", mrn="QZMRN778812", birth_date="20090417", street="4412 QZLEAKSTREET AVE",
                   city="QZLEAKCITY", phone="(612)555-7788", ssn="512-44-9071", account="QZACCT991204")
 VISIT = "QZVISIT661420"
+MSH10_PREFIX = "QZMSHNAME-QZMSHMRN4471-"  # before each message's own control id: MSH-10 holding a name and a record number
+DG1_FREE_TEXT = "DG1|1||X95.XXXA QZDGNAME QZDGMRN8830^QZDGNAME typed here^I10|||A"  # text after the code, in DG1-3.1 and DG1-3.2
+DG1_TEXT = "QZDGTEXT5521"  # in the text component (DG1-3.2) of the message's real firearm diagnosis
 
 
 @dataclass
@@ -85,6 +91,8 @@ class Planted:
             "date of birth": PATIENT.birth_date, "date of birth (ISO)": "2009-04-17", "street address": "QZLEAKSTREET",
             "city": PATIENT.city, "phone": "555-7788", "phone (digits)": "6125557788", "SSN": PATIENT.ssn,
             "account number": PATIENT.account, "visit number": VISIT,
+            "name in MSH-10": "QZMSHNAME", "record number in MSH-10": "QZMSHMRN4471", "name in DG1-3": "QZDGNAME",
+            "record number in DG1-3": "QZDGMRN8830", "text in DG1-3": DG1_TEXT,
             "VIGIL_ACK_SECRET": secret("qzack"), "VIGIL_HL7_SECRET": secret("qzhl7"), "ingest token": secret("qzingest"),
             "wrong ingest token": secret("qzbadtok"), "contact URL password": secret("qzpass"), "contact URL API key": secret("qzapikey"),
             # with characters URL-encoding changes, so that encoding is exercised too
@@ -128,10 +136,27 @@ def planted_lines(planted: Planted) -> list[SampleLine]:
             template = AdtMessage("X", "hcmc", datetime(2026, 7, 5, 3, 29, tzinfo=UTC), visit_number=VISIT, patient=PATIENT).render()
             pid = next(s for s in template.split("\r") if s.startswith("PID|"))
             segments = [pid if s.startswith("PID|") else re.sub(r"\|V\d+\^\^\^", f"|{VISIT}^^^", s) for s in segments]
-            line = SampleLine(line.note, "hl7", "\r".join(segments).encode())
+            line = SampleLine(line.note, "hl7", "\r".join(_free_text_planted(segments)).encode())
         lines.append(line)
-    assert sum(PATIENT.family.encode() in line.raw and VISIT.encode() in line.raw for line in lines) == 2, "the sample changed"
+    assert sum(PATIENT.family.encode() in line.raw and VISIT.encode() in line.raw and DG1_TEXT.encode() in line.raw
+               and MSH10_PREFIX.encode() in line.raw for line in lines) == 2, "the sample changed"
     return lines
+
+
+def _free_text_planted(segments: list[str]) -> list[str]:
+    """A message's segments with identity in its free-text fields: MSH-10, and DG1-3 (a malformed first DG1 and
+    text beside the real code, which stays a firearm code, so the demo still alerts by it)."""
+    out = []
+    for segment in segments:
+        if segment.startswith("MSH|"):
+            fields = segment.split("|")
+            fields[9] = MSH10_PREFIX + fields[9]  # fields[9] is MSH-10 (MSH-1 is the separator itself)
+            segment = "|".join(fields)
+        if segment.startswith("DG1|"):
+            out.append(DG1_FREE_TEXT)
+            segment = segment.replace("^Assault by", f"^{DG1_TEXT} Assault by")
+        out.append(segment)
+    return out
 
 
 def contact_urls(planted: Planted):

@@ -106,7 +106,7 @@ def _record(obj: dict[str, Any], number: int, where: str) -> HistoryRecord | Non
         return HistoryRecord(
             line=number,
             ref=ref,
-            # parse output names the incident (a hospital visit's key differs from its MSH-10 ref)
+            # parse output names the incident (a hospital visit's key differs from its message's keyed ref)
             incident=str(data.get("incident") or ref),
             kind=EventKind(data["kind"]),
             reported_at=moment,

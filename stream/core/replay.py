@@ -3,7 +3,9 @@
 Scenario lines (``at`` is when Vigil receives the message):
 ``{"at", "source": "eido", "payload": {EIDO}}``, ``{"at", "source": "hl7", "payload": "MSH|..."}``,
 ``{"at", "source": "csv", "payload": {column: value}}``, ``{"at", "source": "ack", "ref", "team"}`` (and
-optionally ``"response"``: ack, on_my_way or unable).
+optionally ``"response"``: ack, on_my_way or unable). An ack may name an HL7 message by its MSH-10: the
+core knows the message only by its keyed hash (``msg-…``, stream/feeds/hl7.py), to which the replay
+translates the control ids of the messages it sent.
 Output, one line per team notified, in time order: ``{"at", "activation", "refs", "team", "rule",
 "step", "flags", "message"}``. Each input is one step of the core (stream/core/step.py: the escalations
 due strictly before it fire first, so an ack at the very deadline is in time); after the last input the
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -25,7 +27,7 @@ from stream.core.deployment import Deployment
 from stream.core.state import Activation, Config, CoreState
 from stream.core.step import Step, finish, step
 from stream.feeds.eido import parse_timestamp
-from stream.feeds.hl7 import ingest_hl7
+from stream.feeds.hl7 import ingest_hl7, split_message
 from stream.feeds.ingest import ingest_cad
 from stream.model.errors import Rejected
 from stream.model.events import AckMessage, CoreInput, DeadLetter, NotificationIntent, ShootingEvent
@@ -104,6 +106,25 @@ def to_event(line: ScenarioLine, deployment: Deployment, secret: bytes) -> Shoot
     return outcome if isinstance(outcome, ShootingEvent | DeadLetter) else None
 
 
+@dataclass
+class Hl7Refs:
+    """The keyed ref of each HL7 arrival a replay or drill sent, by its MSH-10. A planner's ack or expectation
+    names a message by the control id they wrote; downstream of the adapter the message is only its keyed
+    hash (MSH-10 may hold anything a sender typed, a record number too)."""
+
+    by_control_id: dict[str, str] = field(default_factory=dict)
+
+    def remember(self, line: ScenarioLine, event: ShootingEvent | DeadLetter | None) -> None:
+        """Note the ref of an HL7 line's arrival under the line's control id."""
+        if line.source == "hl7" and isinstance(event, ShootingEvent):
+            control_id = split_message(str(line.data["payload"])).field("MSH", 10).strip()
+            self.by_control_id[control_id] = event.ref
+
+    def ref(self, named: str) -> str:
+        """The ref the core knows for ``named``: an arrival's keyed ref for its control id, else ``named``."""
+        return self.by_control_id.get(named, named)
+
+
 def notification_line(intent: NotificationIntent) -> dict[str, Any]:
     """The replay output of one notification."""
     return {
@@ -127,6 +148,7 @@ class Replay:
     secret: bytes
     config: Config | None = None  # the deployment's, unless given
     forgotten: dict[str, Activation] | None = None  # when a dict, every activation the steps forgot goes there
+    hl7_refs: Hl7Refs = field(default_factory=Hl7Refs)
 
     def __post_init__(self) -> None:
         if self.config is None:
@@ -142,12 +164,13 @@ class Replay:
         if line.source == "ack":
             data = line.data
             try:
-                ack = AckMessage(ref=data["ref"], team=data["team"], response=data.get("response", "ack"))
+                ack = AckMessage(ref=self.hl7_refs.ref(data["ref"]), team=data["team"], response=data.get("response", "ack"))
             except ValidationError as exc:
                 _report(err, line.number, f"bad_ack: {exc.errors()[0]['msg']}")
                 return None
             return CoreInput(type="ack", ack=ack)
         event = to_event(line, self.deployment, self.secret)
+        self.hl7_refs.remember(line, event)
         if isinstance(event, DeadLetter):
             _report(err, line.number, f"{event.reason}: {event.detail}")
             return None

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geofences.problems import ERROR, Problem, load_yaml, validation_problems
-from stream.core.replay import Replay, ScenarioLine, hl7_key
+from stream.core.replay import Hl7Refs, Replay, ScenarioLine, hl7_key
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7_builder import AdtMessage, Patient
 from stream.model.events import NotificationIntent
@@ -154,11 +154,12 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
     return ScenarioLine(number, at, "csv", {"payload": step.csv})
 
 
-def run_scenario(scenario: Scenario, deployment) -> list[NotificationIntent]:
-    """The notifications the core makes for a scenario."""
+def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None) -> list[NotificationIntent]:
+    """The notifications the core makes for a scenario (``hl7_refs``, when given, gets the keyed ref of each
+    HL7 arrival by its control id)."""
     from stream.core.state import CoreState
 
-    run = Replay(deployment, CoreState(), hl7_key())
+    run = Replay(deployment, CoreState(), hl7_key(), hl7_refs=hl7_refs if hl7_refs is not None else Hl7Refs())
     lines = sorted((scenario_line(n, s) for n, s in enumerate(scenario.steps, start=1)), key=lambda line: line.at)
     out: list[NotificationIntent] = []
     for line in lines:
@@ -209,8 +210,11 @@ def check_scenario(path: Path, deployment) -> ScenarioResult:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         return ScenarioResult(path, path.stem, [str(p) for p in validation_problems(path, locator, exc)], [])
-    notifications = run_scenario(scenario, deployment)
+    hl7_refs = Hl7Refs()
+    notifications = run_scenario(scenario, deployment, hl7_refs)
     refs_of = {ref: i.activation_id for i in notifications for ref in i.refs}
+    # an expectation names an HL7 arrival by its control id; the core's refs are its keyed hash
+    refs_of |= {control_id: refs_of[ref] for control_id, ref in hl7_refs.by_control_id.items() if ref in refs_of}
     unmatched = list(notifications)
     missing = []
     for n, expected in enumerate(scenario.expect):

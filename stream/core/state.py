@@ -90,7 +90,7 @@ class CoreState:
 
     activations: dict[str, Activation] = field(default_factory=dict)
     by_incident: dict[str, str] = field(default_factory=dict)  # "source:incident" → activation id
-    by_ref: dict[str, str] = field(default_factory=dict)  # ack refs (incident ids, MSH-10s) → activation id
+    by_ref: dict[str, str] = field(default_factory=dict)  # ack refs (incident ids, HL7 messages' keyed refs) → activation id
     timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)  # heap of (due, activation, team, cursor)
     opened: deque[str] = field(default_factory=deque)  # activation ids in the order they opened (the clock only runs forward)
     pruned_at: datetime | None = None  # when old activations were last forgotten (core time)

@@ -35,7 +35,7 @@ from stream.core.activations import handle_event
 from stream.core.deployment import Deployment, load_deployment
 from stream.core.state import Config, CoreState
 from stream.devtools.broker import EmbeddedBroker, free_port
-from stream.devtools.processes import WorkerProcess
+from stream.devtools.processes import StopSignals, WorkerProcess
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
 from stream.feeds.mllp import MllpListener, send_framed
@@ -188,12 +188,30 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
                    contact_urls: Callable[[PhoneInbox, str], list[str]] | None = None,
                    hold: Callable[[LocalPipeline, str], Awaitable[None]] | None = None) -> int:
     """Run the demo; return 0 when every predicted alert arrived exactly once and the tapped answers did
-    what they should (an ack recorded, a "can't respond" escalated at once, a used link refused), 1 otherwise.
+    what they should (an ack recorded, a "can't respond" escalated at once, a used link refused), 1 otherwise;
+    128 + the signal's number when SIGTERM or SIGINT stopped it (after every process it started has stopped).
 
     The leak scan (load_tests/leak_scan.py) plants its own ``lines``, secrets and ``contact_urls``, and
     ``hold(running, web_url)`` runs after the answers while everything is still up, so it can read every
     topic and table before they go.
     """
+    with StopSignals() as stop:
+        try:
+            return await _run_demo(bootstrap, serve, workdir, timeout, out, lines=lines, ack_secret=ack_secret, hl7_secret=hl7_secret,
+                                   contact_urls=contact_urls, hold=hold)
+        except asyncio.CancelledError:
+            if stop.received is None:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the stop was this function's to handle, and it is done
+            out(f"\nstopped by {stop.received.name}: the broker, the worker and the demo's services have stopped")
+            return 128 + stop.received
+
+
+async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, timeout: float, out: Any, *, lines: list[SampleLine] | None,
+                    ack_secret: str | None, hl7_secret: bytes | None, contact_urls: Callable[[PhoneInbox, str], list[str]] | None,
+                    hold: Callable[[LocalPipeline, str], Awaitable[None]] | None) -> int:
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     deployment = load_deployment()
@@ -206,7 +224,7 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
     broker = None if bootstrap else EmbeddedBroker(log_path=workdir / "broker.log")
     try:
         if broker is not None:
-            bootstrap = await asyncio.to_thread(broker.start)
+            bootstrap = await _started(broker)
         assert bootstrap is not None
         out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
         started = time.monotonic()
@@ -309,6 +327,17 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     out(f"  timeline rows stored   {rows} of {expected_rows}")
     out(f"  result                 {'OK' if ok else 'MISMATCH'}")
     return ok
+
+
+async def _started(broker: EmbeddedBroker) -> str:
+    """Start the broker off the loop. A stop meanwhile waits for the start to finish, so that the caller's
+    ``finally`` finds a process to stop: cancelled mid-start, the thread would start one nobody stops."""
+    starting = asyncio.ensure_future(asyncio.to_thread(broker.start))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.wait([starting])
+        raise
 
 
 def worker_clock(worker: WorkerProcess) -> Callable[[], datetime]:

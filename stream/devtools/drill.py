@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream.core.deployment import Deployment
-from stream.core.replay import ScenarioLine, hl7_key, to_event
+from stream.core.replay import Hl7Refs, ScenarioLine, hl7_key, to_event
 from stream.core.scenarios import Scenario, run_scenario, scenario_line
 from stream.core.state import MIN_RETENTION
 from stream.model.events import AckMessage, CoreInput, NotificationIntent, ShootingEvent
@@ -129,6 +129,7 @@ class LiveDriver:
         self.topics = topics
         self.deployment = deployment
         self.hl7_secret = hl7_secret or hl7_key()
+        self.hl7_refs = Hl7Refs()  # an ack names an arrival by its MSH-10; the core knows its keyed hash
         self.sent_to_core = 0  # inputs that reach the activation agent
         self._seen = 0
         self._producer: AIOKafkaProducer | None = None
@@ -167,7 +168,7 @@ class LiveDriver:
         """Send one input as its source would: EIDO to the CAD topic, an HL7 arrival (parsed and stripped,
         as the MLLP listener does) to the arrivals topic, an answer to the acks topic."""
         if line.source == "ack":
-            ack = AckMessage(ref=line.data["ref"], team=line.data["team"], response=line.data.get("response", "ack"))
+            ack = AckMessage(ref=self.hl7_refs.ref(line.data["ref"]), team=line.data["team"], response=line.data.get("response", "ack"))
             await self._send(self.topics.acks, ack.ref.encode(), ack.model_dump_json().encode(), line.at)
             self.sent_to_core += 1
         elif line.source == "eido":
@@ -177,6 +178,7 @@ class LiveDriver:
             self.sent_to_core += isinstance(to_event(line, self.deployment, self.hl7_secret), ShootingEvent)
         elif line.source == "hl7":
             event = to_event(line, self.deployment, self.hl7_secret)
+            self.hl7_refs.remember(line, event)
             if isinstance(event, ShootingEvent):  # the listener answers anything else itself
                 await self._send(self.topics.hospital_arrivals, event.hospital.encode() if event.hospital else b"",
                                  event.model_dump_json().encode(), line.at)

@@ -1,17 +1,21 @@
-"""A ``vigil worker`` child process: started, awaited until ready, stopped or killed.
+"""A ``vigil worker`` child process: started, awaited until ready, stopped or killed; and ``StopSignals``, which
+lets a command that starts child processes stop them all when it is told to stop.
 
 The demo, the integration tests and the benchmarks all run real workers through this.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import TracebackType
 
 from stream.ops.metrics import metrics_port_file
 
@@ -142,3 +146,41 @@ class WorkerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class StopSignals:
+    """While inside (``with``, in the task that owns the child processes): SIGTERM or SIGINT cancels that task,
+    once, so its ``finally`` blocks stop every process it started; ``received`` says which signal came.
+
+    Python's default SIGTERM ends the process at once, with no ``finally``: `vigil demo --serve` left its
+    broker and worker running, re-parented (issue 15). uvicorn (the demo's answer pages) puts its own handlers
+    in while it serves and raises the signal again once it has stopped; this handler still sees the first
+    delivery (the loop reads every signal from its wakeup fd) and ignores the later ones, so a stop already
+    under way is never cancelled half-way through its cleanup (which is bounded: a worker is killed 15 s
+    after its SIGTERM, the broker 5 s after its)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # signals are delivered to the main thread only
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            for sig in self.SIGNALS:
+                self._loop.add_signal_handler(sig, self._stop, sig)
+        return self
+
+    def _stop(self, sig: signal.Signals) -> None:
+        if self.received is None and self._task is not None:
+            self.received = sig
+            self._task.cancel()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._loop is not None:
+            for sig in self.SIGNALS:
+                self._loop.remove_signal_handler(sig)
+            self._loop = None

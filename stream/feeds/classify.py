@@ -16,6 +16,9 @@ from stream.model.events import CadReport, EventKind, Intent, ShootingEvent, sta
 from stream.model.zones import ZoneName
 
 _ICD_BEGINNING = re.compile(r"^[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}$")
+# A whole ICD-10-CM code: a letter, two letters or digits, then an optional dot and up to four more. Nothing
+# else: a code component with text after the code (a name, a record number) is not a code (issue 15).
+_ICD10CM_CODE = re.compile(r"^[A-Z][0-9A-Z]{2}(?:\.?[0-9A-Z]{1,4})?$")
 
 
 class _Frozen(BaseModel):
@@ -66,6 +69,16 @@ def normalise_icd(code: str) -> str:
     return code.replace(".", "").replace(" ", "").upper()
 
 
+def canonical_icd(code: str) -> str | None:
+    """A well-formed ICD-10-CM code in its one written form ("x9500xa" → "X95.00XA", "y249" → "Y24.9"),
+    or None when ``code`` is anything else (text after the code, inner spaces, wrong shape)."""
+    text = code.strip().upper()
+    if not _ICD10CM_CODE.match(text):
+        return None
+    bare = text.replace(".", "")
+    return bare if len(bare) == 3 else f"{bare[:3]}.{bare[3:]}"
+
+
 class FirearmCodes(_Frozen):
     """An inclusive range of ICD-10-CM code beginnings ("X93-X95") or one beginning ("Y35.0"), and its intent."""
 
@@ -98,13 +111,24 @@ class Hl7Mapping(_Frozen):
     firearm_codes: tuple[FirearmCodes, ...]
 
     def firearm_intent(self, codes: Iterable[str]) -> tuple[Intent, str] | None:
-        """The intent and code of the first firearm code in ``codes`` (message order), or None."""
+        """The intent and canonical code of the first well-formed firearm code in ``codes`` (message order), or
+        None. A code that is not well formed counts as no code: only the canonical code is ever passed on."""
         for code in codes:
-            normalised = normalise_icd(code)
-            for entry in self.firearm_codes:
-                if entry.matches(normalised):
-                    return entry.intent, code.strip().upper()
+            canonical = canonical_icd(code)
+            if canonical is None:
+                continue
+            entry = self._firearm_entry(canonical)
+            if entry is not None:
+                return entry.intent, canonical
         return None
+
+    def begins_like_firearm(self, code: str) -> bool:
+        """True when ``code`` (well formed or not) begins within a firearm range: "X95.XXXA and a name" does."""
+        return self._firearm_entry(code) is not None
+
+    def _firearm_entry(self, code: str) -> FirearmCodes | None:
+        normalised = normalise_icd(code)
+        return next((entry for entry in self.firearm_codes if entry.matches(normalised)), None)
 
 
 class CrimeDataMapping(_Frozen):

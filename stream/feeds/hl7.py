@@ -1,9 +1,12 @@
 """HL7 v2 ADT from emergency departments to gunshot-wound arrivals. **PHI stops here.**
 
-Only these leave this module: the hospital (MSH-4), the arrival time, an age in years, the injury intent
-and the firearm codes, the message control id (MSH-10), and a keyed hash (HMAC-SHA256 with the
-deployment secret) of the visit number. Names, record numbers, birth dates, addresses and phones are
-never copied into an outcome, a dead-letter detail or an excerpt.
+Only these leave this module: the hospital (MSH-4), the arrival time, an age in years, the injury intent,
+the firearm code in its canonical form (a well-formed ICD-10-CM code, never the rest of DG1-3), and keyed
+hashes (HMAC-SHA256 with the deployment secret) of the visit number and of the message control id
+(MSH-10). Names, record numbers, birth dates, addresses and phones are never copied into an outcome, a
+dead-letter detail or an excerpt; neither are free-text fields, where a sender may type any of those
+(issue 15: a name and a record number after the code in DG1-3, a record number as MSH-10). MSH-10 itself
+goes back only to its sender, in the ACK (``hl7_ack_fields``).
 
 The parser is deliberately small and lenient (segments on CR or LF, the separators MSH declares), and
 reads only the fields Vigil uses; python-hl7 is ~50x slower for this job.
@@ -20,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from stream.feeds.classify import Classification
 from stream.model.errors import Rejected
-from stream.model.events import DeadLetter, EventKind, IngestOutcome, ShootingEvent, Skipped, plausible_time, stable_id
+from stream.model.events import DeadLetter, EventKind, IngestOutcome, Intent, ShootingEvent, Skipped, plausible_time, stable_id
 
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_HOSPITAL_CHARS = 100  # MSH-4 names the hospital in every record downstream: a facility id is short
@@ -108,8 +111,18 @@ def age_in_years(birth: date, at: date) -> int | None:
 
 def visit_key(secret: bytes, hospital: str, visit_number: str) -> str:
     """The keyed hash that stands for a visit downstream (de-duplication without the number)."""
-    digest = hmac.new(secret, f"{hospital}\x1f{visit_number}".encode(), hashlib.sha256).hexdigest()
-    return f"visit-{digest[:24]}"
+    return "visit-" + _keyed_digest(secret, hospital, visit_number)
+
+
+def message_key(secret: bytes, hospital: str, control_id: str) -> str:
+    """The keyed hash that stands for a message (MSH-10) downstream: the ref of its arrival or skip, in logs,
+    topics, the core's state and the answer links. A sender may put anything in MSH-10, a record number too."""
+    # "MSH-10" first: a message's digest is never the digest of a visit numbered like its control id
+    return "msg-" + _keyed_digest(secret, "MSH-10", hospital, control_id)
+
+
+def _keyed_digest(secret: bytes, *parts: str) -> str:
+    return hmac.new(secret, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def redacted_excerpt(text: str) -> str:
@@ -118,7 +131,9 @@ def redacted_excerpt(text: str) -> str:
     return f"[HL7 redacted: {len(text)} chars; segments {' '.join(ids[:30]) or 'none'}]"
 
 
-def _firearm_codes(message: Hl7Message) -> list[str]:
+def _icd10_codes(message: Hl7Message) -> list[str]:
+    """DG1-3.1 of each ICD-10 diagnosis, as sent: only the identifier component of the CWE (code^text^system);
+    the text (DG1-3.2) is never read. The classifier takes the well-formed ones and drops the rest."""
     codes = []
     for n in range(message.count("DG1")):
         code = message.component("DG1", 3, 1, n)
@@ -126,6 +141,21 @@ def _firearm_codes(message: Hl7Message) -> list[str]:
         if code and system in ICD10_SYSTEMS:
             codes.append(code)
     return codes
+
+
+def _firearm_diagnosis(message: Hl7Message, rules: Classification) -> tuple[Intent, str] | None:
+    """The intent and canonical code of the first well-formed firearm code; None when there is none.
+
+    A malformed code is no code, so another DG1 with a well-formed firearm code still makes the arrival. When
+    none does but a malformed code begins like a firearm code ("X95.XXXA" and a name after it), the message is
+    rejected (AR to the sender, a redacted dead letter here) rather than skipped: a probable gunshot arrival is
+    never dropped in silence, and nothing of the field is passed on."""
+    codes = _icd10_codes(message)
+    found = rules.hl7.firearm_intent(codes)
+    if found is None and any(rules.hl7.begins_like_firearm(code) for code in codes):
+        raise Rejected("bad_diagnosis_code", "DG1-3 begins with a firearm code but is not a well-formed ICD-10-CM code "
+                       "(the code alone in the first component: code^text^system)")
+    return found
 
 
 def ingest_hl7(raw: bytes | str, rules: Classification, secret: bytes, received_at: datetime) -> IngestOutcome:
@@ -147,8 +177,11 @@ def _outcome(text: str, rules: Classification, secret: bytes, received_at: datet
     if len(control_id) > 199:
         raise Rejected("bad_control_id", "MSH-10 (message control id) is longer than 199 characters")
 
+    # MSH-10 goes no further than here (and the listener's ACK): downstream, the message is its keyed hash
+    ref = message_key(secret, message.component("MSH", 4, 1).lower(), control_id)
+
     def skip(reason: str) -> Skipped:
-        return Skipped(source="hl7", ref=control_id, reason=reason, received_at=received_at)
+        return Skipped(source="hl7", ref=ref, reason=reason, received_at=received_at)
 
     if message.component("MSH", 9, 1).upper() != "ADT":
         return skip("not_adt")
@@ -159,7 +192,7 @@ def _outcome(text: str, rules: Classification, secret: bytes, received_at: datet
         return skip("not_registration")
     if message.component("PV1", 2, 1).upper() not in rules.hl7.emergency_classes:
         return skip("not_emergency_visit")
-    found = rules.hl7.firearm_intent(_firearm_codes(message))
+    found = _firearm_diagnosis(message, rules)
     if found is None:
         return skip("no_firearm_diagnosis")
     intent, code = found
@@ -180,11 +213,11 @@ def _outcome(text: str, rules: Classification, secret: bytes, received_at: datet
     # the visit, else the account, else the message: a visit key is needed to keep A08s from re-alerting
     visit = message.component("PV1", 19) or message.component("PID", 18) or f"msg:{control_id}"
     return ShootingEvent(
-        event_id=stable_id("evt", rules.jurisdiction, "hl7", hospital, control_id),
+        event_id=stable_id("evt", rules.jurisdiction, "hl7", hospital, ref),
         jurisdiction=rules.jurisdiction,
         source="hl7",
         incident_id=visit_key(secret, hospital, visit),
-        ref=control_id,
+        ref=ref,
         kind=EventKind.GSW_ARRIVAL,
         reported_at=arrived,
         received_at=received_at,

@@ -1,10 +1,14 @@
 """Patient identity never passes the hospital adapter: synthetic ADT messages with planted names, record
 numbers, birth dates, addresses and phones go through `vigil hl7-listen` and a real worker; none of those
-strings appears in any topic, dead-letter entry, log line, review row or alert."""
+strings appears in any topic, dead-letter entry, log line, review row or alert. Nor does what a sender typed
+into the free-text fields Vigil reads (issue 15): a name and a record number as the message control id
+(MSH-10), and after the firearm code in DG1-3 (and in its text component)."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,8 +30,10 @@ ARRIVED = datetime(2026, 7, 4, 23, 40, tzinfo=ZoneInfo("America/Chicago"))
 PATIENT = Patient(family="QWPHIFAMILY", given="QWPHIGIVEN", mrn="QWMRN55001", birth_date="20100309",
                   street="977 QWSTREET LN", city="QWCITY", phone="(763)555-4242", ssn="987-65-4321", account="QWACCT3141")
 VISIT = "QWVISIT8080"
+CONTROL_ID = "QWMSHNAME-QWMSHMRN3301-"  # MSH-10 holding a name and a record number, then each message's number
+DIAGNOSES = [("X95.XXXA QWDGNAME QWDGMRN9911", "QWDGNAME typed", "I10"), ("X95.XXXA", "QWDGTEXT Assault by firearm", "I10")]
 PLANTED = ["QWPHIFAMILY", "QWPHIGIVEN", "QWMRN55001", "20100309", "2010-03-09", "QWSTREET", "QWCITY", "555-4242", "7635554242",
-           "987-65-4321", "QWACCT3141", VISIT]
+           "987-65-4321", "QWACCT3141", VISIT, "QWMSHNAME", "QWMSHMRN3301", "QWDGNAME", "QWDGMRN9911", "QWDGTEXT"]
 
 
 async def _all_records(bootstrap: str, prefixes: tuple[str, ...]) -> dict[str, list[bytes]]:
@@ -50,7 +56,18 @@ async def _all_records(bootstrap: str, prefixes: tuple[str, ...]) -> dict[str, l
 
 
 def _leaks(blob: str) -> list[str]:
-    return [s for s in PLANTED if s in blob]
+    return [s for s in PLANTED if s.lower() in blob.lower()]
+
+
+def _decoded_tokens(alerts: str) -> str:
+    """The claims inside the alerts' answer links (base64url JSON before the signature): a ref travels there."""
+    payloads = re.findall(r"/ack/([A-Za-z0-9_-]+)\.", alerts)
+    assert payloads, "no answer link in the alerts"
+    return "\n".join(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)).decode("utf-8", "replace") for p in payloads)
+
+
+def _message(number: int, **kwargs) -> str:
+    return AdtMessage(f"{CONTROL_ID}{number}", "hcmc", ARRIVED, visit_number=VISIT, patient=PATIENT, diagnoses=DIAGNOSES, **kwargs).render()
 
 
 async def test_no_patient_identity_anywhere_downstream(pipeline) -> None:
@@ -64,10 +81,10 @@ async def test_no_patient_identity_anywhere_downstream(pipeline) -> None:
         env=env, stdout=log, stderr=log,
     )
     messages = [
-        AdtMessage("PHI-1", "hcmc", ARRIVED, visit_number=VISIT, patient=PATIENT).render(),  # alerts nextstep-hcmc
-        AdtMessage("PHI-2", "hcmc", ARRIVED, trigger="A08", visit_number=VISIT, patient=PATIENT).render(),  # update: no new alert
-        AdtMessage("PHI-3", "hcmc", ARRIVED, visit_number=VISIT, patient=PATIENT).render().replace("|E|", "|I|"),  # skipped
-        AdtMessage("PHI-4", "hcmc", ARRIVED, visit_number=VISIT, patient=PATIENT).render().replace(ARRIVED.strftime("%Y%m%d%H%M%S%z"), "x"),  # rejected
+        _message(1),  # alerts nextstep-hcmc: by its second DG1, the first (text after the code) being no code
+        _message(2, trigger="A08"),  # update: no new alert
+        _message(3).replace("|E|", "|I|"),  # skipped
+        _message(4).replace(ARRIVED.strftime("%Y%m%d%H%M%S%z"), "x"),  # rejected
     ]
     before = len(pipeline.messages())
     try:
@@ -82,6 +99,7 @@ async def test_no_patient_identity_anywhere_downstream(pipeline) -> None:
         log.close()
 
     assert [a.decode().split("MSA|")[1][:2] for a in acks] == ["AA", "AA", "AA", "AR"]
+    assert all(f"|{CONTROL_ID}{n}|".encode() in a for n, a in enumerate(acks, start=1))  # MSH-10 goes back to its sender only
     new = pipeline.messages()[before:]
     # the Next Step team (P3), and the school team because the patient is a juvenile (P5)
     assert sorted(m["recipient"] for m in new) == ["mps-safety-lead", "nextstep-hcmc-lead"]
@@ -96,6 +114,7 @@ async def test_no_patient_identity_anywhere_downstream(pipeline) -> None:
         "listener log": log_path.read_text(errors="replace"),
         "worker log": pipeline.worker.log_path.read_text(errors="replace"),
         "alerts": str(alerts),
+        "answer-link tokens": _decoded_tokens(str(alerts)),
     }
     with pipeline.store.engine.connect() as conn:
         everything["review rows"] = "\n".join(str(tuple(row)) for row in conn.execute(text("SELECT * FROM timeline")))

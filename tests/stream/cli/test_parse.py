@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from stream.cli.parse import hl7_messages
 from stream.feeds.eido_builder import build_eido
+from stream.feeds.hl7 import message_key
 from stream.feeds.hl7_builder import AdtMessage
 from tests.helpers import JORDAN, shooting
 
@@ -20,7 +21,10 @@ ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=ZoneInfo("America/Chicago"))
 EVENT_KEYS = {"kind", "ref", "lat", "lon", "fatal", "victims", "ages", "hospital", "intent"}
 
 
-def _parse(*args: str, secret: str | None = "parse-test-secret-012345") -> tuple[int, list[dict], str]:
+SECRET = "parse-test-secret-012345"
+
+
+def _parse(*args: str, secret: str | None = SECRET) -> tuple[int, list[dict], str]:
     env = {k: v for k, v in os.environ.items() if k != "VIGIL_HL7_SECRET"}
     if secret:
         env["VIGIL_HL7_SECRET"] = secret
@@ -53,8 +57,8 @@ def test_hl7_files_split_at_msh_with_or_without_framing(tmp_path: Path) -> None:
     assert code == 0
     assert [list(line) for line in out] == [["event"], ["skipped"], ["rejected"]]
     assert {k: out[0]["event"][k] for k in ("kind", "ref", "hospital", "intent", "ages")} == {
-        "kind": "gsw_arrival", "ref": "H-1", "hospital": "hcmc", "intent": "assault", "ages": [27]}
-    assert out[1]["skipped"] == {"ref": "H-2", "reason": "update_not_alerting"}
+        "kind": "gsw_arrival", "ref": message_key(SECRET.encode(), "hcmc", "H-1"), "hospital": "hcmc", "intent": "assault", "ages": [27]}
+    assert out[1]["skipped"] == {"ref": message_key(SECRET.encode(), "hcmc", "H-2"), "reason": "update_not_alerting"}
     assert set(out[2]["rejected"]) == {"reason", "detail"}  # no excerpt: HL7 may hold patient identity
 
 
@@ -62,7 +66,7 @@ def test_hl7_without_a_secret_still_parses_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "one.hl7"
     path.write_text(AdtMessage("H-3", "hcmc", ARRIVED).render())
     code, out, err = _parse("hl7", str(path), secret=None)
-    assert code == 0 and out[0]["event"]["ref"] == "H-3"
+    assert code == 0 and out[0]["event"]["ref"].startswith("msg-")  # MSH-10's hash, with a one-off key
     assert "VIGIL_HL7_SECRET not set; visit keys use a one-off random secret" in err
 
 

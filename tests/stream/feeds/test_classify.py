@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from stream.feeds.classify import classify_cad, load_classification
+from stream.feeds.classify import canonical_icd, classify_cad, load_classification
 from stream.feeds.eido import parse_eido
 from stream.feeds.eido_builder import build_eido
 from stream.model.events import EventKind
@@ -61,3 +61,20 @@ def test_a_call_type_listed_twice_is_refused(tmp_path: Path) -> None:
     path.write_text(_BASE + 'cad:\n  internal_text:\n    "Shooting (PFE)": {kind: person_shot}\n    "shooting (pfe) ": {kind: shots_fired}\n')
     with pytest.raises(ValidationError, match=r"internal text 'shooting \(pfe\) ' is listed twice \(matching ignores case and outer spaces\)"):
         load_classification(path)
+
+
+@pytest.mark.parametrize(
+    ("code", "canonical"),
+    [("X95.XXXA", "X95.XXXA"), ("W34.00XA", "W34.00XA"), ("Y24.9", "Y24.9"), ("y249", "Y24.9"), ("x9500xa", "X95.00XA"),
+     (" X95 ", "X95"), ("Y35.001A", "Y35.001A")],
+)
+def test_a_well_formed_icd10cm_code_has_one_written_form(code: str, canonical: str) -> None:
+    assert canonical_icd(code) == canonical
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["X95.XXXA QUILLFEATHER ZEBULON MRN7734219", "X95.XXXAB", "X95 XXXA", "X95..XA", "X95.", "X9", "95X.XXXA", "X95.XX-A", "X95.XXXA\tZ", ""],
+)
+def test_anything_else_is_not_a_code(code: str) -> None:
+    assert canonical_icd(code) is None

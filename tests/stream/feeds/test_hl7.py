@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stream.feeds.hl7 import ingest_hl7, parse_dtm, split_message, visit_key
+from stream.feeds.hl7 import ingest_hl7, message_key, parse_dtm, split_message, visit_key
 from stream.feeds.hl7_builder import AdtMessage, Patient
 from stream.model.events import DeadLetter, EventKind, Intent, ShootingEvent, Skipped
 
@@ -25,7 +25,7 @@ def _ingest(deployment, message: AdtMessage | str):
 def test_emergency_gunshot_registration_becomes_an_arrival(deployment) -> None:
     event = _ingest(deployment, AdtMessage("CTRL-1", "hcmc", ARRIVED, visit_number="V123"))
     assert isinstance(event, ShootingEvent)
-    assert (event.kind, event.hospital, event.intent, event.ref) == (EventKind.GSW_ARRIVAL, "hcmc", Intent.ASSAULT, "CTRL-1")
+    assert (event.kind, event.hospital, event.intent, event.ref) == (EventKind.GSW_ARRIVAL, "hcmc", Intent.ASSAULT, message_key(SECRET, "hcmc", "CTRL-1"))
     assert event.reported_at == ARRIVED
     assert event.victim_ages == (27,)  # born 1999-01-01, arrived 2026-07-04
     assert event.diagnosis_codes == ("X95.XXXA",)
@@ -48,7 +48,7 @@ def test_a08_update_never_alerts_even_with_a_firearm_code(deployment) -> None:
     # demo-deployment.md: a gunshot arrival is an ADT^A04; an update of the visit is not a new arrival
     update = _ingest(deployment, AdtMessage("C2", "hcmc", ARRIVED, trigger="A08", visit_number="V9"))
     assert isinstance(update, Skipped)
-    assert (update.reason, update.ref) == ("update_not_alerting", "C2")
+    assert (update.reason, update.ref) == ("update_not_alerting", message_key(SECRET, "hcmc", "C2"))
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_a08_update_never_alerts_even_with_a_firearm_code(deployment) -> None:
 def test_other_visits_are_skipped_with_a_reason(deployment, message: AdtMessage, reason: str) -> None:
     outcome = _ingest(deployment, message)
     assert isinstance(outcome, Skipped)
-    assert (outcome.reason, outcome.ref) == (reason, "C")
+    assert (outcome.reason, outcome.ref) == (reason, message_key(SECRET, "hcmc", "C"))
 
 
 def test_other_message_types_are_skipped(deployment) -> None:
@@ -128,3 +128,59 @@ def test_no_patient_identity_leaves_the_adapter(deployment, mutation: str) -> No
     assert [s for s in PHI_STRINGS if s in dumped] == []
     if isinstance(outcome, ShootingEvent):
         assert outcome.victim_ages == (16,)  # the age is what stays of the birth date
+
+
+# Issue 15: free text in DG1-3 and in MSH-10. A sender may type anything there; none of it leaves the adapter.
+ABUSE_CODE = "X95.XXXA QUILLFEATHER ZEBULON MRN7734219"  # from the abuse run: prefix-matched, then passed on whole
+ABUSE_STRINGS = ["QUILLFEATHER", "ZEBULON", "MRN7734219"]
+
+
+def _no_abuse_text(outcome) -> list[str]:
+    dumped = outcome.model_dump_json()
+    return [s for s in ABUSE_STRINGS if s.lower() in dumped.lower()]
+
+
+def test_dg1_code_with_text_after_it_is_no_code_and_the_arrival_still_alerts_by_another_dg1(deployment) -> None:
+    diagnoses = [(ABUSE_CODE, "QUILLFEATHER free text", "I10"), ("w34.00xa", "Accidental discharge ZEBULON", "I10")]
+    event = _ingest(deployment, AdtMessage("C", "hcmc", ARRIVED, diagnoses=diagnoses))
+    assert isinstance(event, ShootingEvent)
+    # the malformed first code is no code: the intent and code are the second's, canonical and alone
+    assert (event.intent, event.diagnosis_codes) == (Intent.UNINTENTIONAL, ("W34.00XA",))
+    assert _no_abuse_text(event) == []
+
+
+def test_a_firearm_looking_malformed_code_alone_is_rejected_not_skipped_in_silence(deployment) -> None:
+    outcome = _ingest(deployment, AdtMessage("C", "hcmc", ARRIVED, diagnoses=[(ABUSE_CODE, "Assault by firearm", "I10")]))
+    assert isinstance(outcome, DeadLetter)
+    assert outcome.reason == "bad_diagnosis_code"
+    assert _no_abuse_text(outcome) == []
+
+
+@pytest.mark.parametrize("code", ["S31.000A PATIENT QUILLFEATHER", "QUILLFEATHER ZEBULON", "MRN7734219"])
+def test_a_malformed_code_that_is_no_firearm_code_is_skipped_as_no_firearm_diagnosis(deployment, code: str) -> None:
+    outcome = _ingest(deployment, AdtMessage("C", "hcmc", ARRIVED, diagnoses=[(code, "text", "I10")]))
+    assert isinstance(outcome, Skipped)
+    assert outcome.reason == "no_firearm_diagnosis"
+    assert _no_abuse_text(outcome) == []
+
+
+@pytest.mark.parametrize("mutation", ["arrival", "rejected", "skipped"])
+def test_msh10_never_leaves_the_adapter_only_its_keyed_hash(deployment, mutation: str) -> None:
+    control_id = "QUILLFEATHER ZEBULON MRN7734219"
+    text = AdtMessage(control_id, "hcmc", ARRIVED).render()
+    if mutation == "rejected":
+        text = text.replace("20260704221000-0500", "bad")
+    if mutation == "skipped":
+        text = text.replace("|E|", "|I|")
+    outcome = _ingest(deployment, text)
+    assert _no_abuse_text(outcome) == []
+    if not isinstance(outcome, DeadLetter):
+        assert outcome.ref == message_key(SECRET, "hcmc", control_id)
+        assert outcome.ref != visit_key(SECRET, "hcmc", control_id)  # a message's key is never a visit's
+
+
+def test_the_message_key_is_the_same_for_a_resent_message_and_differs_by_hospital() -> None:
+    # a re-sent message (the engine's retry after an AE) gets the same event id, so the core de-duplicates it
+    assert message_key(SECRET, "hcmc", "C1") == message_key(SECRET, "hcmc", "C1")
+    assert message_key(SECRET, "hcmc", "C1") != message_key(SECRET, "abbott", "C1")
+    assert message_key(SECRET, "hcmc", "C1") != message_key(b"another-secret-0123456", "hcmc", "C1")

@@ -18,6 +18,7 @@ from hl7.client import MLLPClient
 from prometheus_client import CollectorRegistry
 
 from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from stream.feeds.hl7 import message_key
 from stream.feeds.hl7_builder import AdtMessage
 from stream.feeds.mllp import MllpListener
 from stream.ops.kafka import Topics, ensure_topics
@@ -65,7 +66,8 @@ async def test_acks_several_messages_on_one_connection_after_the_broker_has_them
     acks = await asyncio.to_thread(_send_all, listener.port, [arrival, not_gsw])
     assert [_msa(a)[1:3] for a in acks] == [["AA", "CTRL-A1"], ["AA", "CTRL-A2"]]
     records = [json.loads(r) for r in await _records(listener.bootstrap, listener.topics.hospital_arrivals, expect=1)]
-    assert [(r["ref"], r["kind"], r["hospital"], r["intent"]) for r in records] == [("CTRL-A1", "gsw_arrival", "hcmc", "assault")]
+    # the ACK echoes MSH-10 to its sender; downstream the message is its keyed hash (issue 15)
+    assert [(r["ref"], r["kind"], r["hospital"], r["intent"]) for r in records] == [(message_key(SECRET, "hcmc", "CTRL-A1"), "gsw_arrival", "hcmc", "assault")]
 
 
 async def test_unusable_message_is_rejected_with_reason_and_dead_lettered(listener) -> None:
