@@ -141,8 +141,8 @@ def test_a_second_request_on_a_kept_alive_connection_has_its_own_deadline(tmp_pa
 
 def test_a_body_sent_slowly_is_cut_off_without_an_error_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with served(tmp_path) as live, live.connect() as conn, caplog.at_level(logging.INFO):
-        conn.sendall(b"POST /ack/not-a-token HTTP/1.1\r\nHost: vigil\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                     b"Content-Length: 400\r\n\r\nresponse=ack")
+        conn.sendall(b"POST /login HTTP/1.1\r\nHost: vigil\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: 400\r\n\r\nusername=dana")  # /login reads the form first
         assert closed_after(conn, [b"&x=1"] * 30) < TIMEOUT + 1.5
         time.sleep(0.3)  # the app's task sees the disconnect
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
