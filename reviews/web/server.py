@@ -161,15 +161,19 @@ async def serve_web(app: Any, host: str, port: int, limits: ServerLimits, ready:
                     metrics_app: Any | None = None, metrics_host: str = "127.0.0.1", metrics_port: int = 0) -> None:
     """Serve ``app`` on ``host:port`` under ``limits`` until cancelled or signalled, and ``metrics_app`` (when
     given) on ``metrics_host:metrics_port`` beside it, in the same event loop (a scrape that answers shows
-    the loop serving). Once listening, prints ``web listening on <url>`` and sets ``ready`` to the url."""
+    the loop serving); a metrics port that cannot be bound is logged, and the app served without. Once listening, prints ``web listening on <url>`` and sets ``ready`` to the url."""
     main = uvicorn.Server(uvicorn_config(app, limits))
     listener = listen(host, port)
     side = _SideServer(uvicorn_config(metrics_app, METRICS_LIMITS)) if metrics_app is not None else None
-    try:
-        side_listener = listen(metrics_host, metrics_port) if side is not None else None
-    except BaseException:
-        listener.close()
-        raise
+    side_listener = None
+    if side is not None:
+        try:
+            side_listener = listen(metrics_host, metrics_port)
+        except OSError as exc:
+            # as the other processes do (stream/ops/probes.py): the answer pages matter more than their
+            # metrics; up{job="vigil-web"} == 0 tells
+            log.error("metrics.unavailable", host=metrics_host, port=metrics_port, error=str(exc))
+            side = None
     serving = asyncio.create_task(main.serve(sockets=[listener]))
     side_serving = asyncio.create_task(side.serve(sockets=[side_listener])) if side is not None and side_listener else None
     try:

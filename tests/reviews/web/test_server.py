@@ -56,13 +56,14 @@ class Live:
 
 
 @contextlib.contextmanager
-def served(tmp_path: Path, limits: ServerLimits = LIMITS, **app_kw: Any) -> Iterator[Live]:
-    """The web app over a SQLite store with one user, served by ``serve_web`` in a thread of its own."""
+def served(tmp_path: Path, limits: ServerLimits = LIMITS, metrics_port: int | None = None, **app_kw: Any) -> Iterator[Live]:
+    """The web app over a SQLite store with one user, served by ``serve_web`` in a thread of its own (its
+    metrics on ``metrics_port``, a free one by default)."""
     store = ReviewStore(f"sqlite:///{tmp_path / 'review.sqlite'}")
     store.create_schema()
     store.add_user("dana", PASSWORD, "dns", None, MORNING)
     app = create_web_app(AckSigner(b"server-test-secret-0123", "https://vigil.example.org"), store, _no_publish, lambda: MORNING, **app_kw)
-    metrics_port = free_port()
+    metrics_port = metrics_port or free_port()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -247,3 +248,9 @@ def test_metrics_are_served_on_the_metrics_port_only(tmp_path: Path) -> None:
         status, text = live.get("/metrics", port=live.metrics_port)
         assert status == 200 and 'vigil_web_requests_total{route="/healthz",status="200"} 1.0' in text
         assert live.get("/healthz", port=live.metrics_port)[0] == 404  # and nothing else there
+
+
+def test_a_metrics_port_in_use_does_not_keep_the_pages_down(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        with served(tmp_path, metrics_port=taken.getsockname()[1]) as live:
+            assert live.get("/healthz") == (200, "ok")
