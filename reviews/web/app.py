@@ -5,7 +5,7 @@ activation review, and ``run_web``, which serves it.
 middleware every response goes through (security headers, the session cookie, request metrics) and the
 two ways a route stops early (a refusal page, a redirect), and includes the routers:
 
-- ``reviews.web.ops``: ``/healthz``, ``/metrics``;
+- ``reviews.web.ops``: ``/healthz`` (``/metrics`` is on its own port: ``create_metrics_app``);
 - ``reviews.web.answers``: ``/ack/{token}`` (the signed token is the permission);
 - ``reviews.web.signin``: ``/``, ``/login``, ``/logout``;
 - ``reviews.web.review``: the day, packet, activation, outcome, note and summary pages;
@@ -14,13 +14,17 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
 uvicorn's access log (which has the path) is off.
+
+No response takes anything from the request's ``Host`` header: every redirect is a path on this site, and
+there are no trailing-slash redirects (Starlette builds those from ``Host``: ``/ack/<token>/`` would send
+the token to any host a client names). Only the configured proxies' ``X-Forwarded-*`` is believed
+(reviews/web/edge.py); reviews/web/server.py serves the app against slow and numerous clients.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -29,18 +33,22 @@ import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CollectorRegistry
+from starlette.requests import ClientDisconnect
 
 from notifiers.ack_links import AckSigner
 from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_key
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
 from reviews.web.deps import WebContext, root
+from reviews.web.edge import SingleSignOn, TrustedProxies, forwarded_scheme
 from reviews.web.exports import router as export_routes
+from reviews.web.ops import metrics_router
 from reviews.web.ops import router as ops_routes
 from reviews.web.pages import Redirect, Refusal, refusal_page
 from reviews.web.review import router as review_routes
+from reviews.web.server import ServerLimits, serve_web
 from reviews.web.signin import router as signin_routes
 from stream.model.events import AckMessage
 from stream.ops.kafka import Topics
@@ -74,11 +82,12 @@ def create_web_app(
     clock: Callable[[], datetime],
     *,
     zone: tzinfo = UTC,
-    trusted_user_header: str | None = None,
+    single_sign_on: SingleSignOn | None = None,
     session_secret: bytes | None = None,
     neighborhoods: Mapping[str, Any] | None = None,
     registry: CollectorRegistry | None = None,
     review_clock: Callable[[], datetime] | None = None,
+    forwarded_allow_ips: TrustedProxies | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -87,15 +96,17 @@ def create_web_app(
     running is "awaiting") and takes "today" from it. They differ only when the workers run on a shifted
     clock (`vigil demo --serve`).
 
-    ``trusted_user_header`` (e.g. ``X-Forwarded-User``) signs a request in as the existing, enabled user
-    it names: set it only when the app is reachable solely through the single sign-on proxy that sets
-    that header (and strips it from what clients send). ``session_secret`` signs the session cookies
-    (random per process when None, so sessions end with it). ``neighborhoods`` (name to GeoJSON
-    polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default. ``GET /metrics``
-    serves ``registry`` (a new one when None) for Prometheus, with no sign-in: requests by route template
-    and status, and the answers given through ack links.
+    ``single_sign_on`` (its header e.g. ``X-Forwarded-User``) signs a request without a password session
+    in as the existing, enabled user the header names, when the request came through the single sign-on
+    proxy (its address, or its secret: reviews/web/edge.py). ``forwarded_allow_ips``: the proxies whose
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed (none when None). ``session_secret`` signs
+    the session cookies (random per process when None, so sessions end with it). ``neighborhoods`` (name
+    to GeoJSON polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default.
+    ``registry`` (a new one when None) gets the requests by route template and status, and the answers
+    given through ack links; ``create_metrics_app`` serves it, on another port.
     """
-    app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None)
+    # no trailing-slash redirects: Starlette writes their Location from the request's Host header
+    app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
     registry = registry if registry is not None else CollectorRegistry()
     app.state.web = WebContext(
         signer=signer,
@@ -108,16 +119,19 @@ def create_web_app(
         throttle=SignInThrottle(store),
         metrics=WebMetrics(registry),
         registry=registry,
-        trusted_user_header=trusted_user_header,
         neighborhoods=neighborhoods,
+        proxies=forwarded_allow_ips or TrustedProxies(),
+        single_sign_on=single_sign_on,
     )
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     # each middleware added wraps the ones before: the request counter, added last, sees the status
     # every other layer settled on
     app.middleware("http")(security_headers)
     app.middleware("http")(session_cookie)
     app.middleware("http")(count_requests)
+    app.middleware("http")(scheme_from_proxy)  # outermost: every other layer sees the scheme the client used
     for router in (ops_routes, answer_routes, signin_routes, review_routes, export_routes):
         app.include_router(router)
     return app
@@ -131,6 +145,32 @@ async def refused(request: Request, exc: Refusal) -> HTMLResponse:
 async def redirected(request: Request, exc: Redirect) -> RedirectResponse:
     """A ``Redirect`` raised anywhere in a route (or its dependencies) answered as a 303."""
     return RedirectResponse(exc.location, status_code=303)
+
+
+async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    """The client went (or was cut off as too slow) before its request's body arrived: nobody to answer, and
+    nothing wrong on this side to log."""
+    log.info("review_web.client_gone", route=route_of(request))
+    return PlainTextResponse("request incomplete", status_code=400)
+
+
+async def scheme_from_proxy(request: Request, call_next: CallNext) -> Response:
+    """The scheme a trusted proxy says the client used (``X-Forwarded-Proto``), for HSTS and the cookie's
+    ``Secure`` flag; from anyone else the header changes nothing."""
+    scheme = forwarded_scheme(request, request.app.state.web.proxies)
+    if scheme is not None:
+        request.scope["scheme"] = scheme  # the same scope every inner layer builds its request from
+    return await call_next(request)
+
+
+def create_metrics_app(registry: CollectorRegistry) -> FastAPI:
+    """``GET /metrics``: ``registry`` in Prometheus' text format, for the metrics port only (`vigil web
+    --metrics-port`, on 127.0.0.1 by default): request counts are activity, not for anyone who can reach
+    the answer pages."""
+    app = FastAPI(title="Vigil metrics", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
+    app.state.registry = registry
+    app.include_router(metrics_router)
+    return app
 
 
 async def security_headers(request: Request, call_next: CallNext) -> Response:
@@ -179,12 +219,6 @@ def route_of(request: Request) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    # Bound here, not by uvicorn, which calls sys.exit on a bind error; here it is an OSError.
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family)
-
-
 async def run_web(
     host: str,
     port: int,
@@ -197,16 +231,22 @@ async def run_web(
     *,
     zone: tzinfo = UTC,
     publish_timeout_s: float = 10.0,
-    trusted_user_header: str | None = None,
+    single_sign_on: SingleSignOn | None = None,
     review_clock: Callable[[], datetime] | None = None,
+    forwarded_allow_ips: TrustedProxies | None = None,
+    limits: ServerLimits = ServerLimits(),
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
     Creates the review store's schema first. ``port`` 0 picks a free port; once serving, prints
     ``web listening on http://host:port`` and sets ``ready`` (if given) to that URL. Review session
     cookies are signed with a key derived from ``secret``, so they survive a restart and work across
-    workers. ``trusted_user_header``: see ``create_web_app`` (only behind the proxy that sets it).
-    ``review_clock``: the workers' clock when it is not the real one (see ``create_web_app``).
+    workers. ``single_sign_on``, ``forwarded_allow_ips``: see ``create_web_app``. ``review_clock``: the
+    workers' clock when it is not the real one (see ``create_web_app``). ``limits``: what one client may
+    take of the server (reviews/web/server.py). With ``metrics_port`` (0: a free one), ``/metrics`` is
+    served there on ``metrics_host``, and nowhere else.
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -225,42 +265,16 @@ async def run_web(
             sent = producer.send_and_wait(topics.acks, message.model_dump_json().encode(), key=message.ref.encode())
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
-        app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, trusted_user_header=trusted_user_header,
-                             session_secret=secret, registry=registry, review_clock=review_clock)
-        await _serve(app, host, port, ready)
+        app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, single_sign_on=single_sign_on,
+                             session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips)
+        metrics = create_metrics_app(registry) if metrics_port is not None else None
+        await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0)
     except BaseException as exc:
         _not_ready(ready, exc)
         raise
     finally:
         await producer.stop()
         store.dispose()
-
-
-async def _serve(app: FastAPI, host: str, port: int, ready: asyncio.Future[str] | None) -> None:
-    """Serve ``app`` with uvicorn on ``host:port`` until cancelled; say where once it is listening."""
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", server_header=False)
-    server = uvicorn.Server(config)
-    listener = _listen(host, port)
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.02)
-        if not server.started:
-            await serving
-            raise RuntimeError("the web server stopped before it started")
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
-        print(f"web listening on {url}", flush=True)
-        log.info("ack_web.started", url=url)
-        if ready is not None and not ready.done():
-            ready.set_result(url)
-        await asyncio.shield(serving)
-    except asyncio.CancelledError:
-        server.should_exit = True
-        await serving
-        raise
-    finally:
-        listener.close()
 
 
 def _not_ready(ready: asyncio.Future[str] | None, exc: BaseException) -> None:

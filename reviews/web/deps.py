@@ -28,6 +28,7 @@ from reviews.auth import Session, SessionCodec, SignInThrottle, new_session
 from reviews.maps import load_neighborhoods
 from reviews.store import ReviewStore
 from reviews.users import User
+from reviews.web.edge import ClientAddress, SingleSignOn, TrustedProxies, UntrustedClaim, client_address
 from reviews.web.pages import Redirect, Refusal
 from stream.model.events import AckMessage
 from stream.ops.metrics import WebMetrics
@@ -39,6 +40,7 @@ T = TypeVar("T")
 REVIEW_UNAVAILABLE = "The review store is not answering right now, please try again in a minute"
 FORM_EXPIRED = "This form has expired or did not come from Vigil: go back, reload the page and try again"
 NOT_A_USER = "You are signed in to the city's network, but not as a Vigil review user: ask DNS to add you"
+NOT_FROM_THE_PROXY = "This request carries sign-in details that did not come from the city's single sign-on: it is refused"
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class WebContext:
 
     ``clock`` is the real clock (links, sessions, the audit log); ``review_clock`` the clock of the
     activations' own times (deadlines are judged at its "now", and "today" is its day). ``zone`` is the
-    deployment's, for every time a page shows.
+    deployment's, for every time a page shows. ``proxies`` are the proxies whose ``X-Forwarded-For`` is
+    believed; ``single_sign_on`` the trusted user header and how its proxy is recognised (reviews/web/edge.py).
     """
 
     signer: AckSigner
@@ -60,8 +63,14 @@ class WebContext:
     throttle: SignInThrottle
     metrics: WebMetrics
     registry: CollectorRegistry
-    trusted_user_header: str | None = None
     neighborhoods: Mapping[str, Any] | None = None
+    proxies: TrustedProxies = TrustedProxies()
+    single_sign_on: SingleSignOn | None = None
+
+    @property
+    def trusted_user_header(self) -> str | None:
+        """The single sign-on proxy's user header, None without single sign-on."""
+        return self.single_sign_on.header if self.single_sign_on is not None else None
 
     def local(self, moment: datetime, pattern: str = "%H:%M:%S") -> str:
         """``moment`` in the deployment's local time, formatted with ``pattern``."""
@@ -112,6 +121,12 @@ def app_path(request: Request) -> str:
     return path[len(prefix):] if prefix and path.startswith(prefix) else path
 
 
+def client_of(request: Request) -> ClientAddress:
+    """Who sent the request: its peer, and the client a trusted proxy forwarded (reviews/web/edge.py)."""
+    web: WebContext = request.app.state.web
+    return client_address(request, web.proxies)
+
+
 def login_url(request: Request) -> str:
     """Where a request without a session is sent: the sign-in page, coming back here afterwards."""
     if request.method != "GET":
@@ -138,13 +153,15 @@ async def audit(web: WebContext, username: str | None, action: str, target: str 
 
 
 async def current_user(request: Request, web: Web) -> Viewer:
-    """The signed-in user (a dependency): by the trusted single sign-on header when the app has one and
-    the request carries it, else by the session cookie. Without either, a redirect to the sign-in page;
-    a header naming no enabled user is a 403."""
+    """The signed-in user (a dependency): by the password session in the cookie when there is one, else by
+    the trusted single sign-on header when the app has one and the request carries it. Without either, a
+    redirect to the sign-in page; a header naming no enabled user is a 403, one that came twice or not
+    through the single sign-on proxy a 400 or 403 (``trusted_claim``)."""
     session: Session | None = request.state.session
-    claimed = request.headers.get(web.trusted_user_header) if web.trusted_user_header else None
-    if claimed is not None:
-        return await _signed_on(request, web, claimed.strip(), session)
+    claimed = await trusted_claim(request, web)
+    # a password session is the browser's own sign-in: the header never swaps the user under it
+    if claimed is not None and (session is None or session.via != "password"):
+        return await _signed_on(request, web, claimed, session)
     # a single sign-on session is only as good as the proxy's word on this very request
     if session is not None and session.username and session.via == "password":
         user = await in_review_store(web.store.user, session.username)
@@ -154,18 +171,34 @@ async def current_user(request: Request, web: Web) -> Viewer:
     raise Redirect(login_url(request))
 
 
+async def trusted_claim(request: Request, web: WebContext) -> str | None:
+    """The username the single sign-on header names, None without single sign-on or without the header; a
+    request carrying the header twice (400) or not through the single sign-on proxy (403) is refused and
+    audited."""
+    if web.single_sign_on is None:
+        return None
+    try:
+        return web.single_sign_on.claim(request)
+    except UntrustedClaim as untrusted:
+        await audit(web, None, "refused", app_path(request), f"{untrusted.reason}; client {client_of(request)}")
+        log.warning("review_web.sso_header_refused", reason=untrusted.reason)
+        heading = "Bad request" if untrusted.status == 400 else "Not signed in"
+        raise Refusal(untrusted.status, heading, NOT_FROM_THE_PROXY) from None
+
+
 async def _signed_on(request: Request, web: WebContext, name: str, session: Session | None) -> Viewer:
     """The user the single sign-on proxy names, in the session it started (a new one when it names
     someone else than the browser's session)."""
     user = await in_review_store(web.store.user, name) if 0 < len(name) <= 100 else None
     if user is None or user.disabled:
-        await audit(web, name or None, "sign_in_failed", app_path(request), "single sign-on header: unknown or disabled user")
+        await audit(web, name or None, "sign_in_failed", app_path(request),
+                    f"single sign-on header: unknown or disabled user; client {client_of(request)}")
         raise Refusal(403, "Not a review user", NOT_A_USER)
     if session is not None and session.via == "sso" and session.username == user.username:
         return Viewer(user, session)
     fresh = new_session(user.username, "sso", web.clock())
     request.state.new_session = fresh
-    await audit(web, user.username, "sign_in", app_path(request), "single sign-on")
+    await audit(web, user.username, "sign_in", app_path(request), f"single sign-on; client {client_of(request)}")
     return Viewer(user, fresh)
 
 

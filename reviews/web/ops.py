@@ -1,16 +1,15 @@
-"""What the operators' tools read, with no sign-in: the load balancer's liveness probe (``/healthz``) and
-Prometheus' scrape (``/metrics``: requests by route template and status, answers by result; never a
-path, token, id or name)."""
+"""What the operators' tools read, with no sign-in: the load balancer's liveness probe (``/healthz``, on the
+app's port) and Prometheus' scrape (``/metrics``: requests by route template and status, answers by result;
+never a path, token, id or name), which ``metrics_router`` serves on the metrics port only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from reviews.web.deps import Web
-
 router = APIRouter()
+metrics_router = APIRouter()
 
 
 @router.get("/healthz", response_class=PlainTextResponse)
@@ -19,7 +18,7 @@ async def healthz() -> str:
     return "ok"
 
 
-@router.get("/metrics")
-async def metrics_page(web: Web) -> Response:
-    """The app's metrics registry in Prometheus' text format."""
-    return Response(generate_latest(web.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+@metrics_router.get("/metrics")
+async def metrics_page(request: Request) -> Response:
+    """The metrics app's registry (``app.state.registry``) in Prometheus' text format."""
+    return Response(generate_latest(request.app.state.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

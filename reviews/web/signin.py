@@ -18,6 +18,7 @@ from reviews.web.deps import (
     Web,
     WebContext,
     audit,
+    client_of,
     clip,
     csrf_checked_form,
     current_user,
@@ -40,9 +41,9 @@ def login_page(request: Request, session: Session, target: str, status: int = 20
 
 
 def client_address(request: Request) -> str:
-    """The client's network address, as the throttle counts it."""
-    # uvicorn puts the real client here when the proxy in front is trusted (FORWARDED_ALLOW_IPS)
-    return request.client.host if request.client else "unknown"
+    """The client's network address, as the throttle counts and the audit log records it: the peer, and the
+    client a trusted proxy forwarded, labelled (reviews/web/edge.py ``ClientAddress``)."""
+    return str(client_of(request))
 
 
 def anonymous_session(request: Request, web: WebContext) -> Session:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from stream.cli.options import (
     BootstrapOption,
+    MetricsHostOption,
     TopicPrefixOption,
     moment_option,
     require_bootstrap,
@@ -29,10 +31,31 @@ def web(
     public_url: str | None = typer.Option(None, "--public-url", envvar="VIGIL_PUBLIC_URL", help="Address the phones reach this service at (default: http://host:port)."),
     trusted_user_header: str | None = typer.Option(
         None, "--trusted-user-header", envvar="VIGIL_TRUSTED_USER_HEADER",
-        help="Single sign-on behind the city's proxy: sign in the existing user this header names. Only behind a proxy that sets it."),
+        help="Single sign-on behind the city's proxy: sign in the existing user this header names, when the request came "
+             "through that proxy (--trusted-proxy-ips or --trusted-proxy-secret-file)."),
+    trusted_proxy_ips: str | None = typer.Option(
+        None, "--trusted-proxy-ips", envvar="VIGIL_TRUSTED_PROXY_IPS",
+        help="Addresses or networks (comma-separated) of the single sign-on proxy: the user header is believed from these peers."),
+    trusted_proxy_secret_file: Path | None = typer.Option(
+        None, "--trusted-proxy-secret-file", envvar="VIGIL_TRUSTED_PROXY_SECRET_FILE",
+        help="File holding the secret (16+ visible ASCII bytes) the single sign-on proxy adds to each request: the user header "
+             "is believed from a request carrying it."),
+    trusted_proxy_secret_header: str = typer.Option(
+        "X-Vigil-Proxy-Secret", "--trusted-proxy-secret-header", help="Header the single sign-on proxy sends its secret in."),
+    forwarded_allow_ips: str | None = typer.Option(
+        None, "--forwarded-allow-ips", envvar="VIGIL_FORWARDED_ALLOW_IPS",
+        help="Addresses or networks (comma-separated) of the proxies in front whose X-Forwarded-For/-Proto are believed (default: none)."),
+    request_timeout: float = typer.Option(
+        15.0, "--request-timeout", min=0.1, help="Seconds a client has to send a whole request (line, headers, body) from its first byte."),
+    keep_alive_timeout: float = typer.Option(5.0, "--keep-alive-timeout", min=0.1, help="Seconds an idle connection is kept between requests."),
+    limit_concurrency: int = typer.Option(
+        200, "--limit-concurrency", min=1, help="Open connections and requests in progress at most: more requests get 503, more connections are closed."),
+    max_header_bytes: int = typer.Option(16384, "--max-header-bytes", min=1024, help="Size of a request's line and headers at most (400 beyond)."),
+    metrics_port: int = typer.Option(9602, "--metrics-port", min=0, max=65535, help="Port of /metrics for Prometheus (not on --port); 0 picks a free one (logged)."),
+    metrics_host: str = MetricsHostOption,
 ) -> None:
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
-    pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`)."""
+    pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
     from reviews.web.app import run_web
     from stream.core.deployment import load_deployment
     from stream.ops.kafka import Topics, ensure_topics
@@ -45,15 +68,57 @@ def web(
     if len(secret) < ACK_SECRET_MIN_BYTES:
         typer.echo(f"vigil: the ack-link secret (VIGIL_ACK_SECRET) must be at least {ACK_SECRET_MIN_BYTES} bytes", err=True)
         raise typer.Exit(2)
+    if metrics_port != 0 and metrics_port == port:
+        typer.echo(f"vigil: --metrics-port {metrics_port} is the web port: /metrics needs a port of its own", err=True)
+        raise typer.Exit(2)
+    edge = web_edge(trusted_user_header, trusted_proxy_ips, trusted_proxy_secret_file, trusted_proxy_secret_header, forwarded_allow_ips,
+                    request_timeout, keep_alive_timeout, limit_concurrency, max_header_bytes)
     topics = Topics(topic_prefix)
     zone = load_deployment().classification.zone
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
-                      trusted_user_header=trusted_user_header)
+                      metrics_host=metrics_host, metrics_port=metrics_port, **edge)
 
     run_until_interrupted(run())
+
+
+def web_edge(user_header: str | None, proxy_ips: str | None, secret_file: Path | None, secret_header: str, forwarded_ips: str | None,
+             request_timeout: float, keep_alive_timeout: float, limit_concurrency: int, max_header_bytes: int) -> dict[str, Any]:
+    """``run_web``'s single sign-on, trusted proxies and server limits from the options; exit 2 naming the
+    option at fault (never printing the secret)."""
+    from reviews.web.edge import SingleSignOn, TrustedProxies
+    from reviews.web.server import ServerLimits
+
+    def fail(message: str) -> typer.Exit:
+        typer.echo(f"vigil: {message}", err=True)
+        return typer.Exit(2)
+
+    try:
+        forwarded = TrustedProxies.parse(forwarded_ips)
+    except ValueError as exc:
+        raise fail(f"--forwarded-allow-ips: {exc}") from None
+    if user_header is None and (proxy_ips or secret_file):
+        raise fail("--trusted-proxy-ips and --trusted-proxy-secret-file vouch for --trusted-user-header, which is not set")
+    single_sign_on = None
+    if user_header is not None:
+        try:
+            proxies = TrustedProxies.parse(proxy_ips)
+        except ValueError as exc:
+            raise fail(f"--trusted-proxy-ips: {exc}") from None
+        secret = None
+        if secret_file is not None:
+            try:
+                secret = secret_file.read_bytes().strip()
+            except OSError as exc:
+                raise fail(f"--trusted-proxy-secret-file {secret_file}: cannot read it ({exc.strerror})") from None
+        try:
+            single_sign_on = SingleSignOn(user_header, proxies, secret, secret_header)
+        except ValueError as exc:
+            raise fail(f"--trusted-user-header: {exc}") from None
+    limits = ServerLimits(request_timeout, keep_alive_timeout, limit_concurrency, max_header_bytes)
+    return {"single_sign_on": single_sign_on, "forwarded_allow_ips": forwarded, "limits": limits}
 
 
 def review(

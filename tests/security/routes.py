@@ -16,8 +16,9 @@ PUBLIC = {
     ("GET", "/login"): "the sign-in form",
     ("POST", "/login"): "signing in",
     ("GET", "/healthz"): "the load balancer's liveness probe: says ok, nothing else",
-    ("GET", "/metrics"): "Prometheus: counts by route template, no ids, tokens or names",
 }
+# /metrics is not a route of the app: it is served on the metrics port only (`vigil web --metrics-port`,
+# 127.0.0.1 by default), since its counts tell anyone who reads them when and how much the service is used
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 

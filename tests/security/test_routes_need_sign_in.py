@@ -33,7 +33,14 @@ def test_the_public_routes_answer_without_sign_in(review: Review) -> None:
     # an ack page with a bad token says so (403), it does not send anyone to sign in; POST /login without
     # the form's csrf token is 403 too
     assert answers == {("GET", "/ack/{token}"): 403, ("POST", "/ack/{token}"): 403, ("GET", "/login"): 200,
-                       ("POST", "/login"): 403, ("GET", "/healthz"): 200, ("GET", "/metrics"): 200}
+                       ("POST", "/login"): 403, ("GET", "/healthz"): 200}
+
+
+def test_the_metrics_are_not_on_the_apps_port(review: Review) -> None:
+    client = review.client()
+    assert client.get("/ack/not-a-token").status_code == 403  # counted, so there would be something to show
+    # the activity counts are served on the metrics port only (tests/reviews/web/test_server.py)
+    assert [client.get(path).status_code for path in ("/metrics", "/metrics/")] == [404, 404]
 
 
 def open_to_anonymous(review: Review, app: FastAPI) -> list[str]:

@@ -11,15 +11,30 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
 
 from reviews.auth import SESSION_COOKIE, new_session
 from reviews.web.deps import FORM_EXPIRED, NOT_A_USER, Viewer, current_user
+from reviews.web.edge import SingleSignOn, TrustedProxies
 from tests.reviews.web.fixtures import MORNING, SSO, Review, csrf_of, day_ids, sign_in
 from tests.security.routes import PUBLIC
 
 pytestmark = pytest.mark.database
+
+PROXY = "10.0.0.5"  # the single sign-on proxy's address
+
+
+def behind_proxy(review: Review, app: FastAPI | None = None, address: str = PROXY) -> TestClient:
+    """A browser whose requests reach the app from ``address`` (the single sign-on proxy's, by default), to
+    an app with single sign-on by that proxy when ``app`` is None."""
+    client = TestClient(app or review.make_app(single_sign_on=SingleSignOn(SSO, TrustedProxies.parse(PROXY))),
+                        follow_redirects=False, client=(address, 50000))
+    client.__enter__()
+    review.clients.append(client)
+    return client
 
 
 @pytest.mark.parametrize("path", ["/review/2026-07-04", "/review/2026-07-04/packet", "/summary?from=2026-07-01&to=2026-07-04",
@@ -88,11 +103,11 @@ def test_every_form_post_needs_this_sessions_csrf_token(review: Review, csrf: st
 
 
 def test_the_trusted_header_signs_in_an_existing_user(review: Review) -> None:
-    client = review.client(review.make_app(trusted_user_header=SSO))
+    client = behind_proxy(review)
     response = client.get("/review/2026-07-04", headers={SSO: "lee"})
     assert response.status_code == 200
     assert day_ids(response.text) == [review.ids["jordan"], review.ids["retaliation"]]  # as lee, a lead
-    assert [(e.username, e.detail) for e in review.audit("sign_in")] == [("lee", "single sign-on")]
+    assert [(e.username, e.detail) for e in review.audit("sign_in")] == [("lee", f"single sign-on; client {PROXY}")]
     # the proxy's word is needed on every request: the cookie alone is not a session
     assert client.get("/review/2026-07-04").status_code == 303
     # forms still need the CSRF token of the session the header started
@@ -105,7 +120,7 @@ def test_the_trusted_header_signs_in_an_existing_user(review: Review) -> None:
 
 @pytest.mark.parametrize("name", ["nobody", "olga", ""])
 def test_the_trusted_header_naming_no_enabled_user_is_403(review: Review, name: str) -> None:
-    client = review.client(review.make_app(trusted_user_header=SSO))
+    client = behind_proxy(review)
     response = client.get("/review/2026-07-04", headers={SSO: name})
     assert response.status_code == 403 and NOT_A_USER.replace("'", "&#39;") in response.text
     assert [e.action for e in review.audit()] == ["sign_in_failed"]
@@ -115,11 +130,12 @@ def test_the_header_is_ignored_unless_configured(review: Review) -> None:
     assert review.client().get("/review/2026-07-04", headers={SSO: "dana"}).status_code == 303
 
 
-def test_the_header_overrides_a_password_session_of_someone_else(review: Review) -> None:
-    client = review.client(review.make_app(trusted_user_header=SSO))
-    assert sign_in(client, "dana").status_code == 303
-    page = client.get("/review/2026-07-04", headers={SSO: "pat"})
-    assert day_ids(page.text) == [review.ids["phillips"]]
+def test_the_header_never_overrides_a_password_session(review: Review) -> None:
+    client = behind_proxy(review)
+    assert sign_in(client, "pat").status_code == 303  # a lead, by password
+    page = client.get("/review/2026-07-04", headers={SSO: "dana"})  # the header names DNS staff
+    assert page.status_code == 200 and day_ids(page.text) == [review.ids["phillips"]]  # still pat's view
+    assert [e.username for e in review.audit("sign_in")] == ["pat"]
 
 
 def dependencies_of(dependant: Dependant) -> Iterator[Callable[..., Any] | None]:

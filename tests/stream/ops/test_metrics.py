@@ -19,7 +19,7 @@ from notifiers.apprise_adapter import AppriseNotifier, RetryPolicy, load_recipie
 from notifiers.inbox import PhoneInbox
 from notifiers.rate_limit import RateLimit, RecipientRateLimiter
 from reviews.store import ReviewStore
-from reviews.web.app import create_web_app
+from reviews.web.app import create_metrics_app, create_web_app
 from stream.core.activations import advance, handle_ack, handle_event, notice_times, overdue
 from stream.core.state import Config, CoreState
 from stream.feeds.ingest import ingest_cad
@@ -373,7 +373,8 @@ def test_web_counts_requests_by_route_template_and_answers_by_result(web) -> Non
     assert requests == {("/ack/{token}", "200"): 2, ("/ack/{token}", "409"): 1, ("/ack/{token}", "403"): 3,
                         ("/ack/{token}", "503"): 1, ("/ack/{token}", "410"): 1, ("unmatched", "404"): 1}
 
-    page = client.get("/metrics")  # no sign-in
+    assert client.get("/metrics").status_code == 404  # not on the app's port: on the metrics port, its own app
+    page = TestClient(create_metrics_app(registry)).get("/metrics")  # no sign-in
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
     assert 'vigil_web_requests_total{route="/ack/{token}",status="409"} 1.0' in page.text
     assert link.removeprefix("/ack/") not in page.text and "garbage" not in page.text  # never a token, never a raw path
