@@ -36,7 +36,7 @@ from notifiers.ack_links import AckSigner
 from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_key
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
-from reviews.web.deps import WebContext, root
+from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, WebContext, root
 from reviews.web.exports import router as export_routes
 from reviews.web.ops import router as ops_routes
 from reviews.web.pages import Redirect, Refusal, refusal_page
@@ -79,6 +79,7 @@ def create_web_app(
     neighborhoods: Mapping[str, Any] | None = None,
     registry: CollectorRegistry | None = None,
     review_clock: Callable[[], datetime] | None = None,
+    support_contact: str | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -93,7 +94,8 @@ def create_web_app(
     (random per process when None, so sessions end with it). ``neighborhoods`` (name to GeoJSON
     polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default. ``GET /metrics``
     serves ``registry`` (a new one when None) for Prometheus, with no sign-in: requests by route template
-    and status, and the answers given through ack links.
+    and status, and the answers given through ack links. ``support_contact`` is whom the sign-in lockout
+    page tells a locked-out user to contact (``DEFAULT_SUPPORT_CONTACT``, the DNS on-call, when None).
     """
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None)
     registry = registry if registry is not None else CollectorRegistry()
@@ -110,6 +112,7 @@ def create_web_app(
         registry=registry,
         trusted_user_header=trusted_user_header,
         neighborhoods=neighborhoods,
+        support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
     )
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
@@ -199,6 +202,7 @@ async def run_web(
     publish_timeout_s: float = 10.0,
     trusted_user_header: str | None = None,
     review_clock: Callable[[], datetime] | None = None,
+    support_contact: str | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -207,6 +211,7 @@ async def run_web(
     cookies are signed with a key derived from ``secret``, so they survive a restart and work across
     workers. ``trusted_user_header``: see ``create_web_app`` (only behind the proxy that sets it).
     ``review_clock``: the workers' clock when it is not the real one (see ``create_web_app``).
+    ``support_contact``: whom a locked-out user contacts (see ``create_web_app``).
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -226,7 +231,7 @@ async def run_web(
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, trusted_user_header=trusted_user_header,
-                             session_secret=secret, registry=registry, review_clock=review_clock)
+                             session_secret=secret, registry=registry, review_clock=review_clock, support_contact=support_contact)
         await _serve(app, host, port, ready)
     except BaseException as exc:
         _not_ready(ready, exc)

@@ -39,6 +39,7 @@ T = TypeVar("T")
 REVIEW_UNAVAILABLE = "The review store is not answering right now, please try again in a minute"
 FORM_EXPIRED = "This form has expired or did not come from Vigil: go back, reload the page and try again"
 NOT_A_USER = "You are signed in to the city's network, but not as a Vigil review user: ask DNS to add you"
+DEFAULT_SUPPORT_CONTACT = "the DNS on-call"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class WebContext:
     registry: CollectorRegistry
     trusted_user_header: str | None = None
     neighborhoods: Mapping[str, Any] | None = None
+    support_contact: str = DEFAULT_SUPPORT_CONTACT  # whom the sign-in lockout page tells a locked-out user to contact
 
     def local(self, moment: datetime, pattern: str = "%H:%M:%S") -> str:
         """``moment`` in the deployment's local time, formatted with ``pattern``."""
@@ -148,7 +150,8 @@ async def current_user(request: Request, web: Web) -> Viewer:
     # a single sign-on session is only as good as the proxy's word on this very request
     if session is not None and session.username and session.via == "password":
         user = await in_review_store(web.store.user, session.username)
-        if user is not None and not user.disabled:
+        # a session of an older generation was ended by a sign-out, a new password or disabling
+        if user is not None and not user.disabled and session.generation == user.session_generation:
             return Viewer(user, session)
         request.state.new_session = None
     raise Redirect(login_url(request))

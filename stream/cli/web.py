@@ -18,6 +18,7 @@ from stream.cli.options import (
 )
 
 ACK_SECRET_MIN_BYTES = 16
+SUPPORT_CONTACT_MAX_CHARS = 200
 
 
 def web(
@@ -30,6 +31,9 @@ def web(
     trusted_user_header: str | None = typer.Option(
         None, "--trusted-user-header", envvar="VIGIL_TRUSTED_USER_HEADER",
         help="Single sign-on behind the city's proxy: sign in the existing user this header names. Only behind a proxy that sets it."),
+    support_contact: str | None = typer.Option(
+        None, "--support-contact", envvar="VIGIL_SUPPORT_CONTACT",
+        help="Whom the sign-in page tells a locked-out user to contact, e.g. \"DNS on-call, 612-555-0100\" (default: the DNS on-call)."),
 ) -> None:
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`)."""
@@ -45,13 +49,16 @@ def web(
     if len(secret) < ACK_SECRET_MIN_BYTES:
         typer.echo(f"vigil: the ack-link secret (VIGIL_ACK_SECRET) must be at least {ACK_SECRET_MIN_BYTES} bytes", err=True)
         raise typer.Exit(2)
+    if support_contact is not None and not 0 < len(support_contact.strip()) <= SUPPORT_CONTACT_MAX_CHARS:
+        typer.echo(f"vigil: --support-contact must be 1 to {SUPPORT_CONTACT_MAX_CHARS} characters (who to call, and how)", err=True)
+        raise typer.Exit(2)
     topics = Topics(topic_prefix)
     zone = load_deployment().classification.zone
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
-                      trusted_user_header=trusted_user_header)
+                      trusted_user_header=trusted_user_header, support_contact=support_contact and support_contact.strip())
 
     run_until_interrupted(run())
 
