@@ -13,6 +13,7 @@ tables below mirror the migrations for the queries, and a test holds the two equ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Iterator
@@ -37,12 +38,13 @@ from sqlalchemy import (
     inspect,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from reviews.users import User, check_new_user, hash_password, verify_password
+from reviews.users import User, check_new_password, check_new_user, hash_password, verify_password
 from stream.model.timeline import TimelineRecord, decode_timeline
 
 if TYPE_CHECKING:
@@ -85,6 +87,8 @@ users = Table(
     Column("team", String(100), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=false()),
+    # revision 0003: bumped on sign-out, a password change and disabling; a session issued under an older one is dead
+    Column("session_generation", Integer, nullable=False, server_default=text("0")),
 )
 
 review_outcomes = Table(
@@ -120,11 +124,18 @@ audit_log = Table(
     Column("detail", Text, nullable=True),
 )
 
+# --- below: revision 0003, sign-in and sessions (issue 15)
+
+# the sign-in throttle's lookups by username (failures, successes, known addresses) over days of page views
+Index("ix_audit_log_username_action_at", audit_log.c.username, audit_log.c.action, audit_log.c.at)
+
 OUTCOMES: tuple[str, ...] = ("went_to_scene", "bedside_contact", "mediation", "family_support", "unable")
 NOTE_MAX_CHARS = 4000
 # any constant unlikely to clash with another application's advisory locks on a shared server
 _MIGRATION_LOCK_KEY = 0x56_49_47_49_4C  # "VIGIL"
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
+# the class of the two-key advisory locks ``serialized`` takes (a space apart from the migration's one-key lock)
+_SERIALIZED_LOCK_CLASS = 0x5647  # "VG"
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,29 @@ def _sqlite_busy(exc: OperationalError) -> bool:
 
 
 _dummy_hash: str | None = None
+
+
+def _user_of(row) -> User:
+    return User(username=row.username, role=row.role, team=row.team, disabled=bool(row.disabled),
+                session_generation=int(row.session_generation))
+
+
+def _lock_id(key: str) -> int:
+    # a signed 32-bit id for PostgreSQL's advisory locks, the same in every process (hash() is salted per process)
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big", signed=True)
+
+
+def audit_entry(username: str | None, action: str, target: str | None, now: datetime, detail: str | None = None) -> dict[str, object]:
+    """A row of the audit log, its fields checked (``ValueError`` says which is wrong), for an insert."""
+    if not action:
+        raise ValueError("an audit action cannot be empty")
+    return {
+        "at": _aware(now),
+        "username": None if username is None else _bounded(username, "username", 100),
+        "action": _bounded(action, "audit action", 40),
+        "target": None if target is None else _bounded(target, "audit target", 200),
+        "detail": detail,
+    }
 
 
 def _spend_a_check(password: str) -> None:
@@ -428,26 +462,82 @@ class ReviewStore:
             return None
         if not verify_password(password, row.password_hash) or row.disabled:
             return None
-        return User(username=row.username, role=row.role, team=row.team, disabled=bool(row.disabled))
+        return _user_of(row)
 
     def user(self, username: str) -> User | None:
         """A user by name, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(select(users).where(users.c.username == username)).first()
-        return None if row is None else User(username=row.username, role=row.role, team=row.team, disabled=bool(row.disabled))
+        return None if row is None else _user_of(row)
 
     def users(self) -> list[User]:
         """Every user, by username."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).all()
-        return [User(username=r.username, role=r.role, team=r.team, disabled=bool(r.disabled)) for r in rows]
+        return [_user_of(r) for r in rows]
 
     def set_disabled(self, username: str, disabled: bool) -> None:
-        """Disable a user (no sign-in; their records stay) or enable them again; ``ValueError`` for an unknown user."""
+        """Disable a user (no sign-in, every session ended; their records stay) or enable them again (their old
+        sessions stay ended); ``ValueError`` for an unknown user."""
+        values: dict[str, object] = {"disabled": disabled}
+        if disabled:
+            values["session_generation"] = users.c.session_generation + 1
+        self._update_user(username, values)
+
+    def set_password(self, username: str, password: str) -> None:
+        """Give a user a new password and end every session they have; ``ValueError`` for a too-short password or
+        an unknown user."""
+        check_new_password(password)
+        self._update_user(username, {"password_hash": hash_password(password), "session_generation": users.c.session_generation + 1})
+
+    def end_sessions(self, username: str) -> None:
+        """End every session of a user (signing out ends them on every browser); ``ValueError`` for an unknown user."""
+        self._update_user(username, {"session_generation": users.c.session_generation + 1})
+
+    def _update_user(self, username: str, values: dict[str, object]) -> None:
         with self.engine.begin() as conn:
-            changed = conn.execute(users.update().where(users.c.username == username).values(disabled=disabled).returning(users.c.username))
+            changed = conn.execute(users.update().where(users.c.username == username).values(values).returning(users.c.username))
             if changed.first() is None:
                 raise ValueError(f"no user {username!r}")
+
+    @contextmanager
+    def serialized(self, *keys: str) -> Iterator[Connection]:
+        """A connection inside one transaction that no other ``serialized`` transaction sharing one of ``keys``
+        runs beside, in any process over this database; it commits when the block ends.
+
+        PostgreSQL: a transaction-level advisory lock per key, taken in one order so two callers never wait on
+        each other in a circle. SQLite: ``BEGIN IMMEDIATE``, the database's one write lock (coarser: every key).
+        Keep the block short, a few reads and writes: it holds the lock throughout.
+        """
+        with self.engine.connect() as conn:
+            if self._backend == "postgresql":
+                with conn.begin():
+                    for lock in sorted({_lock_id(key) for key in keys}):
+                        conn.execute(select(func.pg_advisory_xact_lock(_SERIALIZED_LOCK_CLASS, lock)))
+                    yield conn
+                return
+            with self._immediate(conn):
+                yield conn
+
+    @staticmethod
+    @contextmanager
+    def _immediate(conn: Connection) -> Iterator[None]:
+        """SQLite: the block in a ``BEGIN IMMEDIATE`` transaction (the write lock taken first), committed at its end."""
+        raw = conn.connection.driver_connection
+        previous = raw.isolation_level
+        # pysqlite would begin a deferred transaction on its own at the first write: a reader then could not
+        # take the write lock without a deadlock; with it out of the way, our BEGIN IMMEDIATE is the transaction
+        raw.isolation_level = None
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            raw.isolation_level = previous
 
     # --- outcomes, notes, audit
 
@@ -520,17 +610,8 @@ class ReviewStore:
 
     def audit(self, username: str | None, action: str, target: str | None, now: datetime, detail: str | None = None) -> None:
         """Append to the audit log: who (None for the system) did what to what, when."""
-        if not action:
-            raise ValueError("an audit action cannot be empty")
-        row = {
-            "at": _aware(now),
-            "username": None if username is None else _bounded(username, "username", 100),
-            "action": _bounded(action, "audit action", 40),
-            "target": None if target is None else _bounded(target, "audit target", 200),
-            "detail": detail,
-        }
         with self.engine.begin() as conn:
-            conn.execute(audit_log.insert().values(row))
+            conn.execute(audit_log.insert().values(audit_entry(username, action, target, now, detail)))
 
     def audit_entries(self, limit: int = 200) -> list[AuditRow]:
         """The latest entries of the audit log, newest first."""

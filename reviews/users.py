@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["dns", "lead"]
@@ -28,12 +28,16 @@ _USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
 
 @dataclass(frozen=True)
 class User:
-    """A review user; ``team`` is set for leads only."""
+    """A review user; ``team`` is set for leads only. ``session_generation`` is the store's count of the
+    times their sessions were ended (sign-out, password change, disabling): only a session issued under the
+    current one is accepted."""
 
     username: str
     role: str
     team: str | None
     disabled: bool
+    # bookkeeping of sessions, not who the user is or what they may see: left out of equality
+    session_generation: int = field(default=0, compare=False)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
@@ -73,5 +77,10 @@ def check_new_user(username: str, password: str, role: str, team: str | None) ->
         raise ValueError("a dns user reviews every team and takes no team")
     if team is not None and len(team) > 100:
         raise ValueError("team must be at most 100 characters")
+    check_new_password(password)
+
+
+def check_new_password(password: str) -> None:
+    """Raise ``ValueError`` when a password about to be set is too short."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")

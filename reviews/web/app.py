@@ -41,7 +41,7 @@ from notifiers.ack_links import AckSigner
 from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_key
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
-from reviews.web.deps import WebContext, root
+from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, WebContext, root
 from reviews.web.edge import SingleSignOn, TrustedProxies, forwarded_scheme
 from reviews.web.exports import router as export_routes
 from reviews.web.ops import metrics_router
@@ -88,6 +88,7 @@ def create_web_app(
     registry: CollectorRegistry | None = None,
     review_clock: Callable[[], datetime] | None = None,
     forwarded_allow_ips: TrustedProxies | None = None,
+    support_contact: str | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -103,7 +104,8 @@ def create_web_app(
     the session cookies (random per process when None, so sessions end with it). ``neighborhoods`` (name
     to GeoJSON polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default.
     ``registry`` (a new one when None) gets the requests by route template and status, and the answers
-    given through ack links; ``create_metrics_app`` serves it, on another port.
+    given through ack links; ``create_metrics_app`` serves it, on another port. ``support_contact`` is whom the sign-in lockout
+    page tells a locked-out user to contact (``DEFAULT_SUPPORT_CONTACT``, the DNS on-call, when None).
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -122,6 +124,7 @@ def create_web_app(
         neighborhoods=neighborhoods,
         proxies=forwarded_allow_ips or TrustedProxies(),
         single_sign_on=single_sign_on,
+        support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
     )
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
@@ -237,6 +240,7 @@ async def run_web(
     limits: ServerLimits = ServerLimits(),
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
+    support_contact: str | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -247,6 +251,7 @@ async def run_web(
     workers' clock when it is not the real one (see ``create_web_app``). ``limits``: what one client may
     take of the server (reviews/web/server.py). With ``metrics_port`` (0: a free one), ``/metrics`` is
     served there on ``metrics_host``, and nowhere else.
+    ``support_contact``: whom a locked-out user contacts (see ``create_web_app``).
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -266,7 +271,8 @@ async def run_web(
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, single_sign_on=single_sign_on,
-                             session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips)
+                             session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips,
+                             support_contact=support_contact)
         metrics = create_metrics_app(registry) if metrics_port is not None else None
         await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0)
     except BaseException as exc:

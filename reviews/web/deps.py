@@ -41,6 +41,7 @@ REVIEW_UNAVAILABLE = "The review store is not answering right now, please try ag
 FORM_EXPIRED = "This form has expired or did not come from Vigil: go back, reload the page and try again"
 NOT_A_USER = "You are signed in to the city's network, but not as a Vigil review user: ask DNS to add you"
 NOT_FROM_THE_PROXY = "This request carries sign-in details that did not come from the city's single sign-on: it is refused"
+DEFAULT_SUPPORT_CONTACT = "the DNS on-call"
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class WebContext:
     neighborhoods: Mapping[str, Any] | None = None
     proxies: TrustedProxies = TrustedProxies()
     single_sign_on: SingleSignOn | None = None
+    support_contact: str = DEFAULT_SUPPORT_CONTACT  # whom the sign-in lockout page tells a locked-out user to contact
 
     @property
     def trusted_user_header(self) -> str | None:
@@ -165,7 +167,8 @@ async def current_user(request: Request, web: Web) -> Viewer:
     # a single sign-on session is only as good as the proxy's word on this very request
     if session is not None and session.username and session.via == "password":
         user = await in_review_store(web.store.user, session.username)
-        if user is not None and not user.disabled:
+        # a session of an older generation was ended by a sign-out, a new password or disabling
+        if user is not None and not user.disabled and session.generation == user.session_generation:
             return Viewer(user, session)
         request.state.new_session = None
     raise Redirect(login_url(request))

@@ -1,5 +1,6 @@
 """Signing in and out of the review: the sign-in form (``/login``, throttled by the audit log's count of
-failures), signing out (``/logout``), and the site's root (``/``), which goes to today's day page.
+failures), signing out (``/logout``, which ends every session of the user), and the site's root (``/``),
+which goes to today's day page.
 
 The session cookie itself is set or cleared by the app's session middleware from
 ``request.state.new_session`` (see reviews/web/app.py): a route only says what the session becomes.
@@ -11,7 +12,7 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from reviews.auth import Session, new_session, safe_next
+from reviews.auth import Lockout, Session, new_session, safe_next
 from reviews.web.deps import (
     FORM_EXPIRED,
     SignedIn,
@@ -35,9 +36,19 @@ router = APIRouter()
 
 
 def login_page(request: Request, session: Session, target: str, status: int = 200, error: str | None = None,
-               username: str = "") -> HTMLResponse:
-    """The sign-in form, carrying ``session``'s CSRF token and where to go afterwards."""
-    return render_page("login.html", status, root=root(request), csrf=session.csrf, next=target, error=error, username=username)
+               username: str = "", contact: str | None = None) -> HTMLResponse:
+    """The sign-in form, carrying ``session``'s CSRF token and where to go afterwards; ``contact`` (whom a
+    locked-out user calls) under the error."""
+    return render_page("login.html", status, root=root(request), csrf=session.csrf, next=target, error=error, username=username,
+                       contact=contact)
+
+
+def lockout_page(request: Request, web: WebContext, session: Session, target: str, lockout: Lockout, username: str) -> HTMLResponse:
+    """The 429 sign-in page of a refused attempt: how long to wait, whom to contact, and ``Retry-After``."""
+    now = web.clock()
+    page = login_page(request, session, target, 429, lockout.message(now), username[:100], web.support_contact)
+    page.headers["Retry-After"] = str(lockout.retry_after(now))
+    return page
 
 
 def client_address(request: Request) -> str:
@@ -87,22 +98,21 @@ async def login(request: Request, web: Web) -> Response:
         await audit(web, username or None, "refused", "/login", "sign-in form without a valid csrf token")
         # no new cookie here: a cross-site post must not be able to replace (sign out) someone's session
         raise Refusal(403, "Form expired", FORM_EXPIRED)
-    typed, client, now = clip(username, 100) or None, client_address(request), web.clock()
-    # checked before the password, for any typed name alike: a lockout must not tell whether a username exists
-    lockout = await in_review_store(web.throttle.current, typed, client, now)
-    if lockout is not None:
-        await in_review_store(web.throttle.refused, typed, client, lockout, now)
-        page = login_page(request, session, target, 429, lockout.message(now), username[:100])
-        page.headers["Retry-After"] = str(lockout.retry_after(now))
-        return page
+    typed, client = clip(username, 100) or None, client_address(request)
+    # reserved before the password is checked, for any typed name alike: a lockout must not tell whether a
+    # username exists, and guesses fired at once must each find the ones before them counted
+    attempt = await in_review_store(web.throttle.reserve, typed, client, web.clock())
+    if isinstance(attempt, Lockout):
+        if attempt.started:
+            log.warning("review_web.sign_in_locked", client=client, scope=attempt.scope)
+        return lockout_page(request, web, session, target, attempt, username)
     # bounded before scrypt: a megabyte "password" must not buy a megabyte of hashing
     user = await in_review_store(web.store.check_password, username, password) if 0 < len(username) <= 100 and len(password) <= 1024 else None
     if user is None:
-        if await in_review_store(web.throttle.failed, typed, client, now) is not None:
-            log.warning("review_web.sign_in_locked", client=client)
+        await in_review_store(web.throttle.failed, attempt)
         return login_page(request, session, target, 401, WRONG_PASSWORD, username[:100])
-    request.state.new_session = new_session(user.username, "password", web.clock())
-    await audit(web, user.username, "sign_in", "/login")
+    await in_review_store(web.throttle.succeeded, attempt)  # the attempt's audit entry becomes the sign_in
+    request.state.new_session = new_session(user.username, "password", web.clock(), user.session_generation)
     log.info("review_web.signed_in", username=user.username, role=user.role)
     return RedirectResponse(f"{root(request)}{target}", status_code=303)
 
@@ -110,7 +120,9 @@ async def login(request: Request, web: Web) -> Response:
 # the sign-out form holds nothing but its CSRF token: checked, not read
 @router.post("/logout", dependencies=[Depends(csrf_checked_form)])
 async def logout(request: Request, who: SignedIn, web: Web) -> RedirectResponse:
-    """Sign out: the session ends (the single sign-on proxy's own sign-on is not this app's to end)."""
+    """Sign out: every session of the user ends, on this browser and any other, copies of the cookie included
+    (the single sign-on proxy's own sign-on is not this app's to end)."""
+    await in_review_store(web.store.end_sessions, who.user.username)
     await audit(web, who.user.username, "sign_out", "/logout")
     request.state.new_session = None
     return RedirectResponse(f"{root(request)}/login", status_code=303)

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import typer
 
 from stream.cli.options import ReviewDbUrlOption, review_store
 
 users_app = typer.Typer(help="Users of the activation review: DNS staff and team leads.", no_args_is_help=True)
+
+UsernameArgument = typer.Argument(..., help="The sign-in name.")
+
+
+def new_password() -> str:
+    """The password to set: VIGIL_NEW_PASSWORD when set, else asked for twice without echo."""
+    if "VIGIL_NEW_PASSWORD" in os.environ:
+        return os.environ["VIGIL_NEW_PASSWORD"]
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def change_user(db_url: str, username: str, change: Callable[..., None], action: str, done: str) -> None:
+    """Apply ``change(store)`` to a user, audit it as ``action`` (by the command line, on ``username``) and
+    say ``done``; a refusal (unknown user, short password) is exit 2 with the reason on stderr, unaudited."""
+    with review_store(db_url, "users") as store:
+        try:
+            change(store)
+        except ValueError as exc:
+            typer.echo(f"vigil users: {exc}", err=True)
+            raise typer.Exit(2) from None
+        store.audit(None, action, username, datetime.now(UTC))
+    typer.echo(done)
+
 
 @users_app.command("add")
 def users_add(
@@ -21,13 +45,7 @@ def users_add(
     """Add a review user; the password comes from VIGIL_NEW_PASSWORD, else is asked for twice.
 
     Brings the review store's schema up to date first."""
-    from datetime import UTC
-
-
-    if "VIGIL_NEW_PASSWORD" in os.environ:
-        password = os.environ["VIGIL_NEW_PASSWORD"]
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = new_password()
     with review_store(db_url, "users") as store:
         try:
             now = datetime.now(UTC)
@@ -49,3 +67,24 @@ def users_list(db_url: str = ReviewDbUrlOption) -> None:
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
     for cells in [header, *rows]:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip())
+
+
+@users_app.command("disable")
+def users_disable(username: str = UsernameArgument, db_url: str = ReviewDbUrlOption) -> None:
+    """Disable a user: no sign-in, and every session they have ends at once (their records stay)."""
+    change_user(db_url, username, lambda store: store.set_disabled(username, True), "user_disabled",
+                f"disabled {username}; every session of {username} is ended")
+
+
+@users_app.command("enable")
+def users_enable(username: str = UsernameArgument, db_url: str = ReviewDbUrlOption) -> None:
+    """Enable a disabled user again: they can sign in (the sessions ended by disabling stay ended)."""
+    change_user(db_url, username, lambda store: store.set_disabled(username, False), "user_enabled", f"enabled {username}")
+
+
+@users_app.command("set-password")
+def users_set_password(username: str = UsernameArgument, db_url: str = ReviewDbUrlOption) -> None:
+    """Give a user a new password (VIGIL_NEW_PASSWORD, else asked for twice); every session they have ends."""
+    password = new_password()
+    change_user(db_url, username, lambda store: store.set_password(username, password), "password_set",
+                f"password set for {username}; every session of {username} is ended")

@@ -20,6 +20,7 @@ from stream.cli.options import (
 )
 
 ACK_SECRET_MIN_BYTES = 16
+SUPPORT_CONTACT_MAX_CHARS = 200
 
 
 def web(
@@ -53,6 +54,9 @@ def web(
     max_header_bytes: int = typer.Option(16384, "--max-header-bytes", min=1024, help="Size of a request's line and headers at most (400 beyond)."),
     metrics_port: int = typer.Option(9602, "--metrics-port", min=0, max=65535, help="Port of /metrics for Prometheus (not on --port); 0 picks a free one (logged)."),
     metrics_host: str = MetricsHostOption,
+    support_contact: str | None = typer.Option(
+        None, "--support-contact", envvar="VIGIL_SUPPORT_CONTACT",
+        help="Whom the sign-in page tells a locked-out user to contact, e.g. \"DNS on-call, 612-555-0100\" (default: the DNS on-call)."),
 ) -> None:
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
@@ -73,13 +77,17 @@ def web(
         raise typer.Exit(2)
     edge = web_edge(trusted_user_header, trusted_proxy_ips, trusted_proxy_secret_file, trusted_proxy_secret_header, forwarded_allow_ips,
                     request_timeout, keep_alive_timeout, limit_concurrency, max_header_bytes)
+    if support_contact is not None and not 0 < len(support_contact.strip()) <= SUPPORT_CONTACT_MAX_CHARS:
+        typer.echo(f"vigil: --support-contact must be 1 to {SUPPORT_CONTACT_MAX_CHARS} characters (who to call, and how)", err=True)
+        raise typer.Exit(2)
     topics = Topics(topic_prefix)
     zone = load_deployment().classification.zone
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
-                      metrics_host=metrics_host, metrics_port=metrics_port, **edge)
+                      metrics_host=metrics_host, metrics_port=metrics_port,
+                      support_contact=support_contact and support_contact.strip(), **edge)
 
     run_until_interrupted(run())
 

@@ -136,3 +136,36 @@ def test_a_provider_lead_sees_only_their_teams_activations(browser, served_demo)
     allowed = page.goto(f"{served_demo.base_url}/activation/{own}")
     assert allowed is not None and allowed.status == 200 and "Jordan" in page.inner_text("body")
     context.close()
+
+
+def test_a_saved_session_cookie_is_dead_after_signing_out(browser, served_demo) -> None:
+    # issue 15: signing out ends the session on the server, not only in this browser
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    saved = context.cookies()
+    with page.expect_navigation():
+        page.click("form[action$='/logout'] button")
+    assert "/login" in page.url
+    thief = browser.new_context()
+    thief.add_cookies(saved)
+    stolen = thief.new_page()
+    stolen.goto(served_demo.review_url)
+    assert "/login" in stolen.url  # the copy of the cookie no longer reads the review
+    thief.close()
+    context.close()
+
+
+def test_the_sign_in_lockout_page_says_how_long_and_whom_to_contact(browser, served_demo) -> None:
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(f"{served_demo.base_url}/login")
+    for _ in range(6):  # a username nobody has: 5 wrong passwords, then this address must wait
+        page.fill("input[name=username]", "not-a-demo-user")
+        page.fill("input[name=password]", "wrong password!")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+    text = page.inner_text("body")
+    assert "Too many failed sign-ins for this username from your network address: try again in 1 minute" in text
+    assert "Locked out and need in now? Contact the DNS on-call." in text
+    context.close()

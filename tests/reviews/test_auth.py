@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -91,3 +93,22 @@ def test_roles() -> None:
     assert not may_see(User("dana", "dns", None, True), jordan)
     assert may_record_for(dns, "gvi-outreach") and may_record_for(lead, "vi-north-nearnorth")
     assert not may_record_for(lead, "gvi-outreach")
+
+
+def test_a_session_carries_its_generation() -> None:
+    codec = SessionCodec(KEY)
+    session = new_session("dana", "password", NOW, generation=3)
+    assert codec.decode(codec.encode(session), NOW).generation == 3
+
+
+def _signed(codec: SessionCodec, fields: dict) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(fields).encode()).rstrip(b"=").decode()
+    return f"{payload}.{codec._mac(payload)}"
+
+
+def test_a_cookie_from_before_generations_is_generation_0_and_a_bad_generation_no_session() -> None:
+    codec = SessionCodec(KEY)
+    old = {"u": "dana", "c": "a-csrf-token", "i": int(NOW.timestamp()), "v": "password"}
+    assert codec.decode(_signed(codec, old), NOW).generation == 0
+    for bad in ("1", True, 1.5, None):
+        assert codec.decode(_signed(codec, {**old, "g": bad}), NOW) is None

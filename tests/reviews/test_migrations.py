@@ -20,6 +20,7 @@ pytestmark = pytest.mark.database
 
 REVIEW_TABLES = {"users", "review_outcomes", "review_notes", "audit_log"}
 AT = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)
+HEAD = "0003"
 
 
 def _diff(url: str) -> list:
@@ -98,8 +99,8 @@ def test_a_fresh_database_is_migrated_to_head_and_matches_the_metadata(db_url: s
         store.create_schema()
     finally:
         store.dispose()
-    assert head_revision() == "0002"
-    assert _revision(db_url) == "0002"
+    assert head_revision() == HEAD
+    assert _revision(db_url) == HEAD
     assert {"timeline", "ack_tokens", *REVIEW_TABLES} <= _tables(db_url)
     assert _diff(db_url) == []
 
@@ -140,7 +141,7 @@ def test_a_database_made_by_the_old_create_all_is_adopted_with_its_rows(db_url: 
     store = ReviewStore(db_url)
     try:
         store.create_schema()
-        assert _revision(db_url) == "0002"
+        assert _revision(db_url) == HEAD
         assert _diff(db_url) == []
         assert store.count() == 1 and store.count("intent") == 1
         use = store.ack_token_use("ack-old-1")
@@ -160,7 +161,7 @@ def test_a_database_from_before_ack_links_gets_its_ack_tokens_table(db_url: str)
         assert store.ack_token_use("ack-old-1") is None
     finally:
         store.dispose()
-    assert _revision(db_url) == "0002"
+    assert _revision(db_url) == HEAD
     assert _diff(db_url) == []
 
 
@@ -188,7 +189,7 @@ def test_create_schema_twice_in_a_row(db_url: str) -> None:
         store.create_schema()
     finally:
         store.dispose()
-    assert _revision(db_url) == "0002"
+    assert _revision(db_url) == HEAD
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -221,7 +222,7 @@ def test_create_schema_from_threads_at_once(db_url: str, legacy: bool) -> None:
     for store in stores:
         store.dispose()
     assert errors == []
-    assert _revision(db_url) == "0002"
+    assert _revision(db_url) == HEAD
     assert _diff(db_url) == []
 
 
@@ -230,5 +231,30 @@ def test_create_schema_from_processes_at_once(db_url: str) -> None:
     processes = [subprocess.Popen([sys.executable, "-c", script, db_url], stderr=subprocess.PIPE, text=True) for _ in range(3)]
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in processes]
     assert results == [(0, "")] * 3
-    assert _revision(db_url) == "0002"
+    assert _revision(db_url) == HEAD
     assert _diff(db_url) == []
+
+
+def test_0003_gives_existing_users_generation_0_and_downgrades_keeping_them(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(db_url, conn), "0002")
+            conn.exec_driver_sql("INSERT INTO users (username, password_hash, role, team, created_at, disabled) "
+                                 "VALUES ('nadia', 'x', 'dns', NULL, '2026-07-05 03:04:00', false)")
+        store = ReviewStore(db_url)
+        try:
+            store.create_schema()
+            assert store.user("nadia").session_generation == 0
+            store.end_sessions("nadia")
+            assert store.user("nadia").session_generation == 1
+        finally:
+            store.dispose()
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(db_url, conn), "0002")
+        assert _revision(db_url) == "0002"
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT username FROM users").scalars().all() == ["nadia"]
+            assert "session_generation" not in {c["name"] for c in inspect(conn).get_columns("users")}
+    finally:
+        engine.dispose()

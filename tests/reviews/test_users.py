@@ -187,3 +187,55 @@ def test_cli_asks_for_the_password_twice_without_showing_it(tmp_path: Path, monk
         assert store.check_password("nadia", GOOD) is not None
     finally:
         store.dispose()
+
+
+@pytest.mark.database
+def test_ending_sessions_a_new_password_and_disabling_bump_the_session_generation(store: ReviewStore) -> None:
+    store.add_user("nadia", GOOD, "dns", None, NOW)
+    assert store.user("nadia").session_generation == 0
+    store.end_sessions("nadia")
+    assert store.user("nadia").session_generation == 1
+    store.set_password("nadia", "a brand new passphrase")
+    assert store.user("nadia").session_generation == 2
+    assert store.check_password("nadia", GOOD) is None
+    assert store.check_password("nadia", "a brand new passphrase").session_generation == 2
+    store.set_disabled("nadia", True)
+    store.set_disabled("nadia", False)  # enabling does not bring the ended sessions back
+    assert store.user("nadia").session_generation == 3
+    assert [u.session_generation for u in store.users()] == [3]
+
+
+@pytest.mark.database
+def test_set_password_and_end_sessions_refuse(store: ReviewStore) -> None:
+    store.add_user("nadia", GOOD, "dns", None, NOW)
+    with pytest.raises(ValueError, match="^password must be at least 10 characters$"):
+        store.set_password("nadia", "short")
+    for change in (lambda: store.set_password("nobody", GOOD), lambda: store.end_sessions("nobody")):
+        with pytest.raises(ValueError, match="^no user 'nobody'$"):
+            change()
+    assert store.user("nadia").session_generation == 0 and store.check_password("nadia", GOOD) is not None
+
+
+@pytest.mark.database
+def test_serialized_transactions_on_one_key_run_one_at_a_time(store: ReviewStore) -> None:
+    import threading
+    import time
+
+    inside, overlaps, guard = [0], [], threading.Lock()
+
+    def hold() -> None:
+        with store.serialized("username nadia", "client 203.0.113.7") as conn:
+            with guard:
+                inside[0] += 1
+                overlaps.append(inside[0])
+            conn.execute(select(users.c.username)).all()
+            time.sleep(0.05)
+            with guard:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=hold) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == [1] * 6
