@@ -36,6 +36,10 @@ RESERVED_DESCRIPTORS = 160
 # accept() errors that mean "out of descriptors or memory": asyncio reports them and retries a second later
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 CLOSE_REASONS = ("shed", "idle", "deadline", "address", "tls", "refused")
+# A connection that sent bytes this recently is not shed: slow clients that were all closed at once come back
+# at once, and a wave larger than the cap would otherwise close every connection, the engine's that has just
+# sent its message included. Newcomers that have sent nothing yet can be shed at once.
+SHED_GRACE_S = 0.1
 
 
 class Throttle:
@@ -84,7 +88,8 @@ def effective_cap(wanted: int, service: str) -> int:
 class _Connection:
     close: Callable[[], None]
     opened: float
-    last_active: float
+    last_active: float  # connected, bytes arrived or an answer went out: the most silent is shed first
+    spoke: float = float("-inf")  # bytes arrived or an answer went out: protected for ``grace_s``
     busy: int = 0
 
 
@@ -97,11 +102,12 @@ class ConnectionSlots:
     """
 
     def __init__(self, cap: int, service: str, registry: CollectorRegistry | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, grace_s: float = SHED_GRACE_S):
         if cap < 1:
             raise ValueError(f"the connection cap must be at least 1, not {cap}")
         self.cap = cap
         self.service = service
+        self.grace_s = grace_s
         self._clock = clock
         self._open: dict[Any, _Connection] = {}
         self._lock = threading.Lock()
@@ -120,7 +126,7 @@ class ConnectionSlots:
 
     def admit(self, key: Any, close: Callable[[], None]) -> bool:
         """Register a new connection; at the cap, close the longest-silent idle one to make room. False (and the
-        new one closed) only when every open connection is being answered."""
+        new one closed) when every open connection is being answered or sent bytes in the last ``grace_s``."""
         with self._lock:
             victim = self._victim() if len(self._open) >= self.cap else None
             refused = len(self._open) >= self.cap and victim is None
@@ -139,7 +145,8 @@ class ConnectionSlots:
         return not refused
 
     def _victim(self) -> _Connection | None:
-        idle = [(c.last_active, k) for k, c in self._open.items() if not c.busy]
+        settled = self._clock() - self.grace_s
+        idle = [(c.last_active, k) for k, c in self._open.items() if not c.busy and c.spoke <= settled]
         if not idle:
             return None
         _, key = min(idle, key=lambda pair: pair[0])
@@ -154,7 +161,7 @@ class ConnectionSlots:
         """The connection made progress (bytes arrived, an answer went out): it is not silent."""
         connection = self._open.get(key)
         if connection is not None:
-            connection.last_active = self._clock()
+            connection.last_active = connection.spoke = self._clock()
 
     @contextmanager
     def busy(self, key: Any) -> Iterator[None]:
@@ -167,7 +174,7 @@ class ConnectionSlots:
         finally:
             if connection is not None:
                 connection.busy -= 1
-                connection.last_active = self._clock()
+                connection.last_active = connection.spoke = self._clock()
 
     def close_overdue(self, age: float) -> int:
         """Close every idle connection open for more than ``age`` seconds (counted as ``deadline``); how many."""

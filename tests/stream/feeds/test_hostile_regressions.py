@@ -28,7 +28,7 @@ from stream.feeds.hl7 import ingest_hl7, parse_dtm
 from stream.feeds.hl7_builder import AdtMessage
 from stream.feeds.http_ingest import EidoIngestServer
 from stream.feeds.ingest import ingest_cad
-from stream.feeds.mllp import END_BLOCK, FRAME_LIMIT_BYTES, MllpListener, frame
+from stream.feeds.mllp import END_BLOCK, MllpListener, frame
 from stream.feeds.opendata import ingest_csv_row
 from stream.feeds.pidf import location_from_pidf
 from stream.model.errors import MAX_DETAIL_CHARS, Rejected
@@ -263,4 +263,6 @@ async def test_oversize_mllp_message_gets_its_ar_even_while_the_sender_is_still_
             writer.close()
     finally:
         await listener.stop()
+    from stream.feeds.mllp import FRAME_LIMIT_BYTES
+
     assert all(f"MSA|AR||message over {FRAME_LIMIT_BYTES} bytes" in a for a in answers)

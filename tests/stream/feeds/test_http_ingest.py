@@ -385,10 +385,11 @@ async def test_a_body_sent_too_slowly_is_a_408(kafka_bootstrap: str, deployment)
 async def test_past_the_connection_cap_the_longest_silent_makes_room_and_cad_gets_its_202(ingest: Running) -> None:
     """Slow clients could hold every descriptor. The cap (128 by default) holds; a CAD system connecting
     is served, and the oldest silent connections are closed for it."""
-    from stream.feeds.http_ingest import MAX_CONNECTIONS
-
+    cap = 128  # MAX_CONNECTIONS, checked below
     port = int(ingest.url.rsplit(":", 1)[1])
-    slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(MAX_CONNECTIONS + 5)]
+    slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(cap)]
+    await asyncio.sleep(0.2)  # past the 100 ms in which a connection that just spoke is not shed
+    slow += [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
     await asyncio.sleep(0.2)
     started = time.monotonic()
     status, answer, _ = await ingest.post(as_bytes(shooting("MPLS-C1")))
@@ -399,6 +400,9 @@ async def test_past_the_connection_cap_the_longest_silent_makes_room_and_cad_get
     assert ingest.registry.get_sample_value("vigil_http_ingest_connections_closed_total", {"reason": "shed"}) >= 6
     for _, writer in slow:
         writer.close()
+    from stream.feeds.http_ingest import MAX_CONNECTIONS
+
+    assert MAX_CONNECTIONS == cap
 
 
 async def test_refusals_are_counted_each_but_logged_once_a_minute(ingest: Running) -> None:

@@ -48,13 +48,25 @@ def test_slots_shed_the_longest_silent_idle_connection_never_a_busy_one() -> Non
     assert len(slots) == 3 and slots.closed_counts["shed"] == 1
 
 
-def test_slots_refuse_the_newcomer_only_when_every_connection_is_being_answered() -> None:
+def test_a_wave_past_the_cap_sheds_silent_newcomers_but_not_the_engine_that_just_spoke() -> None:
+    """Slow clients closed together come back together: a wave larger than the cap must not close the
+    engine's connection that has just sent its message (nor one being answered). Newcomers that have sent
+    nothing are shed at once; when only protected ones are left, the newcomer is refused."""
+    clock = Clock()
     closed: list[str] = []
-    slots = ConnectionSlots(1, "test")
-    slots.admit("a", lambda: closed.append("a"))
-    with slots.busy("a"):
-        assert not slots.admit("b", lambda: closed.append("b"))
-    assert closed == ["b"] and slots.closed_counts["refused"] == 1
+    slots = ConnectionSlots(3, "test", clock=clock)
+    for name in ("busy", "engine", "silent"):
+        slots.admit(name, lambda n=name: closed.append(n))
+    clock.now += 1
+    slots.active("engine")
+    with slots.busy("busy"):
+        for n in range(3):  # the same instant: the engine spoke just now
+            slots.admit(f"wave-{n}", lambda n=n: closed.append(f"wave-{n}"))
+        clock.now += 0.05
+        slots.active("wave-2")
+        assert not slots.admit("wave-3", lambda: closed.append("wave-3"))  # busy, engine and wave-2 spoke within 100 ms
+    assert closed == ["silent", "wave-0", "wave-1", "wave-3"]
+    assert (slots.closed_counts["shed"], slots.closed_counts["refused"]) == (3, 1)
 
 
 def test_overdue_idle_connections_are_closed() -> None:
