@@ -65,7 +65,8 @@ from stream.core.deployment import Deployment, load_deployment
 from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 from stream.devtools.processes import WorkerProcess
 from stream.feeds.eido_builder import build_eido
-from stream.feeds.hl7 import MAX_MESSAGE_BYTES, ingest_hl7
+from stream.feeds.hl7 import ingest_hl7
+from stream.feeds.mllp import FRAME_LIMIT_BYTES
 from stream.feeds.ingest import ingest_cad
 from stream.model.events import CoreInput, DeadLetter, NotificationIntent, ShootingEvent, Skipped
 from stream.ops.kafka import Topics, ensure_topics
@@ -80,7 +81,8 @@ MIX = (("eido", 0.30), ("ingest", 0.25), ("hl7", 0.20), ("csv", 0.15), ("ack", 0
 SEEDS = 4  # valid shootings sent first, so that alerts (and their answer links) exist for the ack requests
 CONCURRENCY = {"eido": 64, "ingest": 12, "hl7": 8, "ack": 8}
 CSV_BATCH = 400
-MLLP_LIMIT = MAX_MESSAGE_BYTES + 16  # the listener's StreamReader limit
+# the listener reads a frame's first byte, then up to its StreamReader limit before the end block
+MLLP_LIMIT = FRAME_LIMIT_BYTES + 1
 LINK = re.compile(r"Answer: \S+/ack/(\S+)")
 # Log lines that mean an exception nobody handled, or one handled only by logging its traceback.
 _LOG_PROBLEMS = ("Traceback (most recent call last)", "Unhandled exception", "Task exception was never retrieved",
@@ -132,7 +134,7 @@ class Stack:
         db_url = f"sqlite:///{self.workdir / 'review.sqlite'}"
         common = ["--bootstrap", self.bootstrap, "--topic-prefix", self.topics.prefix]
         self._spawn("hl7", ["hl7-listen", *common, "--port", str(self.ports["hl7"]), "--metrics-port", "0"], {"VIGIL_HL7_SECRET": HL7_SECRET})
-        self._spawn("ingest", ["ingest-http", *common, "--port", str(self.ports["ingest"])], {"VIGIL_INGEST_TOKENS": INGEST_TOKEN})
+        self._spawn("ingest", ["ingest-http", *common, "--port", str(self.ports["ingest"]), "--metrics-port", "0"], {"VIGIL_INGEST_TOKENS": INGEST_TOKEN})
         self._spawn("web", ["web", *common, "--port", str(self.ports["web"]), "--db-url", db_url], {"VIGIL_ACK_SECRET": ACK_SECRET})
         run = self.topics.prefix.rstrip(".")
         self.worker = WorkerProcess(self.bootstrap, contacts, db_url, self.workdir, app_id=f"vigil-{run}", topic_prefix=self.topics.prefix,

@@ -264,7 +264,7 @@ async def push_through_ingest(running: LocalPipeline, planted: Planted, workdir:
     log = open(workdir / "ingest-http.log", "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "VIGIL_INGEST_TOKENS": f"{planted.values['ingest token']},another-token-0001"}
     process = subprocess.Popen([sys.executable, "-m", "stream.cli", "--log-level", "debug", "ingest-http", "--bootstrap", running.bootstrap,
-                                "--port", str(port), "--topic-prefix", running.topics.prefix], env=env, stdout=log, stderr=log)
+                                "--port", str(port), "--metrics-port", "0", "--topic-prefix", running.topics.prefix], env=env, stdout=log, stderr=log)
     try:
         if not await asyncio.to_thread(wait_for_port, "127.0.0.1", port, 60):
             raise RuntimeError("vigil ingest-http did not start")

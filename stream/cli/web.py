@@ -52,7 +52,7 @@ def web(
     limit_concurrency: int = typer.Option(
         200, "--limit-concurrency", min=1, help="Open connections and requests in progress at most: more requests get 503, more connections are closed."),
     max_header_bytes: int = typer.Option(16384, "--max-header-bytes", min=1024, help="Size of a request's line and headers at most (400 beyond)."),
-    metrics_port: int = typer.Option(9602, "--metrics-port", min=0, max=65535, help="Port of /metrics for Prometheus (not on --port); 0 picks a free one (logged)."),
+    metrics_port: int = typer.Option(9603, "--metrics-port", min=0, max=65535, help="Port of /metrics for Prometheus (not on --port); 0 picks a free one (logged)."),
     metrics_host: str = MetricsHostOption,
     support_contact: str | None = typer.Option(
         None, "--support-contact", envvar="VIGIL_SUPPORT_CONTACT",

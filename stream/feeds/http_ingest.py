@@ -4,6 +4,11 @@ A document is checked with the same ``ingest_cad`` the worker runs, so a CAD sys
 that a document is unusable (400) instead of it vanishing into the dead-letter topic. A usable one
 is produced, as the exact bytes received, to the CAD topic; the 202 goes out only after the broker
 acknowledged it, so a CAD system that sees 202 may forget the document.
+
+Slow clients are bounded (docs/security.md, "Listeners and slow clients"): a request's headers must arrive
+within ``header_timeout_s`` of the connection opening (or of its last answer), its body within
+``BODY_TIMEOUT_S`` (else 408); at most ``max_connections`` at once, the longest-silent shed for a new one.
+/metrics is not served here but on a port of its own (``serve``: 127.0.0.1 by default).
 """
 
 from __future__ import annotations
@@ -16,21 +21,26 @@ import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter
 
 from stream.feeds.classify import Classification
 from stream.feeds.eido import MAX_DOCUMENT_BYTES
 from stream.feeds.ingest import ingest_cad
 from stream.model.events import DeadLetter
+from stream.ops.connections import ConnectionSlots, Throttle, effective_cap
 from stream.ops.http import start_site
 from stream.ops.kafka import Topics
 from stream.ops.metrics import NAMESPACE, FeedMetrics, IngestMetrics, add_process_metrics
+from stream.ops.probes import serve_metrics
 
 log = structlog.get_logger(__name__)
 
 SOURCE = "http"
 RETRY_AFTER_S = 5
 NO_TOKENS = "no ingest tokens: set VIGIL_INGEST_TOKENS to one or more comma-separated tokens"
+HEADER_TIMEOUT_S = 10.0  # a CAD system sends its request's headers at once; a slow client holds a descriptor 10 s at most
+BODY_TIMEOUT_S = 30.0  # 1 MB (the largest document) within 30 s: 35 KB/s, far below any CAD link
+MAX_CONNECTIONS = 128  # a city's CAD systems open a few each; the longest-silent is closed past this
 
 
 def tokens_from_env(value: str | None) -> frozenset[str]:
@@ -61,6 +71,10 @@ class EidoIngestServer:
         host: str = "127.0.0.1",
         port: int = 0,
         produce_timeout_s: float = 10.0,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ):
         if not tokens:
             raise ValueError(NO_TOKENS)
@@ -71,13 +85,16 @@ class EidoIngestServer:
         self.produce_timeout_s = produce_timeout_s
         self._tokens = tuple(t.encode() for t in tokens)
         self._classification = classification
-        self._registry = registry
         self._metrics = IngestMetrics(registry)
         self._feeds = FeedMetrics(registry)
         self._refused = Counter(
             "http_ingest_refused", "HTTP ingest requests refused before ingest, by status.", ["status"],
             namespace=NAMESPACE, registry=registry,
         )
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.slots = ConnectionSlots(effective_cap(max_connections, "http_ingest"), "http_ingest", registry)
+        self._refused_lines: dict[int, Throttle] = {}
         self._producer: AIOKafkaProducer | None = None
         self._runner: web.AppRunner | None = None
 
@@ -90,7 +107,10 @@ class EidoIngestServer:
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             return False
-        offered = credential.strip().encode()
+        try:
+            offered = credential.strip().encode()
+        except UnicodeEncodeError:
+            return False  # bytes that are not UTF-8 (aiohttp keeps them as surrogates): no token looks like that
         # Compare against every token, without stopping at a match, so timing says nothing about which.
         matched = False
         for token in self._tokens:
@@ -99,7 +119,9 @@ class EidoIngestServer:
 
     def _refuse(self, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
         self._refused.labels(str(status)).inc()
-        log.info("http_ingest.refused", status=status)
+        # one line a minute per status at most: a scanner's thousand bad tokens are one line (and the counter)
+        if (count := self._refused_lines.setdefault(status, Throttle()).hit()) is not None:
+            log.info("http_ingest.refused", status=status, times=count)
         response = _error(status, message)
         response.headers.update(headers or {})
         return response
@@ -117,10 +139,15 @@ class EidoIngestServer:
         if request.content_length is not None and request.content_length > MAX_DOCUMENT_BYTES:
             return self._refuse(413, too_large)
         try:
-            body = await request.read()
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             # A chunked body has no Content-Length: aiohttp stops reading past client_max_size; answer in our form.
             return self._refuse(413, too_large)
+        except TimeoutError:
+            refused = self._refuse(408, f"body not received within {self.body_timeout_s:g} s")
+            refused.force_close()  # the rest of the body may still come: this connection cannot carry another request
+            return refused
 
         try:
             outcome = ingest_cad(body, self._classification, datetime.now(UTC))
@@ -157,18 +184,11 @@ class EidoIngestServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def _metrics_page(self, request: web.Request) -> web.Response:
-        response = web.Response(body=generate_latest(self._registry))
-        # Set whole: CONTENT_TYPE_LATEST carries parameters, which aiohttp's content_type= refuses.
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
-
     def app(self) -> web.Application:
         """The aiohttp application."""
         application = web.Application(client_max_size=MAX_DOCUMENT_BYTES)
         application.router.add_post("/ingest/eido", self._ingest)
         application.router.add_get("/healthz", self._healthz)
-        application.router.add_get("/metrics", self._metrics_page)
         return application
 
     async def start(self) -> str:
@@ -177,7 +197,8 @@ class EidoIngestServer:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", request_timeout_ms=timeout_ms)
         await self._producer.start()
         try:
-            self._runner, self.port = await start_site(self.app(), self.host, self.port)
+            self._runner, self.port = await start_site(self.app(), self.host, self.port, header_timeout_s=self.header_timeout_s,
+                                                       slots=self.slots)
         except BaseException:
             await self.stop()
             raise
@@ -193,13 +214,20 @@ class EidoIngestServer:
             self._producer = None
 
 
-async def serve(bootstrap: str, topics: Topics, tokens: frozenset[str], classification: Classification, host: str, port: int) -> None:
-    """Run an ingest server (with its own metrics registry) until cancelled, then stop it cleanly."""
+async def serve(bootstrap: str, topics: Topics, tokens: frozenset[str], classification: Classification, host: str, port: int,
+                metrics_host: str = "127.0.0.1", metrics_port: int | None = None, **limits: float) -> None:
+    """Run an ingest server (with its own metrics registry) until cancelled, then stop it cleanly. /metrics is
+    served on ``metrics_host:metrics_port`` (0: a free port, logged; None: not served), never on the ingest
+    port, which CAD systems reach: the counters tell anyone who can read them when incidents come in.
+    ``limits``: ``max_connections``, ``header_timeout_s``, ``body_timeout_s`` of ``EidoIngestServer``."""
     registry = CollectorRegistry()
     add_process_metrics(registry)
-    server = EidoIngestServer(bootstrap, topics, tokens, classification, registry, host=host, port=port)
+    server = EidoIngestServer(bootstrap, topics, tokens, classification, registry, host=host, port=port, **limits)  # type: ignore[arg-type]
     await server.start()
-    log.info("http_ingest.started", host=host, port=server.port)
+    if metrics_port is not None:
+        serve_metrics(registry, metrics_host, metrics_port)
+    log.info("http_ingest.started", host=host, port=server.port, max_connections=server.slots.cap,
+             header_timeout_s=server.header_timeout_s, body_timeout_s=server.body_timeout_s)
     try:
         await asyncio.Event().wait()
     finally:

@@ -4,13 +4,20 @@ Framing: <VT> message <FS><CR>; several messages per connection, answered in ord
 acknowledged AA only after the broker acknowledged its record (or it was a well-formed message Vigil
 does not act on); AR with the reason when it can never be processed (its redacted dead letter is on
 the broker); AE when Vigil could not write to the broker, so the hospital's interface engine retries.
+
+Connections are bounded (docs/security.md, "Listeners and slow clients"): only allowed sender addresses
+(``allow_from``, loopback by default); optionally TLS; a connection silent for ``idle_timeout_s`` between
+messages is closed, and so is one that started a frame and has not finished it within ``frame_deadline_s``
+(no ACK: the engine resends); at most ``max_connections`` at once, the longest-silent shed for a new one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -18,9 +25,10 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry, Counter
 
 from stream.feeds.classify import Classification
-from stream.feeds.hl7 import MAX_MESSAGE_BYTES, Hl7Message, hl7_ack_fields, redacted_excerpt, split_message
+from stream.feeds.hl7 import Hl7Message, hl7_ack_fields, redacted_excerpt, split_message
 from stream.feeds.hl7 import ingest_hl7 as parse_adt
 from stream.model.events import DeadLetter, ShootingEvent
+from stream.ops.connections import LOOPBACK, AddressAllowList, ConnectionSlots, Throttle, effective_cap, quiet_accept_errors
 from stream.ops.kafka import Topics
 from stream.ops.metrics import NAMESPACE, FeedMetrics, IngestMetrics
 
@@ -30,6 +38,16 @@ DISCARD_S = 5.0
 DISCARD_BYTES = 64 * 2**20
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"
+# The largest frame the listener reads. An ED registration (ADT^A04) is 1-4 KB; one with dozens of NK1, IN1,
+# AL1, OBX and DG1 segments stays under 30 KB; ADT carries no embedded documents (those come as ORU/MDM). 128 KiB
+# holds four times the largest with room, and bounds what a half-sent frame can pin: a StreamReader buffers up
+# to twice its limit, so 256 KiB per connection, 16 MiB at the default cap (it was about 2 MB each at 1 MB).
+FRAME_LIMIT_BYTES = 128 * 1024
+IDLE_TIMEOUT_S = 300.0  # an engine that sends nothing for 5 minutes reconnects for its next message
+FRAME_DEADLINE_S = 30.0  # a frame's first byte to its end block; a LAN sends 128 KiB in milliseconds
+TLS_HANDSHAKE_S = 10.0
+# EDs of a city, an engine or two each, and their test systems: 64 is many times what they hold
+MAX_CONNECTIONS = 64
 
 
 def frame(message: str) -> bytes:
@@ -76,6 +94,12 @@ class MllpListener:
         host: str = "127.0.0.1",
         port: int = 2575,
         produce_timeout_s: float = 10.0,
+        *,
+        allow_from: AddressAllowList | None = None,
+        tls: ssl.SSLContext | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+        frame_deadline_s: float = FRAME_DEADLINE_S,
     ):
         self.bootstrap = bootstrap
         self.topics = topics
@@ -87,6 +111,13 @@ class MllpListener:
         self.metrics = IngestMetrics(registry)
         self.feeds = FeedMetrics(registry)
         self.acks = Counter("hl7_acks", "ACKs sent by the MLLP listener, by code.", ["code"], namespace=NAMESPACE, registry=registry)
+        self.allow_from = allow_from or AddressAllowList(LOOPBACK)
+        self.tls = tls
+        self.idle_timeout_s = idle_timeout_s
+        self.frame_deadline_s = frame_deadline_s
+        self.slots = ConnectionSlots(effective_cap(max_connections, "hl7"), "hl7", registry)
+        self._not_allowed = Throttle()
+        self._restore_loop_handler: Callable[[], None] | None = None
         self._producer: AIOKafkaProducer | None = None
         self._server: asyncio.base_events.Server | None = None
 
@@ -95,9 +126,14 @@ class MllpListener:
         timeout_ms = int(self.produce_timeout_s * 1000)
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", request_timeout_ms=timeout_ms, linger_ms=0)
         await self._producer.start()
-        self._server = await asyncio.start_server(self._connection, self.host, self.port, limit=MAX_MESSAGE_BYTES + 16)
+        self._restore_loop_handler = quiet_accept_errors(asyncio.get_running_loop(), "hl7")
+        self._server = await asyncio.start_server(self._connection, self.host, self.port, limit=FRAME_LIMIT_BYTES)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("hl7.listening", host=self.host, port=self.port)
+        if self.allow_from.open_to_all:
+            log.warning("hl7.open_to_all", allow_from=str(self.allow_from),
+                        hint="any host that reaches this port can report a gunshot arrival; list the engines' networks in --allow-from")
+        log.info("hl7.listening", host=self.host, port=self.port, tls=self.tls is not None, allow_from=str(self.allow_from),
+                 max_connections=self.slots.cap, idle_timeout_s=self.idle_timeout_s, frame_deadline_s=self.frame_deadline_s)
         return self.port
 
     async def stop(self) -> None:
@@ -106,29 +142,82 @@ class MllpListener:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._restore_loop_handler is not None:
+            self._restore_loop_handler()
+            self._restore_loop_handler = None
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        slot = writer.transport  # the TCP transport: TLS wraps it, aborting it ends either
+        peer = writer.get_extra_info("peername")
+        if not self.allow_from.allows(peer):
+            self._refuse_address(peer)
+            slot.abort()  # at once: no ACK, no TLS handshake, nothing read from a sender not listed
+            return
+        if not self.slots.admit(slot, slot.abort):
+            return
         try:
-            while True:
-                try:
-                    block = await reader.readuntil(END_BLOCK)
-                except asyncio.IncompleteReadError:
-                    return  # the peer closed the connection
-                except asyncio.LimitOverrunError:
-                    await self._reply(writer, build_ack(None, "AR", f"message over {MAX_MESSAGE_BYTES} bytes", datetime.now(UTC)), "AR")
-                    await _discard_rest(reader)
-                    return  # the rest of the stream cannot be re-framed reliably
-                start = block.find(START_BLOCK)
-                payload = block[start + 1 : -len(END_BLOCK)] if start >= 0 else block[: -len(END_BLOCK)]
-                code, ack = await self.handle(payload)
-                await self._reply(writer, ack, code)
+            if self.tls is None or await self._start_tls(writer):
+                await self._exchange(reader, writer, slot)
         except (ConnectionError, asyncio.CancelledError):
             return
         finally:
+            self.slots.release(slot)
             writer.close()
+
+    def _refuse_address(self, peer: object) -> None:
+        self.slots.closed("address")
+        if (count := self._not_allowed.hit()) is not None:
+            address = peer[0] if isinstance(peer, tuple) and peer else str(peer)
+            log.warning("hl7.address_not_allowed", peer=address, times=count, allow_from=str(self.allow_from))
+
+    async def _start_tls(self, writer: asyncio.StreamWriter) -> bool:
+        """The TLS handshake, after the address check; False (counted) when it fails or takes too long."""
+        assert self.tls is not None
+        try:
+            await writer.start_tls(self.tls, ssl_handshake_timeout=TLS_HANDSHAKE_S)
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            self.slots.closed("tls")
+            log.debug("hl7.tls_failed", error=type(exc).__name__)
+            return False
+        return True
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: object) -> None:
+        """Answer frame after frame until the peer hangs up, goes idle, or stalls in a frame."""
+        while True:
+            try:
+                block = await self._next_frame(reader, slot)
+            except asyncio.LimitOverrunError:
+                await self._reply(writer, build_ack(None, "AR", f"message over {FRAME_LIMIT_BYTES} bytes", datetime.now(UTC)), "AR")
+                await _discard_rest(reader)
+                return  # the rest of the stream cannot be re-framed reliably
+            if block is None:
+                return
+            start = block.find(START_BLOCK)
+            payload = block[start + 1 : -len(END_BLOCK)] if start >= 0 else block[: -len(END_BLOCK)]
+            with self.slots.busy(slot):  # never shed while its message is on the way to the broker
+                code, ack = await self.handle(payload)
+                await self._reply(writer, ack, code)
+
+    async def _next_frame(self, reader: asyncio.StreamReader, slot: object) -> bytes | None:
+        """The next block up to its end block; None when the peer hung up, stayed silent past the idle
+        timeout, or started a frame and did not finish it by the frame deadline (closed without an ACK, so
+        an engine that stalled resends; AR would tell it never to)."""
+        reason = "idle"
+        try:
+            async with asyncio.timeout(self.idle_timeout_s):
+                first = await reader.readexactly(1)
+            self.slots.active(slot)
+            reason = "deadline"
+            async with asyncio.timeout(self.frame_deadline_s):
+                return first + await reader.readuntil(END_BLOCK)
+        except asyncio.IncompleteReadError:
+            return None  # the peer closed the connection
+        except TimeoutError:
+            self.slots.closed(reason)
+            return None
 
     async def _reply(self, writer: asyncio.StreamWriter, ack: str, code: str) -> None:
         self.acks.labels(code).inc()

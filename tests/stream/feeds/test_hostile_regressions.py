@@ -263,4 +263,6 @@ async def test_oversize_mllp_message_gets_its_ar_even_while_the_sender_is_still_
             writer.close()
     finally:
         await listener.stop()
-    assert all("MSA|AR||message over 1000000 bytes" in a for a in answers)
+    from stream.feeds.mllp import FRAME_LIMIT_BYTES
+
+    assert all(f"MSA|AR||message over {FRAME_LIMIT_BYTES} bytes" in a for a in answers)

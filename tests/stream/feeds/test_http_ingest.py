@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from uuid import uuid4
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from structlog.testing import capture_logs
 
 from stream.devtools.broker import EmbeddedBroker, free_port
 from stream.feeds.eido import MAX_DOCUMENT_BYTES
@@ -194,10 +196,7 @@ async def test_metrics_count_outcomes_and_refusals(ingest: Running) -> None:
     assert (await ingest.post(b"{"))[0] == 400
     assert (await ingest.post(b"{}", {"Content-Type": "application/json"}))[0] == 401
     assert (await ingest.post(b"{}", {**AUTH, "Content-Type": "text/plain"}))[0] == 415
-    async with ingest.http.get(f"{ingest.url}/metrics") as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
-        lines = set((await response.text()).splitlines())
+    lines = set(generate_latest(ingest.registry).decode().splitlines())
     assert {
         'vigil_ingest_received_total{source="http"} 3.0',
         'vigil_ingest_shootings_total{kind="person_shot",source="http"} 1.0',
@@ -279,3 +278,137 @@ async def test_serve_runs_until_cancelled_then_stops(kafka_bootstrap: str, deplo
             async with http.get(f"{url}/healthz"):
                 pass
 
+
+
+# --- slow clients, odd credentials, the metrics port (issue 15; docs/security.md)
+
+
+async def _raw(port: int, data: bytes, wait: float = 5.0) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(65536), wait)
+    finally:
+        writer.close()
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """True when the server ends the connection within ``seconds`` (whatever it says first)."""
+    try:
+        async with asyncio.timeout(seconds):
+            while await reader.read(65536):
+                pass
+        return True
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_a_bearer_token_that_is_not_utf8_is_a_401_counted_as_refused(ingest: Running) -> None:
+    """`Bearer t\\xf6k` answered 500 with a traceback in the log."""
+    port = int(ingest.url.rsplit(":", 1)[1])
+    answer = await _raw(port, b"POST /ingest/eido HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\xf6k\r\n"
+                              b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b'"missing or invalid bearer token"' in answer
+    assert ingest.registry.get_sample_value("vigil_http_ingest_refused_total", {"status": "401"}) == 1
+
+
+async def test_metrics_are_not_served_on_the_ingest_port(ingest: Running) -> None:
+    """The counters tell anyone who reaches the CAD-facing port when incidents come in."""
+    assert (await ingest.post(as_bytes(shooting("MPLS-M1"))))[0] == 202
+    async with ingest.http.get(f"{ingest.url}/metrics") as response:
+        assert response.status == 404
+
+
+async def test_serve_puts_metrics_on_their_own_port(kafka_bootstrap: str, deployment) -> None:
+    topics = Topics(prefix=f"h{uuid4().hex[:8]}.")
+    await ensure_topics(kafka_bootstrap, topics)
+    port, metrics_port = free_port(), free_port()
+    task = asyncio.create_task(serve(kafka_bootstrap, topics, frozenset({TOKEN}), deployment.classification, "127.0.0.1", port,
+                                     "127.0.0.1", metrics_port))
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+                        assert response.status == 200
+                        assert response.headers["Content-Type"].startswith("text/plain")  # Prometheus' text format
+                        assert "vigil_http_ingest_connections " in await response.text()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("no /metrics on the metrics port")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_headers_sent_slowly_are_cut_off_at_the_header_timeout(kafka_bootstrap: str, deployment) -> None:
+    """A slow client could hold a connection (a descriptor) for an hour sending its headers a byte at a time."""
+    server, _, registry = await _start(kafka_bootstrap, deployment.classification, header_timeout_s=1.0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        started = time.monotonic()
+        writer.write(b"POST /ingest/eido HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(4):
+            await asyncio.sleep(0.4)
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"X")  # still sending: the timeout counts from the connection, not the last byte
+        assert await _closed_within(reader, 3)
+        assert time.monotonic() - started < 3
+        writer.close()
+    finally:
+        await server.stop()
+
+
+async def test_a_body_sent_too_slowly_is_a_408(kafka_bootstrap: str, deployment) -> None:
+    server, _, registry = await _start(kafka_bootstrap, deployment.classification, body_timeout_s=1.0)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /ingest/eido HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                     + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(65536), 5)
+        writer.close()
+    finally:
+        await server.stop()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"body not received within 1 s"' in answer
+    assert registry.get_sample_value("vigil_http_ingest_refused_total", {"status": "408"}) == 1
+
+
+async def test_past_the_connection_cap_the_longest_silent_makes_room_and_cad_gets_its_202(ingest: Running) -> None:
+    """Slow clients could hold every descriptor. The cap (128 by default) holds; a CAD system connecting
+    is served, and the oldest silent connections are closed for it."""
+    cap = 128  # MAX_CONNECTIONS, checked below
+    port = int(ingest.url.rsplit(":", 1)[1])
+    slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(cap)]
+    await asyncio.sleep(0.2)  # past the 100 ms in which a connection that just spoke is not shed
+    slow += [await asyncio.open_connection("127.0.0.1", port) for _ in range(5)]
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    status, answer, _ = await ingest.post(as_bytes(shooting("MPLS-C1")))
+    assert (status, answer["incident"]) == (202, "MPLS-C1")
+    assert time.monotonic() - started < 2
+    assert [await _closed_within(r, 0.5) for r, _ in slow[:6]] == [True] * 6
+    assert not await _closed_within(slow[-1][0], 0.2)
+    assert ingest.registry.get_sample_value("vigil_http_ingest_connections_closed_total", {"reason": "shed"}) >= 6
+    for _, writer in slow:
+        writer.close()
+    from stream.feeds.http_ingest import MAX_CONNECTIONS
+
+    assert MAX_CONNECTIONS == cap
+
+
+async def test_refusals_are_counted_each_but_logged_once_a_minute(ingest: Running) -> None:
+    """A scanner's thousand wrong tokens were a thousand log lines; the counter still counts each."""
+    with capture_logs() as logs:
+        for _ in range(20):
+            assert (await ingest.post(b"{}", {"Authorization": "Bearer wrong", "Content-Type": "application/json"}))[0] == 401
+    assert [(e["event"], e["status"], e["times"]) for e in logs if e["event"] == "http_ingest.refused"] == [("http_ingest.refused", 401, 1)]
+    assert ingest.registry.get_sample_value("vigil_http_ingest_refused_total", {"status": "401"}) == 20

@@ -16,11 +16,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from hl7.client import MLLPClient
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 from stream.feeds.hl7 import message_key
 from stream.feeds.hl7_builder import AdtMessage
-from stream.feeds.mllp import MllpListener
+from stream.feeds.mllp import MllpListener, frame
+from stream.ops.connections import AddressAllowList, server_tls_context
 from stream.ops.kafka import Topics, ensure_topics
 
 ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=ZoneInfo("America/Chicago"))
@@ -160,3 +162,241 @@ async def test_counts_received_filtered_rejected_and_acks(kafka_bootstrap, deplo
     assert value("vigil_ingest_filtered_total", source="hl7", reason="not_emergency_visit") == 1
     assert value("vigil_ingest_rejected_total", source="hl7", reason="missing_control_id") == 1
     assert (value("vigil_hl7_acks_total", code="AA"), value("vigil_hl7_acks_total", code="AR")) == (2, 1)
+
+
+# --- connection handling: slow clients, caps, who may connect, TLS (issue 15; docs/security.md)
+
+
+async def _open(port: int, host: str = "127.0.0.1", **kw) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(host, port, **kw)
+
+
+async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
+    """True when the listener ends the connection (EOF or reset) within ``seconds``, having sent nothing."""
+    try:
+        return await asyncio.wait_for(reader.read(1), seconds) == b""
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def _ack_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: str) -> str:
+    writer.write(frame(message))
+    await writer.drain()
+    return (await asyncio.wait_for(reader.readuntil(b"\x1c\x0d"), 15)).decode()
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap) -> Topics:
+    made = Topics(prefix=f"mc{uuid.uuid4().hex[:8]}.")
+    await ensure_topics(kafka_bootstrap, made)
+    return made
+
+
+async def test_a_half_sent_frame_is_closed_unanswered_at_the_frame_deadline(kafka_bootstrap, deployment, topics) -> None:
+    """A sender that starts a frame and stalls held its connection (and up to 2 MB of buffer) forever; it is
+    closed at the deadline without an ACK (an AR would tell a stalled engine never to resend)."""
+    registry = CollectorRegistry()
+    running = MllpListener(kafka_bootstrap, topics, deployment.classification, SECRET, registry, port=0, frame_deadline_s=0.5)
+    await running.start()
+    try:
+        reader, writer = await _open(running.port)
+        writer.write(b"\x0bMSH|^~\\&|EPIC|hcmc|")
+        await writer.drain()
+        assert await _closed_within(reader, 3)
+        writer.close()
+    finally:
+        await running.stop()
+    assert registry.get_sample_value("vigil_hl7_connections_closed_total", {"reason": "deadline"}) == 1
+
+
+async def test_a_silent_connection_is_closed_after_the_idle_timeout_and_a_busy_one_is_not(kafka_bootstrap, deployment, topics) -> None:
+    running = MllpListener(kafka_bootstrap, topics, deployment.classification, SECRET, CollectorRegistry(), port=0, idle_timeout_s=1.0)
+    await running.start()
+    try:
+        silent_reader, silent = await _open(running.port)
+        reader, writer = await _open(running.port)
+        for n in range(3):  # a message every 0.6 s: never idle for a second
+            assert "MSA|AA|" in await _ack_over(reader, writer, AdtMessage(f"IDLE-{n}", "hcmc", ARRIVED).render())
+            await asyncio.sleep(0.6)
+        assert await _closed_within(silent_reader, 0.1)
+        assert await _closed_within(reader, 3)
+        silent.close()
+        writer.close()
+    finally:
+        await running.stop()
+
+
+async def test_past_the_cap_the_longest_silent_connection_makes_room_and_the_engine_gets_its_ack(listener) -> None:
+    """1,000 slow connections were all held (and at a 256-descriptor limit the hospitals' messages timed out).
+    The cap (64 by default) holds; the newcomer is served, and the oldest silent connections pay for it."""
+    cap = 64  # MAX_CONNECTIONS, checked below
+    with capture_logs() as logs:
+        slow = [await _open(listener.port) for _ in range(cap)]
+        await asyncio.sleep(0.2)  # past the 100 ms in which a connection that just spoke is not shed
+        slow += [await _open(listener.port) for _ in range(5)]
+        await asyncio.sleep(0.2)
+        reader, writer = await _open(listener.port)
+        ack = await _ack_over(reader, writer, AdtMessage("CAP-1", "hcmc", ARRIVED).render())
+    assert "MSA|AA|CAP-1" in ack
+    shed = [await _closed_within(r, 0.5) for r, _ in slow[:6]]
+    assert shed == [True] * 6  # the first six opened: five to stay at the cap, one for the engine
+    assert not await _closed_within(slow[-1][0], 0.2)
+    assert len(listener.slots) == cap
+    assert [e["event"] for e in logs].count("hl7.connections_at_cap") == 1  # at most once a minute
+    for _, w in [*slow, (reader, writer)]:
+        w.close()
+    from stream.feeds.mllp import MAX_CONNECTIONS
+
+    assert MAX_CONNECTIONS == cap
+
+
+async def test_a_frame_over_128_kib_is_refused_with_ar(listener) -> None:
+    """The frame buffer was 1 MB a connection; 150 unfinished frames took the listener from 85 to 243 MiB."""
+    big = AdtMessage("BIG-1", "hcmc", ARRIVED).render() + "NTE|1||" + "x" * 140_000 + "\r"
+    reader, writer = await _open(listener.port)
+    writer.write(frame(big))
+    await writer.drain()
+    ack = (await asyncio.wait_for(reader.readuntil(b"\x1c\x0d"), 15)).decode()
+    writer.close()
+    assert _msa(ack)[1] == "AR" and _msa(ack)[3] == "message over 131072 bytes"
+
+
+def _non_loopback_address() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("203.0.113.1", 9))  # no packet is sent: this only picks the outgoing address
+            address = probe.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+async def test_by_default_only_loopback_senders_are_answered(kafka_bootstrap, deployment, topics) -> None:
+    """Any peer could create an alert. Now a sender outside --allow-from (loopback by default) is disconnected
+    before anything is read; nothing reaches the broker."""
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to connect from")
+    registry = CollectorRegistry()
+    running = MllpListener(kafka_bootstrap, topics, deployment.classification, SECRET, registry, host="0.0.0.0", port=0)
+    await running.start()
+    try:
+        reader, writer = await _open(running.port, host=address)
+        writer.write(frame(AdtMessage("FAR-1", "hcmc", ARRIVED).render()))
+        assert await _closed_within(reader, 3)
+        writer.close()
+        reader, writer = await _open(running.port)  # loopback: answered
+        assert "MSA|AA|NEAR-1" in await _ack_over(reader, writer, AdtMessage("NEAR-1", "hcmc", ARRIVED).render())
+        writer.close()
+    finally:
+        await running.stop()
+    records = [json.loads(r)["ref"] for r in await _records(kafka_bootstrap, topics.hospital_arrivals, expect=2, timeout_ms=3000)]
+    assert records == ["NEAR-1"]
+    assert registry.get_sample_value("vigil_hl7_connections_closed_total", {"reason": "address"}) == 1
+
+
+async def test_allow_from_lists_the_engines_networks(kafka_bootstrap, deployment, topics) -> None:
+    running = MllpListener(kafka_bootstrap, topics, deployment.classification, SECRET, CollectorRegistry(), port=0,
+                           allow_from=AddressAllowList(["10.20.0.0/16"]))
+    await running.start()
+    try:
+        reader, writer = await _open(running.port)
+        writer.write(frame(AdtMessage("LOOP-1", "hcmc", ARRIVED).render()))
+        assert await _closed_within(reader, 3)
+        writer.close()
+    finally:
+        await running.stop()
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=vigil-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return str(cert), str(key)
+
+
+async def test_mllp_over_tls_with_a_self_signed_certificate(kafka_bootstrap, deployment, topics, tmp_path) -> None:
+    """Interface engines speak MLLP over TLS; a plaintext sender to the TLS port gets nothing and sends nothing."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    registry = CollectorRegistry()
+    running = MllpListener(kafka_bootstrap, topics, deployment.classification, SECRET, registry, port=0,
+                           tls=server_tls_context(cert, key))
+    await running.start()
+    try:
+        client = ssl.create_default_context(cafile=cert)
+        reader, writer = await _open(running.port, ssl=client, server_hostname="127.0.0.1")
+        assert "MSA|AA|TLS-1" in await _ack_over(reader, writer, AdtMessage("TLS-1", "hcmc", ARRIVED).render())
+        writer.close()
+        reader, writer = await _open(running.port)
+        writer.write(frame(AdtMessage("PLAIN-1", "hcmc", ARRIVED).render()))
+        assert await _closed_within(reader, 5)
+        writer.close()
+    finally:
+        await running.stop()
+    records = [json.loads(r)["ref"] for r in await _records(kafka_bootstrap, topics.hospital_arrivals, expect=2, timeout_ms=3000)]
+    assert records == ["TLS-1"]
+    assert registry.get_sample_value("vigil_hl7_connections_closed_total", {"reason": "tls"}) == 1
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--allow-from", "10.0.0.300/8"], "vigil: --allow-from: '10.0.0.300/8' is not an IP address or CIDR network"),
+    (["--allow-from", " , "], "vigil: --allow-from: no address to accept connections from"),
+    (["--tls-cert", "cert.pem"], "vigil: TLS needs both --tls-cert and --tls-key"),
+    (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"], "vigil: TLS: no such file: /nonexistent/cert.pem"),
+])
+def test_hl7_listen_names_a_bad_allow_list_or_tls_option(kafka_bootstrap, args, complaint) -> None:
+    env = {**os.environ, "VIGIL_HL7_SECRET": SECRET.decode()}
+    result = subprocess.run([sys.executable, "-m", "stream.cli", "hl7-listen", "--bootstrap", kafka_bootstrap, "--port", "0", *args],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_at_a_256_descriptor_limit_slow_connections_neither_lock_out_the_engine_nor_flood_the_log(kafka_bootstrap, tmp_path) -> None:
+    """The abuse run's case: `ulimit -n 256`, 300 slow connections. The engine timed out and asyncio logged
+    132,087 accept errors (55 MB in 45 s). Now the cap (64, under the limit; a larger one would be lowered
+    to fit) holds, the longest-silent connections make room, and accept() never runs out of descriptors."""
+    import resource
+
+    port = free_port()
+    env = {**os.environ, "VIGIL_HL7_SECRET": SECRET.decode()}
+    log_path = tmp_path / "listener.log"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "stream.cli", "hl7-listen", "--bootstrap", kafka_bootstrap, "--port", str(port),
+                                    "--metrics-port", "0", "--topic-prefix", f"fd{uuid.uuid4().hex[:6]}."],
+                                   env=env, stdout=log, stderr=log, preexec_fn=limit)
+    try:
+        assert wait_for_port("127.0.0.1", port, timeout=60), log_path.read_text()
+
+        async def attack_then_send() -> tuple[str, float]:
+            slow = [await _open(port) for _ in range(300)]
+            await asyncio.sleep(1.0)
+            started = asyncio.get_running_loop().time()
+            reader, writer = await _open(port)
+            ack = await _ack_over(reader, writer, AdtMessage("FD-1", "hcmc", ARRIVED).render())
+            took = asyncio.get_running_loop().time() - started
+            for _, w in [*slow, (reader, writer)]:
+                w.close()
+            return ack, took
+
+        ack, took = asyncio.run(attack_then_send())
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    text = log_path.read_text()
+    assert "MSA|AA|FD-1" in ack and took < 5, (took, text[-2000:])
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert [e["event"] for e in events].count("hl7.connections_at_cap") == 1
+    assert "Traceback" not in text and "out of system resource" not in text and "accept_failed" not in text, text[-3000:]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from notifiers.ack_links import AckSigner
 from notifiers.apprise_adapter import AppriseNotifier, RetryPolicy, load_recipients, write_contacts
@@ -454,8 +454,7 @@ async def test_http_ingest_sets_the_cad_feed_on_accepted_documents(kafka_bootstr
             before = time.time()
             async with http.post(f"{server.base_url}/ingest/eido", data=as_bytes(shooting("MH-1")), headers=headers) as accepted:
                 assert accepted.status == 202
-            async with http.get(f"{server.base_url}/metrics") as page:
-                text = await page.text()
+            text = generate_latest(registry).decode()  # /metrics is on a port of its own (serve), not the ingest port
     finally:
         await server.stop()
     assert before <= _value(registry, "vigil_feed_last_message_timestamp_seconds", {"feed": "cad"}) <= time.time()
