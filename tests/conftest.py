@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from stream.core.deployment import Deployment, load_deployment
 from stream.devtools.broker import EmbeddedBroker
@@ -84,3 +85,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'review.sqlite'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Whatever a test configures for structlog (a CLI run with ``--log-level warning`` filters info lines out
+    for good) is undone after it, so a later test that reads the log lines sees them."""
+    config = structlog.get_config()
+    yield
+    structlog.configure(**config)

@@ -295,7 +295,7 @@ async def test_by_default_only_loopback_senders_are_answered(kafka_bootstrap, de
     finally:
         await running.stop()
     records = [json.loads(r)["ref"] for r in await _records(kafka_bootstrap, topics.hospital_arrivals, expect=2, timeout_ms=3000)]
-    assert records == ["NEAR-1"]
+    assert records == [message_key(SECRET, "hcmc", "NEAR-1")]
     assert registry.get_sample_value("vigil_hl7_connections_closed_total", {"reason": "address"}) == 1
 
 
@@ -341,7 +341,7 @@ async def test_mllp_over_tls_with_a_self_signed_certificate(kafka_bootstrap, dep
     finally:
         await running.stop()
     records = [json.loads(r)["ref"] for r in await _records(kafka_bootstrap, topics.hospital_arrivals, expect=2, timeout_ms=3000)]
-    assert records == ["TLS-1"]
+    assert records == [message_key(SECRET, "hcmc", "TLS-1")]
     assert registry.get_sample_value("vigil_hl7_connections_closed_total", {"reason": "tls"}) == 1
 
 
