@@ -52,7 +52,7 @@ from stream.devtools.broker import EmbeddedBroker
 from stream.devtools.processes import WorkerProcess
 from stream.ops.kafka import Topics, ensure_topics
 
-GOALS = {"throughput_cad_events_per_s": 2000, "alert_p99_ms": 250, "rss_after_year_mb": 250}
+GOALS = {"throughput_cad_events_per_s": 5000, "alert_p99_ms": 150, "rss_after_year_mb": 250}
 TAIL = timedelta(hours=2)  # after the last input, the clock runs on this long: the escalations still due fire
 REF = re.compile(r"Ref (act-[0-9a-f]+)")
 RECEIVED = re.compile(r'^vigil_ingest_received_total\{source="eido"\} ([0-9.e+]+)$', re.M)
@@ -110,16 +110,18 @@ def alerts_ok(check: dict[str, int]) -> bool:
 
 
 def rate_window(samples: list[tuple[float, float]], total: int) -> dict[str, float] | None:
-    """Consumption rate from (seconds, records read so far) samples: from the last sample before reading
-    began to the first that shows all ``total`` read (the window is at most one sampling step too wide,
-    so the rate errs low)."""
+    """Consumption rate from (seconds, records read so far) samples. The worker counts a batch once it is
+    handled, so the first count shows a batch whose reading began some time before: the rate is measured from
+    the first sample that shows records read to the first that shows all ``total``, over the records read in
+    between. When one sample shows them all, from the sample before it (the rate then errs low)."""
     began = next((i for i, (_, n) in enumerate(samples) if n > 0), None)
     done = next((i for i, (_, n) in enumerate(samples) if n >= total), None)
     if began is None or done is None:
         return None
-    start_t = samples[max(0, began - 1)][0]
+    start_t, start_n = samples[began] if done > began else (samples[max(0, began - 1)][0], 0)
     seconds = samples[done][0] - start_t
-    return {"seconds": round(seconds, 2), "events_per_s": round(total / seconds, 1) if seconds > 0 else float("inf"),
+    events = total - start_n
+    return {"seconds": round(seconds, 2), "events_per_s": round(events / seconds, 1) if seconds > 0 else float("inf"),
             "first_read_s": round(samples[began][0], 2), "all_read_s": round(samples[done][0], 2)}
 
 
@@ -181,6 +183,16 @@ async def cad_read(worker: WorkerProcess) -> int:
     return int(float(found.group(1))) if found else 0
 
 
+async def _read_so_far(worker: WorkerProcess, last: int) -> int:
+    """``cad_read``, or ``last`` while the worker's metrics server is not up yet."""
+    if not worker.metrics_file.exists():
+        return last
+    try:
+        return await cad_read(worker)
+    except OSError:  # the port file is written as the server binds: a moment before it answers
+        return last
+
+
 async def wait_while_growing(count: Any, target: int, idle_s: float, cap_s: float, step_s: float = 0.2) -> bool:
     """Poll ``count()`` until it reaches ``target``: True then; False once it has not grown for ``idle_s``
     (or ``cap_s`` passed). Progress, not a fixed deadline: a slower machine only waits longer."""
@@ -208,13 +220,15 @@ class LoadPipeline:
     app_id: str
     workers: list[WorkerProcess] = field(default_factory=list)
 
-    async def start_worker(self, stream_time: bool = True) -> WorkerProcess:
-        """Start one worker (stream time: its clock is the records' timestamps) and wait until it is ready."""
+    async def start_worker(self, stream_time: bool = True, ready: bool = True) -> WorkerProcess:
+        """Start one worker (stream time: its clock is the records' timestamps) and, with ``ready``, wait until it
+        is ready."""
         worker = WorkerProcess(self.bootstrap, self.contacts, f"sqlite:///{self.workdir / 'review.sqlite'}", self.workdir,
                                app_id=self.app_id, topic_prefix=self.topics.prefix, stream_time=stream_time)
         worker.start()
         self.workers.append(worker)
-        await asyncio.to_thread(worker.wait_ready, 120.0)
+        if ready:
+            await asyncio.to_thread(worker.wait_ready, 120.0)
         return worker
 
     async def wait_for_alerts(self, count: int, idle_s: float = 60.0, cap_s: float = 1800.0) -> bool:
@@ -253,19 +267,22 @@ async def throughput(bootstrap: str, workdir: Path, deployment: Deployment, star
         async with BrokerSender(bootstrap, pipeline.topics, deployment, hl7_key(), stream_time=True, single_partition=True) as sender:
             preload = await sender.send(items)
             began = time.monotonic()
-            worker = await pipeline.start_worker()
+            # sampled from the moment its counter is served, not from its readiness: the CAD consumer reads
+            # while the app still joins its group, and a short backlog can be drained before the worker is ready
+            worker = await pipeline.start_worker(ready=False)
             pid = worker._process.pid  # noqa: SLF001 - a benchmark reads its child's counters
-            cpu_before, samples = cpu_seconds(pid), []
+            cpu_before, samples = cpu_seconds(pid), [(0.0, 0)]
             last_change = time.monotonic()
             while True:  # as long as the worker keeps reading (a minute without progress ends it)
-                read = await cad_read(worker)
+                read = await _read_so_far(worker, samples[-1][1])
                 now = time.monotonic()
-                if not samples or read != samples[-1][1]:
+                if read != samples[-1][1]:
                     last_change = now
                 samples.append((now - began, read))
-                if read >= len(items) or now - last_change > 60.0:
+                if read >= len(items) or now - last_change > 60.0 + (0.0 if read else 120.0):
                     break
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(worker.wait_ready, 120.0)
             cpu = cpu_seconds(pid) - cpu_before
             memory = proc_memory_mb(pid)
             stages = stage_seconds(await asyncio.to_thread(_scrape, worker.metrics_url()))
@@ -360,7 +377,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         if key == "latency":
             series = results["latency"]["under_load"].get("latency_series", [])
             ax.plot([t for t, _ in series], [ms for _, ms in series], ".", markersize=4)
-            ax.axhline(GOALS["alert_p99_ms"], color="red", linestyle="--", linewidth=1, label="goal: p99 <= 250 ms")
+            ax.axhline(GOALS["alert_p99_ms"], color="red", linestyle="--", linewidth=1, label="goal: p99 <= 150 ms")
             figures = results["latency"]["under_load"]["alert_latency"]
             ax.set_title(f"alert latency under 200 CAD events/s (p50 {figures.get('p50_ms')} ms, p99 {figures.get('p99_ms')} ms)")
             ax.set_xlabel("seconds into the load")
@@ -385,7 +402,7 @@ def goals_of(results: dict[str, Any]) -> dict[str, bool]:
     goals: dict[str, bool] = {}
     if "throughput" in results:
         run = results["throughput"]
-        goals["throughput_ge_2000_per_s"] = bool(run["consumed"]) and run["consumed"]["events_per_s"] >= GOALS["throughput_cad_events_per_s"]
+        goals["throughput_ge_5000_per_s"] = bool(run["consumed"]) and run["consumed"]["events_per_s"] >= GOALS["throughput_cad_events_per_s"]
         goals["throughput_alerts_as_predicted"] = alerts_ok(run["alerts"])
     if "latency" in results:
         goals.update({f"latency_{k}": v for k, v in results["latency"]["goals"].items()})

@@ -22,10 +22,14 @@ from load_tests.generator import BrokerSender, feed
 from stream.core.replay import hl7_key
 
 
-def test_rate_window_counts_from_the_sample_before_reading_began():
+def test_rate_window_counts_from_the_first_batch_counted_to_the_last():
+    # a batch is counted once handled: the first count comes after its reading, so it starts the window
     samples = [(0.0, 0), (1.0, 0), (2.0, 500), (3.0, 1500), (4.0, 2000)]
-    assert rate_window(samples, 2000) == {"seconds": 3.0, "events_per_s": 666.7, "first_read_s": 2.0, "all_read_s": 4.0}
+    assert rate_window(samples, 2000) == {"seconds": 2.0, "events_per_s": 750.0, "first_read_s": 2.0, "all_read_s": 4.0}
     assert rate_window(samples[:4], 2000) is None  # never read them all
+    # all of them in one sample: from the sample before it
+    assert rate_window([(0.0, 0), (0.5, 0), (1.0, 2000)], 2000) == {"seconds": 0.5, "events_per_s": 4000.0, "first_read_s": 1.0,
+                                                                     "all_read_s": 1.0}
 
 
 def test_compare_names_what_is_missing_extra_and_held():
