@@ -274,7 +274,8 @@ async def run_web(
                              session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips,
                              support_contact=support_contact)
         metrics = create_metrics_app(registry) if metrics_port is not None else None
-        await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0)
+        await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0,
+                        registry=registry)
     except BaseException as exc:
         _not_ready(ready, exc)
         raise

@@ -5,8 +5,11 @@ uvicorn bounds a request's headers (``h11_max_incomplete_event_size``), the idle
 long a client may take to send a request: a client that sends a header line every few seconds, or nothing
 at all, holds its connection for ever, and enough of them hold every descriptor. ``DeadlineH11Protocol``
 closes a connection whose request (line, headers and body) has not fully arrived ``request_timeout_s``
-after its first byte (after the connection opened, for the first), and closes at once a connection beyond
-``limit_concurrency`` open ones, which could only ever get a 503. h11's bound on headers holds only for
+after its first byte (after the connection opened, for the first), and keeps at most ``limit_concurrency``
+connections open the way the listeners do (stream/ops/connections.py): a new one past the cap sheds the
+longest-silent idle connection, never one being answered or that sent bytes a moment ago. Refusing the
+newcomer instead let a thousand slow clients that keep reconnecting turn every legitimate visitor away
+(the slow-client drill: 11 of 40 page loads refused). h11's bound on headers holds only for
 headers still incomplete: the same oversized headers arriving in one read pass; ``DeadlineH11Protocol``
 answers 431 to any request whose line and headers exceed ``max_header_bytes``, however they arrive.
 
@@ -28,7 +31,10 @@ from typing import Any
 import h11
 import structlog
 import uvicorn
+from prometheus_client import CollectorRegistry
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from stream.ops.connections import ConnectionSlots, effective_cap
 
 log = structlog.get_logger(__name__)
 
@@ -61,20 +67,18 @@ class DeadlineH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline on each request's arrival, a strict bound on its headers
     and a cap on open connections."""
 
-    def __init__(self, *args: Any, request_timeout_s: float, max_header_bytes: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, request_timeout_s: float, max_header_bytes: int, slots: ConnectionSlots, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_timeout_s = request_timeout_s
         self.max_header_bytes = max_header_bytes
+        self.slots = slots
         self._deadline: asyncio.TimerHandle | None = None
         self._head = bytearray()  # the current request's line and headers so far (at most max_header_bytes + 4)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Open the connection with its first request's deadline running; one past the limit is closed."""
         super().connection_made(transport)
-        if self.limit_concurrency is not None and len(self.connections) > self.limit_concurrency:
-            # uvicorn's 503 needs a whole request, which a slow client never sends: do not hold this one at all
-            log.warning("web.too_many_connections", limit=self.limit_concurrency)
-            transport.close()
+        if not self.slots.admit(self, transport.abort):  # at the cap: the longest-silent one made room, or this one
             return
         self._deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
 
@@ -86,6 +90,7 @@ class DeadlineH11Protocol(H11Protocol):
             self.transport.write(HEADERS_TOO_LARGE)
             self.transport.close()
             return
+        self.slots.active(self)
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self._head.clear()
@@ -103,6 +108,7 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The connection is gone: so is its deadline."""
         self._cancel_deadline()
+        self.slots.release(self)
         super().connection_lost(exc)
 
     def _request_arriving(self) -> bool:
@@ -118,19 +124,24 @@ class DeadlineH11Protocol(H11Protocol):
     def _too_slow(self) -> None:
         self._deadline = None
         if self._request_arriving() and not self.transport.is_closing():
-            log.info("web.request_too_slow", timeout_s=self.request_timeout_s, headers_complete=self.conn.their_state is h11.SEND_BODY)
+            log.debug("web.request_too_slow", timeout_s=self.request_timeout_s, headers_complete=self.conn.their_state is h11.SEND_BODY)
+            self.slots.closed("deadline")
             self.transport.close()
 
 
-def uvicorn_config(app: Any, limits: ServerLimits) -> uvicorn.Config:
+def uvicorn_config(app: Any, limits: ServerLimits, service: str = "web", registry: CollectorRegistry | None = None) -> uvicorn.Config:
     """uvicorn's configuration for ``app`` under ``limits``: h11 with the request deadline, no websockets,
     no access log (it has the path, and a path may hold an ack token), no ``Server`` header, and no
     reading of ``X-Forwarded-*`` (the app does it, from its configured proxies only)."""
-    protocol = functools.partial(DeadlineH11Protocol, request_timeout_s=limits.request_timeout_s, max_header_bytes=limits.max_header_bytes)
+    cap = effective_cap(limits.limit_concurrency, service)
+    slots = ConnectionSlots(cap, service, registry)
+    protocol = functools.partial(DeadlineH11Protocol, request_timeout_s=limits.request_timeout_s, max_header_bytes=limits.max_header_bytes,
+                                 slots=slots)
     return uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="off", server_header=False, proxy_headers=False,
         http=protocol,  # type: ignore[arg-type] - uvicorn calls it like the protocol class it builds
-        ws="none", limit_concurrency=limits.limit_concurrency, timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]
+        # the slots keep connections under the cap; uvicorn's limit (which counts connections too) stays past it
+        ws="none", limit_concurrency=cap + 1, timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]
         h11_max_incomplete_event_size=limits.max_header_bytes,
     )
 
@@ -158,13 +169,14 @@ def url_of(host: str, listener: socket.socket) -> str:
 
 
 async def serve_web(app: Any, host: str, port: int, limits: ServerLimits, ready: asyncio.Future[str] | None = None, *,
-                    metrics_app: Any | None = None, metrics_host: str = "127.0.0.1", metrics_port: int = 0) -> None:
+                    metrics_app: Any | None = None, metrics_host: str = "127.0.0.1", metrics_port: int = 0,
+                    registry: CollectorRegistry | None = None) -> None:
     """Serve ``app`` on ``host:port`` under ``limits`` until cancelled or signalled, and ``metrics_app`` (when
     given) on ``metrics_host:metrics_port`` beside it, in the same event loop (a scrape that answers shows
     the loop serving); a metrics port that cannot be bound is logged, and the app served without. Once listening, prints ``web listening on <url>`` and sets ``ready`` to the url."""
-    main = uvicorn.Server(uvicorn_config(app, limits))
+    main = uvicorn.Server(uvicorn_config(app, limits, "web", registry))
     listener = listen(host, port)
-    side = _SideServer(uvicorn_config(metrics_app, METRICS_LIMITS)) if metrics_app is not None else None
+    side = _SideServer(uvicorn_config(metrics_app, METRICS_LIMITS, "web_metrics")) if metrics_app is not None else None
     side_listener = None
     if side is not None:
         try:
