@@ -34,7 +34,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from stream.ops.connections import ConnectionSlots, effective_cap
+from stream.ops.connections import ConnectionSlots, effective_cap, quiet_accept_errors
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,8 @@ class ServerLimits:
         if self.limit_concurrency < 1 or self.max_header_bytes < 1024:
             raise ValueError("the concurrency limit must be at least 1 and the header limit at least 1024 bytes")
 
+
+ACCEPT_BATCH = 64  # connections accepted at once at most (the listen backlog asyncio's accept loop drains per turn)
 
 # the metrics port serves one scraper or two; it needs no more than a few connections
 METRICS_LIMITS = ServerLimits(request_timeout_s=10.0, keep_alive_s=5.0, limit_concurrency=10, max_header_bytes=8 * 1024)
@@ -142,6 +144,9 @@ def uvicorn_config(app: Any, limits: ServerLimits, service: str = "web", registr
         http=protocol,  # type: ignore[arg-type] - uvicorn calls it like the protocol class it builds
         # the slots keep connections under the cap; uvicorn's limit (which counts connections too) stays past it
         ws="none", limit_concurrency=cap + 1, timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]
+        # asyncio accepts up to ``backlog`` connections in one go before any of them is admitted or shed:
+        # uvicorn's 2048 let a wave of reconnecting slow clients take every descriptor at once
+        backlog=min(cap, ACCEPT_BATCH),
         h11_max_incomplete_event_size=limits.max_header_bytes,
     )
 
@@ -175,6 +180,7 @@ async def serve_web(app: Any, host: str, port: int, limits: ServerLimits, ready:
     given) on ``metrics_host:metrics_port`` beside it, in the same event loop (a scrape that answers shows
     the loop serving); a metrics port that cannot be bound is logged, and the app served without. Once listening, prints ``web listening on <url>`` and sets ``ready`` to the url."""
     main = uvicorn.Server(uvicorn_config(app, limits, "web", registry))
+    restore = quiet_accept_errors(asyncio.get_running_loop(), "web")  # out of descriptors: a line a minute, not a traceback each time
     listener = listen(host, port)
     side = _SideServer(uvicorn_config(metrics_app, METRICS_LIMITS, "web_metrics")) if metrics_app is not None else None
     side_listener = None
@@ -204,6 +210,7 @@ async def serve_web(app: Any, host: str, port: int, limits: ServerLimits, ready:
         await serving
         raise
     finally:
+        restore()
         await _stop(side, side_serving)
         listener.close()
         if side_listener is not None:
