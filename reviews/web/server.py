@@ -34,7 +34,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from stream.ops.connections import ConnectionSlots, effective_cap, quiet_accept_errors
+from stream.ops.connections import ConnectionSlots, bytes_waiting, effective_cap, quiet_accept_errors
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +80,7 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Open the connection with its first request's deadline running; one past the limit is closed."""
         super().connection_made(transport)
-        if not self.slots.admit(self, transport.abort):  # at the cap: the longest-silent one made room, or this one
+        if not self.slots.admit(self, transport.abort, bytes_waiting(transport)):  # at the cap: the longest-silent one made room, or this one
             return
         self._deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
 

@@ -28,7 +28,15 @@ from stream.feeds.classify import Classification
 from stream.feeds.hl7 import Hl7Message, hl7_ack_fields, redacted_excerpt, split_message
 from stream.feeds.hl7 import ingest_hl7 as parse_adt
 from stream.model.events import DeadLetter, ShootingEvent
-from stream.ops.connections import LOOPBACK, AddressAllowList, ConnectionSlots, Throttle, effective_cap, quiet_accept_errors
+from stream.ops.connections import (
+    LOOPBACK,
+    AddressAllowList,
+    ConnectionSlots,
+    Throttle,
+    bytes_waiting,
+    effective_cap,
+    quiet_accept_errors,
+)
 from stream.ops.kafka import Topics
 from stream.ops.metrics import NAMESPACE, FeedMetrics, IngestMetrics
 
@@ -156,7 +164,7 @@ class MllpListener:
             self._refuse_address(peer)
             slot.abort()  # at once: no ACK, no TLS handshake, nothing read from a sender not listed
             return
-        if not self.slots.admit(slot, slot.abort):
+        if not self.slots.admit(slot, slot.abort, bytes_waiting(slot)):
             return
         try:
             if self.tls is None or await self._start_tls(writer):

@@ -13,6 +13,7 @@ import errno
 import ipaddress
 import os
 import resource
+import select
 import ssl
 import threading
 import time
@@ -91,6 +92,30 @@ class _Connection:
     last_active: float  # connected, bytes arrived or an answer went out: the most silent is shed first
     spoke: float = float("-inf")  # bytes arrived or an answer went out: protected for ``grace_s``
     busy: int = 0
+    waiting: Callable[[], bool] | None = None  # whether bytes wait unread on its socket (``bytes_waiting``)
+
+
+def bytes_waiting(connection: Any) -> Callable[[], bool]:
+    """For a transport or a socket: whether bytes (or the peer's close) wait unread on it. A client's request
+    can be in the kernel's buffer while the event loop is still accepting a wave of other connections: that
+    connection has spoken, and shedding it as silent reset a legitimate request (the slow-client drill)."""
+    sock = connection.get_extra_info("socket") if hasattr(connection, "get_extra_info") else connection
+    try:
+        fd = sock.fileno() if sock is not None else -1
+    except OSError:
+        fd = -1
+
+    def waiting() -> bool:
+        if fd < 0:
+            return False
+        poller = select.poll()  # not select.select: descriptors above 1024 are the norm under a flood
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        try:
+            return bool(poller.poll(0))
+        except OSError:
+            return False
+
+    return waiting
 
 
 class ConnectionSlots:
@@ -124,15 +149,16 @@ class ConnectionSlots:
     def __len__(self) -> int:
         return len(self._open)
 
-    def admit(self, key: Any, close: Callable[[], None]) -> bool:
+    def admit(self, key: Any, close: Callable[[], None], waiting: Callable[[], bool] | None = None) -> bool:
         """Register a new connection; at the cap, close the longest-silent idle one to make room. False (and the
-        new one closed) when every open connection is being answered or sent bytes in the last ``grace_s``."""
+        new one closed) when every open connection is being answered, sent bytes in the last ``grace_s`` or has
+        bytes ``waiting`` unread (``bytes_waiting``: a request not read yet is not silence)."""
         with self._lock:
             victim = self._victim() if len(self._open) >= self.cap else None
             refused = len(self._open) >= self.cap and victim is None
             if not refused:
                 now = self._clock()
-                self._open[key] = _Connection(close, now, now)
+                self._open[key] = _Connection(close, now, now, waiting=waiting)
             self._set_gauge()
         if refused or victim is not None:
             self._report_cap()
@@ -145,12 +171,15 @@ class ConnectionSlots:
         return not refused
 
     def _victim(self) -> _Connection | None:
-        settled = self._clock() - self.grace_s
-        idle = [(c.last_active, k) for k, c in self._open.items() if not c.busy and c.spoke <= settled]
-        if not idle:
-            return None
-        _, key = min(idle, key=lambda pair: pair[0])
-        return self._open.pop(key)
+        now = self._clock()
+        idle = sorted((c.last_active, n, k) for n, (k, c) in enumerate(self._open.items()) if not c.busy and c.spoke <= now - self.grace_s)
+        for _, _, key in idle:
+            connection = self._open[key]
+            if connection.waiting is not None and connection.waiting():
+                connection.last_active = connection.spoke = now  # its bytes are there: it has spoken
+                continue
+            return self._open.pop(key)
+        return None
 
     def _report_cap(self) -> None:
         if (count := self._at_cap.hit()) is not None:

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.log import server_logger
 
-from stream.ops.connections import ConnectionSlots, quiet_accept_errors
+from stream.ops.connections import ConnectionSlots, bytes_waiting, quiet_accept_errors
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +44,7 @@ class _CountedProtocol(asyncio.Protocol):
         """Hand the connection to aiohttp, then take a slot (closing the longest-silent one at the cap)."""
         self._transport = transport
         self._inner.connection_made(transport)
-        self._slots.admit(transport, transport.abort)  # type: ignore[attr-defined]
+        self._slots.admit(transport, transport.abort, bytes_waiting(transport))  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         """Bytes arrived: the connection is not silent."""

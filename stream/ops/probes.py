@@ -20,7 +20,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import MetricsHandler
 
-from stream.ops.connections import ConnectionSlots, Throttle
+from stream.ops.connections import ConnectionSlots, Throttle, bytes_waiting
 from stream.ops.health import LoopHealth
 
 log = structlog.get_logger(__name__)
@@ -72,7 +72,7 @@ class _ProbeServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a thread for the connection, unless none can be made room for (then close it at once)."""
-        if not self.slots.admit(request, lambda: _shut(request)):
+        if not self.slots.admit(request, lambda: _shut(request), bytes_waiting(request)):
             super().shutdown_request(request)
             return
         super().process_request(request, client_address)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import resource
+import socket
 
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from stream.ops import connections
-from stream.ops.connections import AddressAllowList, ConnectionSlots, Throttle, effective_cap, quiet_accept_errors
+from stream.ops.connections import AddressAllowList, ConnectionSlots, Throttle, bytes_waiting, effective_cap, quiet_accept_errors
 
 
 class Clock:
@@ -67,6 +68,28 @@ def test_a_wave_past_the_cap_sheds_silent_newcomers_but_not_the_engine_that_just
         assert not slots.admit("wave-3", lambda: closed.append("wave-3"))  # busy, engine and wave-2 spoke within 100 ms
     assert closed == ["silent", "wave-0", "wave-1", "wave-3"]
     assert (slots.closed_counts["shed"], slots.closed_counts["refused"]) == (3, 1)
+
+
+def test_a_connection_whose_request_waits_unread_is_not_shed_as_silent() -> None:
+    # in a wave the loop is still accepting while a client's request already sits in the kernel's buffer:
+    # shedding that connection as silent reset a legitimate request (slow-client drill, ingest-http and web)
+    clock = Clock()
+    pairs = [socket.socketpair() for _ in range(3)]
+    closed: list[int] = []
+    try:
+        slots = ConnectionSlots(2, "test", CollectorRegistry(), clock=clock)
+        slots.admit(0, lambda: closed.append(0), bytes_waiting(pairs[0][0]))  # the legitimate one, oldest
+        clock.now += 1
+        slots.admit(1, lambda: closed.append(1), bytes_waiting(pairs[1][0]))  # a slow client
+        pairs[0][1].sendall(b"POST /eido HTTP/1.1\r\n")  # its request arrived, not read yet
+        clock.now += 1
+        assert slots.admit(2, lambda: closed.append(2), bytes_waiting(pairs[2][0]))
+        assert closed == [1]
+        assert not bytes_waiting(pairs[2][0])()
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
 
 
 def test_overdue_idle_connections_are_closed() -> None:
