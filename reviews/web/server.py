@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import functools
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ class ServerLimits:
             raise ValueError("the concurrency limit must be at least 1 and the header limit at least 1024 bytes")
 
 
-ACCEPT_BATCH = 64  # connections accepted at once at most (the listen backlog asyncio's accept loop drains per turn)
+ACCEPT_BATCH = 16  # connections accepted at once at most (the listen backlog asyncio's accept loop drains per turn)
 
 # the metrics port serves one scraper or two; it needs no more than a few connections
 METRICS_LIMITS = ServerLimits(request_timeout_s=10.0, keep_alive_s=5.0, limit_concurrency=10, max_header_bytes=8 * 1024)
@@ -80,7 +80,7 @@ class DeadlineH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Open the connection with its first request's deadline running; one past the limit is closed."""
         super().connection_made(transport)
-        if not self.slots.admit(self, transport.abort, bytes_waiting(transport)):  # at the cap: the longest-silent one made room, or this one
+        if not self.slots.admit(self, transport.abort, functools.partial(self._not_silent, bytes_waiting(transport))):  # at the cap: the longest-silent one made room, or this one
             return
         self._deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
 
@@ -100,6 +100,11 @@ class DeadlineH11Protocol(H11Protocol):
             self._cancel_deadline()
         elif self._deadline is None and not self.transport.is_closing():
             self._deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
+
+    def _not_silent(self, waiting: Callable[[], bool]) -> bool:
+        # a request being answered (the app may take longer than the shed grace under a flood), or one whose
+        # bytes wait unread, is no reason to shed this connection
+        return (self.cycle is not None and not self.cycle.response_complete) or waiting()
 
     def _head_too_large(self, data: bytes) -> bool:
         # only the first max + 4 bytes matter: the end of the headers must be among them
