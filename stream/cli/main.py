@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, rules, topics, users, web, worker
+from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, topics, users, web, worker
 from stream.ops.logs import configure_logging
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.add_typer(users.users_app, name="users")
 app.add_typer(geofences.geofences_app, name="geofences")
 app.add_typer(geofences.coverage_app, name="coverage")
 app.add_typer(rules.rules_app, name="rules")
+app.add_typer(roster.roster_app, name="roster")
 app.add_typer(topics.topics_app, name="topics")
 app.command("replay")(rules.replay_command)
 app.command("backtest")(backtest.backtest_command)

@@ -19,6 +19,7 @@ class DeploymentPaths:
     classification: Path
     teams: Path
     protocols: Path
+    rosters: Path | None = None  # the folder of one roster file per team (people and rotations)
 
     @classmethod
     def bundled(cls, name: str = "minneapolis") -> DeploymentPaths:
@@ -32,6 +33,7 @@ class DeploymentPaths:
             classification=root / "stream" / name / "classification.yaml",
             teams=root / "geofences" / name / "teams.yaml",
             protocols=root / "rules" / name / "protocols.yaml",
+            rosters=root / "geofences" / name / "rosters",
         )
 
 
