@@ -396,6 +396,16 @@ class ReviewStore:
         with self.engine.begin() as conn:
             conn.execute(ack_tokens.delete().where(ack_tokens.c.token_id == token_id))
 
+    def activations_delivered_since(self, since: datetime) -> list[str]:
+        """Ids of the activations with an alert delivery recorded at or after ``since`` (SMS replies look
+        for the open alerts of a phone among them)."""
+        query = (
+            select(timeline.c.activation_id).distinct()
+            .where(timeline.c.kind == "delivery", timeline.c.at >= _aware(since, "since"))
+        )
+        with self.engine.connect() as conn:
+            return [row.activation_id for row in conn.execute(query)]
+
     def team_alerted(self, activation_id: str, team: str) -> bool:
         """Whether a notification intent for ``team`` is stored for this activation."""
         query = select(timeline.c.record).where(timeline.c.activation_id == activation_id, timeline.c.kind == "intent")

@@ -7,6 +7,7 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 
 - ``reviews.web.ops``: ``/healthz`` (``/metrics`` is on its own port: ``create_metrics_app``);
 - ``reviews.web.answers``: ``/ack/{token}`` (the signed token is the permission);
+- ``reviews.web.sms``: ``/sms/inbound`` (the SMS gateway's signature is the permission);
 - ``reviews.web.signin``: ``/``, ``/login``, ``/logout``;
 - ``reviews.web.review``: the day, packet, activation, outcome, note and summary pages;
 - ``reviews.web.exports``: the CSV exports.
@@ -50,6 +51,8 @@ from reviews.web.pages import Redirect, Refusal, refusal_page
 from reviews.web.review import router as review_routes
 from reviews.web.server import ServerLimits, serve_web
 from reviews.web.signin import router as signin_routes
+from reviews.web.sms import SmsInbound
+from reviews.web.sms import router as sms_routes
 from stream.model.events import AckMessage
 from stream.ops.kafka import Topics
 from stream.ops.metrics import WebMetrics, add_process_metrics
@@ -89,6 +92,7 @@ def create_web_app(
     review_clock: Callable[[], datetime] | None = None,
     forwarded_allow_ips: TrustedProxies | None = None,
     support_contact: str | None = None,
+    sms: SmsInbound | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -106,6 +110,7 @@ def create_web_app(
     ``registry`` (a new one when None) gets the requests by route template and status, and the answers
     given through ack links; ``create_metrics_app`` serves it, on another port. ``support_contact`` is whom the sign-in lockout
     page tells a locked-out user to contact (``DEFAULT_SUPPORT_CONTACT``, the DNS on-call, when None).
+    ``sms``: the SMS gateway's inbound webhook settings (reviews/web/sms.py); ``/sms/inbound`` answers 404 when None.
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -126,6 +131,7 @@ def create_web_app(
         single_sign_on=single_sign_on,
         support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
     )
+    app.state.sms = sms
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
     app.add_exception_handler(ClientDisconnect, client_gone)
@@ -135,7 +141,7 @@ def create_web_app(
     app.middleware("http")(session_cookie)
     app.middleware("http")(count_requests)
     app.middleware("http")(scheme_from_proxy)  # outermost: every other layer sees the scheme the client used
-    for router in (ops_routes, answer_routes, signin_routes, review_routes, export_routes):
+    for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes):
         app.include_router(router)
     return app
 

@@ -1,0 +1,164 @@
+"""Answers by SMS reply, the parts without I/O: Twilio's request signature, the reply grammar, the short
+code that tells one open alert from another, and which of a phone's alerts are still open.
+
+Signature (Twilio's documented algorithm, "Validating requests"): the full public URL of the webhook,
+then each form field sorted by name as name + value, concatenated; HMAC-SHA1 of that with the account's
+auth token, base64. Compared in constant time.
+
+Grammar: one answer word and at most one short code, in either order, case and accents ignored:
+``1``/``ACK``, ``2``/``OMW``, ``3``/``NO`` in English, and the words of ``REPLY_WORDS`` for each other
+language (the non-English words await review by native speakers).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, TimelineRecord
+
+Answer = Literal["ack", "on_my_way", "unable"]
+
+DIGITS: dict[str, Answer] = {"1": "ack", "2": "on_my_way", "3": "unable"}
+# language -> word -> answer; a deployment extends it per language its roster uses (issue 16, item 8)
+REPLY_WORDS: dict[str, dict[str, Answer]] = {
+    "en": {"ACK": "ack", "OK": "ack", "OMW": "on_my_way", "GOING": "on_my_way", "NO": "unable"},
+    # awaiting review by a native speaker
+    "es": {"RECIBIDO": "ack", "VOY": "on_my_way", "NO": "unable"},
+}
+# no 0/O, 1/I/L: a code read off a lock screen at night is typed back right
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_CHARS = 2
+MAX_REPLY_CHARS = 160  # one SMS segment: a longer body is not an answer
+
+
+def twilio_signature(auth_token: str, url: str, form: Iterable[tuple[str, str]]) -> str:
+    """Twilio's ``X-Twilio-Signature`` for a POST of ``form`` to ``url``: base64 HMAC-SHA1 of the URL
+    followed by every field, sorted by name (then value, for repeated names), as name + value."""
+    data = url + "".join(name + value for name, value in sorted(form))
+    return base64.b64encode(hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()).decode("ascii")
+
+
+def signature_valid(auth_token: str, url: str, form: Iterable[tuple[str, str]], signature: str | None) -> bool:
+    """Whether ``signature`` is Twilio's for this request (constant-time comparison; missing is invalid)."""
+    if not signature:
+        return False
+    return hmac.compare_digest(twilio_signature(auth_token, url, form).encode("ascii"), signature.encode("ascii", "replace"))
+
+
+def short_code(intent_id: str) -> str:
+    """The code a phone's SMS for this intent carries ("reply 2 K7"): two characters from
+    ``CODE_ALPHABET``, derived from the intent id alone, so every worker and re-send agrees."""
+    number = int.from_bytes(hashlib.sha256(intent_id.encode("utf-8")).digest()[:4], "big")
+    chars = []
+    for _ in range(CODE_CHARS):
+        number, index = divmod(number, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[index])
+    return "".join(chars)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What an SMS reply says: the answer, and the short code when the person typed one."""
+
+    answer: Answer
+    code: str | None = None
+
+
+class ReplyError(ValueError):
+    """A reply that is not an answer; the message is what the phone is told."""
+
+
+def _folded(text: str) -> str:
+    # "Recibído", "recibido" and "RECIBIDO" are the same word
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+
+
+def _answer_of(token: str, words: Mapping[str, Answer]) -> Answer | None:
+    return DIGITS.get(token) or words.get(token)
+
+
+def words_for(languages: Iterable[str]) -> dict[str, Answer]:
+    """The answer words of English and of each language given (an unknown language adds nothing)."""
+    words = dict(REPLY_WORDS["en"])
+    for language in languages:
+        words.update(REPLY_WORDS.get(language, {}))
+    return words
+
+
+def parse_reply(body: str, words: Mapping[str, Answer] | None = None) -> Reply:
+    """The answer and short code in an SMS body; ``ReplyError`` (its text for the phone) when it has none,
+    two answers, or a token that is neither."""
+    if len(body) > MAX_REPLY_CHARS:
+        raise ReplyError("Reply with 1 (acknowledge), 2 (on my way) or 3 (can't respond)")
+    table = words if words is not None else REPLY_WORDS["en"]
+    tokens = re.findall(r"[^\s.,;:!?]+", _folded(body))
+    answers = [a for a in (_answer_of(t, table) for t in tokens) if a is not None]
+    codes = [t for t in tokens if _answer_of(t, table) is None]
+    if len(answers) != 1 or len(codes) > 1:
+        raise ReplyError("Reply with 1 (acknowledge), 2 (on my way) or 3 (can't respond), and the alert's code if it has one")
+    if codes and not re.fullmatch(rf"[{CODE_ALPHABET}]{{{CODE_CHARS}}}", codes[0]):
+        raise ReplyError(f"{codes[0][:8]} is not an alert code; codes are like K7")
+    return Reply(answers[0], codes[0] if codes else None)
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An alert sent to a phone and not yet answered by its team: what an SMS reply can answer."""
+
+    activation_id: str
+    intent_id: str
+    team: str
+    ref: str
+    recipient_id: str
+    sent_at: datetime
+
+    @property
+    def code(self) -> str:
+        """The alert's short code."""
+        return short_code(self.intent_id)
+
+
+def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> list[OpenAlert]:
+    """The alerts delivered to any of ``recipient_ids`` at or after ``since`` whose team has not
+    acknowledged (an "on my way" or "ack" closes it; "can't respond" does not), oldest first."""
+    records = list(records)
+    refs = {r.activation_id: r.incident_id for r in records if isinstance(r, EventReceived)}
+    answered = {(r.activation_id, r.team) for r in records if isinstance(r, AckRecorded) and r.response != "unable"}
+    found: dict[str, OpenAlert] = {}
+    for record in records:
+        if not isinstance(record, AlertDelivered) or record.at < since or (record.activation_id, record.team) in answered:
+            continue
+        if record.activation_id not in refs:
+            continue  # no report stored to name the activation by: the core could not route the answer
+        for result in record.recipients:
+            if result.recipient_id in recipient_ids and result.status != "failed" and record.intent_id not in found:
+                found[record.intent_id] = OpenAlert(record.activation_id, record.intent_id, record.team, refs[record.activation_id],
+                                                    result.recipient_id, record.at)
+    return sorted(found.values(), key=lambda a: a.sent_at)
+
+
+def choose_alert(alerts: list[OpenAlert], reply: Reply) -> OpenAlert:
+    """The one open alert ``reply`` answers; ``ReplyError`` when there is none, the code matches none,
+    or several are open and no code (or an ambiguous one) says which."""
+    if not alerts:
+        raise ReplyError("You have no open Vigil alert to answer")
+    if reply.code is None:
+        if len(alerts) == 1:
+            return alerts[0]
+        codes = ", ".join(a.code for a in alerts)
+        raise ReplyError(f"You have {len(alerts)} open alerts: reply with the answer and the alert's code ({codes}), e.g. 2 {alerts[-1].code}")
+    matching = [a for a in alerts if a.code == reply.code]
+    if not matching:
+        raise ReplyError(f"No open alert has the code {reply.code}; your open alerts: {', '.join(a.code for a in alerts)}")
+    if len(matching) > 1:
+        raise ReplyError(f"Two open alerts share the code {reply.code}: please answer with the link in the alert")
+    return matching[0]

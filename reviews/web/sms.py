@@ -1,0 +1,164 @@
+"""``POST /sms/inbound``: the SMS gateway's inbound webhook (Twilio's form format), so a person answers an
+alert by replying ``1``/``2``/``3`` (or a word, and the alert's short code when several are open).
+
+The request must carry Twilio's ``X-Twilio-Signature`` over the configured public URL (never one built
+from the request's ``Host``) with the account's auth token: anything else is a 403. A signed reply is
+answered by TwiML ``<Response><Message>``, which Twilio sends back to the phone as the confirmation or
+the reason it was not taken. The phone number names recipients of the contacts file (``SmsInbound.phones``);
+the alerts delivered to them in the last ``window`` whose team has not acknowledged are the open ones.
+A reply is used once, by its ``MessageSid`` (kept with the ack links' uses in ``ack_tokens``); its
+answer goes to the acks topic as an ``AckMessage`` like a link's. Every refusal and answer is audited;
+the auth token and whole phone numbers are never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from xml.sax.saxutils import escape
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from notifiers.ack_links import AckClaim
+from reviews.sms_replies import OpenAlert, Reply, ReplyError, choose_alert, open_alerts, parse_reply, signature_valid, words_for
+from reviews.web.answers import LABELS, in_ack_store
+from reviews.web.deps import Web, WebContext
+from reviews.web.pages import Refusal
+from stream.model.events import AckMessage, stable_id
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter()
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+UNKNOWN_NUMBER = "This number is not on a Vigil team. Please answer with the link in the alert."
+TRY_AGAIN = "Vigil could not record your answer. Please reply again."
+MAX_FIELD_CHARS = 1600  # Twilio's longest message; a bigger field is not from the gateway
+
+
+@dataclass(frozen=True)
+class SmsInbound:
+    """What the inbound webhook needs: the account's auth token (from a file or the environment, never the
+    command line), the public URL the gateway posts to, the phone numbers (E.164) of the contacts file's
+    recipients, the languages whose reply words are understood, and how long an alert stays answerable."""
+
+    auth_token: str = field(repr=False)
+    public_url: str
+    phones: Mapping[str, frozenset[str]]
+    languages: tuple[str, ...] = ()
+    window: timedelta = timedelta(hours=12)  # the ack links' lifetime
+
+    def __post_init__(self) -> None:
+        if not self.auth_token:
+            raise ValueError("the SMS gateway's auth token is empty")
+        if not self.public_url.startswith("https://"):
+            raise ValueError(f"the SMS webhook's public URL must be https://, got {self.public_url!r}")
+
+
+def twiml(message: str, status: int = 200) -> Response:
+    """A TwiML reply: Twilio sends ``message`` back to the phone."""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(message)}</Message></Response>'
+    return Response(body, status_code=status, media_type="application/xml")
+
+
+def masked_phone(phone: str) -> str:
+    """A phone number as the audit log and the log keep it: its last four digits."""
+    return f"...{phone[-4:]}" if len(phone) > 4 else "..."
+
+
+async def _audit(web: WebContext, action: str, phone: str, detail: str) -> None:
+    # an audit the database refuses must not turn a refusal into a crash: it is logged instead
+    try:
+        await in_ack_store(web.store.audit, None, action, f"sms {masked_phone(phone)}", web.clock(), detail)
+    except Refusal:
+        log.warning("sms.audit_failed", action=action, detail=detail)
+
+
+def _form_fields(form) -> list[tuple[str, str]] | None:
+    items = [(k, v) for k, v in form.multi_items()]
+    if any(not isinstance(v, str) or len(v) > MAX_FIELD_CHARS for _, v in items):
+        return None
+    return items
+
+
+@router.post("/sms/inbound")
+async def sms_inbound(request: Request, web: Web) -> Response:
+    """An SMS reply from the gateway: checked, matched to one open alert, published, confirmed by TwiML."""
+    sms: SmsInbound | None = request.app.state.sms
+    if sms is None:
+        return PlainTextResponse("SMS replies are not configured on this server", status_code=404)
+    try:
+        fields = _form_fields(await request.form())
+    except Exception:  # noqa: BLE001 - an unreadable body is a bad request, not a crash
+        fields = None
+    if fields is None:
+        return PlainTextResponse("not a form the SMS gateway sends", status_code=400)
+    form = dict(fields)
+    phone = form.get("From", "")
+    if not signature_valid(sms.auth_token, sms.public_url, fields, request.headers.get(SIGNATURE_HEADER)):
+        log.info("sms.refused", reason="bad_signature")
+        await _audit(web, "sms_refused", phone, "bad_signature")
+        return PlainTextResponse("signature not valid", status_code=403)
+    message_sid, body = form.get("MessageSid", ""), form.get("Body")
+    if not message_sid or not phone or body is None:
+        await _audit(web, "sms_refused", phone, "missing_fields")
+        return PlainTextResponse("MessageSid, From and Body are required", status_code=400)
+    try:
+        return await answer_reply(web, sms, phone, message_sid, body)
+    except Refusal:  # the store or the broker failed: the person replies again
+        await _audit(web, "sms_refused", phone, "unavailable")
+        return twiml(TRY_AGAIN, 503)
+
+
+async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid: str, body: str) -> Response:
+    """Match a signed reply to its alert and record it; every outcome is audited and told to the phone."""
+    use_id = stable_id("sms", message_sid)
+    earlier = await in_ack_store(web.store.ack_token_use, use_id)
+    if earlier is not None:
+        await _audit(web, "sms_refused", phone, "replay")
+        return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)} ({LABELS.get(earlier.response, earlier.response)}).")
+    recipients = sms.phones.get(phone)
+    if not recipients:
+        log.info("sms.refused", reason="unknown_number", phone=masked_phone(phone))
+        await _audit(web, "sms_refused", phone, "unknown_number")
+        return twiml(UNKNOWN_NUMBER)
+    try:
+        reply = parse_reply(body, words_for(sms.languages))
+        alert = choose_alert(await phone_alerts(web, sms, recipients), reply)
+    except ReplyError as refusal:
+        await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])
+        return twiml(f"Vigil: {refusal}")
+    return await record_reply(web, phone, use_id, reply, alert)
+
+
+async def phone_alerts(web: WebContext, sms: SmsInbound, recipients: frozenset[str]) -> list[OpenAlert]:
+    """The open alerts sent to any of a phone's recipients within the answer window."""
+    since = web.clock() - sms.window
+    activations = await in_ack_store(web.store.activations_delivered_since, since)
+    records = await in_ack_store(web.store.records_for, activations)
+    return open_alerts((r for rs in records.values() for r in rs), recipients, since)
+
+
+async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert) -> Response:
+    """Use the reply once, publish its answer to the acks topic (releasing the use if that fails), confirm."""
+    now = web.clock()
+    claim = AckClaim(token_id=use_id, activation_id=alert.activation_id, ref=alert.ref, team=alert.team,
+                     recipient=alert.recipient_id, intent_id=alert.intent_id, expires_at=now)
+    earlier = await in_ack_store(web.store.claim_ack_token, claim, reply.answer, now)
+    if earlier is not None:  # the same message posted twice at once: the other request recorded it
+        await _audit(web, "sms_refused", phone, "replay")
+        return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)}.")
+    message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id)
+    try:
+        await web.publish_ack(message)
+    except Exception as exc:  # noqa: BLE001 - the answer is not on the topic: the person replies again
+        log.warning("sms.publish_failed", token_id=use_id, error=type(exc).__name__)
+        await in_ack_store(web.store.release_ack_token, use_id)
+        await _audit(web, "sms_refused", phone, "publish_failed")
+        return twiml(TRY_AGAIN, 503)
+    log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
+    await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
+    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {web.hhmm(now)}. Thank you.")

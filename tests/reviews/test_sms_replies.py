@@ -1,0 +1,140 @@
+"""The SMS reply parts without I/O: Twilio's signature, the reply grammar, short codes, open alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from reviews.sms_replies import (
+    CODE_ALPHABET,
+    OpenAlert,
+    Reply,
+    ReplyError,
+    choose_alert,
+    open_alerts,
+    parse_reply,
+    short_code,
+    signature_valid,
+    twilio_signature,
+    words_for,
+)
+from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, RecipientResult
+
+URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+
+
+def _fields(phone: str) -> list[tuple[str, str]]:
+    return [("CallSid", "CA1234567890ABCDE"), ("Caller", phone), ("Digits", "1234"), ("From", phone), ("To", "+18005551212")]
+
+
+@pytest.mark.parametrize(("phone", "expected"), [
+    # Twilio's published example ("Validating requests"); the two numbers appear in its docs over the years,
+    # each with its own signature (computed here and by many independent implementations)
+    ("+14158675310", "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+    ("+12349013030", "0/KCTR6DLpKmkAf8muzZqo1nDgQ="),
+])
+def test_twilio_published_example_vector(phone: str, expected: str) -> None:
+    assert twilio_signature("12345", URL, _fields(phone)) == expected
+    assert signature_valid("12345", URL, list(reversed(_fields(phone))), expected)  # fields sorted by name
+
+
+def test_any_change_breaks_the_signature() -> None:
+    good = twilio_signature("12345", URL, _fields("+14158675310"))
+    assert not signature_valid("12346", URL, _fields("+14158675310"), good)
+    assert not signature_valid("12345", URL.replace("https", "http"), _fields("+14158675310"), good)
+    assert not signature_valid("12345", URL, _fields("+14158675311"), good)
+    assert not signature_valid("12345", URL, _fields("+14158675310"), None)
+    assert not signature_valid("12345", URL, _fields("+14158675310"), "")
+    assert not signature_valid("12345", URL, _fields("+14158675310"), "ü" + good)
+
+
+@pytest.mark.parametrize(("body", "answer"), [
+    ("1", "ack"), ("2", "on_my_way"), ("3", "unable"),
+    ("ACK", "ack"), ("ack", "ack"), (" Ok. ", "ack"), ("OMW", "on_my_way"), ("omw!", "on_my_way"), ("going", "on_my_way"), ("No", "unable"),
+])
+def test_english_answers(body: str, answer: str) -> None:
+    assert parse_reply(body) == Reply(answer)
+
+
+@pytest.mark.parametrize(("body", "answer"), [("recibido", "ack"), ("Recibído", "ack"), ("voy", "on_my_way"), ("NO", "unable")])
+def test_spanish_answers_when_the_deployment_uses_spanish(body: str, answer: str) -> None:
+    assert parse_reply(body, words_for(["es"])) == Reply(answer)
+
+
+def test_a_language_not_used_adds_no_words() -> None:
+    with pytest.raises(ReplyError):
+        parse_reply("voy", words_for(["so"]))
+
+
+@pytest.mark.parametrize(("body", "reply"), [("2 K7", Reply("on_my_way", "K7")), ("k7 2", Reply("on_my_way", "K7")),
+                                             ("ACK 3X", Reply("ack", "3X"))])
+def test_a_short_code_in_either_order(body: str, reply: Reply) -> None:
+    assert parse_reply(body) == reply
+
+
+@pytest.mark.parametrize("body", ["", "hello there", "1 2", "2 K7 K8", "yes", "x" * 161])
+def test_not_an_answer(body: str) -> None:
+    with pytest.raises(ReplyError, match="Reply with 1"):
+        parse_reply(body)
+
+
+def test_a_malformed_code_is_named() -> None:
+    with pytest.raises(ReplyError, match="K0 is not an alert code"):
+        parse_reply("2 K0")
+
+
+def test_short_codes_are_deterministic_and_readable() -> None:
+    codes = {short_code(f"int-{n:020x}") for n in range(200)}
+    assert short_code("int-abc") == short_code("int-abc")
+    assert all(len(c) == 2 and set(c) <= set(CODE_ALPHABET) for c in codes)
+    assert len(codes) > 150  # spread over the 961 codes
+
+
+T0 = datetime(2026, 7, 5, 3, 0, tzinfo=UTC)
+
+
+def _received(act: str) -> EventReceived:
+    return EventReceived(entry_id=f"e-{act}", activation_id=act, at=T0, event_id="ev", event_kind="person_shot", source="cad",
+                         incident_id=f"REF-{act}", reported_at=T0, location=None)
+
+
+def _delivered(act: str, intent: str, team: str, rid: str, at: datetime = T0, status: str = "delivered") -> AlertDelivered:
+    return AlertDelivered(entry_id=f"d-{intent}", activation_id=act, at=at, intent_id=intent, team=team, status="delivered",
+                          recipients=(RecipientResult(recipient="twilio://...", status=status, elapsed_ms=1, recipient_id=rid),))
+
+
+def test_open_alerts_are_the_unanswered_deliveries_to_the_phone() -> None:
+    records = [
+        _received("a1"), _delivered("a1", "i1", "vi-central", "r1"),
+        _received("a2"), _delivered("a2", "i2", "vi-north", "r1"),
+        AckRecorded(entry_id="k", activation_id="a2", at=T0, team="vi-north", first=True, within_deadline=True, response="on_my_way"),
+        _received("a3"), _delivered("a3", "i3", "vi-central", "r2"),  # someone else's phone
+        _received("a4"), _delivered("a4", "i4", "vi-central", "r1", at=T0 - timedelta(hours=13)),  # too old
+        _received("a5"), _delivered("a5", "i5", "vi-central", "r1", status="failed"),  # never reached the phone
+        _delivered("a6", "i6", "vi-central", "r1"),  # no report stored: the core could not route it
+    ]
+    found = open_alerts(records, frozenset({"r1"}), T0 - timedelta(hours=12))
+    assert [(a.intent_id, a.ref, a.team) for a in found] == [("i1", "REF-a1", "vi-central")]
+
+
+def test_cant_respond_leaves_the_alert_open() -> None:
+    records = [_received("a1"), _delivered("a1", "i1", "vi-central", "r1"),
+               AckRecorded(entry_id="k", activation_id="a1", at=T0, team="vi-central", first=False, within_deadline=True, response="unable")]
+    assert len(open_alerts(records, frozenset({"r1"}), T0)) == 1
+
+
+def _alert(intent: str) -> OpenAlert:
+    return OpenAlert("a", intent, "t", "ref", "r1", T0)
+
+
+def test_choosing_the_alert() -> None:
+    one, two = _alert("int-one"), _alert("int-two")
+    assert choose_alert([one], Reply("ack")) == one
+    assert choose_alert([one, two], Reply("ack", two.code)) == two
+    with pytest.raises(ReplyError, match=f"You have 2 open alerts: reply with the answer and the alert's code \\({one.code}, {two.code}\\)"):
+        choose_alert([one, two], Reply("ack"))
+    with pytest.raises(ReplyError, match="No open alert has the code"):
+        choose_alert([one], Reply("ack", "ZZ" if one.code != "ZZ" else "YY"))
+    with pytest.raises(ReplyError, match="You have no open Vigil alert"):
+        choose_alert([], Reply("ack"))
