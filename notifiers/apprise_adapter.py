@@ -12,7 +12,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +100,23 @@ def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
     if not teams:
         raise ContactsError(f"contacts file {contacts} defines no tagged recipient")
     return {team: tuple(servers) for team, servers in teams.items()}
+
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def sms_phones(recipients: Mapping[str, tuple[Recipient, ...]]) -> dict[str, frozenset[str]]:
+    """Phone number (E.164) → ids of the recipients that text it: the targets of the contacts file's SMS
+    gateways (Apprise's Twilio plugin lists them as ``('T', '+1612...')``), so that an SMS reply from a number
+    finds the alerts sent to it."""
+    phones: dict[str, set[str]] = {}
+    for team in recipients.values():
+        for recipient in team:
+            for target in getattr(recipient.server, "targets", None) or ():
+                number = str(target[-1] if isinstance(target, tuple) and target else target)
+                if E164.fullmatch(number):
+                    phones.setdefault(number, set()).add(recipient.id)
+    return {number: frozenset(ids) for number, ids in phones.items()}
 
 
 @dataclass(frozen=True)

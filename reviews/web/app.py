@@ -247,6 +247,7 @@ async def run_web(
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
     support_contact: str | None = None,
+    sms: SmsInbound | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -257,7 +258,8 @@ async def run_web(
     workers' clock when it is not the real one (see ``create_web_app``). ``limits``: what one client may
     take of the server (reviews/web/server.py). With ``metrics_port`` (0: a free one), ``/metrics`` is
     served there on ``metrics_host``, and nowhere else.
-    ``support_contact``: whom a locked-out user contacts (see ``create_web_app``).
+    ``support_contact``: whom a locked-out user contacts (see ``create_web_app``). ``sms``: answers by SMS
+    reply (``/sms/inbound``; see ``create_web_app``).
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -278,7 +280,7 @@ async def run_web(
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, single_sign_on=single_sign_on,
                              session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips,
-                             support_contact=support_contact)
+                             support_contact=support_contact, sms=sms)
         metrics = create_metrics_app(registry) if metrics_port is not None else None
         await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0,
                         registry=registry)

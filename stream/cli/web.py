@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -54,6 +54,12 @@ def web(
     max_header_bytes: int = typer.Option(16384, "--max-header-bytes", min=1024, help="Size of a request's line and headers at most (400 beyond)."),
     metrics_port: int = typer.Option(9603, "--metrics-port", min=0, max=65535, help="Port of /metrics for Prometheus (not on --port); 0 picks a free one (logged)."),
     metrics_host: str = MetricsHostOption,
+    sms_auth_token_file: Path | None = typer.Option(
+        None, "--sms-auth-token-file", envvar="VIGIL_SMS_AUTH_TOKEN_FILE",
+        help="File holding the SMS gateway's (Twilio's) auth token: turns on answers by SMS reply at /sms/inbound (needs an "
+             "https --public-url and --contacts)."),
+    contacts: Path | None = typer.Option(
+        None, "--contacts", envvar="VIGIL_CONTACTS", help="The contacts file: which phone numbers the SMS alerts go to (for SMS replies)."),
     support_contact: str | None = typer.Option(
         None, "--support-contact", envvar="VIGIL_SUPPORT_CONTACT",
         help="Whom the sign-in page tells a locked-out user to contact, e.g. \"DNS on-call, 612-555-0100\" (default: the DNS on-call)."),
@@ -82,14 +88,40 @@ def web(
         raise typer.Exit(2)
     topics = Topics(topic_prefix)
     zone = load_deployment().classification.zone
+    sms = sms_inbound(sms_auth_token_file, contacts, public_url)
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
                       metrics_host=metrics_host, metrics_port=metrics_port,
-                      support_contact=support_contact and support_contact.strip(), **edge)
+                      support_contact=support_contact and support_contact.strip(), sms=sms, **edge)
 
     run_until_interrupted(run())
+
+
+def sms_inbound(token_file: Path | None, contacts: Path | None, public_url: str | None) -> Any:
+    """``run_web``'s SMS reply settings (None without ``--sms-auth-token-file``); exit 2 naming the option at fault
+    (never printing the token)."""
+    if token_file is None:
+        return None
+    from notifiers.apprise_adapter import ContactsError, load_recipients, sms_phones
+    from reviews.web.sms import SmsInbound
+
+    if contacts is None:
+        _refuse("--sms-auth-token-file needs --contacts (VIGIL_CONTACTS): the phone numbers the SMS alerts go to")
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+        phones = sms_phones(load_recipients(contacts))
+        return SmsInbound(auth_token=token, public_url=f"{(public_url or '').rstrip('/')}/sms/inbound", phones=phones)
+    except OSError as exc:
+        _refuse(f"--sms-auth-token-file {token_file}: {exc.strerror or exc}")
+    except (ContactsError, ValueError) as exc:
+        _refuse(f"SMS replies: {exc}")
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.echo(f"vigil: {message}", err=True)
+    raise typer.Exit(2)
 
 
 def web_edge(user_header: str | None, proxy_ips: str | None, secret_file: Path | None, secret_header: str, forwarded_ips: str | None,
