@@ -89,6 +89,7 @@ def create_web_app(
     review_clock: Callable[[], datetime] | None = None,
     forwarded_allow_ips: TrustedProxies | None = None,
     support_contact: str | None = None,
+    team_precision: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -105,7 +106,8 @@ def create_web_app(
     to GeoJSON polygon) is what the maps draw; the bundled Minneapolis neighborhoods by default.
     ``registry`` (a new one when None) gets the requests by route template and status, and the answers
     given through ack links; ``create_metrics_app`` serves it, on another port. ``support_contact`` is whom the sign-in lockout
-    page tells a locked-out user to contact (``DEFAULT_SUPPORT_CONTACT``, the DNS on-call, when None).
+    page tells a locked-out user to contact (``DEFAULT_SUPPORT_CONTACT``, the DNS on-call, when None). ``team_precision``:
+    each team's location precision on its answer page (``reviews.web.incident.team_precisions``); none for a team not in it.
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -125,6 +127,7 @@ def create_web_app(
         proxies=forwarded_allow_ips or TrustedProxies(),
         single_sign_on=single_sign_on,
         support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
+        team_precision=team_precision,
     )
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
@@ -241,6 +244,7 @@ async def run_web(
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
     support_contact: str | None = None,
+    team_precision: Mapping[str, str] | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -251,7 +255,7 @@ async def run_web(
     workers' clock when it is not the real one (see ``create_web_app``). ``limits``: what one client may
     take of the server (reviews/web/server.py). With ``metrics_port`` (0: a free one), ``/metrics`` is
     served there on ``metrics_host``, and nowhere else.
-    ``support_contact``: whom a locked-out user contacts (see ``create_web_app``).
+    ``support_contact``: whom a locked-out user contacts, ``team_precision``: where the answer pages say (see ``create_web_app``).
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -272,7 +276,7 @@ async def run_web(
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, single_sign_on=single_sign_on,
                              session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips,
-                             support_contact=support_contact)
+                             support_contact=support_contact, team_precision=team_precision)
         metrics = create_metrics_app(registry) if metrics_port is not None else None
         await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0,
                         registry=registry)
