@@ -22,6 +22,7 @@ from notifiers.ack_links import AckClaim, AckTokenError
 from reviews.model import IfCantRespond, if_cant_respond
 from reviews.store import AckUse
 from reviews.web.deps import Web, WebContext
+from reviews.web.incident import incident_of
 from reviews.web.pages import Refusal, render_page
 from stream.model.events import AckMessage
 
@@ -119,19 +120,24 @@ def already_used(web: WebContext, claim: AckClaim, use: AckUse) -> Refusal:
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
 async def ack_page(token: str, web: Web) -> HTMLResponse:
-    """The answer page: the team, the activation, when the link expires, and the three buttons."""
+    """The answer page: what happened, where, by when and who has answered; the team, when the link expires, and
+    the three buttons."""
     claim = await verified_claim(web, token)
     earlier = await in_ack_store(web.store.ack_token_use, claim.token_id)
     if earlier is not None:
         raise already_used(web, claim, earlier)
     expires = claim.expires_at.astimezone(web.zone)
+    records = await in_ack_store(web.store.records, claim.activation_id)
+    # deadlines are the activation's own times: time left is judged on the review clock, as the review pages do
+    incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock())
     return render_page(
         "ack.html",
         team=claim.team,
         activation=claim.activation_id[:12],
         expires=f"{expires:%H:%M %Z, %a %d %b}",
         choices=CHOICES,
-        unable_hint=unable_hint(await what_follows(web, claim), web.hhmm),
+        incident=incident,
+        unable_hint=unable_hint(if_cant_respond(records, claim.team), web.hhmm),
     )
 
 

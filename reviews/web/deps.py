@@ -68,6 +68,8 @@ class WebContext:
     proxies: TrustedProxies = TrustedProxies()
     single_sign_on: SingleSignOn | None = None
     support_contact: str = DEFAULT_SUPPORT_CONTACT  # whom the sign-in lockout page tells a locked-out user to contact
+    # each team's location precision (block, neighborhood, none) for the answer page; a team not in it gets none
+    team_precision: Mapping[str, str] | None = None
 
     @property
     def trusted_user_header(self) -> str | None:

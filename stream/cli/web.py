@@ -67,6 +67,8 @@ def web(
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
     from reviews.web.app import run_web
+    from reviews.web.incident import team_precisions
+    from stream.core.state import Config
     from stream.core.deployment import load_deployment
     from stream.ops.kafka import Topics, ensure_topics
 
@@ -87,14 +89,16 @@ def web(
         typer.echo(f"vigil: --support-contact must be 1 to {SUPPORT_CONTACT_MAX_CHARS} characters (who to call, and how)", err=True)
         raise typer.Exit(2)
     topics = Topics(topic_prefix)
-    zone = load_deployment().classification.zone
+    deployment = load_deployment()
+    zone = deployment.classification.zone
+    precision = team_precisions(Config(deployment.coverage, deployment.protocols))
     sms = sms_inbound(sms_auth_token_file, contacts, public_url)
 
     async def run() -> None:
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
                       metrics_host=metrics_host, metrics_port=metrics_port,
-                      support_contact=support_contact and support_contact.strip(), sms=sms, **edge)
+                      support_contact=support_contact and support_contact.strip(), sms=sms, team_precision=precision, **edge)
 
     run_until_interrupted(run())
 

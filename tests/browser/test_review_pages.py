@@ -1,6 +1,7 @@
 """The review pages and the answer page in a real Chromium, on a served demo (`vigil demo --serve`).
 
-Set VIGIL_SCREENSHOTS=DIR to keep screenshots of the review day and an activation page (docs/ has them).
+Set VIGIL_SCREENSHOTS=DIR to keep screenshots of the review day and an activation page (docs/ has them). The answer
+page's, on a phone in light and dark mode, always go to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 pytestmark = pytest.mark.integration
 
 SHOTS = os.environ.get("VIGIL_SCREENSHOTS")
+DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"  # the answer page's, always kept (docs/review.md)
+MIN_TARGET_PX = 44  # the smallest comfortable touch target (WCAG 2.5.5's 44 px)
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 LINK = re.compile(r"Answer: (\S+)")
 REF = re.compile(r"Ref (act-[0-9a-f]+)")
@@ -93,6 +96,31 @@ def test_the_review_tells_cant_respond_awaiting_and_a_true_time_to_notify(browse
     seconds = float(re.search(r"Time to notify\s+(-?[\d.]+) s", body).group(1))  # type: ignore[union-attr]
     assert 0 <= seconds < 60
     context.close()
+
+
+def test_the_answer_page_shows_the_incident_on_a_phone_in_light_and_dark(browser, served_demo) -> None:
+    # before the next test answers this link: once used, the link shows when it was used instead
+    link = LINK.search(_message_to(served_demo, "vi-central-lead")["body"]).group(1)
+    for scheme, name in (("light", "answer-page.png"), ("dark", "answer-page-dark.png")):
+        phone = browser.new_context(**PHONE, color_scheme=scheme)
+        page = phone.new_page()
+        page.goto(link)
+        text = page.inner_text("body")
+        assert page.locator("h1.what").inner_text() in ("Person shot", "Shots fired", "ShotSpotter activation", "Gunshot patient arrived")
+        where = page.locator("p.where").inner_text()
+        assert re.search(r"\(\d+\.\d{3}, -\d+\.\d{3}\)$", where), where  # the point at the alert's ~100 m, no finer
+        geo = page.get_by_role("link", name="Open in maps").get_attribute("href")
+        assert re.fullmatch(r"geo:\d+\.\d{3},-\d+\.\d{3}", geo or ""), geo
+        assert re.search(r"Answer by \d\d:\d\d · |No answer deadline for vi-central", text)
+        assert "Answers so far" in text
+        for button in ("Acknowledge", "On my way", "Can't respond"):
+            box = page.get_by_role("button", name=button).bounding_box()
+            assert box is not None and box["height"] >= MIN_TARGET_PX and box["width"] >= 300
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert (background == "rgb(0, 0, 0)") == (scheme == "dark"), background
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_SHOTS / name), full_page=True)
+        phone.close()
 
 
 def test_an_ack_link_on_a_phone_cancels_the_escalation_in_the_timeline(browser, served_demo) -> None:

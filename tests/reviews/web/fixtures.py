@@ -24,6 +24,7 @@ from notifiers.ack_links import AckSigner
 from reviews.model import review_of
 from reviews.store import ReviewStore
 from reviews.web.app import create_web_app
+from reviews.web.incident import team_precisions
 from stream.core.activations import handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
@@ -78,7 +79,8 @@ def service(db_url: str, deployment) -> Iterator[Service]:
             raise ConnectionError("broker down")
         holder[0].published.append(message)
 
-    app = create_web_app(signer, store, publish, lambda: holder[0].now, zone=CHICAGO)
+    app = create_web_app(signer, store, publish, lambda: holder[0].now, zone=CHICAGO,
+                         team_precision=team_precisions(Config(deployment.coverage, deployment.protocols)))
     with TestClient(app) as client:
         holder.append(Service(client, signer, store, outcome.intents))
         try:

@@ -40,7 +40,9 @@ def test_page_shows_the_team_the_activation_and_three_buttons(service: Service) 
     assert '<form method="post">' in html
     for value, label in [("ack", "Acknowledge"), ("on_my_way", "On my way"), ("unable", "Can&#39;t respond")]:
         assert f'name="response" value="{value}"' in html and label in html
-    assert "<script" not in html and "http" not in html.split("<body>")[1]  # no JS, no external assets
+    body = html.split("<body>")[1]
+    # no JS, no external assets: the only address off the site is the OpenStreetMap link, a link and not a load
+    assert "<script" not in html and "src=" not in body and body.count("http") == 1 and 'href="https://www.openstreetmap.org/' in body
     assert service.published == []  # looking is not answering
 
 
