@@ -22,6 +22,7 @@ import structlog
 from apprise import Apprise, AppriseAsset, AppriseConfig
 from apprise.plugins.base import NotifyBase
 
+from notifiers.contacts import PERSON_TAG
 from notifiers.rate_limit import RecipientRateLimiter
 from stream.model.events import NotificationIntent, stable_id
 from stream.model.timeline import RecipientResult
@@ -95,7 +96,8 @@ def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
         masked_seen[masked] = masked_seen.get(masked, -1) + 1  # two URLs may mask alike
         recipient = Recipient(server, channels[0] if channels else "default", stable_id("rcpt", masked, masked_seen[masked]))
         for name in names:
-            if not name.startswith(CHANNEL_TAG):
+            # a `person-<id>` tag names a roster person's contact method (notifiers/contacts.py), not a team
+            if not name.startswith((CHANNEL_TAG, PERSON_TAG)):
                 teams.setdefault(name, []).append(recipient)
     if not teams:
         raise ContactsError(f"contacts file {contacts} defines no tagged recipient")

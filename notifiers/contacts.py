@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-PERSON_TAG = "person-"
 CHANNEL_TAG = "via-"
+PERSON_TAG = "person-"
 CHANNEL_ORDER = ("push", "sms", "email")
 
 

@@ -19,8 +19,11 @@ def broker(
     from stream.devtools.broker import EmbeddedBroker
 
     embedded = EmbeddedBroker(port=port)
-    typer.echo(embedded.start())
+    bootstrap = embedded.start()
+    # before the address is printed: whoever reads it may stop the broker at once (a SIGTERM that came first
+    # killed the command without stopping Tansu)
     signal.signal(signal.SIGTERM, lambda *_: embedded.terminate())
+    typer.echo(bootstrap)
     try:
         code = embedded.wait()
     except KeyboardInterrupt:

@@ -294,3 +294,11 @@ def test_recipients_that_mask_alike_get_distinct_ids(tmp_path: Path) -> None:
     assert "secret" not in one.id + two.id
     # ids survive a reload (a worker restart): links already sent keep naming the same recipient
     assert [r.id for r in load_recipients(contacts)["vi-central"]] == [one.id, two.id]
+
+
+def test_a_person_tag_is_no_team(tmp_path) -> None:
+    # a roster person's contact method (notifiers/contacts.py) reaches nobody by team
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/ana:\n      - tag: person-ana-r, via-sms\n"
+                        "  - json://127.0.0.1:8700/phone/lead:\n      - tag: vi-central\n")
+    assert set(load_recipients(contacts)) == {"vi-central"}
