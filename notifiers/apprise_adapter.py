@@ -24,6 +24,7 @@ from apprise.plugins.base import NotifyBase
 
 from notifiers.contacts import PERSON_TAG
 from notifiers.rate_limit import RecipientRateLimiter
+from notifiers.sms_codes import reply_line
 from stream.model.events import NotificationIntent, stable_id
 from stream.model.timeline import RecipientResult
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CHANNEL_TAG = "via-"
+SMS_CHANNEL = "sms"  # the `via-sms` channel: its alerts say how to answer by reply
 DEFAULT_CHANNEL_ORDER = ("push", "sms", "email", "default")
 
 
@@ -210,6 +212,8 @@ class AppriseNotifier:
             return intent.body
         # links expire on the real clock, whatever clock the worker runs on (drills run on scenario time)
         link = self._ack_links.link(intent, recipient.id, datetime.now(UTC))
+        if recipient.channel == SMS_CHANNEL:  # a phone may hold several open alerts: its reply names this one
+            return f"{intent.body}\n{reply_line(intent.intent_id)}\nAnswer: {link}"
         return f"{intent.body}\nAnswer: {link}"
 
     async def _send_once(self, server: NotifyBase, title: str, body: str) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from notifiers.sms_codes import CODE_ALPHABET, CODE_CHARS, short_code
 from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, TimelineRecord
 
 Answer = Literal["ack", "on_my_way", "unable"]
@@ -34,8 +35,6 @@ REPLY_WORDS: dict[str, dict[str, Answer]] = {
     "es": {"RECIBIDO": "ack", "VOY": "on_my_way", "NO": "unable"},
 }
 # no 0/O, 1/I/L: a code read off a lock screen at night is typed back right
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_CHARS = 2
 MAX_REPLY_CHARS = 160  # one SMS segment: a longer body is not an answer
 
 
@@ -51,17 +50,6 @@ def signature_valid(auth_token: str, url: str, form: Iterable[tuple[str, str]], 
     if not signature:
         return False
     return hmac.compare_digest(twilio_signature(auth_token, url, form).encode("ascii"), signature.encode("ascii", "replace"))
-
-
-def short_code(intent_id: str) -> str:
-    """The code a phone's SMS for this intent carries ("reply 2 K7"): two characters from
-    ``CODE_ALPHABET``, derived from the intent id alone, so every worker and re-send agrees."""
-    number = int.from_bytes(hashlib.sha256(intent_id.encode("utf-8")).digest()[:4], "big")
-    chars = []
-    for _ in range(CODE_CHARS):
-        number, index = divmod(number, len(CODE_ALPHABET))
-        chars.append(CODE_ALPHABET[index])
-    return "".join(chars)
 
 
 @dataclass(frozen=True)

@@ -302,3 +302,23 @@ def test_a_person_tag_is_no_team(tmp_path) -> None:
     contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/ana:\n      - tag: person-ana-r, via-sms\n"
                         "  - json://127.0.0.1:8700/phone/lead:\n      - tag: vi-central\n")
     assert set(load_recipients(contacts)) == {"vi-central"}
+
+
+def test_an_sms_alert_says_how_to_answer_it_by_reply_with_its_own_code(tmp_path) -> None:
+    # a phone with several open alerts answers the right one: "reply 2 K7" (reviews/sms_replies.py reads it back)
+    from notifiers.ack_links import AckSigner
+    from notifiers.sms_codes import short_code
+    from reviews.sms_replies import parse_reply, words_for
+
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/sms:\n      - tag: vi-central, via-sms\n"
+                        "  - json://127.0.0.1:8700/phone/push:\n      - tag: vi-central, via-push\n")
+    recipients = load_recipients(contacts)["vi-central"]
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=AckSigner(b"k" * 32, "https://vigil.example.org"))
+    intent = _ref_intent("vi-central", "act-sms", 7)
+    by_channel = {r.channel: notifier.body_for(r, intent) for r in recipients}
+    code = short_code(intent.intent_id)
+    assert f"Reply 1 {code} ack, 2 {code} on my way, 3 {code} can't respond" in by_channel["sms"]
+    assert "Reply" not in by_channel["push"]
+    reply = parse_reply(f"2 {code}", words_for(()))
+    assert reply.code == code

@@ -1,0 +1,26 @@
+"""The short code an SMS alert carries so that a phone with several open alerts answers the right one
+("reply 2 K7"): derived from the intent id alone, so every worker and every re-send agrees, and read back by
+the SMS reply webhook (reviews/sms_replies.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off a phone at night
+CODE_CHARS = 2
+
+
+def short_code(intent_id: str) -> str:
+    """The code a phone's SMS for this intent carries: two characters from ``CODE_ALPHABET``."""
+    number = int.from_bytes(hashlib.sha256(intent_id.encode("utf-8")).digest()[:4], "big")
+    chars = []
+    for _ in range(CODE_CHARS):
+        number, index = divmod(number, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[index])
+    return "".join(chars)
+
+
+def reply_line(intent_id: str) -> str:
+    """The line an SMS alert ends with: how to answer it by reply."""
+    code = short_code(intent_id)
+    return f"Reply 1 {code} ack, 2 {code} on my way, 3 {code} can't respond"
