@@ -169,14 +169,19 @@ def contact_urls(planted: Planted):
     return urls
 
 
-async def read_topics(bootstrap: str) -> dict[str, list[bytes]]:
-    """Every record (key, value, headers) of every topic on the broker, to each partition's end."""
+async def topic_names(bootstrap: str) -> list[str]:
+    """Every topic on the broker, sorted."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        names = sorted(await admin.list_topics())
+        return sorted(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def read_topics(bootstrap: str) -> dict[str, list[bytes]]:
+    """Every record (key, value, headers) of every topic on the broker, to each partition's end."""
+    names = await topic_names(bootstrap)
     found: dict[str, list[bytes]] = {}
     for name in names:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
@@ -211,12 +216,7 @@ async def topics_settled(bootstrap: str, quiet_s: float = 2.0, cap_s: float = 12
         began = last_change = time.monotonic()
         last: int | None = None
         while time.monotonic() - began < cap_s:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-            await admin.start()
-            try:
-                names = sorted(await admin.list_topics())
-            finally:
-                await admin.close()
+            names = await topic_names(bootstrap)
             partitions = [TopicPartition(name, p) for name in names for p in await _partitions(consumer, name)]
             total = sum((await consumer.end_offsets(partitions)).values()) if partitions else 0
             if total != last:

@@ -293,22 +293,11 @@ class ReviewStore:
                     conn.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
                     yield conn
                 return
-            raw = conn.connection.driver_connection
-            previous = raw.isolation_level
-            # pysqlite would commit before each DDL statement on its own; with it out of the way, every
-            # CREATE runs inside our BEGIN IMMEDIATE, which takes the write lock first: a racing process waits
-            # for our commit instead of seeing half a schema
-            raw.isolation_level = None
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.rollback()
-                    raise
-                conn.commit()
-            finally:
-                raw.isolation_level = previous
+            # pysqlite would commit before each DDL statement on its own; inside BEGIN IMMEDIATE every CREATE
+            # runs under the write lock taken first: a racing process waits for our commit instead of seeing
+            # half a schema
+            with self._immediate(conn):
+                yield conn
 
     @staticmethod
     def _adopt_legacy(conn: Connection) -> bool:
