@@ -89,6 +89,31 @@ class Swap(_Frozen):
     note: str = ""
 
 
+class Paging(_Frozen):
+    """How a team's people are paged before the team escalates (stream/core/paging.py): the primary at once,
+    the secondary after ``secondary_after_minutes`` with no answer, everyone on the team after
+    ``everyone_after_minutes``; each person on their channels in order (contacts file), moving to the next
+    channel after that channel's wait (``channel_wait_minutes``, by channel; ``default_wait_minutes`` for
+    others). All of it runs inside the team's ack deadline; the protocol's escalation is unchanged."""
+
+    secondary_after_minutes: float = Field(default=3, ge=0, le=24 * 60)
+    everyone_after_minutes: float = Field(default=6, ge=0, le=24 * 60)
+    channel_wait_minutes: dict[str, float] = Field(default_factory=lambda: {"push": 2.0, "sms": 2.0})
+    default_wait_minutes: float = Field(default=2, gt=0, le=24 * 60)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Paging:
+        if self.everyone_after_minutes < self.secondary_after_minutes:
+            raise ValueError("everyone_after_minutes must not be before secondary_after_minutes")
+        if any(wait <= 0 for wait in self.channel_wait_minutes.values()):
+            raise ValueError("channel_wait_minutes: every wait must be above 0")
+        return self
+
+    def wait(self, channel: str) -> float:
+        """Minutes to wait for an answer on ``channel`` before the next channel."""
+        return self.channel_wait_minutes.get(channel, self.default_wait_minutes)
+
+
 class Roster(_Frozen):
     """A team's roster file."""
 
@@ -97,6 +122,7 @@ class Roster(_Frozen):
     rotations: tuple[Rotation, ...] = Field(min_length=1)
     overrides: tuple[Override, ...] = ()
     swaps: tuple[Swap, ...] = ()
+    paging: Paging = Paging()
 
     def person(self, person_id: str) -> Person:
         """A person of the roster by id."""

@@ -201,8 +201,8 @@ class ProtocolSet:
         joins = timedelta(minutes=max(correlation.hospital_join_minutes, correlation.shotspotter_join_minutes))
         return max(self.repeat_horizon, joins)
 
-    def render(self, audience: str, context: dict[str, object]) -> tuple[str, str]:
-        """Title and body for an audience."""
+    def render(self, audience: str, context: dict[str, object], language: str = "en") -> tuple[str, str]:
+        """Title and body for an audience, in ``language`` when the file has it, else in the default."""
         template = self.spec.templates[audience]  # type: ignore[index]
         title = _render(compiled(template.title), context).strip()
         body = "\n".join(line.rstrip() for line in _render(compiled(template.body), context).strip().splitlines() if line.strip())

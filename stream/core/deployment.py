@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from geofences.coverage import CoverageMap, compile_coverage
+from geofences.roster import Roster, compile_rosters
 from rules.protocols import ProtocolSet, load_protocols
 from stream.feeds.classify import Classification, load_classification
 
@@ -44,6 +45,7 @@ class Deployment:
     classification: Classification
     coverage: CoverageMap
     protocols: ProtocolSet
+    rosters: dict[str, Roster] = field(default_factory=dict)  # team → roster (teams without one page their shared recipients)
 
     @property
     def jurisdiction(self) -> str:
@@ -59,6 +61,7 @@ def load_deployment(paths: DeploymentPaths | None = None) -> Deployment:
         classification=load_classification(paths.classification),
         coverage=coverage,
         protocols=load_protocols(paths.protocols, teams=set(coverage.teams)),
+        rosters=compile_rosters(paths.rosters, set(coverage.teams)).rosters if paths.rosters is not None else {},
     )
     names = {
         paths.classification: deployment.classification.jurisdiction,

@@ -11,11 +11,12 @@ step writes one or two of them.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from geofences.coverage import CoverageMap, Placement
+from geofences.roster import Roster
 from rules.protocols import EscalationStep, ProtocolSet
 from stream.model.events import KIND_RANK, EventKind, Intent, NotificationIntent, ShootingEvent
 from stream.model.timeline import TimelineRecord
@@ -142,6 +143,11 @@ class Config:
     coverage: CoverageMap
     protocols: ProtocolSet
     keep: timedelta | None = None  # how long activations are kept, when not as long as the protocols need (tests)
+    # team → its roster: a team with one pages its people (stream/core/paging.py); without, its shared recipients
+    rosters: Mapping[str, Roster] = field(default_factory=dict, compare=False)
+    # person → their channels in the order they are tried (the contacts file's, notifiers/contacts.py); a
+    # person not in it is paged once on whatever reaches them
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     @property
     def retention(self) -> timedelta:

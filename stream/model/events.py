@@ -154,6 +154,14 @@ class NotificationIntent(Frozen):
     created_at: AwareDatetime
     ack_deadline: AwareDatetime | None = None
     escalates_to: tuple[str, ...] = ()
+    # a page of one roster person (None: the team's shared recipients, the team-tagged contacts), on one
+    # channel of theirs (None: their channels in order until one reaches them)
+    person: str | None = None
+    channel: str | None = None
+    language: str = "en"  # the language of title and body
+    # alert: the shooting itself; answers: who has answered so far (stream/core/answers.py); stand_down: a
+    # team escalated to hears that the team it stood in for answered after all
+    purpose: Literal["alert", "answers", "stand_down"] = "alert"
 
 
 AckResponse = Literal["ack", "on_my_way", "unable"]
@@ -172,6 +180,7 @@ class AckMessage(Frozen):
     response: AckResponse = "ack"
     recipient: str | None = Field(default=None, max_length=300)
     token_id: str | None = Field(default=None, max_length=100)
+    person: str | None = Field(default=None, max_length=100)  # the roster person who answered, when known
 
 
 class CoreInput(Frozen):

@@ -62,6 +62,9 @@ class IntentCreated(TimelineBase):
     escalated_team: str | None = None
     ack_deadline: AwareDatetime | None
     escalates_to: tuple[str, ...] | None = None
+    person: str | None = None  # a page of one roster person (see NotificationIntent)
+    channel: str | None = None
+    purpose: Literal["alert", "answers", "stand_down"] = "alert"
 
 
 class RecipientResult(Frozen):
@@ -95,6 +98,8 @@ class AckRecorded(TimelineBase):
     first: bool
     within_deadline: bool
     response: Literal["ack", "on_my_way", "unable"] = "ack"
+    person: str | None = None  # the roster person who answered, when known
+    name: str | None = None  # their display name from the roster
 
 
 TimelineRecord = Annotated[
