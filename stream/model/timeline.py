@@ -64,6 +64,7 @@ class IntentCreated(TimelineBase):
     escalates_to: tuple[str, ...] | None = None
     person: str | None = None  # a page of one roster person (see NotificationIntent)
     channel: str | None = None
+    language: str = "en"  # the language the alert was written in (the answer page speaks it too)
     purpose: Literal["alert", "answers", "stand_down"] = "alert"
 
 
