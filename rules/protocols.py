@@ -103,6 +103,8 @@ class Protocol(_Frozen):
     when: When
     notify: tuple[Notify, ...] = ()
     flags: tuple[Flag, ...] = ()
+    # the audiences whose teams, told under this protocol, hear who has answered (stream/core/answers.py)
+    share_answers_with: tuple[AudienceName, ...] = ("street", "gvi", "hospital", "school", "oncall")
 
 
 class Template(_Frozen):
@@ -128,6 +130,8 @@ class ProtocolFile(_Frozen):
     jurisdiction: str
     timezone: ZoneName
     correlation: Correlation = Correlation()
+    # answers within this many seconds of the first one go out as one update (a burst is one message)
+    answers_coalesce_seconds: int = Field(default=30, ge=0, le=600)
     templates: dict[AudienceName, Template]
     protocols: tuple[Protocol, ...] = Field(min_length=1)
 
@@ -162,6 +166,16 @@ class ProtocolSet:
     def zone(self) -> ZoneInfo:
         """The jurisdiction's local time zone."""
         return ZoneInfo(self.spec.timezone)
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, Protocol]:
+        """Protocol id → protocol."""
+        return {p.id: p for p in self.spec.protocols}
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the templates are written in (English first)."""
+        return ("en",)
 
     @functools.cached_property
     def names(self) -> dict[str, str]:

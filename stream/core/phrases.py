@@ -17,6 +17,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "answer.unable": "can't respond",
         "answers.title": "VIGIL: who is going - {place}",
         "answers.line": "{name}, {team}: {answer}, {at}",
+        "answers.team_line": "{team}: {answer}, {at}",
         "answers.ref": "Ref {ref}",
         "stand_down.title": "VIGIL on-call: stand down - {place}",
         "stand_down.body": "Stand down: {team} answered after the escalation.",
