@@ -70,6 +70,7 @@ class Activation:
     flags: list[str] = field(default_factory=list)
     notices: dict[str, Notice] = field(default_factory=dict)
     first_event: ShootingEvent | None = None
+    block: str | None = None  # the hundred-block of its first report that has one (the feeds' ShootingEvent.block)
 
     @property
     def kind(self) -> EventKind:

@@ -77,6 +77,7 @@ def _activation(a: Activation) -> dict[str, Any]:
         "arrived_at": {h: _time(t) for h, t in a.arrived_at.items()}, "ages": a.ages, "flags": a.flags,
         "notices": {t: _notice(n) for t, n in a.notices.items()},
         "first_event": a.first_event.model_dump(mode="json") if a.first_event else None,
+        "block": a.block,
     }
 
 
@@ -90,6 +91,7 @@ def _read_activation(d: dict[str, Any]) -> Activation:
         arrived_at={h: _parse(t) for h, t in d["arrived_at"].items()},  # type: ignore[misc]
         ages=list(d["ages"]), flags=list(d["flags"]), notices={t: _read_notice(n) for t, n in d["notices"].items()},
         first_event=ShootingEvent.model_validate(d["first_event"]) if d["first_event"] else None,
+        block=d.get("block"),  # states saved before activations kept the block have none
     )
 
 
