@@ -267,7 +267,7 @@ def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[Prot
 
 
 SAMPLE_CONTEXT = {
-    "what": "Person shot", "where": "Jordan (45.000, -93.300)", "place": "Jordan", "reported": "Sat 22:15", "ack_by": "22:25",
+    "what": "Person shot", "where": "2400 block of James Ave N, Jordan", "place": "Jordan", "reported": "Sat 22:15", "ack_by": "22:25",
     "ref": "act-0123456789abcdef0123", "step": "initial", "rule": "P2", "rule_name": "person shot", "flags": ["coverage_gap"],
     "hospital": "Hennepin Healthcare (HCMC)", "intent": "assault", "age_band": "18-24", "team": "vi-north-nearnorth",
     "escalated_team": "",

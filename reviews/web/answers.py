@@ -129,7 +129,8 @@ async def ack_page(token: str, web: Web) -> HTMLResponse:
     expires = claim.expires_at.astimezone(web.zone)
     records = await in_ack_store(web.store.records, claim.activation_id)
     # deadlines are the activation's own times: time left is judged on the review clock, as the review pages do
-    incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock())
+    incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock(),
+                           web.neighborhood_centres)
     return render_page(
         "ack.html",
         team=claim.team,

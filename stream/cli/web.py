@@ -67,7 +67,7 @@ def web(
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
     from reviews.web.app import run_web
-    from reviews.web.incident import team_precisions
+    from reviews.web.incident import neighborhood_centres, team_precisions
     from stream.core.state import Config
     from stream.core.deployment import load_deployment
     from stream.ops.kafka import Topics, ensure_topics
@@ -98,7 +98,8 @@ def web(
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
                       metrics_host=metrics_host, metrics_port=metrics_port,
-                      support_contact=support_contact and support_contact.strip(), sms=sms, team_precision=precision, **edge)
+                      support_contact=support_contact and support_contact.strip(), sms=sms, team_precision=precision,
+                      neighborhood_centres=neighborhood_centres(deployment.coverage), **edge)
 
     run_until_interrupted(run())
 

@@ -97,6 +97,7 @@ def _absorb(activation: Activation, event: ShootingEvent) -> None:
         activation.refs.append(event.ref)
     activation.kinds.add(event.kind)
     activation.fatal = activation.fatal or event.fatal
+    activation.block = activation.block or event.block  # the first block reported stays: alerts must not flip between two
     if event.kind is EventKind.GSW_ARRIVAL:
         activation.arrivals[event.incident_id] = (event.hospital or "", event.intent)
         activation.arrived_at.setdefault(event.hospital or "", event.reported_at)
@@ -241,7 +242,7 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         entry_id=stable_id("tl", activation.id, "event_received", event.event_id), activation_id=activation.id,
         at=min(event.received_at, now),
         event_id=event.event_id, event_kind=event.kind, source=event.source, incident_id=event.incident_id, reported_at=event.reported_at,
-        location=event.location,
+        location=event.location, block=event.block,
     ))
     placement = activation.placement
     outcome.timeline.append(ActivationDecided(

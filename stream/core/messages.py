@@ -29,15 +29,16 @@ def age_band(age: int | None) -> str:
 
 
 def where(activation: Activation, precision: str) -> str:
-    """The place at a precision: block (neighborhood and the point to ~100 m), neighborhood, or none."""
+    """The place at a precision: block ("1400 block of Lowry Ave N, Jordan" when CAD sent a civic address, else
+    the neighborhood), neighborhood, or none. Never the point: a message is read, forwarded and kept on phones,
+    and a street team finds a block by its name, not by coordinates."""
     placement = activation.placement
     neighborhood = placement.neighborhood if placement and placement.neighborhood else None
+    if precision == "block" and activation.block:
+        return f"{activation.block}, {neighborhood}" if neighborhood else activation.block
     if activation.location is None or precision == "none":
         return "location not given" if activation.location is None else "the city"
-    if precision == "neighborhood":
-        return neighborhood or "outside the city"
-    point = f"{activation.location[0]:.3f}, {activation.location[1]:.3f}"
-    return f"{neighborhood} ({point})" if neighborhood else point
+    return neighborhood or "outside the city"
 
 
 def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None) -> dict[str, Any]:

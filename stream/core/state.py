@@ -121,6 +121,7 @@ class Activation:
     answers: dict[str, str] = field(default_factory=dict)
     news: tuple[News, ...] = ()  # answers waiting for the next coalesced update
     news_sent: int = 0  # updates sent so far (the next one's number)
+    block: str | None = None  # the hundred-block of its first report that has one (the feeds' ShootingEvent.block)
 
     @property
     def kind(self) -> EventKind:

@@ -101,6 +101,7 @@ def _activation(a: Activation) -> dict[str, Any]:
         # paging (issue 16): absent from states saved before it, read as none
         "plans": {k: _plan(p) for k, p in a.plans.items()}, "answers": a.answers, "news": [_news(n) for n in a.news],
         "news_sent": a.news_sent,
+        "block": a.block,
     }
 
 
@@ -116,6 +117,7 @@ def _read_activation(d: dict[str, Any]) -> Activation:
         first_event=ShootingEvent.model_validate(d["first_event"]) if d["first_event"] else None,
         plans={k: _read_plan(p) for k, p in d.get("plans", {}).items()}, answers=dict(d.get("answers", {})),
         news=tuple(_read_news(n) for n in d.get("news", [])), news_sent=d.get("news_sent", 0),
+        block=d.get("block"),  # states saved before activations kept the block have none
     )
 
 

@@ -362,14 +362,15 @@ async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, 
     """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic.
     Its review pages run on the worker's clock (the demo's evening), its links on the real one."""
     from reviews.web.app import run_web
-    from reviews.web.incident import team_precisions
+    from reviews.web.incident import neighborhood_centres, team_precisions
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     port = int(web_url.rsplit(":", 1)[1])
     task = asyncio.create_task(run_web("127.0.0.1", port, running.bootstrap, running.topics, f"sqlite:///{running.db_path}",
                                        ack_secret.encode(), web_url, ready, zone=deployment.coverage.zone,
                                        review_clock=worker_clock(running.worker),
-                                       team_precision=team_precisions(Config(deployment.coverage, deployment.protocols))))
+                                       team_precision=team_precisions(Config(deployment.coverage, deployment.protocols)),
+                                       neighborhood_centres=neighborhood_centres(deployment.coverage)))
     try:
         await asyncio.wait_for(ready, timeout=30)
         yield
