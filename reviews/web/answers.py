@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from notifiers.ack_links import AckClaim, AckTokenError
 from reviews.model import IfCantRespond, if_cant_respond
 from reviews.store import AckUse
-from reviews.web.deps import Web, WebContext
 from reviews.texts import link_until, text
+from reviews.web.deps import Web, WebContext
 from reviews.web.incident import incident_of, language_of
 from reviews.web.pages import Refusal, render_page
 from stream.core.phrases import ENGLISH

@@ -6,22 +6,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifiers.sms_codes import reply_line
 from reviews.sms_replies import (
     CODE_ALPHABET,
+    REPLY_WORDS,
     OpenAlert,
     Reply,
     ReplyError,
-    REPLY_WORDS,
     choose_alert,
     open_alerts,
-    phone_language,
     parse_reply,
+    phone_language,
     short_code,
     signature_valid,
     twilio_signature,
     words_for,
 )
-from notifiers.sms_codes import reply_line
 from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, IntentCreated, RecipientResult
 
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
