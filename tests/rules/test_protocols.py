@@ -109,6 +109,7 @@ def test_rules_that_can_never_notify(tmp_path: Path, old: str, new: str, line: i
 def test_lint_command(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "stream.cli", "rules", "lint"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.startswith("ok: 9 protocols, 5 templates, version proto-")
+    assert ok.stdout.rstrip().endswith(", languages en, es, so, hmn")
     root = tmp_path / "repo"
     for folder in ("stream/minneapolis", "geofences/minneapolis", "rules/minneapolis"):
         shutil.copytree(PROTOCOLS.parents[2] / folder, root / folder)
