@@ -36,19 +36,14 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 ANSWERS = ("ack", "on_my_way", "unable")
-# what the answer buttons say, the answers' names in confirmations, and what a tap confirms ("unable" says
-# what follows: see unable_confirmation), in English; other languages: choices() and text()
-CHOICES: tuple[tuple[str, str], ...] = tuple((answer, text(f"choice.{answer}")) for answer in ANSWERS)
-LABELS = dict(CHOICES)
-CONFIRMATIONS = {answer: text(f"confirm.{answer}") for answer in ANSWERS}
+# what the answers are called, confirmed and hinted at, in each language: reviews/texts.py (choices(), label(), text())
+CONFIRMATIONS = {answer: text(f"confirm.{answer}") for answer in ANSWERS}  # English; the posted answer must be one of these
 TEAM_NAMES = ("dns-oncall",)  # teams the answer page names in words (texts "team.<id>") to the person holding the phone
-NOBODY_TOLD = text("nobody_told")
 NOT_VALID = "This link is not valid"
 NOT_ALERTED = "This link is not for a team alerted about this activation"
 NOT_YET_RECORDED = "Your alert is still being recorded, please try again in a few seconds"
 # how long after a link is made the store may not show its alert yet (the review sink's lag; a database outage)
 RECORDING_GRACE = timedelta(minutes=5)
-RETRY = text("retry.message")
 UNAVAILABLE = "Vigil cannot check this link right now, please try again"
 
 router = APIRouter()
