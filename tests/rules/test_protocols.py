@@ -238,3 +238,9 @@ def test_a_translation_cannot_change_the_precision(tmp_path: Path) -> None:
     path = with_translations(tmp_path, TRANSLATIONS + "      precision: none\n")
     (message,) = errors(path)
     assert message.startswith(f"{path}:{translation_line(path, '      precision: none')}: error: translations.es.street.precision: Extra inputs")
+
+
+def test_has_template_says_which_audiences_a_language_has(tmp_path: Path) -> None:
+    loaded = load_protocols(with_translations(tmp_path, TRANSLATIONS), TEAMS)
+    assert loaded.has_template("street", "es") and not loaded.has_template("gvi", "es")
+    assert loaded.has_template("gvi", "en") and not loaded.has_template("street", "fr")
