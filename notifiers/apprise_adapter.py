@@ -213,7 +213,7 @@ class AppriseNotifier:
         # links expire on the real clock, whatever clock the worker runs on (drills run on scenario time)
         link = self._ack_links.link(intent, recipient.id, datetime.now(UTC))
         if recipient.channel == SMS_CHANNEL:  # a phone may hold several open alerts: its reply names this one
-            return f"{intent.body}\n{reply_line(intent.intent_id)}\nAnswer: {link}"
+            return f"{intent.body}\n{reply_line(intent.intent_id, intent.language)}\nAnswer: {link}"
         return f"{intent.body}\nAnswer: {link}"
 
     async def _send_once(self, server: NotifyBase, title: str, body: str) -> str:

@@ -7,7 +7,13 @@ auth token, base64. Compared in constant time.
 
 Grammar: one answer word and at most one short code, in either order, case and accents ignored:
 ``1``/``ACK``, ``2``/``OMW``, ``3``/``NO`` in English, and the words of ``REPLY_WORDS`` for each other
-language (the non-English words await review by native speakers).
+language (the non-English words await review by native speakers). Words are single words: a reply is split on
+spaces, so a phrase such as Hmong "tsis tau" would read as two tokens.
+
+Language: an open alert speaks the language its IntentCreated records (English when absent); what the phone is
+told back is in that language (reviews/texts.py), and a refusal before an alert is chosen is in the language
+of the latest alert sent to the phone (``phone_language``). ``ReplyError``'s own text stays English: it is
+what the audit log keeps.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from datetime import datetime
 from typing import Literal
 
 from notifiers.sms_codes import CODE_ALPHABET, CODE_CHARS, short_code
-from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, TimelineRecord
+from reviews.texts import text
+from stream.core.phrases import ENGLISH
+from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
 
 Answer = Literal["ack", "on_my_way", "unable"]
 
@@ -31,8 +39,10 @@ DIGITS: dict[str, Answer] = {"1": "ack", "2": "on_my_way", "3": "unable"}
 # language -> word -> answer; a deployment extends it per language its roster uses (issue 16, item 8)
 REPLY_WORDS: dict[str, dict[str, Answer]] = {
     "en": {"ACK": "ack", "OK": "ack", "OMW": "on_my_way", "GOING": "on_my_way", "NO": "unable"},
-    # awaiting review by a native speaker
+    # awaiting review by native speakers (docs/languages.md); a word shared by two languages means the same answer
     "es": {"RECIBIDO": "ack", "VOY": "on_my_way", "NO": "unable"},
+    "so": {"HAA": "ack", "HELAY": "ack", "IMANAYA": "on_my_way", "MAYA": "unable"},  # yes, received, coming, no
+    "hmn": {"YOG": "ack", "TUAJ": "on_my_way", "MUS": "on_my_way", "TSIS": "unable"},  # yes, coming, going, not
 }
 # no 0/O, 1/I/L: a code read off a lock screen at night is typed back right
 MAX_REPLY_CHARS = 160  # one SMS segment: a longer body is not an answer
@@ -61,7 +71,17 @@ class Reply:
 
 
 class ReplyError(ValueError):
-    """A reply that is not an answer; the message is what the phone is told."""
+    """A reply that is not an answer: ``key`` and ``values`` of its text in reviews/texts.py; ``str()`` is the
+    English (the audit log's), ``text(language)`` what the phone is told."""
+
+    def __init__(self, key: str, **values: object):
+        super().__init__(text(key, ENGLISH, **values))
+        self.key = key
+        self.values = values
+
+    def text(self, language: str = ENGLISH) -> str:
+        """The refusal in ``language`` (English when it has no text there)."""
+        return text(self.key, language, **self.values)
 
 
 def _folded(text: str) -> str:
@@ -86,15 +106,15 @@ def parse_reply(body: str, words: Mapping[str, Answer] | None = None) -> Reply:
     """The answer and short code in an SMS body; ``ReplyError`` (its text for the phone) when it has none,
     two answers, or a token that is neither."""
     if len(body) > MAX_REPLY_CHARS:
-        raise ReplyError("Reply with 1 (acknowledge), 2 (on my way) or 3 (can't respond)")
+        raise ReplyError("reply.how")
     table = words if words is not None else REPLY_WORDS["en"]
     tokens = re.findall(r"[^\s.,;:!?]+", _folded(body))
     answers = [a for a in (_answer_of(t, table) for t in tokens) if a is not None]
     codes = [t for t in tokens if _answer_of(t, table) is None]
     if len(answers) != 1 or len(codes) > 1:
-        raise ReplyError("Reply with 1 (acknowledge), 2 (on my way) or 3 (can't respond), and the alert's code if it has one")
+        raise ReplyError("reply.how_with_code")
     if codes and not re.fullmatch(rf"[{CODE_ALPHABET}]{{{CODE_CHARS}}}", codes[0]):
-        raise ReplyError(f"{codes[0][:8]} is not an alert code; codes are like K7")
+        raise ReplyError("reply.not_a_code", token=codes[0][:8])
     return Reply(answers[0], codes[0] if codes else None)
 
 
@@ -108,6 +128,7 @@ class OpenAlert:
     ref: str
     recipient_id: str
     sent_at: datetime
+    language: str = ENGLISH  # the alert's (its IntentCreated's): the reply is confirmed in it
 
     @property
     def code(self) -> str:
@@ -121,6 +142,7 @@ def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str]
     records = list(records)
     refs = {r.activation_id: r.incident_id for r in records if isinstance(r, EventReceived)}
     answered = {(r.activation_id, r.team) for r in records if isinstance(r, AckRecorded) and r.response != "unable"}
+    languages = {r.intent_id: r.language for r in records if isinstance(r, IntentCreated)}
     found: dict[str, OpenAlert] = {}
     for record in records:
         if not isinstance(record, AlertDelivered) or record.at < since or (record.activation_id, record.team) in answered:
@@ -130,23 +152,32 @@ def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str]
         for result in record.recipients:
             if result.recipient_id in recipient_ids and result.status != "failed" and record.intent_id not in found:
                 found[record.intent_id] = OpenAlert(record.activation_id, record.intent_id, record.team, refs[record.activation_id],
-                                                    result.recipient_id, record.at)
+                                                    result.recipient_id, record.at, languages.get(record.intent_id, ENGLISH))
     return sorted(found.values(), key=lambda a: a.sent_at)
+
+
+def phone_language(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> str:
+    """The language of the latest alert delivered to any of ``recipient_ids`` at or after ``since``, answered or
+    not (what a phone is told when its reply answers no alert); English when none."""
+    records = list(records)
+    languages = {r.intent_id: r.language for r in records if isinstance(r, IntentCreated)}
+    sent = [(r.at, languages.get(r.intent_id, ENGLISH)) for r in records if isinstance(r, AlertDelivered) and r.at >= since
+            and any(x.recipient_id in recipient_ids and x.status != "failed" for x in r.recipients)]
+    return max(sent, key=lambda item: item[0])[1] if sent else ENGLISH
 
 
 def choose_alert(alerts: list[OpenAlert], reply: Reply) -> OpenAlert:
     """The one open alert ``reply`` answers; ``ReplyError`` when there is none, the code matches none,
     or several are open and no code (or an ambiguous one) says which."""
     if not alerts:
-        raise ReplyError("You have no open Vigil alert to answer")
+        raise ReplyError("reply.none_open")
     if reply.code is None:
         if len(alerts) == 1:
             return alerts[0]
-        codes = ", ".join(a.code for a in alerts)
-        raise ReplyError(f"You have {len(alerts)} open alerts: reply with the answer and the alert's code ({codes}), e.g. 2 {alerts[-1].code}")
+        raise ReplyError("reply.several", count=len(alerts), codes=", ".join(a.code for a in alerts), example=alerts[-1].code)
     matching = [a for a in alerts if a.code == reply.code]
     if not matching:
-        raise ReplyError(f"No open alert has the code {reply.code}; your open alerts: {', '.join(a.code for a in alerts)}")
+        raise ReplyError("reply.unknown_code", code=reply.code, codes=", ".join(a.code for a in alerts))
     if len(matching) > 1:
-        raise ReplyError(f"Two open alerts share the code {reply.code}: please answer with the link in the alert")
+        raise ReplyError("reply.shared_code", code=reply.code)
     return matching[0]

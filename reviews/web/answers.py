@@ -4,6 +4,9 @@ buttons; ``POST /ack/{token}`` records the answer once and publishes an ``AckMes
 The signed token is the permission: nobody signs in to tap "On my way". The review store's
 ``ack_tokens`` table makes a link single use; if publishing fails the use is released, so the person can
 tap again. Tokens are capabilities: nothing here logs one (only its token id).
+
+Everything the person reads is in the alert's language (reviews/texts.py): the language its IntentCreated
+records, English when absent. A refusal before the link is known to be genuine stays English.
 """
 
 from __future__ import annotations
@@ -21,58 +24,68 @@ from starlette.concurrency import run_in_threadpool
 from notifiers.ack_links import AckClaim, AckTokenError
 from reviews.model import IfCantRespond, if_cant_respond
 from reviews.store import AckUse
+from reviews.texts import link_until, text
 from reviews.web.deps import Web, WebContext
-from reviews.web.incident import incident_of
+from reviews.web.incident import incident_of, language_of
 from reviews.web.pages import Refusal, render_page
+from stream.core.phrases import ENGLISH
 from stream.model.events import AckMessage
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-CHOICES: tuple[tuple[str, str], ...] = (("ack", "Acknowledge"), ("on_my_way", "On my way"), ("unable", "Can't respond"))
-LABELS = dict(CHOICES)
-CONFIRMATIONS = {
-    "ack": "Acknowledged — thank you",
-    "on_my_way": "On my way — recorded",
-    "unable": "Can't respond — noted",  # the page says what follows: see unable_confirmation
-}
-TEAM_NAMES = {"dns-oncall": "DNS on-call"}  # how the answer page names a team to the person holding the phone
-NOBODY_TOLD = "No one else is told automatically for this alert."
+ANSWERS = ("ack", "on_my_way", "unable")
+# what the answers are called, confirmed and hinted at, in each language: reviews/texts.py (choices(), label(), text())
+CONFIRMATIONS = {answer: text(f"confirm.{answer}") for answer in ANSWERS}  # English; the posted answer must be one of these
+TEAM_NAMES = ("dns-oncall",)  # teams the answer page names in words (texts "team.<id>") to the person holding the phone
 NOT_VALID = "This link is not valid"
 NOT_ALERTED = "This link is not for a team alerted about this activation"
 NOT_YET_RECORDED = "Your alert is still being recorded, please try again in a few seconds"
 # how long after a link is made the store may not show its alert yet (the review sink's lag; a database outage)
 RECORDING_GRACE = timedelta(minutes=5)
-RETRY = "Could not record your answer, please try again"
 UNAVAILABLE = "Vigil cannot check this link right now, please try again"
 
 router = APIRouter()
 
 
-def _named(teams: Sequence[str]) -> str:
-    return " and ".join(TEAM_NAMES.get(team, team) for team in teams)
+def choices(language: str = ENGLISH) -> tuple[tuple[str, str], ...]:
+    """The three answers and their buttons' words in ``language``."""
+    return tuple((answer, text(f"choice.{answer}", language)) for answer in ANSWERS)
 
 
-def _already_told(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str | None:
+def label(response: str, language: str = ENGLISH) -> str:
+    """An answer's name as its button says it (the stored value when it is not one of the three)."""
+    return text(f"choice.{response}", language) if response in ANSWERS else response
+
+
+def _named(teams: Sequence[str], language: str) -> str:
+    names = [text(f"team.{team}", language) if team in TEAM_NAMES else team for team in teams]
+    joined = names[0] if names else ""
+    for name in names[1:]:
+        joined = text("and", language, first=joined, second=name)
+    return joined
+
+
+def _already_told(follows: IfCantRespond, hhmm: Callable[[datetime], str], language: str) -> str | None:
     if not follows.told or follows.told_at is None:
         return None
-    return f"{_named(follows.told)} {'was' if len(follows.told) == 1 else 'were'} already told at {hhmm(follows.told_at)}."
+    return text("told.one" if len(follows.told) == 1 else "told.many", language, teams=_named(follows.told, language), at=hhmm(follows.told_at))
 
 
-def unable_confirmation(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+def unable_confirmation(follows: IfCantRespond, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
     """What the answer page confirms for "can't respond": "DNS on-call will be told" only when an
     escalation follows; otherwise who was already told, or that nobody else is."""
     if follows.will_tell:
-        return f"Can't respond — {_named(follows.will_tell)} will be told"
-    return f"Noted: you can't respond. {_already_told(follows, hhmm) or NOBODY_TOLD}"
+        return text("unable.will_tell", language, teams=_named(follows.will_tell, language))
+    return text("unable.noted", language, rest=_already_told(follows, hhmm, language) or text("nobody_told", language))
 
 
-def unable_hint(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+def unable_hint(follows: IfCantRespond, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
     """The line under the answer buttons: what tapping "can't respond" brings about."""
     if follows.will_tell:
-        return f"Can't respond tells {_named(follows.will_tell)} at once."
-    return f"Can't respond is noted; {_already_told(follows, hhmm) or 'no one else is told automatically for this alert.'}"
+        return text("hint.will_tell", language, teams=_named(follows.will_tell, language))
+    return text("hint.noted", language, rest=_already_told(follows, hhmm, language) or text("nobody_told.after", language))
 
 
 async def in_ack_store(call: Callable[..., T], *args: Any) -> T:
@@ -105,17 +118,11 @@ async def verified_claim(web: WebContext, token: str) -> AckClaim:
     return claim
 
 
-async def what_follows(web: WebContext, claim: AckClaim) -> IfCantRespond:
-    """What "can't respond" brings about for the claim's team, from the activation's stored timeline."""
-    # read before anything is recorded: a store that fails here is "try again", never a lost answer
-    return if_cant_respond(await in_ack_store(web.store.records, claim.activation_id), claim.team)
-
-
-def already_used(web: WebContext, claim: AckClaim, use: AckUse) -> Refusal:
+def already_used(web: WebContext, claim: AckClaim, use: AckUse, language: str = ENGLISH) -> Refusal:
     """The 409 for a link used before: when, and with which answer."""
     log.info("ack_web.refused", reason="already_used", token_id=claim.token_id)
-    label = LABELS.get(use.response, use.response)
-    return Refusal(409, "Already answered", f"This link was already used at {web.hhmm(use.used_at)} ({label})", answer="used")
+    return Refusal(409, text("used.heading", language), text("used.message", language, at=web.hhmm(use.used_at), label=label(use.response, language)),
+                   answer="used", language=language)
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
@@ -123,22 +130,26 @@ async def ack_page(token: str, web: Web) -> HTMLResponse:
     """The answer page: what happened, where, by when and who has answered; the team, when the link expires, and
     the three buttons."""
     claim = await verified_claim(web, token)
+    # the records first: the page, and the refusal of a used link, speak the alert's language
+    records = await in_ack_store(web.store.records, claim.activation_id)
+    language = language_of(records, claim.intent_id)
     earlier = await in_ack_store(web.store.ack_token_use, claim.token_id)
     if earlier is not None:
-        raise already_used(web, claim, earlier)
+        raise already_used(web, claim, earlier, language)
     expires = claim.expires_at.astimezone(web.zone)
-    records = await in_ack_store(web.store.records, claim.activation_id)
     # deadlines are the activation's own times: time left is judged on the review clock, as the review pages do
     incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock(),
-                           web.neighborhood_centres)
+                           web.neighborhood_centres, language)
     return render_page(
         "ack.html",
+        lang=language,
+        t=lambda key, **values: text(key, language, **values),
         team=claim.team,
         activation=claim.activation_id[:12],
-        expires=f"{expires:%H:%M %Z, %a %d %b}",
-        choices=CHOICES,
+        expires=link_until(expires, language),
+        choices=choices(language),
         incident=incident,
-        unable_hint=unable_hint(if_cant_respond(records, claim.team), web.hhmm),
+        unable_hint=unable_hint(if_cant_respond(records, claim.team), web.hhmm, language),
     )
 
 
@@ -172,20 +183,26 @@ async def record_answer(web: WebContext, token: str, request: Request) -> HTMLRe
     if response not in CONFIRMATIONS:
         allowed = ", ".join(CONFIRMATIONS)
         raise Refusal(400, "Unknown answer", f"Unknown answer: response must be one of {allowed}")
-    confirmation = unable_confirmation(await what_follows(web, claim), web.hhmm) if response == "unable" else CONFIRMATIONS[response]
+    # read before anything is recorded: a store that fails here is "try again", never a lost answer
+    records = await in_ack_store(web.store.records, claim.activation_id)
+    language = language_of(records, claim.intent_id)
+    if response == "unable":
+        confirmation = unable_confirmation(if_cant_respond(records, claim.team), web.hhmm, language)
+    else:
+        confirmation = text(f"confirm.{response}", language)
     earlier = await in_ack_store(web.store.claim_ack_token, claim, response, web.clock())
     if earlier is not None:
-        raise already_used(web, claim, earlier)
+        raise already_used(web, claim, earlier, language)
     message = AckMessage(ref=claim.ref, team=claim.team, response=response, recipient=claim.recipient, token_id=claim.token_id)
     try:
         await web.publish_ack(message)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the answer is not on the topic: let them retry
         log.warning("ack_web.publish_failed", token_id=claim.token_id, error=type(exc).__name__)
         await in_ack_store(web.store.release_ack_token, claim.token_id)
-        raise Refusal(503, "Not recorded", RETRY, answer="failed") from exc
+        raise Refusal(503, text("retry.heading", language), text("retry.message", language), answer="failed", language=language) from exc
     except BaseException:
         # Cancelled mid-publish: the answer may not be out; a second ack is harmless, a lost one is not.
         await asyncio.shield(run_in_threadpool(web.store.release_ack_token, claim.token_id))
         raise
     log.info("ack_web.answered", token_id=claim.token_id, activation_id=claim.activation_id, team=claim.team, response=response)
-    return render_page("message.html", heading="Thank you", message=confirmation, tone="ok")
+    return render_page("message.html", lang=language, heading=text("confirm.heading", language), message=confirmation, tone="ok")

@@ -15,6 +15,9 @@ audience's message template (rules/minneapolis/protocols.yaml, ``templates.<audi
 - ``none``: no place at all (the hospital teams' alerts name the hospital, not the scene).
 
 A team the web does not know the audience of gets ``none``: the page may say less than the alert, never more.
+
+The words are in the alert's language (``IntentCreated.language`` of the link's intent, ``language_of``), from
+reviews/texts.py and stream/core/phrases.py; English when the alert has none Vigil has texts in.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from datetime import datetime, tzinfo
 import h3
 
 from geofences.coverage import CoverageMap
-from stream.core.messages import WHAT
+from reviews.texts import TEXTS, day_time, text
+from stream.core.phrases import ENGLISH, phrase
 from stream.core.state import Config
 from stream.model.timeline import AckRecorded, ActivationDecided, EventReceived, IntentCreated, TimelineRecord
 
 UNKNOWN_PRECISION = "none"
-ANSWER_LABEL = {"ack": "acknowledged", "on_my_way": "on the way", "unable": "can't respond"}
+ANSWERS = ("ack", "on_my_way", "unable")
 OSM_ZOOM = 17  # about a block on a phone screen: no closer than the point's own ~100 m
 NEIGHBORHOOD_ZOOM = 15  # a neighborhood (about 1.5 km across) on a phone screen
 
@@ -99,40 +103,47 @@ def map_links(lat: str, lon: str, zoom: int = OSM_ZOOM) -> MapLinks:
 
 
 def place(first: EventReceived | None, neighborhood: str | None, precision: str, block: str | None = None,
-          centre: tuple[str, str] | None = None) -> tuple[str, MapLinks | None]:
+          centre: tuple[str, str] | None = None, language: str = ENGLISH) -> tuple[str, MapLinks | None]:
     """Where, in words, and the map links, at ``precision`` (module docstring); the words match the alert's.
     ``block``: the hundred-block CAD sent; ``centre``: the neighborhood's map point (``neighborhood_centres``)."""
     if precision == "block" and block:
         words = f"{block}, {neighborhood}" if neighborhood else block
         return words, (map_links(*rounded_point(first.location.lat, first.location.lon)) if first and first.location else None)
     if first is None or first.location is None:
-        return "location not given", None
+        return text("where.not_given", language), None
     if precision == "neighborhood":
-        return neighborhood or "outside the city", (map_links(*centre, zoom=NEIGHBORHOOD_ZOOM) if neighborhood and centre else None)
+        return neighborhood or text("where.outside", language), (map_links(*centre, zoom=NEIGHBORHOOD_ZOOM) if neighborhood and centre else None)
     if precision != "block":
-        return "the city", None
+        return text("where.city", language), None
     lat, lon = rounded_point(first.location.lat, first.location.lon)
     point = f"{lat}, {lon}"
     return (f"{neighborhood} ({point})" if neighborhood else point), map_links(lat, lon)
 
 
-def time_left(deadline: datetime, now: datetime) -> str:
+def time_left(deadline: datetime, now: datetime, language: str = ENGLISH) -> str:
     """Whole minutes to the deadline, or since it passed."""
     minutes = int((deadline - now).total_seconds() // 60)
     if minutes >= 0:
-        return f"{minutes} min left"
-    return f"passed {-minutes} min ago"
+        return text("time.left", language, minutes=minutes)
+    return text("time.passed", language, minutes=-minutes)
 
 
-def answers_so_far(records: Sequence[TimelineRecord], team: str, zone: tzinfo) -> tuple[Answer, ...]:
+def language_of(records: Sequence[TimelineRecord], intent_id: str) -> str:
+    """The language of the alert ``intent_id`` (its IntentCreated's), when the web has texts in it; else English."""
+    intent = next((r for r in records if isinstance(r, IntentCreated) and r.intent_id == intent_id), None)
+    return intent.language if intent is not None and intent.language in TEXTS else ENGLISH
+
+
+def answers_so_far(records: Sequence[TimelineRecord], team: str, zone: tzinfo, language: str = ENGLISH) -> tuple[Answer, ...]:
     """Every team's answers recorded so far, oldest first; a team's changed answer is listed again."""
-    return tuple(Answer(r.team, ANSWER_LABEL.get(r.response, r.response), f"{r.at.astimezone(zone):%H:%M}", r.team == team)
+    return tuple(Answer(r.team, phrase(f"answer.{r.response}", language) if r.response in ANSWERS else r.response,
+                        f"{r.at.astimezone(zone):%H:%M}", r.team == team)
                  for r in records if isinstance(r, AckRecorded))
 
 
 def incident_of(records: Sequence[TimelineRecord], team: str, intent_id: str, precisions: Mapping[str, str], zone: tzinfo,
-                now: datetime, centres: Mapping[str, tuple[str, str]] | None = None) -> Incident:
-    """The incident as the answer page for ``team``'s link (its intent ``intent_id``) shows it at ``now``;
+                now: datetime, centres: Mapping[str, tuple[str, str]] | None = None, language: str = ENGLISH) -> Incident:
+    """The incident as the answer page for ``team``'s link (its intent ``intent_id``) shows it at ``now``, in ``language``;
     ``centres``: the neighborhoods' map points (``neighborhood_centres``), none when not given."""
     received = [r for r in records if isinstance(r, EventReceived)]
     located = next((r for r in received if r.location is not None), received[0] if received else None)
@@ -141,14 +152,14 @@ def incident_of(records: Sequence[TimelineRecord], team: str, intent_id: str, pr
     neighborhood = decided[-1].neighborhood if decided else None
     intent = next((r for r in records if isinstance(r, IntentCreated) and r.intent_id == intent_id), None)
     where, links = place(located, neighborhood, precisions.get(team, UNKNOWN_PRECISION), block,
-                         (centres or {}).get(neighborhood or ""))
+                         (centres or {}).get(neighborhood or ""), language)
     deadline = intent.ack_deadline if intent is not None else None
     return Incident(
-        what=WHAT[received[0].event_kind] if received else "Shooting",
+        what=phrase(f"what.{received[0].event_kind.value}", language) if received else "Shooting",
         where=where,
         map=links,
-        reported=f"{received[0].reported_at.astimezone(zone):%a %H:%M}" if received else None,
+        reported=day_time(received[0].reported_at.astimezone(zone), language) if received else None,
         deadline=f"{deadline.astimezone(zone):%H:%M}" if deadline is not None else None,
-        time_left=time_left(deadline, now) if deadline is not None else None,
-        answers=answers_so_far(records, team, zone),
+        time_left=time_left(deadline, now, language) if deadline is not None else None,
+        answers=answers_so_far(records, team, zone, language),
     )

@@ -9,13 +9,18 @@ the alerts delivered to them in the last ``window`` whose team has not acknowled
 A reply is used once, by its ``MessageSid`` (kept with the ack links' uses in ``ack_tokens``); its
 answer goes to the acks topic as an ``AckMessage`` like a link's. Every refusal and answer is audited;
 the auth token and whole phone numbers are never logged.
+
+What the phone is told back is in the alert's language (``IntentCreated.language``, reviews/texts.py): the
+answered alert's for a confirmation, the latest alert sent to the phone's for a refusal or a replay; English for
+an unknown number. The answer words understood are English's, the deployment's languages' and those of the
+phone's open alerts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from xml.sax.saxutils import escape
 
 import structlog
@@ -23,11 +28,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from notifiers.ack_links import AckClaim
-from reviews.sms_replies import OpenAlert, Reply, ReplyError, choose_alert, open_alerts, parse_reply, signature_valid, words_for
-from reviews.web.answers import LABELS, in_ack_store
+from reviews.sms_replies import (
+    OpenAlert,
+    Reply,
+    ReplyError,
+    choose_alert,
+    open_alerts,
+    parse_reply,
+    phone_language,
+    signature_valid,
+    words_for,
+)
+from reviews.texts import text
+from reviews.web.answers import in_ack_store, label
 from reviews.web.deps import Web, WebContext
 from reviews.web.pages import Refusal
 from stream.model.events import AckMessage, stable_id
+from stream.model.timeline import TimelineRecord
 
 log = structlog.get_logger(__name__)
 
@@ -35,7 +52,7 @@ router = APIRouter()
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 UNKNOWN_NUMBER = "This number is not on a Vigil team. Please answer with the link in the alert."
-TRY_AGAIN = "Vigil could not record your answer. Please reply again."
+TRY_AGAIN = text("sms.try_again")
 MAX_FIELD_CHARS = 1600  # Twilio's longest message; a bigger field is not from the gateway
 
 
@@ -117,29 +134,32 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
     """Match a signed reply to its alert and record it; every outcome is audited and told to the phone."""
     use_id = stable_id("sms", message_sid)
     earlier = await in_ack_store(web.store.ack_token_use, use_id)
+    recipients = sms.phones.get(phone) or frozenset()
+    records, since = await recent_records(web, sms) if recipients else ([], web.clock())
+    language = phone_language(records, recipients, since)
     if earlier is not None:
         await _audit(web, "sms_refused", phone, "replay")
-        return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)} ({LABELS.get(earlier.response, earlier.response)}).")
-    recipients = sms.phones.get(phone)
+        return twiml(text("sms.replayed", language, at=web.hhmm(earlier.used_at), label=label(earlier.response, language)))
     if not recipients:
         log.info("sms.refused", reason="unknown_number", phone=masked_phone(phone))
         await _audit(web, "sms_refused", phone, "unknown_number")
         return twiml(UNKNOWN_NUMBER)
+    alerts = open_alerts(records, recipients, since)
     try:
-        reply = parse_reply(body, words_for(sms.languages))
-        alert = choose_alert(await phone_alerts(web, sms, recipients), reply)
+        reply = parse_reply(body, words_for((*sms.languages, *(a.language for a in alerts))))
+        alert = choose_alert(alerts, reply)
     except ReplyError as refusal:
-        await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])
-        return twiml(f"Vigil: {refusal}")
+        await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])  # the audit log keeps English
+        return twiml(text("sms.refused", language, reason=refusal.text(language)))
     return await record_reply(web, phone, use_id, reply, alert)
 
 
-async def phone_alerts(web: WebContext, sms: SmsInbound, recipients: frozenset[str]) -> list[OpenAlert]:
-    """The open alerts sent to any of a phone's recipients within the answer window."""
+async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[TimelineRecord], datetime]:
+    """The records of every activation with an alert delivered within the answer window, and the window's start."""
     since = web.clock() - sms.window
     activations = await in_ack_store(web.store.activations_delivered_since, since)
     records = await in_ack_store(web.store.records_for, activations)
-    return open_alerts((r for rs in records.values() for r in rs), recipients, since)
+    return [r for rs in records.values() for r in rs], since
 
 
 async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert) -> Response:
@@ -150,7 +170,7 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
     earlier = await in_ack_store(web.store.claim_ack_token, claim, reply.answer, now)
     if earlier is not None:  # the same message posted twice at once: the other request recorded it
         await _audit(web, "sms_refused", phone, "replay")
-        return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)}.")
+        return twiml(text("sms.replayed_now", alert.language, at=web.hhmm(earlier.used_at)))
     message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id)
     try:
         await web.publish_ack(message)
@@ -158,7 +178,8 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
         log.warning("sms.publish_failed", token_id=use_id, error=type(exc).__name__)
         await in_ack_store(web.store.release_ack_token, use_id)
         await _audit(web, "sms_refused", phone, "publish_failed")
-        return twiml(TRY_AGAIN, 503)
+        return twiml(text("sms.try_again", alert.language), 503)
     log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
     await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
-    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {web.hhmm(now)}. Thank you.")
+    return twiml(text("sms.recorded", alert.language, label=label(reply.answer, alert.language), team=alert.team, code=alert.code,
+                      at=web.hhmm(now)))

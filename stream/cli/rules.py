@@ -50,7 +50,8 @@ def lint_command(config: Path | None = ConfigOption) -> None:
     if loaded is None:
         typer.echo(f"{len(problems)} error(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {len(loaded.spec.protocols)} protocols, {len(loaded.spec.templates)} templates, version {loaded.version}")
+    typer.echo(f"ok: {len(loaded.spec.protocols)} protocols, {len(loaded.spec.templates)} templates, version {loaded.version}, "
+               f"languages {', '.join(loaded.languages)}")
 
 
 @rules_app.command("test")

@@ -21,7 +21,7 @@ from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, NotificationIntent, stable_id
-from stream.model.timeline import AlertDelivered, RecipientResult
+from stream.model.timeline import AckRecorded, AlertDelivered, IntentCreated, RecipientResult
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 from tests.reviews.web.fixtures import CHICAGO, SECRET
 
@@ -215,3 +215,45 @@ def test_settings_refuse_an_empty_token_and_plain_http() -> None:
     with pytest.raises(ValueError, match="must be https://"):
         SmsInbound(auth_token=TOKEN, public_url="http://vigil.example.org/sms/inbound", phones={})
     assert TOKEN not in repr(SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={}))
+
+
+# ---- the alert's language --------------------------------------------------------------------------
+
+
+def in_language(gateway: Gateway, language: str, intent: NotificationIntent | None = None) -> NotificationIntent:
+    """An alert like ``intent`` (the first) written in ``language``: its IntentCreated stored with that language."""
+    intent = intent or gateway.intents[0]
+    record = next(r for r in gateway.store.records(intent.activation_id) if isinstance(r, IntentCreated) and r.intent_id == intent.intent_id)
+    other = f"{intent.intent_id}-{language}"
+    gateway.store.append([record.model_copy(update={"entry_id": f"{record.entry_id}-{language}", "intent_id": other, "language": language})])
+    return intent.model_copy(update={"intent_id": other, "language": language})
+
+
+def test_a_reply_to_a_spanish_alert_is_confirmed_in_spanish(gateway: Gateway) -> None:
+    intent = in_language(gateway, "es")
+    gateway.deliver(intent)
+    response = gateway.reply("voy", sid="SM-es")
+    assert message_of(response) == f"Vigil: Voy en camino — registrado para {intent.team} (alerta {short_code(intent.intent_id)}) a las 22:06. Gracias."
+    assert [m.response for m in gateway.published] == ["on_my_way"]
+    assert message_of(gateway.reply("voy", sid="SM-es")) == "Vigil: esta respuesta ya se registró a las 22:06 (Voy en camino)."
+    gateway.store.append([AckRecorded(entry_id="ack-es", activation_id=intent.activation_id, at=NOW, team=intent.team, first=True,
+                                      within_deadline=True, response="on_my_way")])  # the core recorded the answer: no alert is open
+    assert message_of(gateway.reply("1")) == "Vigil: No tiene ninguna alerta de Vigil abierta para responder"
+    assert gateway.audit()[-1] == ("sms_refused", "not_an_answer: You have no open Vigil alert to answer")  # the audit keeps English
+
+
+@pytest.mark.parametrize(("language", "body", "answer", "confirmed"), [
+    ("so", "imanaya", "on_my_way", "Vigil: Waan soo socdaa — waa loo diiwaangeliyay"),
+    ("hmn", "tuaj", "on_my_way", "Vigil: Kuv tab tom tuaj — sau tseg rau"),
+])
+def test_somali_and_hmong_words_answer_an_alert_in_that_language(gateway: Gateway, language: str, body: str, answer: str,
+                                                                  confirmed: str) -> None:
+    gateway.deliver(in_language(gateway, language))  # the deployment's settings name only Spanish: the alert's language counts
+    assert message_of(gateway.reply(body)).startswith(confirmed)
+    assert [m.response for m in gateway.published] == [answer]
+
+
+def test_not_an_answer_is_told_how_to_answer_in_the_alerts_language(gateway: Gateway) -> None:
+    gateway.deliver(in_language(gateway, "so"))
+    assert message_of(gateway.reply("waa maxay?")).startswith("Vigil: Ku jawaab 1 (waa la helay), 2 (waan soo socdaa) ama 3 (ma jawaabi karo)")
+    assert gateway.published == []
