@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+from stream.core.phrases import phrase
 from stream.core.state import Config
 from tests.stream.core.conftest import TEAM, Run, answer, minutes, shot
 
@@ -30,9 +31,13 @@ def test_a_burst_of_answers_is_one_update_to_each_other_person_paged(deployment,
     assert all(i.created_at == minutes(4.5) for i in sent)  # 30 s after the first answer of the burst
     to_primary = next(i for i in sent if i.person == primary)
     names = {p.id: p.name for p in deployment.rosters[TEAM].people}
-    assert to_primary.body.splitlines()[0] == f"{names[secondary]}, {TEAM}: on the way, 22:08"  # not their own answer
-    to_gvi = next(i for i in sent if i.team == GVI)
-    assert f"{names[primary]}, {TEAM}: acknowledged, 22:08" in to_gvi.body and f"{names[secondary]}, {TEAM}: on the way, 22:08" in to_gvi.body
+
+    def line(language: str, person: str, response: str) -> str:
+        return phrase("answers.line", language, name=names[person], team=TEAM, answer=phrase(f"answer.{response}", language), at="22:08")
+
+    assert to_primary.body.splitlines()[0] == line(to_primary.language, secondary, "on_my_way")  # not their own answer
+    for to_gvi in (i for i in sent if i.team == GVI):
+        assert to_gvi.body.splitlines()[:2] == [line(to_gvi.language, primary, "ack"), line(to_gvi.language, secondary, "on_my_way")]
 
 
 def test_answers_after_the_window_make_a_second_update(deployment, paged, on_call) -> None:
@@ -101,5 +106,5 @@ def test_cant_respond_is_shared_too(deployment, paged, on_call) -> None:
     run(answer("unable", on_call[0]), minutes(1))
     run.until(minutes(2))
     to_secondary = next(i for i in updates(run) if i.person == on_call[1])
-    assert ": can't respond, 22:05" in to_secondary.body
+    assert f": {phrase('answer.unable', to_secondary.language)}, 22:05" in to_secondary.body
     assert timedelta(0) < to_secondary.created_at - minutes(1) <= timedelta(seconds=30)
