@@ -142,7 +142,7 @@ def _intent(activation: Activation, notice: Notice, step: str, now: datetime, co
             language: str = "en") -> NotificationIntent:
     team = config.coverage.teams[notice.team] if notice.team in config.coverage.teams else None
     audience = team.audience.value if team else "oncall"
-    context = message_context(activation, notice, step, config, escalated)
+    context = message_context(activation, notice, step, config, escalated, language)
     title, body = config.protocols.render(audience, context, language)
     step_key = f"escalation:{escalated.team}" if escalated else step
     return NotificationIntent(

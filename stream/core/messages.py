@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream.core.phrases import ENGLISH, phrase
 from stream.core.state import Activation, Config, Notice
 from stream.model.events import EventKind
 
@@ -41,8 +42,10 @@ def where(activation: Activation, precision: str) -> str:
     return neighborhood or "outside the city"
 
 
-def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None) -> dict[str, Any]:
-    """Template variables for one notification."""
+def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None,
+                    language: str = ENGLISH) -> dict[str, Any]:
+    """Template variables for one notification; ``what`` in ``language`` (the rest are names, times and codes,
+    or still English: docs/languages.md)."""
     coverage, zone = config.coverage, config.protocols.zone
     team = coverage.teams.get(notice.team)
     audience = team.audience.value if team else "oncall"
@@ -55,7 +58,8 @@ def message_context(activation: Activation, notice: Notice, step: str, config: C
     reported_at = activation.arrived_at.get(hospital_id or "") if audience == "hospital" else None
     placement = activation.placement
     deadline = escalated.ack_deadline if escalated else notice.ack_deadline
-    what = WHAT[activation.kind] + (" (fatal)" if activation.fatal else "")
+    what = phrase(f"what.{activation.kind.value}", language)
+    what = phrase("what.fatal", language, what=what) if activation.fatal else what
     return {
         "what": what,
         "where": where(activation, precision),
