@@ -57,7 +57,7 @@ def web(
     sms_auth_token_file: Path | None = typer.Option(
         None, "--sms-auth-token-file", envvar="VIGIL_SMS_AUTH_TOKEN_FILE",
         help="File holding the SMS gateway's (Twilio's) auth token: turns on answers by SMS reply at /sms/inbound (needs an "
-             "https --public-url and --contacts)."),
+             "https --public-url, or http to 127.0.0.1 or localhost, and --contacts)."),
     contacts: Path | None = typer.Option(
         None, "--contacts", envvar="VIGIL_CONTACTS", help="The contacts file: which phone numbers the SMS alerts go to (for SMS replies)."),
     support_contact: str | None = typer.Option(

@@ -215,3 +215,12 @@ def test_settings_refuse_an_empty_token_and_plain_http() -> None:
     with pytest.raises(ValueError, match="must be https://"):
         SmsInbound(auth_token=TOKEN, public_url="http://vigil.example.org/sms/inbound", phones={})
     assert TOKEN not in repr(SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={}))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8600/sms/inbound", "http://localhost:8600/sms/inbound", "http://[::1]:8600/sms/inbound"])
+def test_plain_http_is_allowed_on_this_machine_only(url: str) -> None:
+    # the demo's inbox plays the gateway on the same machine: no network to cross, nothing to encrypt
+    assert SmsInbound(auth_token=TOKEN, public_url=url, phones={}).public_url == url
+    for remote in ("http://127.0.0.1.example.org/sms/inbound", "http://10.0.0.5/sms/inbound", "http://localhost.evil.example/sms"):
+        with pytest.raises(ValueError, match="must be https://"):
+            SmsInbound(auth_token=TOKEN, public_url=remote, phones={})
