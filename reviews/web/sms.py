@@ -147,7 +147,8 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
 
 async def phone_alerts(web: WebContext, sms: SmsInbound, recipients: frozenset[str]) -> list[OpenAlert]:
     """The open alerts sent to any of a phone's recipients within the answer window."""
-    since = web.clock() - sms.window
+    # the deliveries' own times: judged on the activations' clock (the demo's worker runs on the sample's evening)
+    since = web.review_clock() - sms.window
     activations = await in_ack_store(web.store.activations_delivered_since, since)
     records = await in_ack_store(web.store.records_for, activations)
     return open_alerts((r for rs in records.values() for r in rs), recipients, since)
@@ -172,4 +173,6 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
         return twiml(TRY_AGAIN, 503)
     log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
     await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
-    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {web.hhmm(now)}. Thank you.")
+    # the time the timeline will show for the answer: the activations' clock, as the pages and alerts say times
+    said_at = web.hhmm(web.review_clock())
+    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {said_at}. Thank you.")
