@@ -56,6 +56,19 @@ def test_every_roster_person_has_a_named_app_and_a_fictional_sms_number(deployme
     assert phones.label("vi-central-lead", DEMO_EVENING) == "vi-central-lead"
 
 
+def test_the_prediction_s_channels_are_the_ones_the_worker_reads_from_the_demo_s_contacts(deployment, tmp_path) -> None:
+    from notifiers.apprise_adapter import load_recipients, write_contacts
+    from notifiers.contacts import person_channels
+    from notifiers.inbox import PhoneInbox
+
+    phones = DemoPhones(deployment)
+    contacts = tmp_path / "contacts.yaml"
+    write_contacts(contacts, {t: [PhoneInbox().apprise_url(f"{t}-lead")] for t in deployment.coverage.teams},
+                   people=phones.people_contacts(PhoneInbox()))
+    assert person_channels(contacts) == phones.channels()
+    assert set(load_recipients(contacts)) == set(deployment.coverage.teams)  # people's methods make no team
+
+
 def test_sample_prediction_matches_the_deployment_contract(deployment) -> None:
     prediction = predict(stamped_sample(read_sample(), DEMO_EVENING), deployment, b"demo-test-secret-0123")
     pages = sorted((team, person) for _, team, person in prediction.alerts)
