@@ -135,3 +135,81 @@ def test_demo_pages_people_by_name_and_plays_the_responder_loop(tmp_path) -> Non
     assert "timeline: vi-north-nearnorth answered on_my_way (Yer L.) (its escalation is stopped)" in answers
     assert "timeline: vi-south-phillips answered unable (Carlos P.)" in answers
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _message(recipient: str, title: str, body: str, at: float = 1.0, phone: str | None = None):
+    from notifiers.inbox import InboxMessage
+
+    return InboxMessage(recipient, title, body, "info", at, phone)
+
+
+def test_pages_print_by_name_layer_channel_and_demo_time_and_count_per_person(deployment) -> None:
+    # the demo's own reading of the inbox, without the pipeline: what it prints and what it counts
+    from stream.devtools.demo import _arrived, _page_line
+
+    phones = DemoPhones(deployment)
+    at = lambda unix: DEMO_EVENING + timedelta(seconds=unix)  # noqa: E731 - the demo clock, offset from unix 0
+    yer = _message("yer-l-sms", "VIGIL: Person shot - Jordan", "Person shot\nRef act-1\nReply 1 K7 ack\nAnswer: http://x/ack/t", 12.0)
+    lead = _message("vi-central-lead", "VIGIL: Person shot - Downtown West", "Ref act-2\nAnswer: http://x/ack/u")
+    assert _page_line(yer, phones, at, 0.0612).startswith("  PAGE   Yer L. (primary, vi-north-nearnorth) sms 22:00:12 ")
+    assert _page_line(yer, phones, at, 0.0612).endswith("   61.2 ms  VIGIL: Person shot - Jordan")
+    assert _page_line(lead, phones, at, None).startswith("  ALERT  vi-central-lead ")
+    assert _arrived([yer, lead], phones) == {("act-1", "vi-north-nearnorth", "yer-l"), ("act-2", "vi-central", None)}
+
+
+@pytest.mark.parametrize("told", [True, False])
+async def test_the_others_in_the_activation_hear_who_is_going(deployment, monkeypatch, told: bool) -> None:
+    from types import SimpleNamespace
+
+    from notifiers.inbox import PhoneInbox
+    from stream.devtools.demo import _who_is_going
+
+    phones = DemoPhones(deployment)
+    inbox = PhoneInbox()
+    yer = _message("yer-l-sms", "VIGIL: Person shot - Jordan", "Ref act-1\nAnswer: http://x/ack/t", phone="+16125550100")
+    omar = _message("omar-y-push", "VIGIL GVI: Person shot - Jordan", "Ref act-1\nAnswer: http://x/ack/u")
+    other = _message("kia-x-push", "VIGIL: Person shot - Downtown West", "Ref act-2\nAnswer: http://x/ack/v")
+    update = _message("omar-y-push", "VIGIL: who is going - Jordan", "Yer L., vi-north-nearnorth: on the way, 22:00\nRef act-1", 31.0)
+    inbox.messages += [yer, omar, other] + ([update] if told else [])
+    monkeypatch.setattr("stream.devtools.demo.ANSWERS_WAIT_S", 0.2)
+    printed: list[str] = []
+    heard = await _who_is_going(SimpleNamespace(inbox=inbox), printed.append, phones, lambda unix: DEMO_EVENING + timedelta(seconds=unix), yer)
+    assert heard is told
+    assert printed[-1] == ("  HEARS  Omar Y. (primary, gvi-outreach) push 22:00:31: Yer L., vi-north-nearnorth: on the way, 22:00" if told
+                           else "  not told who is going: omar-y")
+
+
+async def test_near_north_s_primary_answers_her_text_by_reply_and_reads_the_confirmation(deployment) -> None:
+    from types import SimpleNamespace
+
+    from aiohttp import web
+
+    from notifiers.inbox import PhoneInbox
+    from stream.devtools.demo import _sms_answer
+    from stream.devtools.sms_gateway import TwilioReplies
+    from stream.ops.http import start_site
+
+    async def inbound(request: web.Request) -> web.Response:  # stands in for vigil web (tests/reviews/web/test_sms.py has the real one)
+        said = "Vigil: On my way — recorded for vi-north-nearnorth (alert K7) at 22:00. Thank you."
+        return web.Response(text=f"<Response><Message>{said}</Message></Response>", content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_post("/sms/inbound", inbound)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    phones = DemoPhones(deployment)
+    inbox = PhoneInbox()
+    inbox.sms_gateway = TwilioReplies(f"http://127.0.0.1:{port}/sms/inbound", "token-0123456789")
+    inbox.messages += [_message("carlos-p-push", "VIGIL: Person shot - Midtown Phillips", "Ref act-2\nAnswer: http://x/ack/v"),
+                       _message("yer-l-sms", "VIGIL: Person shot - Jordan", "Ref act-1\nReply 1 K7 ack, 2 K7 on my way\nAnswer: http://x/ack/t",
+                                phone="+16125550100")]
+    printed: list[str] = []
+    try:
+        ok, answered = await _sms_answer(SimpleNamespace(inbox=inbox), printed.append, phones, lambda unix: DEMO_EVENING)
+    finally:
+        await runner.cleanup()
+    assert ok and answered is inbox.messages[1]
+    assert printed == [
+        '  SMS    Yer L. (primary, vi-north-nearnorth) sms got "VIGIL: Person shot - Jordan": Reply 1 K7 ack, 2 K7 on my way',
+        '  REPLY  Yer L.                       texts "2" -> /sms/inbound 200',
+        "  SMS    Yer L.                       gets back: Vigil: On my way — recorded for vi-north-nearnorth (alert K7) at 22:00. Thank you."]
+    assert [(m.type, m.body[:12]) for m in inbox.messages[2:]] == [("sent", "2"), ("info", "Vigil: On my")]
