@@ -162,6 +162,8 @@ class PhoneInbox:
             confirmation = await self.reply(latest, body)
         except LookupError as exc:
             return web.json_response({"error": str(exc)}, status=503)
+        if "text/html" in request.headers.get("Accept", ""):  # the page's reply box: back to the inbox, reply and answer in it
+            raise web.HTTPSeeOther("/")
         return web.json_response({"confirmation": confirmation})
 
     def start_outage(self, seconds: float) -> float:

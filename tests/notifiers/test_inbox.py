@@ -215,17 +215,20 @@ async def test_a_reply_goes_through_the_gateway_and_its_confirmation_reaches_the
             answered = await http.post(f"{base}/phone/yer-l-sms/reply", data={"body": "2"})
             answered_json = await answered.json()
             not_sms = await http.post(f"{base}/phone/nobody/reply", data={"body": "2"})
+            from_page = await http.post(f"{base}/phone/yer-l-sms/reply", data={"body": "1"}, headers={"Accept": "text/html"},
+                                        allow_redirects=False)
             page = await (await http.get(f"{base}/")).text()
     finally:
         await inbox.stop()
     assert no_gateway.status == 503
     assert answered.status == 200 and answered_json["confirmation"].startswith("Vigil: On my way")
     assert not_sms.status == 404
-    assert replies == [(PHONE, "2")]
+    assert (from_page.status, from_page.headers["Location"]) == (303, "/")  # a reply from the page goes back to the inbox
+    assert replies == [(PHONE, "2"), (PHONE, "1")]
     # as on a phone: the alert, the reply sent, then the gateway's confirmation
-    assert [(m.recipient, m.type, m.body[:12]) for m in inbox.messages] == [
+    assert [(m.recipient, m.type, m.body[:12]) for m in inbox.messages][:3] == [
         ("yer-l-sms", "info", "M"), ("yer-l-sms", "sent", "2"), ("yer-l-sms", "info", "Vigil: On my")]
-    assert [m.phone for m in inbox.messages] == [PHONE] * 3
+    assert [m.phone for m in inbox.messages] == [PHONE] * 5
     assert 'action="/phone/yer-l-sms/reply"' in page
 
 
