@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import structlog
@@ -71,8 +72,18 @@ class SmsInbound:
     def __post_init__(self) -> None:
         if not self.auth_token:
             raise ValueError("the SMS gateway's auth token is empty")
-        if not self.public_url.startswith("https://"):
+        if not self.public_url.startswith("https://") and not _on_this_machine(self.public_url):
             raise ValueError(f"the SMS webhook's public URL must be https://, got {self.public_url!r}")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _on_this_machine(url: str) -> bool:
+    """Whether ``url`` is plain http to this machine's loopback: a gateway on the same machine (the demo's phone
+    inbox plays the SMS gateway, `vigil demo`) crosses no network, so it needs no TLS; any other host does."""
+    parsed = urlsplit(url)
+    return parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS
 
 
 def twiml(message: str, status: int = 200) -> Response:
@@ -156,7 +167,8 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
 
 async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[TimelineRecord], datetime]:
     """The records of every activation with an alert delivered within the answer window, and the window's start."""
-    since = web.clock() - sms.window
+    # the deliveries' own times: judged on the activations' clock (the demo's worker runs on the sample's evening)
+    since = web.review_clock() - sms.window
     activations = await in_ack_store(web.store.activations_delivered_since, since)
     records = await in_ack_store(web.store.records_for, activations)
     return [r for rs in records.values() for r in rs], since
@@ -181,5 +193,6 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
         return twiml(text("sms.try_again", alert.language), 503)
     log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
     await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
+    # the time the timeline will show for the answer: the activations' clock, as the pages and alerts say times
     return twiml(text("sms.recorded", alert.language, label=label(reply.answer, alert.language), team=alert.team, code=alert.code,
-                      at=web.hhmm(now)))
+                      at=web.hhmm(web.review_clock())))

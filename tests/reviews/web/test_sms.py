@@ -257,3 +257,40 @@ def test_not_an_answer_is_told_how_to_answer_in_the_alerts_language(gateway: Gat
     gateway.deliver(in_language(gateway, "so"))
     assert message_of(gateway.reply("waa maxay?")).startswith("Vigil: Ku jawaab 1 (waa la helay), 2 (waan soo socdaa) ama 3 (ma jawaabi karo)")
     assert gateway.published == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8600/sms/inbound", "http://localhost:8600/sms/inbound", "http://[::1]:8600/sms/inbound"])
+def test_plain_http_is_allowed_on_this_machine_only(url: str) -> None:
+    # the demo's inbox plays the gateway on the same machine: no network to cross, nothing to encrypt
+    assert SmsInbound(auth_token=TOKEN, public_url=url, phones={}).public_url == url
+    for remote in ("http://127.0.0.1.example.org/sms/inbound", "http://10.0.0.5/sms/inbound", "http://localhost.evil.example/sms"):
+        with pytest.raises(ValueError, match="must be https://"):
+            SmsInbound(auth_token=TOKEN, public_url=remote, phones={})
+
+
+def test_open_alerts_and_the_confirmation_s_time_are_on_the_activations_clock(db_url: str, deployment) -> None:
+    # `vigil demo` runs its worker on the sample's evening while links and sessions keep the real clock: an
+    # alert of that evening is still open, and the confirmation says the evening's time, as the timeline will
+    store = ReviewStore(db_url)
+    store.create_schema()
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W2", JORDAN))), deployment.classification, RECEIVED)
+    outcome = handle_event(CoreState(), event, RECEIVED, Config(deployment.coverage, deployment.protocols))
+    store.append(outcome.timeline)
+    published: list[AckMessage] = []
+
+    async def publish(message: AckMessage) -> None:
+        published.append(message)
+
+    sms = SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={ANA: frozenset({ANA_RCPT})})
+    real_now = NOW + timedelta(days=150)
+    app = create_web_app(AckSigner(SECRET, "https://vigil.example.org/mpls"), store, publish, lambda: real_now, zone=CHICAGO, sms=sms,
+                         review_clock=lambda: NOW)
+    try:
+        with TestClient(app) as client:
+            gateway = Gateway(client, store, list(outcome.intents))
+            gateway.deliver(outcome.intents[0])
+            response = gateway.reply("2")
+    finally:
+        store.dispose()
+    assert message_of(response).startswith("Vigil: On my way — recorded for") and "at 22:06. Thank you." in message_of(response)
+    assert [m.response for m in published] == ["on_my_way"]
