@@ -66,3 +66,20 @@ def test_until_stops_the_clock_before_due_escalations(tmp_path: Path) -> None:
     short = [json.loads(line) for line in (tmp_path / "short.jsonl").read_text().splitlines()]
     long = [json.loads(line) for line in (tmp_path / "long.jsonl").read_text().splitlines()]
     assert [o for o in long if o["at"] > "2026-07-04T23:01:00-05:00"] and len(short) < len(long)
+
+
+def test_people_adds_a_line_per_person_paged_and_keeps_the_team_lines(tmp_path: Path) -> None:
+    source = scenario(tmp_path / "s.jsonl")
+    assert run(str(source), "--out", str(tmp_path / "teams.jsonl")).returncode == 0
+    assert run(str(source), "--out", str(tmp_path / "people.jsonl"), "--people").returncode == 0
+    teams = [json.loads(line) for line in (tmp_path / "teams.jsonl").read_text().splitlines()]
+    people = [json.loads(line) for line in (tmp_path / "people.jsonl").read_text().splitlines()]
+    assert [line for line in people if "person" not in line] == teams  # the team-level lines do not change
+    pages = [line for line in people if "person" in line]
+    assert set(pages[0]) == {"at", "activation", "team", "person", "name", "channel", "language", "step"}
+    street = [(p["at"][11:19], p["name"], p["channel"]) for p in pages if p["team"] == "vi-north-nearnorth"]
+    # R-1 at 22:15, acked at 22:20: the primary on push, then SMS, the secondary at 22:18, the primary's e-mail; the
+    # secondary's SMS fell due at the very moment of the ack, which comes first (the step rule)
+    assert street == [("22:15:00", "Yer L.", "push"), ("22:17:00", "Yer L.", "sms"), ("22:18:00", "Luis G.", "push"),
+                      ("22:19:00", "Yer L.", "email")]
+    assert {p["language"] for p in pages if p["name"] == "Yer L."} == {"hmn"}  # her roster's first language
