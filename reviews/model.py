@@ -359,10 +359,10 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
             raw.append((r.at, "decided", None, f"{'opened' if r.step == 'initial' else 'updated'}: {rules} → {told}{extra}"))
         elif isinstance(r, IntentCreated):
             if r.step == "escalation":
-                raw.append((r.at, "escalated", r.team, _escalation_text(r, declines, zone)))
+                raw.append((r.at, "escalated", r.team, _escalation_text(r, declines, zone) + _on_call(r)))
             else:
                 by = f"; ack by {_hhmm(r.ack_deadline, zone)}" if r.ack_deadline else ""
-                raw.append((r.at, "sent", r.team, f"alert to {r.team} ({r.step}, {r.protocol}){by}"))
+                raw.append((r.at, "sent", r.team, f"alert to {r.team} ({r.step}, {r.protocol}){by}{_on_call(r)}"))
         elif isinstance(r, AlertDelivered):
             reached = sum(x.status == "delivered" for x in r.recipients)
             channels = ", ".join(sorted({x.channel for x in r.recipients})) or "no channel"
@@ -384,6 +384,12 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
                           (at - start).total_seconds() / 60 if start else 0.0))
         previous = at
     return steps
+
+
+def _on_call(intent: IntentCreated) -> str:
+    """"; on call: ana-r (primary), pa-v (secondary)" for a paged team's alert (the snapshot), else ""."""
+    held = [entry.split(":", 1) for entry in intent.on_call]
+    return "; on call: " + ", ".join(f"{person} ({layer})" for layer, person in held) if held else ""
 
 
 def _page_step(record: IntentCreated | AlertDelivered, intent: IntentCreated, updates: set[tuple[str, str, datetime]]

@@ -186,9 +186,9 @@ def _tell(state: CoreState, activation: Activation, intent: NotificationIntent, 
     if roster is None:
         outcome.intents.append(intent)
         return
-    outcome.told.append(intent)
     plan = paging.plan_pages(roster, intent.intent_id, intent.team, intent.step, intent.created_at, deadline, config,
                              intent.escalated_team)
+    outcome.told.append(intent.model_copy(update={"on_call": tuple(f"{layer}:{person}" for layer, person in plan.on_call)}))
     plan, due = paging.take_due(plan, intent.created_at)
     activation.plans[plan.key] = plan
     outcome.intents += [_page(activation, plan, attempt, config) for attempt in due]
@@ -262,7 +262,7 @@ def _intent_record(intent: NotificationIntent) -> IntentCreated:
         entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
         intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
         ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
-        language=intent.language, purpose=intent.purpose,
+        language=intent.language, purpose=intent.purpose, on_call=intent.on_call,
     )
 
 

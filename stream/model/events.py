@@ -166,6 +166,8 @@ class NotificationIntent(Frozen):
     # alert: the shooting itself; answers: who has answered so far (stream/core/answers.py); stand_down: a
     # team escalated to hears that the team it stood in for answered after all
     purpose: Literal["alert", "answers", "stand_down"] = "alert"
+    # a team alert whose people are paged: who was on call then ("primary:ana-r", "secondary:pa-v"), the snapshot
+    on_call: tuple[str, ...] = ()
 
 
 AckResponse = Literal["ack", "on_my_way", "unable"]

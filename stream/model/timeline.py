@@ -67,6 +67,7 @@ class IntentCreated(TimelineBase):
     channel: str | None = None
     language: str = "en"  # the language the alert was written in (the answer page speaks it too)
     purpose: Literal["alert", "answers", "stand_down"] = "alert"
+    on_call: tuple[str, ...] = ()  # a paged team's alert: who was on call then ("primary:ana-r"), see NotificationIntent
 
 
 class RecipientResult(Frozen):

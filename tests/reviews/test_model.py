@@ -207,3 +207,22 @@ def test_what_a_cant_respond_brings_about_is_read_from_the_stored_timeline(deplo
     # a deadline with nobody to escalate to (a protocol may set ack_within_minutes without escalate)
     alone = [r.model_copy(update={"escalates_to": ()}) if r.kind == "intent" else r for r in records]
     assert if_cant_respond(alone, "vi-north-nearnorth") == IfCantRespond()
+
+
+def test_a_paged_team_shows_who_was_on_call_each_page_and_its_delivery(deployment) -> None:
+    from stream.core.replay import people_config
+
+    run = Run(deployment)
+    run.config = people_config(deployment)
+    activation = run.shooting("R-9", JORDAN, T0)
+    run.until(T0 + timedelta(minutes=4))
+    review = review_of(run.of(activation), CHICAGO, now=T0 + timedelta(minutes=4))
+    sent = next(s for s in review.steps if s.what == "sent" and s.team == "vi-north-nearnorth")
+    assert sent.text.endswith("; ack by 22:25:00; on call: yer-l (primary), luis-g (secondary)")
+    pages = [s.text for s in review.steps if s.what == "paged" and s.team == "vi-north-nearnorth"]
+    assert pages == ["page to yer-l (vi-north-nearnorth) by push", "page to yer-l (vi-north-nearnorth) by sms",
+                     "page to luis-g (vi-north-nearnorth) by push", "page to yer-l (vi-north-nearnorth) by email"]
+    street = next(line for line in review.teams if line.team == "vi-north-nearnorth")
+    # the team's line is its pages' delivery taken together: delivered a second after the first page, 4 phones
+    assert (street.delivery, street.delivered_at, street.recipients) == ("delivered", T0 + timedelta(seconds=1), 4)
+    assert [line.team for line in review.teams] == ["vi-north-nearnorth", "gvi-outreach"]  # pages are not teams
