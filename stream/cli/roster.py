@@ -14,6 +14,7 @@ from rules.protocols import ProtocolSet, check_protocol_file
 from stream.cli.options import moment_option
 from stream.core.deployment import DeploymentPaths
 from stream.core.oncall import gaps, people_without_contact, who_is_on_call
+from stream.core.paging import deadline_problems
 from stream.core.phrases import language_for
 
 roster_app = typer.Typer(help="People on call: rosters per team, rotations, overrides and swaps.", no_args_is_help=True)
@@ -68,7 +69,9 @@ def _language_problems(path: Path, coverage: CoverageMap, rosters: dict[str, Ros
     found: list[Problem] = []
     for team, roster in rosters.items():
         if team in coverage.teams:
-            found += person_language_problems(roster, coverage.teams[team].audience.value, protocols, files[team])
+            audience = coverage.teams[team].audience.value
+            found += person_language_problems(roster, audience, protocols, files[team])
+            found += [Problem(files[team], 1, WARNING, text) for text in deadline_problems(roster, audience, protocols)]
     return found
 
 

@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from geofences.roster import Roster
+from rules.protocols import ProtocolSet
 from stream.core.oncall import who_is_on_call
 from stream.core.phrases import language_for
 from stream.core.state import Activation, Attempt, Config, CoreState, PagePlan
@@ -156,3 +157,24 @@ def people_paged(activation: Activation, team: str) -> list[str]:
             for attempt in plan.attempts[:plan.cursor]:
                 found.setdefault(attempt.person, None)
     return list(found)
+
+
+SELECTOR_AUDIENCE = {"street_on_shift": "street", "street_on_shift_and_earlier": "street", "hospital_team": "hospital",
+                     "school_team": "school"}
+
+
+def deadline_problems(roster: Roster, audience: str, protocols: ProtocolSet) -> list[str]:
+    """The layers a team's paging could never reach because a protocol's ack deadline for the team comes first
+    (the escalation takes over at the deadline): one sentence each, for `vigil roster lint`."""
+    found = []
+    paging = roster.paging
+    for protocol in protocols.spec.protocols:
+        for notify in protocol.notify:
+            reaches = notify.team == roster.team or (notify.audience is not None and SELECTOR_AUDIENCE.get(notify.audience) == audience)
+            if not reaches or notify.ack_within_minutes is None:
+                continue
+            for layer, minutes in (("the secondary", paging.secondary_after_minutes), ("everyone", paging.everyone_after_minutes)):
+                if minutes >= notify.ack_within_minutes:
+                    found.append(f"{roster.team}: {layer} would be paged {minutes:g} minutes after an alert, but {protocol.id} "
+                                 f"({protocol.name}) gives the team {notify.ack_within_minutes} minutes to answer: the escalation comes first")
+    return found

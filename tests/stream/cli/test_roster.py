@@ -102,3 +102,24 @@ def test_a_broken_template_in_a_used_language_is_an_error(tmp_path: Path) -> Non
     result = _lint("--protocols", str(protocols))
     assert result.exit_code == 1
     assert f"{protocols}:" in result.output and "error: translations.so.street.body: does not compile" in result.output
+
+
+# ---- paging: every layer is paged before the team's deadline ----------------------------------------------
+
+
+def test_the_demo_rosters_page_every_layer_before_the_deadlines() -> None:
+    result = _lint()
+    assert result.exit_code == 0, result.output
+    assert "the escalation comes first" not in result.output
+
+
+def test_a_layer_paged_after_a_protocols_deadline_is_a_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "rosters"
+    shutil.copytree(ROSTERS, folder)
+    path = folder / "vi-north-nearnorth.yaml"
+    path.write_text(path.read_text() + "paging: {secondary_after_minutes: 4, everyone_after_minutes: 12}\n")
+    result = _lint("--rosters", str(folder))
+    assert result.exit_code == 0, result.output
+    assert (f"{path}:1: warning: vi-north-nearnorth: everyone would be paged 12 minutes after an alert, but P2 (person shot) "
+            "gives the team 10 minutes to answer: the escalation comes first") in result.output
+    assert "secondary would be paged 4 minutes" not in result.output
