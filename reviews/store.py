@@ -383,6 +383,15 @@ class ReviewStore:
         with self.engine.connect() as conn:
             return [AckUse(response=row.response, used_at=_utc(row.used_at)) for row in conn.execute(query)]
 
+    def answered_tokens(self, token_ids: Iterable[str]) -> set[str]:
+        """Those of ``token_ids`` with at least one answer recorded."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(token_ids):
+                query = select(ack_tokens.c.token_id).distinct().where(ack_tokens.c.token_id.in_(chunk))
+                found.update(row.token_id for row in conn.execute(query))
+        return found
+
     def ack_token_use(self, token_id: str) -> AckUse | None:
         """The latest use of an ack link, or None while it is unused."""
         uses = self.ack_token_uses(token_id)

@@ -7,14 +7,18 @@ answered by TwiML ``<Response><Message>``, which Twilio sends back to the phone 
 the reason it was not taken. The phone number names recipients of the contacts file (``SmsInbound.phones``);
 the alerts delivered to them in the last ``window`` whose team has not acknowledged are the open ones.
 A reply is used once, by its ``MessageSid`` (kept with the ack links' uses in ``ack_tokens``); its
-answer goes to the acks topic as an ``AckMessage`` like a link's. Every refusal and answer is audited;
+answer goes to the acks topic as an ``AckMessage`` like a link's, with the person whose contact the phone
+is (``SmsInbound.people``). As on the answer page, the answer may change while the alert is open (an alert
+the phone's person answered stays open to them), each answer of an alert is recorded once (under the alert
+link's token id, so a link and a reply do not both publish it), and "can't respond" ("3") is taken only
+when confirmed: the reply asks for "3 K7 YES" and records nothing until then. Every refusal and answer is audited;
 the auth token and whole phone numbers are never logged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from xml.sax.saxutils import escape
 
@@ -23,11 +27,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from notifiers.ack_links import AckClaim
-from reviews.sms_replies import OpenAlert, Reply, ReplyError, choose_alert, open_alerts, parse_reply, signature_valid, words_for
-from reviews.web.answers import LABELS, in_ack_store
+from reviews.model import Follows, what_follows
+from reviews.sms_replies import (
+    OpenAlert,
+    Reply,
+    ReplyError,
+    choose_alert,
+    confirm_words_for,
+    delivered_alerts,
+    open_alerts,
+    parse_reply,
+    signature_valid,
+    words_for,
+)
+from reviews.web.answers import ALREADY_RECORDED, LABELS, cant_respond_hint, in_ack_store, next_step
 from reviews.web.deps import Web, WebContext
 from reviews.web.pages import Refusal
 from stream.model.events import AckMessage, stable_id
+from stream.model.timeline import TimelineRecord
 
 log = structlog.get_logger(__name__)
 
@@ -43,13 +60,15 @@ MAX_FIELD_CHARS = 1600  # Twilio's longest message; a bigger field is not from t
 class SmsInbound:
     """What the inbound webhook needs: the account's auth token (from a file or the environment, never the
     command line), the public URL the gateway posts to, the phone numbers (E.164) of the contacts file's
-    recipients, the languages whose reply words are understood, and how long an alert stays answerable."""
+    recipients, the languages whose reply words are understood, how long an alert stays answerable, and whose
+    contact method each recipient is (``recipient_people``)."""
 
     auth_token: str = field(repr=False)
     public_url: str
     phones: Mapping[str, frozenset[str]]
     languages: tuple[str, ...] = ()
     window: timedelta = timedelta(hours=12)  # the ack links' lifetime
+    people: Mapping[str, str] = field(default_factory=dict)  # recipient id -> the roster person whose contact it is
 
     def __post_init__(self) -> None:
         if not self.auth_token:
@@ -126,39 +145,70 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
         await _audit(web, "sms_refused", phone, "unknown_number")
         return twiml(UNKNOWN_NUMBER)
     try:
-        reply = parse_reply(body, words_for(sms.languages))
-        alert = choose_alert(await phone_alerts(web, sms, recipients), reply)
+        reply = parse_reply(body, words_for(sms.languages), confirm_words_for(sms.languages))
+        alerts, records = await phone_alerts(web, sms, recipients)
+        alert = choose_alert(alerts, reply)
     except ReplyError as refusal:
         await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])
         return twiml(f"Vigil: {refusal}")
-    return await record_reply(web, phone, use_id, reply, alert)
+    follows = what_follows(records.get(alert.activation_id, ()), alert.team, sms.people.get(alert.recipient_id))
+    if reply.answer == "unable" and not reply.confirmed:
+        # as on the answer page, "can't respond" is taken on a second, deliberate reply: nothing is recorded yet
+        await _audit(web, "sms_confirm_asked", phone, f"{alert.team} {alert.activation_id} unable {alert.code}")
+        return twiml(f"Vigil: Can't respond to alert {alert.code}? {cant_respond_hint(follows, web.hhmm)} Reply 3 {alert.code} YES to confirm.")
+    return await record_reply(web, phone, use_id, reply, alert, follows, sms.people.get(alert.recipient_id))
 
 
-async def phone_alerts(web: WebContext, sms: SmsInbound, recipients: frozenset[str]) -> list[OpenAlert]:
-    """The open alerts sent to any of a phone's recipients within the answer window."""
+def answer_token(alert: OpenAlert) -> str:
+    """The id an SMS answer to ``alert`` is recorded under: the token id of the ack link sent with it to the
+    same recipient, so that an answer given by link and by reply is recorded (and published) once."""
+    return stable_id("ack", alert.intent_id, alert.recipient_id)
+
+
+async def phone_alerts(web: WebContext, sms: SmsInbound, recipients: frozenset[str]) -> tuple[list[OpenAlert], dict[str, list[TimelineRecord]]]:
+    """The open alerts sent to any of a phone's recipients within the answer window (an alert this phone's person,
+    or this phone, answered stays open: the answer may change), and the records they were read from."""
     since = web.clock() - sms.window
     activations = await in_ack_store(web.store.activations_delivered_since, since)
     records = await in_ack_store(web.store.records_for, activations)
-    return open_alerts((r for rs in records.values() for r in rs), recipients, since)
+    every = [r for rs in records.values() for r in rs]
+    delivered = delivered_alerts(every, recipients, since)
+    answered = await in_ack_store(web.store.answered_tokens, [answer_token(a) for a in delivered])
+    own = {a.intent_id for a in delivered if answer_token(a) in answered}
+    people = {sms.people[r] for r in recipients if r in sms.people}
+    person = next(iter(people)) if len(people) == 1 else None  # a number shared by two people answers for neither
+    return open_alerts(every, recipients, since, person, own), records
 
 
-async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert) -> Response:
-    """Use the reply once, publish its answer to the acks topic (releasing the use if that fails), confirm."""
+async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert, follows: Follows,
+                       person: str | None) -> Response:
+    """Use the reply once and its answer once per alert, publish it to the acks topic (releasing both uses if that
+    fails), and confirm it with what follows."""
     now = web.clock()
     claim = AckClaim(token_id=use_id, activation_id=alert.activation_id, ref=alert.ref, team=alert.team,
-                     recipient=alert.recipient_id, intent_id=alert.intent_id, expires_at=now)
+                     recipient=alert.recipient_id, intent_id=alert.intent_id, expires_at=now, person=person)
     earlier = await in_ack_store(web.store.claim_ack_token, claim, reply.answer, now)
     if earlier is not None:  # the same message posted twice at once: the other request recorded it
         await _audit(web, "sms_refused", phone, "replay")
         return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)}.")
-    message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id)
+    answer = replace(claim, token_id=answer_token(alert))
+    uses = await in_ack_store(web.store.ack_token_uses, answer.token_id)
+    # as on the answer page: the same answer twice, or "acknowledge" after "on my way", is not published again
+    given = next((u for u in uses if u.response == "on_my_way"), None) if reply.answer == "ack" else None
+    given = given or await in_ack_store(web.store.claim_ack_token, answer, reply.answer, now)
+    if given is not None:
+        await _audit(web, "sms_refused", phone, f"already_answered {alert.code}")
+        return twiml(f"Vigil: {LABELS[given.response]} {ALREADY_RECORDED} {web.hhmm(given.used_at)} (alert {alert.code}).")
+    message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id, person=person)
     try:
         await web.publish_ack(message)
     except Exception as exc:  # noqa: BLE001 - the answer is not on the topic: the person replies again
         log.warning("sms.publish_failed", token_id=use_id, error=type(exc).__name__)
-        await in_ack_store(web.store.release_ack_token, use_id)
+        await in_ack_store(web.store.release_ack_token, answer.token_id, reply.answer)
+        await in_ack_store(web.store.release_ack_token, use_id, reply.answer)
         await _audit(web, "sms_refused", phone, "publish_failed")
         return twiml(TRY_AGAIN, 503)
     log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
     await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
-    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {web.hhmm(now)}. Thank you.")
+    follows_text = next_step(follows, reply.answer, web.hhmm, web.review_clock())
+    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {web.hhmm(now)}. {follows_text} Thank you.")

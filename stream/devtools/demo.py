@@ -382,7 +382,9 @@ async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, 
 async def _tap(link: str, response: str) -> tuple[int, str]:
     """Tap an answer on an alert's link page, as the phone's owner would; the status and the page's heading
     (with what the page confirmed, when it took the answer)."""
-    async with aiohttp.ClientSession() as session, session.post(link, data={"response": response}) as reply:
+    # "can't respond" asks to confirm: the demo taps "yes" on that page at once
+    form = {"response": response, **({"confirm": "yes"} if response == "unable" else {})}
+    async with aiohttp.ClientSession() as session, session.post(link, data=form) as reply:
         page = await reply.text()
     heading = HEADING.search(page)
     if heading is None:
@@ -393,7 +395,7 @@ async def _tap(link: str, response: str) -> tuple[int, str]:
 
 async def _tap_answers(running: LocalPipeline, out: Any, timeout: float = 20.0) -> bool:
     """Answer two alerts through their links: "on my way" stops the Near North team's escalation; "can't
-    respond" from Midtown Phillips escalates to dns-oncall at once; a used link is refused."""
+    respond" (confirmed) from Midtown Phillips escalates to dns-oncall at once; an answer already given is not taken again."""
     phone_inbox = running.inbox
     out("\nanswers (tapped through the alerts' links)")
     links = {}
