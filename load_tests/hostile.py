@@ -66,8 +66,8 @@ from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 from stream.devtools.processes import WorkerProcess
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7 import ingest_hl7
-from stream.feeds.mllp import FRAME_LIMIT_BYTES
 from stream.feeds.ingest import ingest_cad
+from stream.feeds.mllp import FRAME_LIMIT_BYTES
 from stream.model.events import CoreInput, DeadLetter, NotificationIntent, ShootingEvent, Skipped
 from stream.ops.kafka import Topics, ensure_topics
 

@@ -221,8 +221,9 @@ def choices_left(uses: Sequence[AckUse]) -> tuple[tuple[str, str], ...]:
 
 
 def _who(answered: Sequence[str | None], team: str) -> str:
+    # an answer from a team's shared phone names nobody (it may be this very phone's): the team has answered
     names = [name for name in dict.fromkeys(answered) if name]
-    return " and ".join(names) if names and len(names) == len(answered) else f"Someone on {team}"
+    return f"{' and '.join(names)} answered" if names and None not in answered else f"{team} has answered"
 
 
 def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], str], now: datetime) -> str:
@@ -239,8 +240,8 @@ def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], s
         return f"Escalation stopped: {chain} will not be told."
     if follows.answered:
         if answer == "unable":
-            return f"{_who(follows.answered, follows.team)} answered, so the escalation stays stopped."
-        return f"Escalation stopped: {_who(follows.answered, follows.team)} answered."
+            return f"{_who(follows.answered, follows.team)}, so the escalation stays stopped."
+        return f"Escalation stopped: {_who(follows.answered, follows.team)}."
     if answer == "unable":
         return _cant_respond_now(follows)
     if follows.deadline is not None and now > follows.deadline:
@@ -258,7 +259,7 @@ def cant_respond_hint(follows: Follows, hhmm: Callable[[datetime], str]) -> str:
     """The line under the answer buttons (and the confirmation question): what "can't respond" brings about."""
     if follows.chain and not follows.told:
         if follows.answered:
-            return f"Can't respond is noted; {_who(follows.answered, follows.team)} answered, so the escalation stays stopped."
+            return f"Can't respond is noted; {_who(follows.answered, follows.team)}, so the escalation stays stopped."
         if follows.pages_people:
             return f"Can't respond pages the next person on call now; {_named(follows.chain)} is told at once only when nobody is left."
     return unable_hint(follows.if_cant_respond(), hhmm)

@@ -68,8 +68,8 @@ def web(
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
     from reviews.web.app import run_web
     from reviews.web.incident import team_precisions
-    from stream.core.state import Config
     from stream.core.deployment import load_deployment
+    from stream.core.state import Config
     from stream.ops.kafka import Topics, ensure_topics
 
     require_bootstrap(bootstrap)

@@ -13,8 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, func, inspect, select
 
-from reviews.migrations import alembic_config, current_revision, head_revision
 from notifiers.ack_links import AckClaim
+from reviews.migrations import alembic_config, current_revision, head_revision
 from reviews.store import ReviewStore, metadata
 
 pytestmark = pytest.mark.database

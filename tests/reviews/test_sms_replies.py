@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reviews.sms_replies import (
-    confirm_words_for,
     CODE_ALPHABET,
     OpenAlert,
     Reply,
     ReplyError,
     choose_alert,
+    confirm_words_for,
     open_alerts,
     parse_reply,
     short_code,

@@ -117,7 +117,7 @@ def test_cant_respond_after_the_team_acked_tells_nobody(service: Service, deploy
     answer = service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "unable", "confirm": "yes"})
     assert answer.status_code == 200
     # the other phone is the team's shared one: nobody by name
-    assert "Noted: you can't respond. Someone on vi-north-nearnorth answered, so the escalation stays stopped." in _read(answer)
+    assert "Noted: you can't respond. vi-north-nearnorth has answered, so the escalation stays stopped." in _read(answer)
 
 
 def test_the_same_answer_twice_is_recorded_once(service: Service) -> None:
