@@ -65,6 +65,18 @@ class LineLocator:
             node = child
         return node.start_mark.line + 1
 
+    def key_line(self, path: Sequence[str | int]) -> int:
+        """1-based line of the key that ends ``path`` (a mapping's own line is its first entry's); the value's
+        line when the key is not found."""
+        parent = self._root
+        for step in path[:-1]:
+            parent = self._child(parent, step) if parent is not None else None
+        if isinstance(parent, yaml.MappingNode):
+            key = next((k for k, _ in parent.value if k.value == str(path[-1])), None)
+            if key is not None:
+                return key.start_mark.line + 1
+        return self.line(path)
+
     @staticmethod
     def _child(node: Any, step: str | int) -> Any:
         if isinstance(node, yaml.MappingNode):

@@ -134,17 +134,25 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 def sms_phones(*groups: Mapping[str, tuple[Recipient, ...]]) -> dict[str, frozenset[str]]:
     """Phone number (E.164) → ids of the recipients that text it, over teams' and people's recipients: the
-    targets of the contacts file's SMS gateways (Apprise's Twilio plugin lists them as ``('T', '+1612...')``),
-    so that an SMS reply from a number finds the alerts sent to it."""
+    targets of the contacts file's SMS gateways (Apprise's Twilio plugin lists them as ``('T', '+1612...')``), and
+    the ``to`` payload field of a JSON webhook (``json://host/path?:to=%2B1612...``: the local phone inbox's SMS
+    phones, notifiers/inbox.py, or a gateway of one's own taking JSON), so that an SMS reply from a number finds
+    the alerts sent to it."""
     phones: dict[str, set[str]] = {}
     for recipients in groups:
         for group in recipients.values():
             for recipient in group:
-                for target in getattr(recipient.server, "targets", None) or ():
+                for target in _phone_targets(recipient.server):
                     number = str(target[-1] if isinstance(target, tuple) and target else target)
                     if E164.fullmatch(number):
                         phones.setdefault(number, set()).add(recipient.id)
     return {number: frozenset(ids) for number, ids in phones.items()}
+
+
+def _phone_targets(server: Any) -> list[Any]:
+    """What a recipient texts: its plugin's targets, and a JSON webhook's ``to`` payload field."""
+    extra = (getattr(server, "payload_extras", None) or {}).get("to")
+    return [*(getattr(server, "targets", None) or ()), *([extra] if isinstance(extra, str) else [])]
 
 
 def recipient_people(people: Mapping[str, tuple[Recipient, ...]]) -> dict[str, str]:
@@ -257,7 +265,7 @@ class AppriseNotifier:
         # links expire on the real clock, whatever clock the worker runs on (drills run on scenario time)
         link = self._ack_links.link(intent, recipient.id, datetime.now(UTC))
         if recipient.channel == SMS_CHANNEL:  # a phone may hold several open alerts: its reply names this one
-            return f"{intent.body}\n{reply_line(intent.intent_id)}\nAnswer: {link}"
+            return f"{intent.body}\n{reply_line(intent.intent_id, intent.language)}\nAnswer: {link}"
         return f"{intent.body}\nAnswer: {link}"
 
     async def _send_once(self, server: NotifyBase, title: str, body: str) -> str:
@@ -342,9 +350,11 @@ def masked_url(server: Any) -> str:
     return _CUSTOM_ARGUMENT.sub(r"\1****", server.url(privacy=True))
 
 
-def write_contacts(path: Path, team_urls: dict[str, list[str]], channels: dict[str, str] | None = None) -> None:
+def write_contacts(path: Path, team_urls: dict[str, list[str]], channels: dict[str, str] | None = None,
+                   people: Mapping[str, list[tuple[str, str]]] | None = None) -> None:
     """Write an Apprise YAML contacts file: each URL tagged with its team id (and ``via-<channel>`` when
-    ``channels`` names the URL's channel)."""
+    ``channels`` names the URL's channel); ``people`` (person id → their (URL, channel) contact methods) adds
+    each method tagged ``person-<id>, via-<channel>`` (notifiers/contacts.py)."""
     import yaml
 
     channels = channels or {}
@@ -353,4 +363,6 @@ def write_contacts(path: Path, team_urls: dict[str, list[str]], channels: dict[s
         return f"{team}, {CHANNEL_TAG}{channels[url]}" if url in channels else team
 
     urls = [{url: [{"tag": tags(team, url)}]} for team, team_urls_ in team_urls.items() for url in team_urls_]
+    urls += [{url: [{"tag": f"{PERSON_TAG}{person}, {CHANNEL_TAG}{channel}"}]}
+             for person, methods in (people or {}).items() for url, channel in methods]
     path.write_text(yaml.safe_dump({"version": 1, "urls": urls}, sort_keys=False), encoding="utf-8")

@@ -4,6 +4,14 @@ Apprise's ``json://host:port/phone/<recipient>`` posts ``{"version","title","mes
 "type"}`` here; the inbox stores each message with the moment it arrived and lists them as JSON
 (``GET /messages``) and as a page (``GET /``).
 
+SMS phones: ``sms_url(recipient, phone)`` is the same webhook with the phone's number (E.164) as an extra
+payload field ``to`` (Apprise's ``?:to=``), so each message it gets knows its number, and the reply webhook
+finds the number in the contacts file (``apprise_adapter.sms_phones``). The inbox then plays the SMS gateway
+both ways: ``reply(message, body)`` (or ``POST /phone/<recipient>/reply``) hands a reply to ``sms_gateway``,
+set by whoever plays the gateway's inbound side (the demo posts it, signed like Twilio's, to ``vigil web``'s
+``/sms/inbound``: stream/devtools/sms_gateway.py), and stores the reply and the confirmation it brings back
+as the phone shows them.
+
 Drills stand in for a bad gateway: ``failures_left`` answers the next posts with 503, ``fail_until`` answers
 every post with 503 until a moment (an outage of the whole gateway, also started over HTTP with ``POST
 /drill/outage?seconds=N`` for a `vigil inbox` process; ``seconds=0`` ends it), ``slow`` holds a recipient's
@@ -17,8 +25,10 @@ import html
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -34,8 +44,14 @@ class InboxMessage:
     recipient: str
     title: str
     body: str
-    type: str
+    type: str  # Apprise's notify type; "sent" for a reply the phone sent (SMS)
     received_at: float
+    phone: str | None = None  # an SMS phone's number (E.164): the payload's ``to``
+
+
+# An SMS reply handed to the gateway: the message it answers and the text typed; the text the gateway sends back.
+SmsGateway = Callable[[InboxMessage, str], Awaitable[str]]
+MAX_REPLY_CHARS = 1600  # Twilio's longest message
 
 
 _LINK = re.compile(r"https?://[^\s<>\"']+")
@@ -63,6 +79,8 @@ class PhoneInbox:
         # drills and tests: recipient → seconds to hold a post before storing it and answering 200, like a slow
         # SMS gateway; the message is stored even if the sender gave up waiting, as a gateway would still deliver it
         self.slow: dict[str, float] = {}
+        # the SMS gateway's inbound side: takes a phone's reply, returns the confirmation the phone gets back
+        self.sms_gateway: SmsGateway | None = None
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
 
@@ -74,6 +92,11 @@ class PhoneInbox:
     def apprise_url(self, recipient: str) -> str:
         """The Apprise URL that delivers to ``recipient``'s phone in this inbox."""
         return f"json://{self.host}:{self.port}/phone/{recipient}"
+
+    def sms_url(self, recipient: str, phone: str) -> str:
+        """The Apprise URL of an SMS phone in this inbox: ``recipient``'s, its number ``phone`` (E.164) sent as the
+        payload's ``to`` with every message, as an SMS gateway is told the number it texts."""
+        return f"{self.apprise_url(recipient)}?:to={quote(phone, safe='')}"
 
     async def _receive(self, request: web.Request) -> web.Response:
         received_at = time.time()
@@ -94,20 +117,54 @@ class PhoneInbox:
         if hold > 0:
             await asyncio.sleep(hold)
             received_at = time.time()  # the phone has it only once the slow gateway hands it over
+        phone = payload.get("to")
         message = InboxMessage(
             recipient=recipient,
             title=str(payload.get("title") or ""),
             body=payload["message"],
             type=str(payload.get("type") or "info"),
             received_at=received_at,
+            phone=phone if isinstance(phone, str) else None,
         )
+        await self._store(message)
+        return web.json_response({"stored": len(self.messages)})
+
+    async def _store(self, message: InboxMessage) -> None:
         async with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()
         if self.journal is not None:
             with open(self.journal, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(asdict(message)) + "\n")
-        return web.json_response({"stored": len(self.messages)})
+
+    async def reply(self, message: InboxMessage, body: str) -> str:
+        """Reply ``body`` to an SMS ``message`` through the gateway, as its phone's owner would: the reply and the
+        gateway's confirmation are stored as the phone shows them; returns the confirmation. ``ValueError`` when
+        the message is not an SMS; ``LookupError`` when nobody plays the gateway."""
+        if message.phone is None:
+            raise ValueError(f"the message to {message.recipient} is not an SMS: it has no phone number to reply from")
+        if self.sms_gateway is None:
+            raise LookupError("no SMS gateway takes replies in this inbox")
+        await self._store(InboxMessage(message.recipient, "", body, "sent", time.time(), message.phone))
+        confirmation = await self.sms_gateway(message, body)
+        await self._store(replace(message, title="", body=confirmation, type="info", received_at=time.time()))
+        return confirmation
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        recipient = request.match_info["recipient"]
+        body = str((await request.post()).get("body", "")).strip()
+        latest = next((m for m in reversed(self.messages) if m.recipient == recipient and m.phone and m.type != "sent"), None)
+        if latest is None:
+            return web.json_response({"error": f"{recipient} has received no SMS to reply to"}, status=404)
+        if not 0 < len(body) <= MAX_REPLY_CHARS:
+            return web.json_response({"error": f"a reply is 1 to {MAX_REPLY_CHARS} characters"}, status=400)
+        try:
+            confirmation = await self.reply(latest, body)
+        except LookupError as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+        if "text/html" in request.headers.get("Accept", ""):  # the page's reply box: back to the inbox, reply and answer in it
+            raise web.HTTPSeeOther("/")
+        return web.json_response({"confirmation": confirmation})
 
     def start_outage(self, seconds: float) -> float:
         """Answer every post with 503 for the next ``seconds`` (0 ends an outage now); returns its end (unix time)."""
@@ -128,10 +185,19 @@ class PhoneInbox:
         rows = [asdict(m) for m in self.messages if recipient in (None, m.recipient)]
         return web.json_response(rows)
 
+    def _reply_form(self, message: InboxMessage) -> str:
+        # an SMS phone answers by reply, like the link: the form posts to this inbox, which plays the gateway
+        if message.phone is None or message.type == "sent" or self.sms_gateway is None:
+            return ""
+        action = f"/phone/{quote(message.recipient)}/reply"
+        return (f'<form method="post" action="{html.escape(action)}"><input name="body" size="8" placeholder="2">'
+                "<button>Reply by SMS</button></form>")
+
     async def _page(self, request: web.Request) -> web.Response:
         items = "".join(
             f"<li><b>{html.escape(m.recipient)}</b> {time.strftime('%H:%M:%S', time.localtime(m.received_at))}"
-            f"<h3>{html.escape(m.title)}</h3><pre>{_linked(m.body)}</pre></li>"
+            f"{' (sent)' if m.type == 'sent' else ''}<h3>{html.escape(m.title)}</h3><pre>{_linked(m.body)}</pre>"
+            f"{self._reply_form(m)}</li>"
             for m in reversed(self.messages)
         )
         page = (
@@ -146,6 +212,7 @@ class PhoneInbox:
         """The aiohttp application."""
         application = web.Application(client_max_size=MAX_BODY_BYTES)
         application.router.add_post("/phone/{recipient}", self._receive)
+        application.router.add_post("/phone/{recipient}/reply", self._reply)
         application.router.add_get("/messages", self._list)
         application.router.add_post("/drill/outage", self._outage)
         application.router.add_get("/", self._page)

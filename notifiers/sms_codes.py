@@ -20,7 +20,16 @@ def short_code(intent_id: str) -> str:
     return "".join(chars)
 
 
-def reply_line(intent_id: str) -> str:
-    """The line an SMS alert ends with: how to answer it by reply."""
-    code = short_code(intent_id)
-    return f"Reply 1 {code} ack, 2 {code} on my way, 3 {code} can't respond"
+# the line an SMS alert ends with, per language (the alert's); the answer words of reviews/sms_replies.py are
+# understood too, but digits work in every language. Non-English lines await native-speaker review.
+REPLY_LINES = {
+    "en": "Reply 1 {code} ack, 2 {code} on my way, 3 {code} can't respond",
+    "es": "Responda 1 {code} recibido, 2 {code} voy en camino, 3 {code} no puedo responder",
+    "so": "Ku jawaab 1 {code} waa la helay, 2 {code} waan soo socdaa, 3 {code} ma jawaabi karo",
+    "hmn": "Teb 1 {code} lees paub, 2 {code} kuv tab tom tuaj, 3 {code} kuv tuaj tsis tau",
+}
+
+
+def reply_line(intent_id: str, language: str = "en") -> str:
+    """The line an SMS alert ends with: how to answer it by reply, in ``language`` (English when it has none)."""
+    return REPLY_LINES.get(language, REPLY_LINES["en"]).format(code=short_code(intent_id))

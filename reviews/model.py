@@ -214,13 +214,39 @@ def _order(record: TimelineRecord) -> tuple[datetime, float, str]:
     return record.at, DECLINE_ORDER if declined else KIND_ORDER.get(record.kind, 9), record.entry_id
 
 
-def _first_declines(answers: Iterable[AckRecorded]) -> dict[str, AckRecorded]:
-    """Each team's first "can't respond" (answers in time order)."""
+def _first_declines(answers: Iterable[AckRecorded], intents: Iterable[IntentCreated] = ()) -> dict[str, AckRecorded]:
+    """Each team's first "can't respond" (answers in time order). One person of a paged team answering so is
+    not the team's: the next person is paged; it is the team's when it brought the escalation (at that moment)."""
+    escalated_at = {(i.escalated_team, i.at) for i in intents if i.step == "escalation" and i.person is None}
     declines: dict[str, AckRecorded] = {}
     for answer in answers:
-        if answer.response == "unable":
+        if answer.response == "unable" and (answer.person is None or (answer.team, answer.at) in escalated_at):
             declines.setdefault(answer.team, answer)
     return declines
+
+
+def team_alerts(intents: Iterable[IntentCreated]) -> list[IntentCreated]:
+    """The teams' alerts: not the pages of their people nor the answers updates (stream/core/paging.py, answers.py)."""
+    return [i for i in intents if i.person is None and i.purpose == "alert"]
+
+
+def _pages_of(intent: IntentCreated, records: Sequence[TimelineRecord]) -> list[IntentCreated]:
+    """The pages of the people of the team an alert told (same team, step and escalated team)."""
+    return [r for r in records if isinstance(r, IntentCreated) and r.person is not None and r.purpose == "alert"
+            and r.team == intent.team and r.step == intent.step and r.escalated_team == intent.escalated_team]
+
+
+def _delivery_of(intent: IntentCreated, ordered: Sequence[TimelineRecord], deliveries: Mapping[str, AlertDelivered]) -> AlertDelivered | None:
+    """An alert's delivery; for a team whose people are paged, its pages' taken together: delivered at the first
+    page that reached somebody, with every page's recipients."""
+    own = deliveries.get(intent.intent_id)
+    pages = [deliveries[p.intent_id] for p in _pages_of(intent, ordered) if p.intent_id in deliveries]
+    if own is not None or not pages:
+        return own
+    reached = [d for d in pages if d.status in ("delivered", "partial")]
+    first = min(reached, key=lambda d: d.at) if reached else max(pages, key=lambda d: d.at)
+    recipients = tuple(r for d in pages for r in d.recipients)
+    return first.model_copy(update={"recipients": recipients, "intent_id": intent.intent_id})
 
 
 def _escalation_cause(intent: IntentCreated, declines: Mapping[str, AckRecorded]) -> AckRecorded | None:
@@ -235,7 +261,7 @@ def review_of(records: Sequence[TimelineRecord], zone: tzinfo, *, now: datetime)
     ordered = sorted(on_one_clock(records), key=_order)
     received = [r for r in ordered if isinstance(r, EventReceived)]
     decided = [r for r in ordered if isinstance(r, ActivationDecided)]
-    intents = [r for r in ordered if isinstance(r, IntentCreated)]
+    intents = team_alerts(r for r in ordered if isinstance(r, IntentCreated))
     if not decided:
         raise ValueError(f"activation {ordered[0].activation_id if ordered else '?'} has no decision record")
     lines = _team_lines(ordered, intents, now)
@@ -278,11 +304,11 @@ def review_of(records: Sequence[TimelineRecord], zone: tzinfo, *, now: datetime)
 def _team_lines(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], now: datetime) -> list[TeamLine]:
     deliveries = {r.intent_id: r for r in ordered if isinstance(r, AlertDelivered)}
     answers = [r for r in ordered if isinstance(r, AckRecorded)]
-    declines = _first_declines(answers)
+    declines = _first_declines(answers, intents)
     escalations = {i.escalated_team: i for i in intents if i.step == "escalation" and i.escalated_team}
     lines: list[TeamLine] = []
     for intent in intents:
-        delivery = deliveries.get(intent.intent_id)
+        delivery = _delivery_of(intent, ordered, deliveries)
         first_answer = next((a for a in answers if a.team == intent.team and a.response != "unable"), None)
         declined = declines.get(intent.team)
         is_escalation = intent.step == "escalation"
@@ -314,9 +340,16 @@ def _escalation_text(intent: IntentCreated, declines: Mapping[str, AckRecorded],
 def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], zone: tzinfo) -> list[Step]:
     deadlines = {i.team: i.ack_deadline for i in intents if i.ack_deadline is not None}
     escalated = {i.escalated_team for i in intents if i.step == "escalation"}
-    declines = _first_declines(r for r in ordered if isinstance(r, AckRecorded))
+    declines = _first_declines((r for r in ordered if isinstance(r, AckRecorded)), intents)
+    pages = {r.intent_id: r for r in ordered if isinstance(r, IntentCreated) and (r.person is not None or r.purpose != "alert")}
     raw: list[tuple[datetime, str, str | None, str]] = []
+    updates: set[tuple[str, str, datetime]] = set()
     for r in ordered:
+        if isinstance(r, IntentCreated | AlertDelivered) and r.intent_id in pages:
+            step = _page_step(r, pages[r.intent_id], updates)
+            if step is not None:
+                raw.append(step)
+            continue
         if isinstance(r, EventReceived):
             raw.append((r.at, "received", None, f"{KIND_LABEL[r.event_kind]} report from {r.source.upper()} ({r.incident_id})"))
         elif isinstance(r, ActivationDecided):
@@ -335,7 +368,7 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
             channels = ", ".join(sorted({x.channel for x in r.recipients})) or "no channel"
             raw.append((r.at, "delivered", r.team, f"{r.team}: {r.status}, {reached} of {len(r.recipients)} phones ({channels})"))
         elif isinstance(r, AckRecorded):
-            label = RESPONSE_LABEL.get(r.response, r.response)
+            label = RESPONSE_LABEL.get(r.response, r.response) + (f" ({r.name or r.person})" if r.person else "")
             if r.response == "unable":
                 raw.append((r.at, "declined", r.team, f"{r.team}: {label}{'' if r.within_deadline else ', after the deadline'}"))
                 continue
@@ -351,6 +384,23 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
                           (at - start).total_seconds() / 60 if start else 0.0))
         previous = at
     return steps
+
+
+def _page_step(record: IntentCreated | AlertDelivered, intent: IntentCreated, updates: set[tuple[str, str, datetime]]
+               ) -> tuple[datetime, str, str | None, str] | None:
+    """A person's page and its delivery as steps; an answers update or stand-down once per team and moment."""
+    if intent.purpose != "alert":
+        key = (intent.team, intent.purpose, intent.at)
+        if isinstance(record, AlertDelivered) or key in updates:
+            return None
+        updates.add(key)
+        what = "told to stand down" if intent.purpose == "stand_down" else "told who has answered"
+        return record.at, "updated", intent.team, f"{intent.team} {what}"
+    channel = f" by {intent.channel}" if intent.channel else ""
+    if isinstance(record, IntentCreated):
+        return record.at, "paged", intent.team, f"page to {intent.person} ({intent.team}){channel}"
+    reached = sum(x.status == "delivered" for x in record.recipients)
+    return record.at, "delivered", intent.team, f"{intent.person} ({intent.team}): {record.status}, {reached} of {len(record.recipients)}{channel}"
 
 
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:

@@ -9,7 +9,13 @@ Grammar: one answer word and at most one short code, in either order, case and a
 ``1``/``ACK``, ``2``/``OMW``, ``3``/``NO`` in English, and the words of ``REPLY_WORDS`` for each other
 language (the non-English words await review by native speakers); and optionally a confirmation word
 (``YES``/``Y``, and ``CONFIRM_WORDS`` per language): "can't respond" is taken only when confirmed
-("3 K7 YES"); the webhook asks for it otherwise.
+("3 K7 YES"); the webhook asks for it otherwise. Words are single words: a reply is split on spaces, so a
+phrase such as Hmong "tsis tau" would read as two tokens.
+
+Language: an open alert speaks the language its IntentCreated records (English when absent); what the phone is
+told back is in that language (reviews/texts.py), and a refusal before an alert is chosen is in the language
+of the latest alert sent to the phone (``phone_language``). ``ReplyError``'s own text stays English: it is
+what the audit log keeps.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from datetime import datetime
 from typing import Literal
 
 from notifiers.sms_codes import CODE_ALPHABET, CODE_CHARS, short_code
-from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, TimelineRecord
+from reviews.texts import text
+from stream.core.phrases import ENGLISH
+from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
 
 Answer = Literal["ack", "on_my_way", "unable"]
 
@@ -33,13 +41,16 @@ DIGITS: dict[str, Answer] = {"1": "ack", "2": "on_my_way", "3": "unable"}
 # language -> word -> answer; a deployment extends it per language its roster uses (issue 16, item 8)
 REPLY_WORDS: dict[str, dict[str, Answer]] = {
     "en": {"ACK": "ack", "OK": "ack", "OMW": "on_my_way", "GOING": "on_my_way", "NO": "unable"},
-    # awaiting review by a native speaker
+    # awaiting review by native speakers (docs/languages.md); a word shared by two languages means the same answer
     "es": {"RECIBIDO": "ack", "VOY": "on_my_way", "NO": "unable"},
+    "so": {"HAA": "ack", "HELAY": "ack", "IMANAYA": "on_my_way", "MAYA": "unable"},  # yes, received, coming, no
+    "hmn": {"YOG": "ack", "TUAJ": "on_my_way", "MUS": "on_my_way", "TSIS": "unable"},  # yes, coming, going, not
 }
 # language -> the words that confirm a "can't respond" ("3 YES"); none is two characters of CODE_ALPHABET
 CONFIRM_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset({"YES", "Y"}),
     "es": frozenset({"SI"}),  # "sí", accents folded; awaiting review by a native speaker
+    # Somali and Hmong "yes" (HAA, YOG) already mean "acknowledge": their speakers confirm with YES
 }
 # no 0/O, 1/I/L: a code read off a lock screen at night is typed back right
 MAX_REPLY_CHARS = 160  # one SMS segment: a longer body is not an answer
@@ -70,7 +81,17 @@ class Reply:
 
 
 class ReplyError(ValueError):
-    """A reply that is not an answer; the message is what the phone is told."""
+    """A reply that is not an answer: ``key`` and ``values`` of its text in reviews/texts.py; ``str()`` is the
+    English (the audit log's), ``text(language)`` what the phone is told."""
+
+    def __init__(self, key: str, **values: object):
+        super().__init__(text(key, ENGLISH, **values))
+        self.key = key
+        self.values = values
+
+    def text(self, language: str = ENGLISH) -> str:
+        """The refusal in ``language`` (English when it has no text there)."""
+        return text(self.key, language, **self.values)
 
 
 def _folded(text: str) -> str:
@@ -100,7 +121,7 @@ def parse_reply(body: str, words: Mapping[str, Answer] | None = None, confirm_wo
     """The answer, short code and confirmation in an SMS body; ``ReplyError`` (its text for the phone) when it
     has no answer, two answers, or a token that is none of these."""
     if len(body) > MAX_REPLY_CHARS:
-        raise ReplyError("Reply with 1 (acknowledge), 2 (on my way) or 3 (can't respond)")
+        raise ReplyError("reply.how")
     table = words if words is not None else REPLY_WORDS["en"]
     confirms = confirm_words if confirm_words is not None else CONFIRM_WORDS["en"]
     tokens = re.findall(r"[^\s.,;:!?]+", _folded(body))
@@ -109,9 +130,9 @@ def parse_reply(body: str, words: Mapping[str, Answer] | None = None, confirm_wo
     answers = [a for a in (_answer_of(t, table) for t in tokens) if a is not None]
     codes = [t for t in tokens if _answer_of(t, table) is None]
     if len(answers) != 1 or len(codes) > 1:
-        raise ReplyError("Reply with 1 (acknowledge), 2 (on my way) or 3 (can't respond), and the alert's code if it has one")
+        raise ReplyError("reply.how_with_code")
     if codes and not re.fullmatch(rf"[{CODE_ALPHABET}]{{{CODE_CHARS}}}", codes[0]):
-        raise ReplyError(f"{codes[0][:8]} is not an alert code; codes are like K7")
+        raise ReplyError("reply.not_a_code", token=codes[0][:8])
     return Reply(answers[0], codes[0] if codes else None, confirmed)
 
 
@@ -125,6 +146,7 @@ class OpenAlert:
     ref: str
     recipient_id: str
     sent_at: datetime
+    language: str = ENGLISH  # the alert's (its IntentCreated's): the reply is confirmed in it
 
     @property
     def code(self) -> str:
@@ -137,6 +159,7 @@ def delivered_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset
     report, answered or not, oldest first."""
     records = list(records)
     refs = {r.activation_id: r.incident_id for r in records if isinstance(r, EventReceived)}
+    languages = {r.intent_id: r.language for r in records if isinstance(r, IntentCreated)}
     found: dict[str, OpenAlert] = {}
     for record in records:
         if not isinstance(record, AlertDelivered) or record.at < since:
@@ -146,7 +169,7 @@ def delivered_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset
         for result in record.recipients:
             if result.recipient_id in recipient_ids and result.status != "failed" and record.intent_id not in found:
                 found[record.intent_id] = OpenAlert(record.activation_id, record.intent_id, record.team, refs[record.activation_id],
-                                                    result.recipient_id, record.at)
+                                                    result.recipient_id, record.at, languages.get(record.intent_id, ENGLISH))
     return sorted(found.values(), key=lambda a: a.sent_at)
 
 
@@ -162,19 +185,28 @@ def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str]
     return [a for a in delivered_alerts(records, recipient_ids, since) if (a.activation_id, a.team) not in answered or a.intent_id in own]
 
 
+def phone_language(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> str:
+    """The language of the latest alert delivered to any of ``recipient_ids`` at or after ``since``, answered or
+    not (what a phone is told when its reply answers no alert); English when none."""
+    records = list(records)
+    languages = {r.intent_id: r.language for r in records if isinstance(r, IntentCreated)}
+    sent = [(r.at, languages.get(r.intent_id, ENGLISH)) for r in records if isinstance(r, AlertDelivered) and r.at >= since
+            and any(x.recipient_id in recipient_ids and x.status != "failed" for x in r.recipients)]
+    return max(sent, key=lambda item: item[0])[1] if sent else ENGLISH
+
+
 def choose_alert(alerts: list[OpenAlert], reply: Reply) -> OpenAlert:
     """The one open alert ``reply`` answers; ``ReplyError`` when there is none, the code matches none,
     or several are open and no code (or an ambiguous one) says which."""
     if not alerts:
-        raise ReplyError("You have no open Vigil alert to answer")
+        raise ReplyError("reply.none_open")
     if reply.code is None:
         if len(alerts) == 1:
             return alerts[0]
-        codes = ", ".join(a.code for a in alerts)
-        raise ReplyError(f"You have {len(alerts)} open alerts: reply with the answer and the alert's code ({codes}), e.g. 2 {alerts[-1].code}")
+        raise ReplyError("reply.several", count=len(alerts), codes=", ".join(a.code for a in alerts), example=alerts[-1].code)
     matching = [a for a in alerts if a.code == reply.code]
     if not matching:
-        raise ReplyError(f"No open alert has the code {reply.code}; your open alerts: {', '.join(a.code for a in alerts)}")
+        raise ReplyError("reply.unknown_code", code=reply.code, codes=", ".join(a.code for a in alerts))
     if len(matching) > 1:
-        raise ReplyError(f"Two open alerts share the code {reply.code}: please answer with the link in the alert")
+        raise ReplyError("reply.shared_code", code=reply.code)
     return matching[0]

@@ -1,6 +1,14 @@
 """Notification protocols as code: the file's schema, loading with file and line in every error, the
 sandboxed message templates, and the evaluation of an activation's facts against the protocols.
 
+Templates per language: ``templates`` holds each audience's message in English, the default, with its
+precision; ``translations`` gives, per language (an ISO 639 code, e.g. ``es``, ``so``, ``hmn``), the title and
+body of any audiences that language has, keyed by audience like ``templates``. A person's alert is rendered in
+their first language the file has (``languages``); an audience a language lacks falls back to English. The
+precision is the audience's, whatever the language: a translation gives only words. Translations are checked at
+load exactly like the English templates (compile, render every sample step), with unknown audiences named with
+a did-you-mean.
+
 Evaluation is a pure function of the facts (what the activation's reports say, where it is and who was on
 shift when it was created, the shootings before it) and returns whom to notify, with which deadline and
 escalation chain, and which flags to raise. Which of those are new is the activation core's business.
@@ -33,6 +41,8 @@ Precision = Literal["block", "neighborhood", "none"]
 Selector = Literal["street_on_shift", "street_on_shift_and_earlier", "hospital_team", "school_team"]
 Flag = Literal["coverage_gap", "retaliation_watch"]
 STEPS = ("initial", "update", "escalation")
+AUDIENCES: tuple[str, ...] = ("street", "gvi", "hospital", "school", "oncall")
+ENGLISH = "en"
 
 
 class _Frozen(BaseModel):
@@ -103,12 +113,21 @@ class Protocol(_Frozen):
     when: When
     notify: tuple[Notify, ...] = ()
     flags: tuple[Flag, ...] = ()
+    # the audiences whose teams, told under this protocol, hear who has answered (stream/core/answers.py)
+    share_answers_with: tuple[AudienceName, ...] = ("street", "gvi", "hospital", "school", "oncall")
 
 
 class Template(_Frozen):
     """The message an audience gets, and how precisely it may see the place."""
 
     precision: Precision
+    title: str
+    body: str
+
+
+class Wording(_Frozen):
+    """An audience's title and body in another language (the precision stays the English template's)."""
+
     title: str
     body: str
 
@@ -128,8 +147,12 @@ class ProtocolFile(_Frozen):
     jurisdiction: str
     timezone: ZoneName
     correlation: Correlation = Correlation()
+    # answers within this many seconds of the first one go out as one update (a burst is one message)
+    answers_coalesce_seconds: int = Field(default=30, ge=0, le=600)
     templates: dict[AudienceName, Template]
     protocols: tuple[Protocol, ...] = Field(min_length=1)
+    # language -> audience -> title and body; audiences are checked at load, with a did-you-mean
+    translations: dict[str, dict[str, Wording]] = {}
 
 
 class ProtocolError(ConfigError):
@@ -162,6 +185,11 @@ class ProtocolSet:
     def zone(self) -> ZoneInfo:
         """The jurisdiction's local time zone."""
         return ZoneInfo(self.spec.timezone)
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, Protocol]:
+        """Protocol id → protocol."""
+        return {p.id: p for p in self.spec.protocols}
 
     @functools.cached_property
     def names(self) -> dict[str, str]:
@@ -201,9 +229,18 @@ class ProtocolSet:
         joins = timedelta(minutes=max(correlation.hospital_join_minutes, correlation.shotspotter_join_minutes))
         return max(self.repeat_horizon, joins)
 
-    def render(self, audience: str, context: dict[str, object], language: str = "en") -> tuple[str, str]:
-        """Title and body for an audience, in ``language`` when the file has it, else in the default."""
-        template = self.spec.templates[audience]  # type: ignore[index]
+    @functools.cached_property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the file has templates in: English first, then each translated one in file order."""
+        return (ENGLISH, *(code for code, wordings in self.spec.translations.items() if wordings))
+
+    def has_template(self, audience: str, language: str) -> bool:
+        """Whether ``audience`` has its own text in ``language`` (English always has; others may fall back)."""
+        return language == ENGLISH or audience in self.spec.translations.get(language, {})
+
+    def render(self, audience: str, context: dict[str, object], language: str = ENGLISH) -> tuple[str, str]:
+        """Title and body for an audience, in ``language`` when the file has it for that audience, else English."""
+        template: Template | Wording = self.spec.translations.get(language, {}).get(audience) or self.spec.templates[audience]  # type: ignore[index]
         title = _render(compiled(template.title), context).strip()
         body = "\n".join(line.rstrip() for line in _render(compiled(template.body), context).strip().splitlines() if line.strip())
         return title, body
@@ -242,9 +279,10 @@ def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[Prot
         for where, team in _team_references(spec):
             if team not in teams:
                 problems.append(Problem(path, locator.line(where), ERROR, f"unknown team {team!r}{did_you_mean(team, teams)}"))
-    for audience in ("street", "gvi", "hospital", "school", "oncall"):
+    for audience in AUDIENCES:
         if audience not in spec.templates:
             problems.append(Problem(path, locator.line(("templates",)), ERROR, f"templates: no template for audience {audience!r}"))
+    problems += translation_problems(path, locator, spec)
     problems += template_problems(path, locator, spec)
     problems += never_matching_problems(path, locator, spec)
     if problems:
@@ -253,7 +291,7 @@ def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[Prot
 
 
 SAMPLE_CONTEXT = {
-    "what": "Person shot", "where": "Jordan (45.000, -93.300)", "place": "Jordan", "reported": "Sat 22:15", "ack_by": "22:25",
+    "what": "Person shot", "where": "2400 block of James Ave N, Jordan", "place": "Jordan", "reported": "Sat 22:15", "ack_by": "22:25",
     "ref": "act-0123456789abcdef0123", "step": "initial", "rule": "P2", "rule_name": "person shot", "flags": ["coverage_gap"],
     "hospital": "Hennepin Healthcare (HCMC)", "intent": "assault", "age_band": "18-24", "team": "vi-north-nearnorth",
     "escalated_team": "",
@@ -261,23 +299,56 @@ SAMPLE_CONTEXT = {
 }
 
 
-def template_problems(path: Path, locator, spec: ProtocolFile) -> list[Problem]:
-    """Templates that do not compile, or fail to render on a sample event, for every step."""
+def is_language_code(code: str) -> bool:
+    """Whether ``code`` looks like an ISO 639 code as rosters write them: 2 or 3 lowercase ASCII letters."""
+    return code.isascii() and code.isalpha() and code.islower() and 2 <= len(code) <= 3
+
+
+def translation_problems(path: Path, locator, spec: ProtocolFile) -> list[Problem]:
+    """Languages that are not ISO 639 codes (or English, which is ``templates``) and unknown audiences."""
+    from geofences.problems import did_you_mean
+
     problems = []
-    for audience, template in spec.templates.items():
+    for language, wordings in spec.translations.items():
+        line = locator.key_line(("translations", language))
+        if language == ENGLISH:
+            problems.append(Problem(path, line, ERROR, "translations: English is `templates`, not a translation"))
+        elif not is_language_code(language):
+            problems.append(Problem(path, line, ERROR, f"translations: {language!r} is not an ISO 639 language code (e.g. es, so, hmn)"))
+        for audience in wordings:
+            if audience not in AUDIENCES:
+                problems.append(Problem(path, locator.key_line(("translations", language, audience)), ERROR,
+                                        f"translations.{language}: unknown audience {audience!r}{did_you_mean(audience, AUDIENCES)}"))
+    return problems
+
+
+def _texts(spec: ProtocolFile) -> list[tuple[tuple[str, ...], Template | Wording]]:
+    """Every message text of the file with its path: the English templates, then each translation."""
+    found: list[tuple[tuple[str, ...], Template | Wording]] = [(("templates", audience), t) for audience, t in spec.templates.items()]
+    found += [(("translations", language, audience), wording) for language, wordings in spec.translations.items()
+              for audience, wording in wordings.items() if audience in AUDIENCES]
+    return found
+
+
+def template_problems(path: Path, locator, spec: ProtocolFile) -> list[Problem]:
+    """Templates (English and every translation) that do not compile, or fail to render on a sample event, for
+    every step."""
+    problems = []
+    for where, template in _texts(spec):
+        name = ".".join(where)
         for part in ("title", "body"):
-            line = locator.line(("templates", audience, part))
+            line = locator.line((*where, part))
             try:
                 compiled = _ENV.from_string(getattr(template, part))
             except TemplateError as exc:
-                problems.append(Problem(path, line, ERROR, f"templates.{audience}.{part}: does not compile: {exc}"))
+                problems.append(Problem(path, line, ERROR, f"{name}.{part}: does not compile: {exc}"))
                 continue
             for step in STEPS:
                 context = {**SAMPLE_CONTEXT, "step": step, "escalated_team": "vi-north-nearnorth" if step == "escalation" else ""}
                 try:
                     compiled.render(context)
                 except Exception as exc:  # noqa: BLE001 - any failure to render is the planner's to fix
-                    problems.append(Problem(path, line, ERROR, f"templates.{audience}.{part}: fails to render a sample {step} message: {exc}"))
+                    problems.append(Problem(path, line, ERROR, f"{name}.{part}: fails to render a sample {step} message: {exc}"))
                     break
     return problems
 

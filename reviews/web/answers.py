@@ -7,6 +7,9 @@ each answer of a link once, so the same answer twice is published once; if publi
 is released, so the person can tap again. "Can't respond" asks to confirm first (a second page with one
 button). Every page says what follows, truthfully for the team's state (``what_follows``). Tokens are
 capabilities: nothing here logs one (only its token id).
+
+Everything the person reads is in the alert's language (reviews/texts.py): the language its IntentCreated
+records, English when absent. A refusal before the link is known to be genuine stays English.
 """
 
 from __future__ import annotations
@@ -24,58 +27,68 @@ from starlette.concurrency import run_in_threadpool
 from notifiers.ack_links import AckClaim, AckTokenError
 from reviews.model import Follows, IfCantRespond, what_follows
 from reviews.store import AckUse
+from reviews.texts import link_until, text
 from reviews.web.deps import Web, WebContext
-from reviews.web.incident import incident_of
+from reviews.web.incident import incident_of, language_of
 from reviews.web.pages import Refusal, render_page
+from stream.core.phrases import ENGLISH
 from stream.model.events import AckMessage
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-CHOICES: tuple[tuple[str, str], ...] = (("ack", "Acknowledge"), ("on_my_way", "On my way"), ("unable", "Can't respond"))
-LABELS = dict(CHOICES)
-CONFIRMATIONS = {
-    "ack": "Acknowledged — thank you",
-    "on_my_way": "On my way — recorded",
-    "unable": "Can't respond — noted",  # the page says what follows: see unable_confirmation
-}
-TEAM_NAMES = {"dns-oncall": "DNS on-call"}  # how the answer page names a team to the person holding the phone
-NOBODY_TOLD = "No one else is told automatically for this alert."
+ANSWERS = ("ack", "on_my_way", "unable")
+# what the answers are called, confirmed and hinted at, in each language: reviews/texts.py (choices(), label(), text())
+CONFIRMATIONS = {answer: text(f"confirm.{answer}") for answer in ANSWERS}  # English; the posted answer must be one of these
+TEAM_NAMES = ("dns-oncall",)  # teams the answer page names in words (texts "team.<id>") to the person holding the phone
 NOT_VALID = "This link is not valid"
 NOT_ALERTED = "This link is not for a team alerted about this activation"
 NOT_YET_RECORDED = "Your alert is still being recorded, please try again in a few seconds"
 # how long after a link is made the store may not show its alert yet (the review sink's lag; a database outage)
 RECORDING_GRACE = timedelta(minutes=5)
-RETRY = "Could not record your answer, please try again"
 UNAVAILABLE = "Vigil cannot check this link right now, please try again"
 
 router = APIRouter()
 
 
-def _named(teams: Sequence[str]) -> str:
-    return " and ".join(TEAM_NAMES.get(team, team) for team in teams)
+def choices(language: str = ENGLISH) -> tuple[tuple[str, str], ...]:
+    """The three answers and their buttons' words in ``language``."""
+    return tuple((answer, text(f"choice.{answer}", language)) for answer in ANSWERS)
 
 
-def _already_told(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str | None:
+def label(response: str, language: str = ENGLISH) -> str:
+    """An answer's name as its button says it (the stored value when it is not one of the three)."""
+    return text(f"choice.{response}", language) if response in ANSWERS else response
+
+
+def _named(teams: Sequence[str], language: str) -> str:
+    names = [text(f"team.{team}", language) if team in TEAM_NAMES else team for team in teams]
+    joined = names[0] if names else ""
+    for name in names[1:]:
+        joined = text("and", language, first=joined, second=name)
+    return joined
+
+
+def _already_told(follows: IfCantRespond, hhmm: Callable[[datetime], str], language: str) -> str | None:
     if not follows.told or follows.told_at is None:
         return None
-    return f"{_named(follows.told)} {'was' if len(follows.told) == 1 else 'were'} already told at {hhmm(follows.told_at)}."
+    return text("told.one" if len(follows.told) == 1 else "told.many", language, teams=_named(follows.told, language), at=hhmm(follows.told_at))
 
 
-def unable_confirmation(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+def unable_confirmation(follows: IfCantRespond, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
     """What the answer page confirms for "can't respond": "DNS on-call will be told" only when an
     escalation follows; otherwise who was already told, or that nobody else is."""
     if follows.will_tell:
-        return f"Can't respond — {_named(follows.will_tell)} will be told"
-    return f"Noted: you can't respond. {_already_told(follows, hhmm) or NOBODY_TOLD}"
+        return text("unable.will_tell", language, teams=_named(follows.will_tell, language))
+    return text("unable.noted", language, rest=_already_told(follows, hhmm, language) or text("nobody_told", language))
 
 
-def unable_hint(follows: IfCantRespond, hhmm: Callable[[datetime], str]) -> str:
+def unable_hint(follows: IfCantRespond, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
     """The line under the answer buttons: what tapping "can't respond" brings about."""
     if follows.will_tell:
-        return f"Can't respond tells {_named(follows.will_tell)} at once."
-    return f"Can't respond is noted; {_already_told(follows, hhmm) or 'no one else is told automatically for this alert.'}"
+        return text("hint.will_tell", language, teams=_named(follows.will_tell, language))
+    return text("hint.noted", language, rest=_already_told(follows, hhmm, language) or text("nobody_told.after", language))
 
 
 async def in_ack_store(call: Callable[..., T], *args: Any) -> T:
@@ -108,34 +121,33 @@ async def verified_claim(web: WebContext, token: str) -> AckClaim:
     return claim
 
 
-async def follows_of(web: WebContext, claim: AckClaim) -> Follows:
-    """What follows the answers of the claim's person for its team, from the activation's stored timeline."""
-    # read before anything is recorded: a store that fails here is "try again", never a lost answer
-    return what_follows(await in_ack_store(web.store.records, claim.activation_id), claim.team, claim.person)
-
-
 @router.get("/ack/{token}", response_class=HTMLResponse)
 async def ack_page(token: str, web: Web) -> HTMLResponse:
     """The answer page: what happened, where, by when and who has answered; the team, when the link expires, the
     answer given so far with this link and what follows it, and the buttons for the answers still to give."""
     claim = await verified_claim(web, token)
-    uses = await in_ack_store(web.store.ack_token_uses, claim.token_id)
-    expires = claim.expires_at.astimezone(web.zone)
+    # the records first: the page speaks the alert's language
     records = await in_ack_store(web.store.records, claim.activation_id)
-    # deadlines are the activation's own times: time left is judged on the review clock, as the review pages do
-    incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock())
+    language = language_of(records, claim.intent_id)
+    uses = await in_ack_store(web.store.ack_token_uses, claim.token_id)
     follows = what_follows(records, claim.team, claim.person)
     current = uses[-1] if uses else None
+    expires = claim.expires_at.astimezone(web.zone)
+    # deadlines are the activation's own times: time left is judged on the review clock, as the review pages do
+    incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock(),
+                           web.neighborhood_centres, language)
     return render_page(
         "ack.html",
+        lang=language,
+        t=lambda key, **values: text(key, language, **values),
         team=claim.team,
         activation=claim.activation_id[:12],
-        expires=f"{expires:%H:%M %Z, %a %d %b}",
-        choices=choices_left(uses),
+        expires=link_until(expires, language),
+        choices=choices_left(uses, language),
         incident=incident,
-        your_answer=current and f"{YOUR_ANSWER}: {LABELS.get(current.response, current.response)}, {web.hhmm(current.used_at)}",
-        next_step=next_step(follows, current.response if current else None, web.hhmm, web.review_clock()),
-        unable_hint=cant_respond_hint(follows, web.hhmm),
+        your_answer=current and f"{YOUR_ANSWER}: {label(current.response, language)}, {web.hhmm(current.used_at)}",
+        next_step=next_step(follows, current.response if current else None, web.hhmm, web.review_clock(), language),
+        unable_hint=cant_respond_hint(follows, web.hhmm, language),
     )
 
 
@@ -170,10 +182,13 @@ async def record_answer(web: WebContext, token: str, request: Request) -> tuple[
     if response not in CONFIRMATIONS:
         allowed = ", ".join(CONFIRMATIONS)
         raise Refusal(400, "Unknown answer", f"Unknown answer: response must be one of {allowed}")
-    follows = await follows_of(web, claim)
+    # read before anything is recorded: a store that fails here is "try again", never a lost answer
+    records = await in_ack_store(web.store.records, claim.activation_id)
+    language = language_of(records, claim.intent_id)
+    follows = what_follows(records, claim.team, claim.person)
     if response == "unable" and form.get("confirm") != "yes":
         # one tap on "can't respond" may page the next person or escalate: a second, deliberate tap records it
-        return render_page("ack_confirm.html", heading=CONFIRM_HEADING, message=cant_respond_hint(follows, web.hhmm),
+        return render_page("ack_confirm.html", lang=language, heading=CONFIRM_HEADING, message=cant_respond_hint(follows, web.hhmm, language),
                            confirm=CONFIRM_BUTTON, back=CONFIRM_BACK), "confirm"
     # "acknowledge" after "on my way" says nothing new: like the same answer twice (a double tap, a re-sent
     # alert's link), it is not published again
@@ -182,9 +197,10 @@ async def record_answer(web: WebContext, token: str, request: Request) -> tuple[
     earlier = earlier or await in_ack_store(web.store.claim_ack_token, claim, response, web.clock())
     if earlier is not None:
         log.info("ack_web.already_recorded", token_id=claim.token_id, response=response)
-        message = (f"{LABELS[earlier.response]} {ALREADY_RECORDED} {web.hhmm(earlier.used_at)}. "
-                   + next_step(follows, earlier.response, web.hhmm, web.review_clock()))
-        return render_page("message.html", 409, heading="Already answered", message=message, tone="ok"), "used"
+        message = " ".join(part for part in (
+            text("used.message", language, at=web.hhmm(earlier.used_at), label=label(earlier.response, language)) + ".",
+            next_step(follows, earlier.response, web.hhmm, web.review_clock(), language)) if part)
+        return render_page("message.html", 409, lang=language, heading=text("used.heading", language), message=message, tone="ok"), "used"
     message = AckMessage(ref=claim.ref, team=claim.team, response=response, recipient=claim.recipient, token_id=claim.token_id,
                          person=claim.person)
     try:
@@ -192,31 +208,33 @@ async def record_answer(web: WebContext, token: str, request: Request) -> tuple[
     except Exception as exc:  # noqa: BLE001 - whatever failed, the answer is not on the topic: let them retry
         log.warning("ack_web.publish_failed", token_id=claim.token_id, error=type(exc).__name__)
         await in_ack_store(web.store.release_ack_token, claim.token_id, response)
-        raise Refusal(503, "Not recorded", RETRY, answer="failed") from exc
+        raise Refusal(503, text("retry.heading", language), text("retry.message", language), answer="failed", language=language) from exc
     except BaseException:
         # Cancelled mid-publish: the answer may not be out; a second ack is harmless, a lost one is not.
         await asyncio.shield(run_in_threadpool(web.store.release_ack_token, claim.token_id, response))
         raise
     log.info("ack_web.answered", token_id=claim.token_id, activation_id=claim.activation_id, team=claim.team, response=response)
-    return render_page("message.html", heading="Thank you", message=answer_confirmation(follows, response, web.hhmm, web.review_clock()),
-                       tone="ok"), "ok"
+    confirmation = answer_confirmation(follows, response, web.hhmm, web.review_clock(), language)
+    return render_page("message.html", lang=language, heading=text("confirm.heading", language), message=confirmation, tone="ok"), "ok"
 
 
 # --- Issue 16, item 6: changing answers, the "can't respond" confirmation, and what follows each answer. The
-# texts are kept together here, apart from the ones above, for the answer page's language table.
+# sentences new with it are English only for now (kept together here for reviews/texts.py, which needs them in es,
+# so and hmn first): an alert in another language gets the translated texts from before item 6 instead (what a
+# "can't respond" brings about, who was already told), never a sentence half in one language and half in another;
+# the confirmation page's four short labels stay English there.
 
 YOUR_ANSWER = "Your answer"
-ALREADY_RECORDED = "was already recorded at"
 CONFIRM_HEADING = "Can't respond?"
 CONFIRM_BUTTON = "Yes, I can't respond"
 CONFIRM_BACK = "No, go back"
 
 
-def choices_left(uses: Sequence[AckUse]) -> tuple[tuple[str, str], ...]:
+def choices_left(uses: Sequence[AckUse], language: str = ENGLISH) -> tuple[tuple[str, str], ...]:
     """The answers still to give with a link: each once; "acknowledge" no more once "on my way" is given (it says
     more)."""
     given = {use.response for use in uses}
-    return tuple((value, label) for value, label in CHOICES
+    return tuple((value, word) for value, word in choices(language)
                  if value not in given and not (value == "ack" and "on_my_way" in given))
 
 
@@ -226,14 +244,18 @@ def _who(answered: Sequence[str | None], team: str) -> str:
     return f"{' and '.join(names)} answered" if names and None not in answered else f"{team} has answered"
 
 
-def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], str], now: datetime) -> str:
+def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], str], now: datetime, language: str = ENGLISH) -> str:
     """What happens next for the team, after ``answer`` (None: not answered yet with this link): the escalation
-    stopped, or told at a time, or to be told at the deadline unless someone answers; or nobody told at all."""
+    stopped, or told at a time, or to be told at the deadline unless someone answers; or nobody told at all.
+    Empty in a language these sentences are not translated into yet, unless a translated text says it."""
+    if language != ENGLISH:
+        told = _already_told(follows.if_cant_respond(), hhmm, language)
+        return told or (text("nobody_told", language) if not follows.chain else "")
     if follows.told and follows.told_at is not None:
-        return f"{_named(follows.told)} {'was' if len(follows.told) == 1 else 'were'} told at {hhmm(follows.told_at)}."
+        return f"{_named(follows.told, language)} {'was' if len(follows.told) == 1 else 'were'} told at {hhmm(follows.told_at)}."
     if not follows.chain:
-        return NOBODY_TOLD
-    chain = _named(follows.chain)
+        return text("nobody_told", language)
+    chain = _named(follows.chain, language)
     if answer in ("ack", "on_my_way"):
         if follows.deadline is not None and now > follows.deadline:
             return f"Your answer came after the {hhmm(follows.deadline)} deadline: {chain} may have been told already."
@@ -243,32 +265,34 @@ def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], s
             return f"{_who(follows.answered, follows.team)}, so the escalation stays stopped."
         return f"Escalation stopped: {_who(follows.answered, follows.team)}."
     if answer == "unable":
-        return _cant_respond_now(follows)
+        return _cant_respond_now(follows, language)
     if follows.deadline is not None and now > follows.deadline:
         return f"The {hhmm(follows.deadline)} deadline has passed: {chain} is being told."
-    return f"{chain} will be told at {hhmm(follows.deadline)} unless someone answers." if follows.deadline else NOBODY_TOLD
+    return f"{chain} will be told at {hhmm(follows.deadline)} unless someone answers." if follows.deadline else text("nobody_told", language)
 
 
-def _cant_respond_now(follows: Follows) -> str:
+def _cant_respond_now(follows: Follows, language: str) -> str:
     if follows.pages_people:
-        return f"The next person on call for {follows.team} is paged now; if nobody is left, {_named(follows.chain)} is told at once."
-    return f"{_named(follows.chain)} will be told at once."
+        return (f"The next person on call for {follows.team} is paged now; if nobody is left, {_named(follows.chain, language)} "
+                "is told at once.")
+    return f"{_named(follows.chain, language)} will be told at once."
 
 
-def cant_respond_hint(follows: Follows, hhmm: Callable[[datetime], str]) -> str:
+def cant_respond_hint(follows: Follows, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
     """The line under the answer buttons (and the confirmation question): what "can't respond" brings about."""
-    if follows.chain and not follows.told:
+    if follows.chain and not follows.told and language == ENGLISH:
         if follows.answered:
             return f"Can't respond is noted; {_who(follows.answered, follows.team)}, so the escalation stays stopped."
         if follows.pages_people:
-            return f"Can't respond pages the next person on call now; {_named(follows.chain)} is told at once only when nobody is left."
-    return unable_hint(follows.if_cant_respond(), hhmm)
+            return f"Can't respond pages the next person on call now; {_named(follows.chain, language)} is told at once only when nobody is left."
+    return unable_hint(follows.if_cant_respond(), hhmm, language)
 
 
-def answer_confirmation(follows: Follows, answer: str, hhmm: Callable[[datetime], str], now: datetime) -> str:
+def answer_confirmation(follows: Follows, answer: str, hhmm: Callable[[datetime], str], now: datetime, language: str = ENGLISH) -> str:
     """What the answer page confirms after an answer is recorded, with what follows it."""
     if answer != "unable":
-        return f"{CONFIRMATIONS[answer]}. {next_step(follows, answer, hhmm, now)}"
-    if follows.chain and not follows.told and (follows.answered or follows.pages_people):
-        return f"Noted: you can't respond. {next_step(follows, answer, hhmm, now)}"
-    return unable_confirmation(follows.if_cant_respond(), hhmm)
+        follows_text = next_step(follows, answer, hhmm, now, language)
+        return f"{text(f'confirm.{answer}', language)}. {follows_text}" if follows_text else text(f"confirm.{answer}", language)
+    if follows.chain and not follows.told and (follows.answered or follows.pages_people) and language == ENGLISH:
+        return f"Noted: you can't respond. {next_step(follows, answer, hhmm, now, language)}"
+    return unable_confirmation(follows.if_cant_respond(), hhmm, language)

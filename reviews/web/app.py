@@ -94,6 +94,7 @@ def create_web_app(
     support_contact: str | None = None,
     sms: SmsInbound | None = None,
     team_precision: Mapping[str, str] | None = None,
+    neighborhood_centres: Mapping[str, tuple[str, str]] | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -113,7 +114,8 @@ def create_web_app(
     page tells a locked-out user to contact (``DEFAULT_SUPPORT_CONTACT``, the DNS on-call, when None).
     ``sms``: the SMS gateway's inbound webhook settings (reviews/web/sms.py); ``/sms/inbound`` answers 404 when None.
     ``team_precision``: each team's location precision on its answer page (``reviews.web.incident.team_precisions``);
-    none for a team not in it.
+    none for a team not in it. ``neighborhood_centres``: the map point of a neighborhood-precision page
+    (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None.
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -134,6 +136,7 @@ def create_web_app(
         single_sign_on=single_sign_on,
         support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
         team_precision=team_precision,
+        neighborhood_centres=neighborhood_centres,
     )
     app.state.sms = sms
     app.add_exception_handler(Refusal, refused)
@@ -253,6 +256,7 @@ async def run_web(
     support_contact: str | None = None,
     sms: SmsInbound | None = None,
     team_precision: Mapping[str, str] | None = None,
+    neighborhood_centres: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -265,7 +269,7 @@ async def run_web(
     served there on ``metrics_host``, and nowhere else.
     ``support_contact``: whom a locked-out user contacts (see ``create_web_app``). ``sms``: answers by SMS
     reply (``/sms/inbound``; see ``create_web_app``).
-    ``team_precision``: where the answer pages say (see ``create_web_app``).
+    ``team_precision``, ``neighborhood_centres``: where the answer pages say (see ``create_web_app``).
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -286,7 +290,8 @@ async def run_web(
 
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, single_sign_on=single_sign_on,
                              session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips,
-                             support_contact=support_contact, sms=sms, team_precision=team_precision)
+                             support_contact=support_contact, sms=sms, team_precision=team_precision,
+                             neighborhood_centres=neighborhood_centres)
         metrics = create_metrics_app(registry) if metrics_port is not None else None
         await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0,
                         registry=registry)

@@ -70,6 +70,8 @@ class WebContext:
     support_contact: str = DEFAULT_SUPPORT_CONTACT  # whom the sign-in lockout page tells a locked-out user to contact
     # each team's location precision (block, neighborhood, none) for the answer page; a team not in it gets none
     team_precision: Mapping[str, str] | None = None
+    # neighborhood → its map point on neighborhood-precision answer pages (reviews.web.incident.neighborhood_centres)
+    neighborhood_centres: Mapping[str, tuple[str, str]] | None = None
 
     @property
     def trusted_user_header(self) -> str | None:

@@ -19,14 +19,16 @@ TEMPLATES.filters["urlpart"] = lambda value: quote(str(value), safe="")
 
 class Refusal(Exception):
     """A request answered with a plain message and a status code instead of the page; ``answer`` is the
-    result an ack answer refused this way is counted under (vigil_ack_answers_total)."""
+    result an ack answer refused this way is counted under (vigil_ack_answers_total); ``language``: the language
+    heading and message are in (the page's ``lang``)."""
 
-    def __init__(self, status: int, heading: str, message: str, answer: str | None = None):
+    def __init__(self, status: int, heading: str, message: str, answer: str | None = None, language: str = "en"):
         super().__init__(message)
         self.status = status
         self.heading = heading
         self.message = message
         self.answer = answer
+        self.language = language
 
 
 class Redirect(Exception):
@@ -44,4 +46,4 @@ def render_page(template: str, status: int = 200, **context: Any) -> HTMLRespons
 
 def refusal_page(refusal: Refusal) -> HTMLResponse:
     """The page a refused request gets: its heading and message, with its status code."""
-    return render_page("message.html", refusal.status, heading=refusal.heading, message=refusal.message, tone="refused")
+    return render_page("message.html", refusal.status, lang=refusal.language, heading=refusal.heading, message=refusal.message, tone="refused")

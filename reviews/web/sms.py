@@ -13,13 +13,19 @@ the phone's person answered stays open to them), each answer of an alert is reco
 link's token id, so a link and a reply do not both publish it), and "can't respond" ("3") is taken only
 when confirmed: the reply asks for "3 K7 YES" and records nothing until then. Every refusal and answer is audited;
 the auth token and whole phone numbers are never logged.
+
+What the phone is told back is in the alert's language (``IntentCreated.language``, reviews/texts.py): the
+answered alert's for a confirmation, the latest alert sent to the phone's for a refusal or a replay; English for
+an unknown number. The answer words understood are English's, the deployment's languages' and those of the
+phone's open alerts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import structlog
@@ -37,10 +43,12 @@ from reviews.sms_replies import (
     delivered_alerts,
     open_alerts,
     parse_reply,
+    phone_language,
     signature_valid,
     words_for,
 )
-from reviews.web.answers import ALREADY_RECORDED, LABELS, cant_respond_hint, in_ack_store, next_step
+from reviews.texts import text
+from reviews.web.answers import cant_respond_hint, in_ack_store, label, next_step
 from reviews.web.deps import Web, WebContext
 from reviews.web.pages import Refusal
 from stream.model.events import AckMessage, stable_id
@@ -52,7 +60,7 @@ router = APIRouter()
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 UNKNOWN_NUMBER = "This number is not on a Vigil team. Please answer with the link in the alert."
-TRY_AGAIN = "Vigil could not record your answer. Please reply again."
+TRY_AGAIN = text("sms.try_again")
 MAX_FIELD_CHARS = 1600  # Twilio's longest message; a bigger field is not from the gateway
 
 
@@ -73,8 +81,18 @@ class SmsInbound:
     def __post_init__(self) -> None:
         if not self.auth_token:
             raise ValueError("the SMS gateway's auth token is empty")
-        if not self.public_url.startswith("https://"):
+        if not self.public_url.startswith("https://") and not _on_this_machine(self.public_url):
             raise ValueError(f"the SMS webhook's public URL must be https://, got {self.public_url!r}")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _on_this_machine(url: str) -> bool:
+    """Whether ``url`` is plain http to this machine's loopback: a gateway on the same machine (the demo's phone
+    inbox plays the SMS gateway, `vigil demo`) crosses no network, so it needs no TLS; any other host does."""
+    parsed = urlsplit(url)
+    return parsed.scheme == "http" and parsed.hostname in LOOPBACK_HOSTS
 
 
 def twiml(message: str, status: int = 200) -> Response:
@@ -136,27 +154,33 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
     """Match a signed reply to its alert and record it; every outcome is audited and told to the phone."""
     use_id = stable_id("sms", message_sid)
     earlier = await in_ack_store(web.store.ack_token_use, use_id)
+    recipients = sms.phones.get(phone) or frozenset()
+    records, since = await recent_records(web, sms) if recipients else ([], web.clock())
+    language = phone_language(records, recipients, since)
     if earlier is not None:
         await _audit(web, "sms_refused", phone, "replay")
-        return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)} ({LABELS.get(earlier.response, earlier.response)}).")
-    recipients = sms.phones.get(phone)
+        return twiml(text("sms.replayed", language, at=web.hhmm(earlier.used_at), label=label(earlier.response, language)))
     if not recipients:
         log.info("sms.refused", reason="unknown_number", phone=masked_phone(phone))
         await _audit(web, "sms_refused", phone, "unknown_number")
         return twiml(UNKNOWN_NUMBER)
+    alerts = await phone_alerts(web, sms, records, recipients, since)
     try:
-        reply = parse_reply(body, words_for(sms.languages), confirm_words_for(sms.languages))
-        alerts, records = await phone_alerts(web, sms, recipients)
+        languages = (*sms.languages, *(a.language for a in alerts))
+        reply = parse_reply(body, words_for(languages), confirm_words_for(languages))
         alert = choose_alert(alerts, reply)
     except ReplyError as refusal:
-        await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])
-        return twiml(f"Vigil: {refusal}")
-    follows = what_follows(records.get(alert.activation_id, ()), alert.team, sms.people.get(alert.recipient_id))
+        await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])  # the audit log keeps English
+        return twiml(text("sms.refused", language, reason=refusal.text(language)))
+    person = sms.people.get(alert.recipient_id)
+    follows = what_follows([r for r in records if r.activation_id == alert.activation_id], alert.team, person)
     if reply.answer == "unable" and not reply.confirmed:
         # as on the answer page, "can't respond" is taken on a second, deliberate reply: nothing is recorded yet
+        # (this question is English in every language for now, like the page's: reviews/web/answers.py)
         await _audit(web, "sms_confirm_asked", phone, f"{alert.team} {alert.activation_id} unable {alert.code}")
-        return twiml(f"Vigil: Can't respond to alert {alert.code}? {cant_respond_hint(follows, web.hhmm)} Reply 3 {alert.code} YES to confirm.")
-    return await record_reply(web, phone, use_id, reply, alert, follows, sms.people.get(alert.recipient_id))
+        hint = cant_respond_hint(follows, web.hhmm, alert.language)
+        return twiml(f"Vigil: Can't respond to alert {alert.code}? {hint} Reply 3 {alert.code} YES to confirm.")
+    return await record_reply(web, phone, use_id, reply, alert, follows, person)
 
 
 def answer_token(alert: OpenAlert) -> str:
@@ -165,19 +189,25 @@ def answer_token(alert: OpenAlert) -> str:
     return stable_id("ack", alert.intent_id, alert.recipient_id)
 
 
-async def phone_alerts(web: WebContext, sms: SmsInbound, recipients: frozenset[str]) -> tuple[list[OpenAlert], dict[str, list[TimelineRecord]]]:
-    """The open alerts sent to any of a phone's recipients within the answer window (an alert this phone's person,
-    or this phone, answered stays open: the answer may change), and the records they were read from."""
-    since = web.clock() - sms.window
-    activations = await in_ack_store(web.store.activations_delivered_since, since)
-    records = await in_ack_store(web.store.records_for, activations)
-    every = [r for rs in records.values() for r in rs]
-    delivered = delivered_alerts(every, recipients, since)
+async def phone_alerts(web: WebContext, sms: SmsInbound, records: list[TimelineRecord], recipients: frozenset[str],
+                       since: datetime) -> list[OpenAlert]:
+    """The open alerts sent to any of a phone's recipients within the answer window; an alert this phone's person,
+    or this phone, answered stays open (the answer may change)."""
+    delivered = delivered_alerts(records, recipients, since)
     answered = await in_ack_store(web.store.answered_tokens, [answer_token(a) for a in delivered])
     own = {a.intent_id for a in delivered if answer_token(a) in answered}
     people = {sms.people[r] for r in recipients if r in sms.people}
     person = next(iter(people)) if len(people) == 1 else None  # a number shared by two people answers for neither
-    return open_alerts(every, recipients, since, person, own), records
+    return open_alerts(records, recipients, since, person, own)
+
+
+async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[TimelineRecord], datetime]:
+    """The records of every activation with an alert delivered within the answer window, and the window's start."""
+    # the deliveries' own times: judged on the activations' clock (the demo's worker runs on the sample's evening)
+    since = web.review_clock() - sms.window
+    activations = await in_ack_store(web.store.activations_delivered_since, since)
+    records = await in_ack_store(web.store.records_for, activations)
+    return [r for rs in records.values() for r in rs], since
 
 
 async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert, follows: Follows,
@@ -190,7 +220,7 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
     earlier = await in_ack_store(web.store.claim_ack_token, claim, reply.answer, now)
     if earlier is not None:  # the same message posted twice at once: the other request recorded it
         await _audit(web, "sms_refused", phone, "replay")
-        return twiml(f"Vigil: this reply was already recorded at {web.hhmm(earlier.used_at)}.")
+        return twiml(text("sms.replayed_now", alert.language, at=web.hhmm(earlier.used_at)))
     answer = replace(claim, token_id=answer_token(alert))
     uses = await in_ack_store(web.store.ack_token_uses, answer.token_id)
     # as on the answer page: the same answer twice, or "acknowledge" after "on my way", is not published again
@@ -198,7 +228,7 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
     given = given or await in_ack_store(web.store.claim_ack_token, answer, reply.answer, now)
     if given is not None:
         await _audit(web, "sms_refused", phone, f"already_answered {alert.code}")
-        return twiml(f"Vigil: {LABELS[given.response]} {ALREADY_RECORDED} {web.hhmm(given.used_at)} (alert {alert.code}).")
+        return twiml(text("sms.replayed", alert.language, at=web.hhmm(given.used_at), label=label(given.response, alert.language)))
     message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id, person=person)
     try:
         await web.publish_ack(message)
@@ -207,8 +237,11 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
         await in_ack_store(web.store.release_ack_token, answer.token_id, reply.answer)
         await in_ack_store(web.store.release_ack_token, use_id, reply.answer)
         await _audit(web, "sms_refused", phone, "publish_failed")
-        return twiml(TRY_AGAIN, 503)
+        return twiml(text("sms.try_again", alert.language), 503)
     log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
     await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
-    follows_text = next_step(follows, reply.answer, web.hhmm, web.review_clock())
-    return twiml(f"Vigil: {LABELS[reply.answer]} — recorded for {alert.team} (alert {alert.code}) at {web.hhmm(now)}. {follows_text} Thank you.")
+    # the time the timeline will show for the answer: the activations' clock, as the pages and alerts say times
+    recorded = text("sms.recorded", alert.language, label=label(reply.answer, alert.language), team=alert.team, code=alert.code,
+                    at=web.hhmm(web.review_clock()))
+    follows_text = next_step(follows, reply.answer, web.hhmm, web.review_clock(), alert.language)
+    return twiml(f"{recorded} {follows_text}" if follows_text else recorded)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-
 from datetime import date, timedelta
 from pathlib import Path
 
 import typer
 
 from geofences.coverage import CoverageError, CoverageMap, compile_coverage
-from geofences.problems import ERROR, Problem, did_you_mean
-from geofences.roster import RosterError, compile_rosters, load_rosters
+from geofences.problems import ERROR, LineLocator, Problem, did_you_mean
+from geofences.roster import Roster, RosterError, compile_rosters, load_rosters
+from rules.protocols import ProtocolSet, check_protocol_file
 from stream.cli.options import moment_option
 from stream.core.deployment import DeploymentPaths
 from stream.core.oncall import gaps, people_without_contact, who_is_on_call
+from stream.core.phrases import language_for
 
 roster_app = typer.Typer(help="People on call: rosters per team, rotations, overrides and swaps.", no_args_is_help=True)
 
@@ -32,6 +33,43 @@ def _coverage(teams: Path | None) -> CoverageMap:
 
 def _folder(teams: Path | None, rosters: Path | None) -> Path:
     return rosters or (teams or DeploymentPaths.bundled().teams).parent / "rosters"
+
+
+def _protocols_path(teams: Path | None, protocols: Path | None) -> Path:
+    # a deployment laid out like this repository: geofences/<name>/teams.yaml beside rules/<name>/protocols.yaml
+    if protocols is not None or teams is None:
+        return protocols or DeploymentPaths.bundled().protocols
+    return teams.resolve().parents[2] / "rules" / teams.resolve().parent.name / "protocols.yaml"
+
+
+def person_language_problems(roster: Roster, audience: str, protocols: ProtocolSet, path: Path) -> list[Problem]:
+    """Warnings, at each person's line, for a language of theirs the protocols have no templates in (they get
+    their next language, or English) and for the language they get lacking their team's audience (English)."""
+    locator = LineLocator(path.read_text(encoding="utf-8"))
+    problems = []
+    for index, person in enumerate(roster.people):
+        line = locator.line(("people", index))
+        chosen = language_for(person.languages, protocols.languages)
+        for code in person.languages[:person.languages.index(chosen)] if chosen in person.languages else person.languages:
+            problems.append(Problem(path, line, WARNING, f"{person.id}: no templates in {protocols.path} for language {code!r}: "
+                                                         f"alerts reach them in {chosen}"))
+        if not protocols.has_template(audience, chosen):
+            problems.append(Problem(path, line, WARNING, f"{person.id}: no {chosen} template for audience {audience!r} in {protocols.path}: "
+                                                         f"{roster.team}'s alerts reach them in English"))
+    return problems
+
+
+def _language_problems(path: Path, coverage: CoverageMap, rosters: dict[str, Roster], files: dict[str, Path]) -> list[Problem]:
+    """The protocols' own problems (every template in every language is checked there), then each person's
+    languages against the templates."""
+    protocols, problems = check_protocol_file(path, set(coverage.teams))
+    if protocols is None:
+        return problems
+    found: list[Problem] = []
+    for team, roster in rosters.items():
+        if team in coverage.teams:
+            found += person_language_problems(roster, coverage.teams[team].audience.value, protocols, files[team])
+    return found
 
 
 def _contact_problems(contacts: Path | None, found: dict, files: dict) -> list[Problem]:
@@ -55,9 +93,12 @@ def lint_command(
     contacts: Path | None = typer.Option(None, "--contacts", envvar="VIGIL_CONTACTS", help="The contacts file (kept out of git)."),
     start: str | None = typer.Option(None, "--from", help="First day checked for gaps, YYYY-MM-DD (default: today)."),
     days: int = typer.Option(28, "--days", min=1, max=366, help="How many days are checked for gaps."),
+    protocols: Path | None = typer.Option(None, "--protocols", help="The protocols file whose templates the people's languages "
+                                          "need (default: the deployment's, rules/<name>/protocols.yaml)."),
 ) -> None:
     """Check the rosters: errors with file, line and did-you-mean (exit 1); warnings for hours in a team's
-    shift with nobody on call, teams with no roster and people with no contact method."""
+    shift with nobody on call, teams with no roster, people with no contact method, and people's languages with
+    no templates (they get English). A template that fails, in any language, is the protocols' error."""
     coverage = _coverage(teams)
     loaded, problems = load_rosters(_folder(teams, rosters), set(coverage.teams))
     first_day = date.fromisoformat(start) if start else date.today()
@@ -68,6 +109,7 @@ def lint_command(
         for gap in gaps(roster, coverage.schedules[team], coverage.zone, first_day, days):
             problems.append(Problem(loaded.files[team], 1, WARNING, str(gap)))
     problems += _contact_problems(contacts, loaded.rosters, loaded.files)
+    problems += _language_problems(_protocols_path(teams, protocols), coverage, loaded.rosters, loaded.files)
     for problem in problems:
         typer.echo(str(problem))
     errors = sum(p.level == ERROR for p in problems)

@@ -50,7 +50,8 @@ def lint_command(config: Path | None = ConfigOption) -> None:
     if loaded is None:
         typer.echo(f"{len(problems)} error(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {len(loaded.spec.protocols)} protocols, {len(loaded.spec.templates)} templates, version {loaded.version}")
+    typer.echo(f"ok: {len(loaded.spec.protocols)} protocols, {len(loaded.spec.templates)} templates, version {loaded.version}, "
+               f"languages {', '.join(loaded.languages)}")
 
 
 @rules_app.command("test")
@@ -82,19 +83,21 @@ def replay_command(
     out: Path = typer.Option(..., "--out", help="Notifications, one JSON line each, in time order."),
     config: Path | None = ConfigOption,
     until: str | None = typer.Option(None, "--until", help="Run the clock to this moment (default: two hours after the last input)."),
+    people: bool = typer.Option(False, "--people", help="Also one line per person paged (the rosters; every person on push, SMS and e-mail)."),
 ) -> None:
     """Replay a scenario through the stream's core on a simulated clock (same input, same output)."""
-    from stream.core.replay import notification_line, replay
+    from stream.core.replay import notification_line, person_names, replay
 
     deployment = deployment_from(config)
     end = moment_option("--until", until) if until else None
     try:
         with open(scenario, encoding="utf-8") as fh:
-            notifications = replay(fh, deployment, until=end, err=sys.stderr)
+            notifications = replay(fh, deployment, until=end, err=sys.stderr, people=people)
     except OSError as exc:
         typer.echo(f"vigil: cannot read {scenario}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
+    names = person_names(deployment)
     with open(out, "w", encoding="utf-8") as fh:
         for intent in notifications:
-            fh.write(json.dumps(notification_line(intent), ensure_ascii=False) + "\n")
+            fh.write(json.dumps(notification_line(intent, names), ensure_ascii=False) + "\n")
     typer.echo(f"{len(notifications)} notifications written to {out}", err=True)

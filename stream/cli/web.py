@@ -57,7 +57,7 @@ def web(
     sms_auth_token_file: Path | None = typer.Option(
         None, "--sms-auth-token-file", envvar="VIGIL_SMS_AUTH_TOKEN_FILE",
         help="File holding the SMS gateway's (Twilio's) auth token: turns on answers by SMS reply at /sms/inbound (needs an "
-             "https --public-url and --contacts)."),
+             "https --public-url, or http to 127.0.0.1 or localhost, and --contacts)."),
     contacts: Path | None = typer.Option(
         None, "--contacts", envvar="VIGIL_CONTACTS", help="The contacts file: which phone numbers the SMS alerts go to (for SMS replies)."),
     support_contact: str | None = typer.Option(
@@ -67,7 +67,7 @@ def web(
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
     from reviews.web.app import run_web
-    from reviews.web.incident import team_precisions
+    from reviews.web.incident import neighborhood_centres, team_precisions
     from stream.core.deployment import load_deployment
     from stream.core.state import Config
     from stream.ops.kafka import Topics, ensure_topics
@@ -98,7 +98,8 @@ def web(
         await ensure_topics(bootstrap, topics)
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
                       metrics_host=metrics_host, metrics_port=metrics_port,
-                      support_contact=support_contact and support_contact.strip(), sms=sms, team_precision=precision, **edge)
+                      support_contact=support_contact and support_contact.strip(), sms=sms, team_precision=precision,
+                      neighborhood_centres=neighborhood_centres(deployment.coverage), **edge)
 
     run_until_interrupted(run())
 

@@ -28,8 +28,9 @@ from datetime import datetime, timedelta
 
 from geofences.coverage import distance_m
 from rules.protocols import EarlierShooting, Facts, ProtocolSet, evaluate
+from stream.core import answers, paging
 from stream.core.messages import message_context
-from stream.core.state import Activation, Config, CoreState, Notice, Outcome, opened_since
+from stream.core.state import Activation, Attempt, Config, CoreState, News, Notice, Outcome, PagePlan, opened_since
 from stream.model.events import EventKind, NotificationIntent, ShootingEvent, stable_id
 from stream.model.timeline import AckRecorded, ActivationDecided, EventReceived, IntentCreated
 
@@ -96,6 +97,7 @@ def _absorb(activation: Activation, event: ShootingEvent) -> None:
         activation.refs.append(event.ref)
     activation.kinds.add(event.kind)
     activation.fatal = activation.fatal or event.fatal
+    activation.block = activation.block or event.block  # the first block reported stays: alerts must not flip between two
     if event.kind is EventKind.GSW_ARRIVAL:
         activation.arrivals[event.incident_id] = (event.hospital or "", event.intent)
         activation.arrived_at.setdefault(event.hospital or "", event.reported_at)
@@ -136,11 +138,12 @@ def facts_of(state: CoreState, activation: Activation, protocols: ProtocolSet) -
     )
 
 
-def _intent(activation: Activation, notice: Notice, step: str, now: datetime, config: Config, escalated: Notice | None = None) -> NotificationIntent:
+def _intent(activation: Activation, notice: Notice, step: str, now: datetime, config: Config, escalated: Notice | None = None,
+            language: str = "en") -> NotificationIntent:
     team = config.coverage.teams[notice.team] if notice.team in config.coverage.teams else None
     audience = team.audience.value if team else "oncall"
-    context = message_context(activation, notice, step, config, escalated)
-    title, body = config.protocols.render(audience, context)
+    context = message_context(activation, notice, step, config, escalated, language)
+    title, body = config.protocols.render(audience, context, language)
     step_key = f"escalation:{escalated.team}" if escalated else step
     return NotificationIntent(
         intent_id=stable_id("int", activation.id, notice.team, notice.protocol, step_key),
@@ -157,7 +160,39 @@ def _intent(activation: Activation, notice: Notice, step: str, now: datetime, co
         ack_deadline=notice.ack_deadline,
         # what a missed deadline or a "can't respond" brings: the answer page tells the team only that
         escalates_to=tuple(s.team for s in notice.escalate) if notice.ack_deadline is not None else (),
+        language=language,
     )
+
+
+def _page(activation: Activation, plan: PagePlan, attempt: Attempt, config: Config) -> NotificationIntent:
+    """One attempt of a plan: the team's alert, in the person's language, to that person on that channel."""
+    notice = activation.notices[plan.team]
+    escalated = activation.notices.get(plan.escalated_team) if plan.escalated_team else None
+    if escalated is not None:
+        notice = Notice(plan.team, escalated.protocol, "escalation", plan.at, escalated.ack_deadline, ())
+    language = paging.language_of(config, plan.team, attempt.person)
+    alert = _intent(activation, notice, plan.step, attempt.at, config, escalated, language)
+    return alert.model_copy(update={
+        "intent_id": stable_id("int", plan.key, attempt.person, attempt.channel or "-"), "person": attempt.person,
+        "channel": attempt.channel, "created_at": attempt.at,
+    })
+
+
+def _tell(state: CoreState, activation: Activation, intent: NotificationIntent, deadline: datetime | None, config: Config,
+          outcome: Outcome) -> None:
+    """Tell a team: its alert goes to its shared recipients, or, for a team that pages its people, is recorded
+    (``told``) while its plan's first pages go out (stream/core/paging.py)."""
+    roster = paging.paged(intent.team, config)
+    if roster is None:
+        outcome.intents.append(intent)
+        return
+    outcome.told.append(intent)
+    plan = paging.plan_pages(roster, intent.intent_id, intent.team, intent.step, intent.created_at, deadline, config,
+                             intent.escalated_team)
+    plan, due = paging.take_due(plan, intent.created_at)
+    activation.plans[plan.key] = plan
+    outcome.intents += [_page(activation, plan, attempt, config) for attempt in due]
+    paging.schedule(state, activation, plan)
 
 
 def _schedule(state: CoreState, activation: Activation, notice: Notice) -> None:
@@ -190,13 +225,15 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
     activation.flags += [f for f in decision.flags if f not in activation.flags]
     outcome = Outcome(activation_id=activation.id)
     step = "initial" if created else "update"
+    told: list[str] = []
     for routing in decision.routings:
         if routing.team in activation.notices:
             continue  # nobody already notified is notified again
+        told.append(routing.team)
         deadline = now + timedelta(minutes=routing.ack_within_minutes) if routing.ack_within_minutes else None
         notice = Notice(routing.team, routing.protocol, step, now, deadline, routing.escalate)
         activation.notices[routing.team] = notice
-        outcome.intents.append(_intent(activation, notice, step, now, config))
+        _tell(state, activation, _intent(activation, notice, step, now, config), deadline, config, outcome)
         _schedule(state, activation, notice)
 
     # One clock: a report is received no later than it is decided on. A stamp after ``now`` came from
@@ -205,18 +242,18 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         entry_id=stable_id("tl", activation.id, "event_received", event.event_id), activation_id=activation.id,
         at=min(event.received_at, now),
         event_id=event.event_id, event_kind=event.kind, source=event.source, incident_id=event.incident_id, reported_at=event.reported_at,
-        location=event.location,
+        location=event.location, block=event.block,
     ))
     placement = activation.placement
     outcome.timeline.append(ActivationDecided(
         entry_id=stable_id("tl", activation.id, "decided", event.event_id), activation_id=activation.id, at=now, event_id=event.event_id,
-        teams=tuple(i.team for i in outcome.intents), protocols=decision.matched, flags=tuple(activation.flags),
+        teams=tuple(told), protocols=decision.matched, flags=tuple(activation.flags),
         new_flags=tuple(f for f in activation.flags if f not in before_flags), step=step,
         cell=placement.cell if placement else None, neighborhood=placement.neighborhood if placement else None,
         community=placement.community if placement else None,
         coverage_version=activation.coverage_version, protocol_version=activation.protocol_version,
     ))
-    outcome.timeline += [_intent_record(i) for i in outcome.intents]
+    outcome.timeline += [_intent_record(i) for i in outcome.told + outcome.intents]
     return outcome
 
 
@@ -224,14 +261,20 @@ def _intent_record(intent: NotificationIntent) -> IntentCreated:
     return IntentCreated(
         entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
         intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
-        ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to,
+        ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
+        language=intent.language, purpose=intent.purpose,
     )
 
 
-def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Config | None = None, response: str = "ack") -> Outcome:
-    """Record a team's answer. An ack or "on my way" stops that team's escalation for the activation;
-    "can't respond" (``unable``) is not an ack: the team's pending escalation fires now (``config`` is
-    needed to render it)."""
+def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Config | None = None, response: str = "ack",
+               person: str | None = None) -> Outcome:
+    """Record a team's answer (``person``: who of its people answered, when known). An ack or "on my way"
+    stops that team's paging and escalation for the activation; "can't respond" (``unable``) is not an ack:
+    from a person of a paged team it skips them and pages the next person now, and only when nobody is left
+    (or the answer names no person) does the team's pending escalation fire now. A person who acked and then
+    can't respond withdraws their ack: unless someone else of the team stands behind one, the team's paging
+    and escalation resume. Every answer is shared with the activation (stream/core/answers.py); ``config``
+    is needed to render what follows."""
     activation_id = state.by_ref.get(ref) or (ref if ref in state.activations else None)
     if activation_id is None or activation_id not in state.activations:
         return Outcome(problem=f"no activation has the reference {ref!r}")
@@ -240,58 +283,130 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Con
     activation = state.writable(activation_id)
     notice = activation.notices[team]
     in_time = notice.ack_deadline is None or now <= notice.ack_deadline
+    name = _person_name(config, team, person)
     if response == "unable":
+        outcome = _unable(state, activation, notice, person, now, config)
         record = AckRecorded(
-            entry_id=stable_id("tl", activation_id, "ack", team, response, now.isoformat()), activation_id=activation_id, at=now,
-            team=team, first=False, within_deadline=in_time, response="unable",
+            entry_id=stable_id("tl", activation_id, "ack", team, response, *([person] if person else []), now.isoformat()), activation_id=activation_id, at=now,
+            team=team, first=False, within_deadline=in_time, response="unable", person=person, name=name,
+        )
+        outcome.timeline.insert(0, record)
+    else:
+        first = notice.acked_at is None
+        escalated = tuple(s.team for s in notice.escalate[:notice.cursor] if s.team != team) if first else ()
+        if first:
+            notice.acked_at = now
+        if person is not None:
+            activation.answers[f"{team}/{person}"] = response
+        paging.stop(activation, team, now)
+        for plan in list(activation.plans.values()):
+            if plan.escalated_team == team:  # the teams escalated to stand down: their paging for this team ends
+                paging.stop_plan(activation, plan.key, now)
+        record = AckRecorded(
+            entry_id=stable_id("tl", activation_id, "ack", team, *([person] if person else []), now.isoformat()), activation_id=activation_id, at=now, team=team,
+            first=first, within_deadline=in_time, response="on_my_way" if response == "on_my_way" else "ack", person=person, name=name,
         )
         outcome = Outcome(timeline=[record], activation_id=activation_id)
-        if notice.due() is not None and config is not None:
-            notice.declined_at = now
+        if config is not None:
+            answers.note(state, activation, News(team, person, name or team, record.response, now, escalated), config)
+    if response == "unable" and config is not None:
+        answers.note(state, activation, News(team, person, name or team, "unable", now), config)
+    return outcome
+
+
+def _person_name(config: Config | None, team: str, person: str | None) -> str | None:
+    roster = config.rosters.get(team) if config is not None and person is not None else None
+    found = next((p for p in roster.people if p.id == person), None) if roster is not None else None
+    return (found.name or found.id) if found is not None else person
+
+
+def _unable(state: CoreState, activation: Activation, notice: Notice, person: str | None, now: datetime, config: Config | None) -> Outcome:
+    """A "can't respond": withdraw the person's ack, page the next person, or bring the escalation forward."""
+    outcome = Outcome(activation_id=activation.id)
+    team = notice.team
+    if person is not None:
+        before = activation.answers.get(f"{team}/{person}")
+        activation.answers[f"{team}/{person}"] = "unable"
+        standing = [k for k, v in activation.answers.items() if k.startswith(f"{team}/") and v in ("ack", "on_my_way")]
+        if before in ("ack", "on_my_way") and not standing and notice.acked_at is not None:
+            notice.acked_at = None  # nobody stands behind the team's ack any more
+            paging.resume(state, activation, team, now)
             _schedule(state, activation, notice)
-            fired = advance(state, now, config)
-            outcome.intents += fired.intents
-            outcome.timeline += fired.timeline
-        return outcome
-    first = notice.acked_at is None
-    if first:
-        notice.acked_at = now
-    record = AckRecorded(
-        entry_id=stable_id("tl", activation_id, "ack", team, now.isoformat()), activation_id=activation_id, at=now, team=team,
-        first=first, within_deadline=in_time, response="on_my_way" if response == "on_my_way" else "ack",
-    )
-    return Outcome(timeline=[record], activation_id=activation_id)
+        if any(plan.team == team for plan in activation.plans.values()) and paging.decline(state, activation, team, person, now):
+            # someone else of the team is paged now (or still may answer) before the team escalates
+            return outcome.add(advance(state, now, config)) if config is not None else outcome
+    if notice.due() is not None and config is not None:
+        notice.declined_at = now
+        _schedule(state, activation, notice)
+    return outcome.add(advance(state, now, config)) if config is not None else outcome
 
 
 def advance(state: CoreState, now: datetime, config: Config) -> Outcome:
-    """Fire every escalation due at or before ``now``, in due order."""
+    """Fire every escalation, page and answers update due at or before ``now``, in due order."""
     outcome = Outcome()
-    while state.timers and state.timers[0][0] <= now:
-        due, activation_id, team, cursor = heapq.heappop(state.timers)
-        activation = state.activations.get(activation_id)
-        notice = activation.notices.get(team) if activation else None
-        if activation is None or notice is None or notice.cursor != cursor or notice.due() != due:
-            continue  # a stale tick: acked, or the cursor moved on
-        activation = state.writable(activation_id)
-        notice = activation.notices[team]
-        step = notice.escalate[cursor]
-        notice.cursor += 1
-        target = activation.notices.get(step.team)
-        escalation_notice = Notice(step.team, notice.protocol, "escalation", due, notice.ack_deadline, ())
-        if step.team != team:
-            intent = _intent(activation, escalation_notice, "escalation", due, config, escalated=notice)
-            outcome.intents.append(intent)
-            outcome.timeline.append(_intent_record(intent))
-        if target is None:
-            activation.notices.setdefault(step.team, Notice(step.team, notice.protocol, "escalation", due, None, ()))
-        _schedule(state, activation, notice)
-    return outcome
+    while True:
+        escalation = state.timers[0][0] if state.timers and state.timers[0][0] <= now else None
+        page = state.page_timers[0][0] if state.page_timers and state.page_timers[0][0] <= now else None
+        if escalation is None and page is None:
+            return outcome
+        if page is None or (escalation is not None and escalation <= page):
+            _escalate(state, heapq.heappop(state.timers), config, outcome)
+        else:
+            _next_pages(state, heapq.heappop(state.page_timers), config, outcome)
+
+
+def _escalate(state: CoreState, timer: tuple[datetime, str, str, int], config: Config, outcome: Outcome) -> None:
+    due, activation_id, team, cursor = timer
+    activation = state.activations.get(activation_id)
+    notice = activation.notices.get(team) if activation else None
+    if activation is None or notice is None or notice.cursor != cursor or notice.due() != due:
+        return  # a stale tick: acked, or the cursor moved on
+    activation = state.writable(activation_id)
+    notice = activation.notices[team]
+    step = notice.escalate[cursor]
+    notice.cursor += 1
+    target = activation.notices.get(step.team)
+    escalation_notice = Notice(step.team, notice.protocol, "escalation", due, notice.ack_deadline, ())
+    if target is None:
+        activation.notices.setdefault(step.team, Notice(step.team, notice.protocol, "escalation", due, None, ()))
+    if step.team != team:
+        told = Outcome()
+        _tell(state, activation, _intent(activation, escalation_notice, "escalation", due, config, escalated=notice), None, config, told)
+        outcome.intents += told.intents
+        outcome.told += told.told
+        outcome.timeline += [_intent_record(i) for i in told.told + told.intents]
+    _schedule(state, activation, notice)
+
+
+def _next_pages(state: CoreState, timer: tuple[datetime, str, str, int], config: Config, outcome: Outcome) -> None:
+    due, activation_id, key, cursor = timer
+    activation = state.activations.get(activation_id)
+    if activation is None:
+        return
+    if key == answers.NEWS:
+        if cursor == activation.news_sent and activation.news:
+            activation = state.writable(activation_id)
+            updates = answers.fire(activation, cursor, due, config)
+            outcome.intents += updates
+            outcome.timeline += [_intent_record(i) for i in updates]
+        return
+    plan = activation.plans.get(key)
+    if plan is None or plan.cursor != cursor or plan.due() != due:
+        return  # a stale tick: answered, declined, or the cursor moved on
+    activation = state.writable(activation_id)
+    plan, attempts = paging.take_due(plan, due)
+    activation.plans[key] = plan
+    pages = [_page(activation, plan, attempt, config) for attempt in attempts]
+    outcome.intents += pages
+    outcome.timeline += [_intent_record(i) for i in pages]
+    paging.schedule(state, activation, plan)
 
 
 def prune(state: CoreState, now: datetime, keep: timedelta) -> int:
     """Forget activations older than ``keep`` with nothing pending; returns how many were dropped."""
     old = [a.id for a in state.activations.values()
-           if now - a.opened_at > keep and all(n.due() is None for n in a.notices.values())]
+           if now - a.opened_at > keep and all(n.due() is None for n in a.notices.values())
+           and all(p.due() is None for p in a.plans.values()) and not a.news]
     for activation_id in old:
         del state.activations[activation_id]
     if not old:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream.core.phrases import ENGLISH, phrase
 from stream.core.state import Activation, Config, Notice
 from stream.model.events import EventKind
 
@@ -29,19 +30,22 @@ def age_band(age: int | None) -> str:
 
 
 def where(activation: Activation, precision: str) -> str:
-    """The place at a precision: block (neighborhood and the point to ~100 m), neighborhood, or none."""
+    """The place at a precision: block ("1400 block of Lowry Ave N, Jordan" when CAD sent a civic address, else
+    the neighborhood), neighborhood, or none. Never the point: a message is read, forwarded and kept on phones,
+    and a street team finds a block by its name, not by coordinates."""
     placement = activation.placement
     neighborhood = placement.neighborhood if placement and placement.neighborhood else None
+    if precision == "block" and activation.block:
+        return f"{activation.block}, {neighborhood}" if neighborhood else activation.block
     if activation.location is None or precision == "none":
         return "location not given" if activation.location is None else "the city"
-    if precision == "neighborhood":
-        return neighborhood or "outside the city"
-    point = f"{activation.location[0]:.3f}, {activation.location[1]:.3f}"
-    return f"{neighborhood} ({point})" if neighborhood else point
+    return neighborhood or "outside the city"
 
 
-def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None) -> dict[str, Any]:
-    """Template variables for one notification."""
+def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None,
+                    language: str = ENGLISH) -> dict[str, Any]:
+    """Template variables for one notification; ``what`` in ``language`` (the rest are names, times and codes,
+    or still English: docs/languages.md)."""
     coverage, zone = config.coverage, config.protocols.zone
     team = coverage.teams.get(notice.team)
     audience = team.audience.value if team else "oncall"
@@ -54,7 +58,8 @@ def message_context(activation: Activation, notice: Notice, step: str, config: C
     reported_at = activation.arrived_at.get(hospital_id or "") if audience == "hospital" else None
     placement = activation.placement
     deadline = escalated.ack_deadline if escalated else notice.ack_deadline
-    what = WHAT[activation.kind] + (" (fatal)" if activation.fatal else "")
+    what = phrase(f"what.{activation.kind.value}", language)
+    what = phrase("what.fatal", language, what=what) if activation.fatal else what
     return {
         "what": what,
         "where": where(activation, precision),

@@ -1,7 +1,9 @@
 """The short texts Vigil itself writes (not the planners' templates): answers, updates, stand-downs.
 
 One table per language; a phrase missing in a language falls back to English, so a half-done translation
-still reads. Texts other than English await review by native speakers (docs/languages.md).
+still reads. Every language has exactly the English placeholders (tests/stream/core/test_phrases.py). Texts
+other than English await review by native speakers (docs/languages.md). ``what.<kind>`` name what happened
+(the alert templates' ``what`` is still filled in English; the answer page uses these).
 """
 
 from __future__ import annotations
@@ -17,9 +19,66 @@ PHRASES: dict[str, dict[str, str]] = {
         "answer.unable": "can't respond",
         "answers.title": "VIGIL: who is going - {place}",
         "answers.line": "{name}, {team}: {answer}, {at}",
+        "answers.team_line": "{team}: {answer}, {at}",
         "answers.ref": "Ref {ref}",
         "stand_down.title": "VIGIL on-call: stand down - {place}",
         "stand_down.body": "Stand down: {team} answered after the escalation.",
+        "what.person_shot": "Person shot",
+        "what.shots_fired": "Shots fired",
+        "what.shotspotter": "ShotSpotter activation",
+        "what.gsw_arrival": "Gunshot patient arrived",
+        "what.fatal": "{what} (fatal)",
+    },
+    # Spanish: awaiting review by a native speaker
+    "es": {
+        "answer.ack": "recibido",
+        "answer.on_my_way": "en camino",
+        "answer.unable": "no puede responder",
+        "answers.title": "VIGIL: quién va - {place}",
+        "answers.line": "{name}, {team}: {answer}, {at}",
+        "answers.team_line": "{team}: {answer}, {at}",
+        "answers.ref": "Ref {ref}",
+        "stand_down.title": "VIGIL guardia: retírese - {place}",
+        "stand_down.body": "Retírese: {team} respondió después del escalamiento.",
+        "what.person_shot": "Persona herida de bala",
+        "what.shots_fired": "Disparos",
+        "what.shotspotter": "Activación de ShotSpotter",
+        "what.gsw_arrival": "Llegó un paciente con herida de bala",
+        "what.fatal": "{what} (mortal)",
+    },
+    # Somali: awaiting review by a native speaker
+    "so": {
+        "answer.ack": "waa la helay",
+        "answer.on_my_way": "waa soo socdaa",
+        "answer.unable": "ma jawaabi karo",
+        "answers.title": "VIGIL: yaa imanaya - {place}",
+        "answers.line": "{name}, {team}: {answer}, {at}",
+        "answers.team_line": "{team}: {answer}, {at}",
+        "answers.ref": "Tix. {ref}",
+        "stand_down.title": "VIGIL diyaarka: joogso - {place}",
+        "stand_down.body": "Joogso: {team} ayaa jawaabay kadib kor u qaadidda.",
+        "what.person_shot": "Qof xabbad ku dhacday",
+        "what.shots_fired": "Rasaas la riday",
+        "what.shotspotter": "Digniin ShotSpotter",
+        "what.gsw_arrival": "Bukaan xabbad ku dhacday ayaa yimid",
+        "what.fatal": "{what} (dhimasho)",
+    },
+    # Hmong (White Hmong, RPA): awaiting review by a native speaker
+    "hmn": {
+        "answer.ack": "lees paub lawm",
+        "answer.on_my_way": "tab tom tuaj",
+        "answer.unable": "tuaj tsis tau",
+        "answers.title": "VIGIL: leej twg tab tom mus - {place}",
+        "answers.line": "{name}, {team}: {answer}, {at}",
+        "answers.team_line": "{team}: {answer}, {at}",
+        "answers.ref": "Ref {ref}",
+        "stand_down.title": "VIGIL neeg zov: tsis tas mus - {place}",
+        "stand_down.body": "Tsis tas mus lawm: {team} tau teb tom qab xa mus rau qib siab.",
+        "what.person_shot": "Neeg raug phom",
+        "what.shots_fired": "Tua phom",
+        "what.shotspotter": "ShotSpotter ceeb toom",
+        "what.gsw_arrival": "Neeg mob raug phom tuaj txog",
+        "what.fatal": "{what} (tuag)",
     },
 }
 

@@ -47,6 +47,9 @@ class ScenarioLine:
     data: dict[str, Any]
 
 
+PEOPLE_CHANNELS = ("push", "sms", "email")
+
+
 def parse_line(number: int, text: str) -> ScenarioLine:
     """A scenario line; raises ``Rejected`` naming what is wrong with it."""
     try:
@@ -125,8 +128,14 @@ class Hl7Refs:
         return self.by_control_id.get(named, named)
 
 
-def notification_line(intent: NotificationIntent) -> dict[str, Any]:
-    """The replay output of one notification."""
+def notification_line(intent: NotificationIntent, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The replay output of one notification: a team's alert, or (``--people``) one person's page."""
+    if intent.person is not None:
+        return {
+            "at": intent.created_at.isoformat(), "activation": intent.activation_id, "team": intent.team,
+            "person": intent.person, "name": (names or {}).get(intent.person, intent.person), "channel": intent.channel,
+            "language": intent.language, "step": intent.step,
+        }
     return {
         "at": intent.created_at.isoformat(),
         "activation": intent.activation_id,
@@ -147,12 +156,13 @@ class Replay:
     state: CoreState
     secret: bytes
     config: Config | None = None  # the deployment's, unless given
+    people: bool = False  # also the pages of each person (the deployment's rosters; see ``people_config``)
     forgotten: dict[str, Activation] | None = None  # when a dict, every activation the steps forgot goes there
     hl7_refs: Hl7Refs = field(default_factory=Hl7Refs)
 
     def __post_init__(self) -> None:
         if self.config is None:
-            self.config = Config(self.deployment.coverage, self.deployment.protocols)
+            self.config = people_config(self.deployment) if self.people else Config(self.deployment.coverage, self.deployment.protocols)
 
     def feed(self, line: ScenarioLine, err: TextIO | None = None) -> list[NotificationIntent]:
         """What the line causes, after the escalations due before it (nothing for a non-shooting)."""
@@ -164,7 +174,8 @@ class Replay:
         if line.source == "ack":
             data = line.data
             try:
-                ack = AckMessage(ref=self.hl7_refs.ref(data["ref"]), team=data["team"], response=data.get("response", "ack"))
+                ack = AckMessage(ref=self.hl7_refs.ref(data["ref"]), team=data["team"], response=data.get("response", "ack"),
+                                 person=data.get("person"))
             except ValidationError as exc:
                 _report(err, line.number, f"bad_ack: {exc.errors()[0]['msg']}")
                 return None
@@ -193,7 +204,9 @@ class Replay:
             self.forgotten.update((a.id, a) for a in done.forgotten)
         if done.outcome.problem and number is not None:
             _report(err, number, done.outcome.problem)
-        return done.outcome.intents
+        # the teams' alerts (sent, or recorded for a team whose people are paged), then each page with --people
+        alerts = [i for i in done.outcome.told + done.outcome.intents if i.purpose == "alert" and (i.person is None or self.people)]
+        return sorted(alerts, key=lambda i: (i.created_at, i.person is not None))
 
 
 def _report(err: TextIO | None, number: int, problem: str) -> None:
@@ -201,10 +214,24 @@ def _report(err: TextIO | None, number: int, problem: str) -> None:
         err.write(f"line {number}: {problem}\n")
 
 
-def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None) -> list[NotificationIntent]:
-    """Replay a scenario; the notifications in time order."""
+def people_config(deployment: Deployment, channels: dict[str, tuple[str, ...]] | None = None) -> Config:
+    """The core's config with the deployment's rosters: every roster person paged on ``channels`` (the
+    contacts file's), or, without a contacts file, as if each had push, SMS and e-mail."""
+    everyone = {p.id: PEOPLE_CHANNELS for roster in deployment.rosters.values() for p in roster.people}
+    return Config(deployment.coverage, deployment.protocols, rosters=deployment.rosters,
+                  channels=channels if channels is not None else everyone)
+
+
+def person_names(deployment: Deployment) -> dict[str, str]:
+    """Person id → display name, across the deployment's rosters."""
+    return {p.id: p.name or p.id for roster in deployment.rosters.values() for p in roster.people}
+
+
+def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None,
+           people: bool = False) -> list[NotificationIntent]:
+    """Replay a scenario; the notifications in time order (with ``people``, each person's pages too)."""
     scenario = read_scenario(lines, err)
-    run = Replay(deployment, CoreState(), hl7_key())
+    run = Replay(deployment, CoreState(), hl7_key(), people=people)
     out: list[NotificationIntent] = []
     for line in scenario:
         out += run.feed(line, err)

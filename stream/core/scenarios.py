@@ -13,6 +13,8 @@ shorthand, run through the same core as `vigil replay`, and the notifications ex
       - {at: "2026-07-04T22:15:00-05:00", team: vi-north-nearnorth, rule: P2, step: initial}
       - {team: gvi-outreach, rule: P2}
 
+A CAD step may give the scene's civic address, in RFC 5139 element names, as CAD sends it in the PIDF-LO:
+``address: {HNO: "2418", RD: James, STS: Ave, POD: N}`` (street alerts then name its hundred-block).
 A step may also carry a raw report: ``eido: {EIDO object}``, ``hl7_text: "MSH|..."``, ``csv: {column: value}``.
 Expectations match notifications one to one on the fields they give (at, team, rule, step, flags,
 activation_of: the ref of a report in the activation, message_contains); order does not matter.
@@ -57,6 +59,7 @@ class CadStep(_Frozen):
     lon: float | None = None
     victims: list[int | None] = []
     updated: AwareDatetime | None = None
+    address: dict[str, str] | None = None  # the civic address (RFC 5139 elements: HNO, RD, STS, POD, ...)
 
 
 class Hl7Step(_Frozen):
@@ -138,7 +141,8 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
         return ScenarioLine(number, at, "ack", {"ref": step.ack.ref, "team": step.ack.team, "response": step.ack.response})
     if step.cad is not None:
         cad = step.cad
-        doc = build_eido(cad.incident, (cad.updated or at).isoformat(), internal_text=cad.type, apco=cad.apco, lat=cad.lat, lon=cad.lon, victim_ages=cad.victims or None)
+        doc = build_eido(cad.incident, (cad.updated or at).isoformat(), internal_text=cad.type, apco=cad.apco, lat=cad.lat, lon=cad.lon, victim_ages=cad.victims or None,
+                         address=cad.address)
         return ScenarioLine(number, at, "eido", {"payload": doc})
     if step.hl7 is not None:
         h = step.hl7

@@ -48,6 +48,52 @@ class Notice:
         return min(due, self.declined_at) if self.declined_at is not None else due
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One page of one person on one channel (None: whatever reaches them), at a planned moment."""
+
+    person: str
+    layer: str  # primary, secondary, or team (paged as one of everyone on the team)
+    channel: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """A team-level alert's pages (stream/core/paging.py): who was on call then, every attempt in time
+    order, and a cursor. ``key`` is the team-level intent's id."""
+
+    key: str
+    team: str
+    step: str
+    at: datetime
+    on_call: tuple[tuple[str, str], ...]  # (layer, person) on call at ``at``: the snapshot the review shows
+    attempts: tuple[Attempt, ...]
+    escalated_team: str | None = None  # an escalation alert's: the team that did not answer
+    cursor: int = 0  # attempts before it were sent (or skipped)
+    declined: frozenset[str] = frozenset()  # people who answered "can't respond": their attempts are skipped
+    stopped: bool = False  # someone of the team answered
+    stopped_at: datetime | None = None
+
+    def due(self) -> datetime | None:
+        """When the next attempt is sent, or None when the plan is done or stopped."""
+        if self.stopped:
+            return None
+        return next((a.at for a in self.attempts[self.cursor:] if a.person not in self.declined), None)
+
+
+@dataclass(frozen=True)
+class News:
+    """An answer the rest of the activation has yet to hear of (stream/core/answers.py)."""
+
+    team: str
+    person: str | None
+    name: str
+    response: str
+    at: datetime
+    stand_down: tuple[str, ...] = ()  # teams escalated to because of ``team``, now told to stand down
+
+
 @dataclass
 class Activation:
     """One shooting, however many reports it came in."""
@@ -70,6 +116,12 @@ class Activation:
     flags: list[str] = field(default_factory=list)
     notices: dict[str, Notice] = field(default_factory=dict)
     first_event: ShootingEvent | None = None
+    plans: dict[str, PagePlan] = field(default_factory=dict)  # team-level intent id → its pages (paged teams)
+    # person → their latest answer, per team ("team/person"): who stands behind a team's ack
+    answers: dict[str, str] = field(default_factory=dict)
+    news: tuple[News, ...] = ()  # answers waiting for the next coalesced update
+    news_sent: int = 0  # updates sent so far (the next one's number)
+    block: str | None = None  # the hundred-block of its first report that has one (the feeds' ShootingEvent.block)
 
     @property
     def kind(self) -> EventKind:
@@ -82,6 +134,7 @@ class Activation:
             self, refs=list(self.refs), event_ids=set(self.event_ids), kinds=set(self.kinds), arrivals=dict(self.arrivals),
             arrived_at=dict(self.arrived_at), ages=list(self.ages), flags=list(self.flags),
             notices={team: replace(notice) for team, notice in self.notices.items()},
+            plans=dict(self.plans), answers=dict(self.answers),
         )
 
 
@@ -93,6 +146,8 @@ class CoreState:
     by_incident: dict[str, str] = field(default_factory=dict)  # "source:incident" → activation id
     by_ref: dict[str, str] = field(default_factory=dict)  # ack refs (incident ids, HL7 messages' keyed refs) → activation id
     timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)  # heap of (due, activation, team, cursor)
+    # heap of (due, activation, plan key or NEWS, cursor or update number): pages and coalesced answer updates
+    page_timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)
     opened: deque[str] = field(default_factory=deque)  # activation ids in the order they opened (the clock only runs forward)
     pruned_at: datetime | None = None  # when old activations were last forgotten (core time)
     # a draft's activations that are its own copies (None: not a draft, every activation is written in place)
@@ -100,8 +155,8 @@ class CoreState:
 
     def draft(self) -> CoreState:
         """A state to run one step on, sharing nothing this state could see change (see the module)."""
-        return CoreState(dict(self.activations), dict(self.by_incident), dict(self.by_ref), list(self.timers), deque(self.opened),
-                         self.pruned_at, owned=set())
+        return CoreState(dict(self.activations), dict(self.by_incident), dict(self.by_ref), list(self.timers), list(self.page_timers),
+                         deque(self.opened), self.pruned_at, owned=set())
 
     def settled(self) -> CoreState:
         """This draft as a state of its own (its copies are now simply its activations)."""
@@ -159,14 +214,17 @@ class Config:
 class Outcome:
     """What one call produced: notifications to send and timeline records to keep."""
 
-    intents: list[NotificationIntent] = field(default_factory=list)
+    intents: list[NotificationIntent] = field(default_factory=list)  # to send
     timeline: list[TimelineRecord] = field(default_factory=list)
     activation_id: str | None = None
     problem: str | None = None
+    # team-level alerts of teams that page their people: recorded on the timeline, not sent (their pages are)
+    told: list[NotificationIntent] = field(default_factory=list)
 
     def add(self, other: Outcome) -> Outcome:
         """This outcome followed by ``other`` (the activation and problem of ``other`` when it has them)."""
         self.intents += other.intents
+        self.told += other.told
         self.timeline += other.timeline
         self.activation_id = other.activation_id or self.activation_id
         self.problem = other.problem or self.problem

@@ -22,7 +22,7 @@ from typing import Any
 from geofences.coverage import NearbySchool, Placement
 from rules.protocols import EscalationStep
 from stream.core.activations import prune
-from stream.core.state import MIN_RETENTION, Activation, CoreState, Notice
+from stream.core.state import MIN_RETENTION, Activation, Attempt, CoreState, News, Notice, PagePlan
 from stream.model.events import EventKind, Intent, ShootingEvent
 
 FORMAT = 1
@@ -68,6 +68,27 @@ def _read_notice(d: dict[str, Any]) -> Notice:
                   _parse(d.get("declined_at")))
 
 
+def _plan(p: PagePlan) -> dict[str, Any]:
+    return {"key": p.key, "team": p.team, "step": p.step, "at": _time(p.at), "on_call": [list(h) for h in p.on_call],
+            "attempts": [[a.person, a.layer, a.channel, _time(a.at)] for a in p.attempts], "escalated_team": p.escalated_team,
+            "cursor": p.cursor, "declined": sorted(p.declined), "stopped": p.stopped, "stopped_at": _time(p.stopped_at)}
+
+
+def _read_plan(d: dict[str, Any]) -> PagePlan:
+    return PagePlan(d["key"], d["team"], d["step"], _parse(d["at"]), tuple((layer, person) for layer, person in d["on_call"]),  # type: ignore[arg-type]
+                    tuple(Attempt(person, layer, channel, _parse(at)) for person, layer, channel, at in d["attempts"]),  # type: ignore[arg-type]
+                    d["escalated_team"], d["cursor"], frozenset(d["declined"]), d["stopped"], _parse(d["stopped_at"]))
+
+
+def _news(n: News) -> list[Any]:
+    return [n.team, n.person, n.name, n.response, _time(n.at), list(n.stand_down)]
+
+
+def _read_news(d: list[Any]) -> News:
+    team, person, name, response, at, stand_down = d
+    return News(team, person, name, response, _parse(at), tuple(stand_down))  # type: ignore[arg-type]
+
+
 def _activation(a: Activation) -> dict[str, Any]:
     return {
         "id": a.id, "jurisdiction": a.jurisdiction, "opened_at": _time(a.opened_at), "location": list(a.location) if a.location else None,
@@ -77,6 +98,10 @@ def _activation(a: Activation) -> dict[str, Any]:
         "arrived_at": {h: _time(t) for h, t in a.arrived_at.items()}, "ages": a.ages, "flags": a.flags,
         "notices": {t: _notice(n) for t, n in a.notices.items()},
         "first_event": a.first_event.model_dump(mode="json") if a.first_event else None,
+        # paging (issue 16): absent from states saved before it, read as none
+        "plans": {k: _plan(p) for k, p in a.plans.items()}, "answers": a.answers, "news": [_news(n) for n in a.news],
+        "news_sent": a.news_sent,
+        "block": a.block,
     }
 
 
@@ -90,6 +115,9 @@ def _read_activation(d: dict[str, Any]) -> Activation:
         arrived_at={h: _parse(t) for h, t in d["arrived_at"].items()},  # type: ignore[misc]
         ages=list(d["ages"]), flags=list(d["flags"]), notices={t: _read_notice(n) for t, n in d["notices"].items()},
         first_event=ShootingEvent.model_validate(d["first_event"]) if d["first_event"] else None,
+        plans={k: _read_plan(p) for k, p in d.get("plans", {}).items()}, answers=dict(d.get("answers", {})),
+        news=tuple(_read_news(n) for n in d.get("news", [])), news_sent=d.get("news_sent", 0),
+        block=d.get("block"),  # states saved before activations kept the block have none
     )
 
 
@@ -124,6 +152,7 @@ class StateEncoder:
         rest = json.dumps({
             "by_incident": state.by_incident, "by_ref": state.by_ref,
             "timers": [[_time(due), a, t, c] for due, a, t, c in state.timers],
+            "page_timers": [[_time(due), a, k, c] for due, a, k, c in state.page_timers],
             "opened": list(state.opened), "pruned_at": _time(state.pruned_at),
         }, separators=_COMPACT)
         activations = ",".join(text for _, text in fragments.values())
@@ -142,6 +171,7 @@ def load_state(raw: bytes | None) -> CoreState:
     return CoreState(
         activations={a.id: a for a in activations}, by_incident=dict(d["by_incident"]), by_ref=dict(d["by_ref"]),
         timers=[(_parse(due), a, t, c) for due, a, t, c in d["timers"]],  # type: ignore[misc]
+        page_timers=[(_parse(due), a, k, c) for due, a, k, c in d.get("page_timers", [])],  # type: ignore[misc]
         opened=deque(d["opened"]), pruned_at=_parse(d.get("pruned_at")),
     )
 

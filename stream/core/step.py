@@ -47,7 +47,7 @@ def step(state: CoreState, item: CoreInput, now: datetime, config: Config) -> tu
         outcome.add(handle_event(draft, item.event, now, config))
     elif item.type == "ack" and item.ack is not None:
         ack = item.ack
-        outcome.add(handle_ack(draft, ack.ref, ack.team, now, config, ack.response))
+        outcome.add(handle_ack(draft, ack.ref, ack.team, now, config, ack.response, ack.person))
     forgotten = _forget_old(draft, now, config)
     return draft.settled(), Step(outcome, forgotten)
 

@@ -1,8 +1,13 @@
 """``vigil demo``: the whole pipeline on embedded parts, on the bundled Minneapolis CAD sample.
 
 Starts the embedded broker, the phone inbox and one worker (with a SQLite review store), sends the
-sample, prints each alert as the inbox receives it with its end-to-end latency (event produced →
-inbox received), checks the alerts against what the core predicts, then prints a summary.
+sample (each document stamped at the moment the demo clock sends it), prints each page as the inbox
+receives it, by name (who was paged, as which layer, on which channel) with its end-to-end latency
+(event produced → inbox received), checks the pages against what the core predicts, then prints a
+summary. Then the responder loop: one person answers by SMS reply (the inbox plays the SMS gateway and
+posts the signed reply to ``vigil web``'s ``/sms/inbound``) and gets the confirmation; another opens an
+answer page (the incident and its map link) and taps "can't respond", which escalates; the others told
+in the first activation hear who is going.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,14 +33,16 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from notifiers.apprise_adapter import write_contacts
-from notifiers.inbox import PhoneInbox
+from notifiers.apprise_adapter import load_people, load_recipients, recipient_people, sms_phones, write_contacts
+from notifiers.inbox import InboxMessage, PhoneInbox
 from reviews.store import ReviewStore
 from stream.core.activations import handle_event
 from stream.core.deployment import Deployment, load_deployment
 from stream.core.state import Config, CoreState
 from stream.devtools.broker import EmbeddedBroker, free_port
+from stream.devtools.demo_phones import DemoPhones
 from stream.devtools.processes import StopSignals, WorkerProcess
+from stream.devtools.sms_gateway import TwilioReplies
 from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
 from stream.feeds.mllp import MllpListener, send_framed
@@ -47,9 +54,17 @@ REF = re.compile(r"Ref (act-[0-9a-f]+)")
 LINK = re.compile(r"Answer: (\S+)")
 HEADING = re.compile(r"<h1>(.*?)</h1>", re.S)
 NOTICE = re.compile(r'<p class="notice ok">(.*?)</p>', re.S)
+WHAT = re.compile(r'<h1 class="what">(.*?)</h1>', re.S)
+WHERE = re.compile(r'<p class="where">(.*?)</p>', re.S)
+OSM = re.compile(r'href="(https://www\.openstreetmap\.org/[^"]+)"')
+DUE = re.compile(r'<p class="due">(.*?)</p>', re.S)
 SEND_GAP_S = 0.4
-# The answers the demo taps through the alerts' links, as the phones' owners would.
-TAPS = (("vi-north-nearnorth-lead", "on_my_way"), ("vi-south-phillips-lead", "unable"))
+# The responder loop the demo plays: Near North's primary answers "on my way" by SMS reply; Midtown Phillips's
+# primary opens the answer page and taps "can't respond".
+SMS_ANSWER = ("vi-north-nearnorth", "2")
+TAP_UNABLE = "vi-south-phillips"
+# The core coalesces answers for 30 s before telling the others (stream/core/answers.py): wait that and a margin.
+ANSWERS_WAIT_S = 45.0
 # The sample is an evening of 4 July 2026 (a Saturday): the worker's clock starts there, so the
 # street teams are on shift whatever the hour the demo is run.
 DEMO_EVENING = datetime(2026, 7, 4, 22, 0, tzinfo=ZoneInfo("America/Chicago"))
@@ -57,18 +72,47 @@ DEMO_EVENING = datetime(2026, 7, 4, 22, 0, tzinfo=ZoneInfo("America/Chicago"))
 
 @dataclass
 class SampleLine:
-    """One line of the demo sample: a note, the feed (eido or hl7), and the raw bytes it sends."""
+    """One line of the demo sample: a note, the feed (eido or hl7), the raw bytes it sends, and the moment
+    its timestamps say (``at``; None: as written in the sample, predicted at the demo's evening)."""
 
     note: str
     source: str
     raw: bytes
+    at: datetime | None = None
+
+
+# The timestamps a line carries: EIDO's ISO 8601 with an offset, HL7's DTM to the second with an offset.
+# A birth date (HL7 PID-7, day only) is not a moment of the evening and is left alone.
+_ISO_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d:\d\d")
+_HL7_STAMP = re.compile(rb"(?<![0-9])\d{14}[+-]\d{4}(?![0-9])")
+HL7_DTM = "%Y%m%d%H%M%S%z"
+
+
+def stamped(line: SampleLine, at: datetime) -> SampleLine:
+    """The line as CAD or the hospital would send it at ``at``: every timestamp in it moved by one amount, so
+    that its latest is ``at`` (to the second). Sent at that moment of the demo clock, what its alerts say
+    (reported at, acknowledge by) is then true; the sample's own times span an hour the demo does not wait."""
+    iso = [datetime.fromisoformat(m.group().decode()) for m in _ISO_STAMP.finditer(line.raw)]
+    hl7 = [datetime.strptime(m.group().decode(), HL7_DTM) for m in _HL7_STAMP.finditer(line.raw)]
+    if not iso and not hl7:
+        return SampleLine(line.note, line.source, line.raw, at)
+    shift = at.replace(microsecond=0) - max(iso + hl7)  # documents say whole seconds
+    raw = _ISO_STAMP.sub(lambda m: (datetime.fromisoformat(m.group().decode()) + shift).isoformat().encode(), line.raw)
+    raw = _HL7_STAMP.sub(lambda m: (datetime.strptime(m.group().decode(), HL7_DTM) + shift).strftime(HL7_DTM).encode(), raw)
+    return SampleLine(line.note, line.source, raw, at)
+
+
+def stamped_sample(lines: list[SampleLine], start: datetime, gap_s: float = SEND_GAP_S) -> list[SampleLine]:
+    """The sample on the demo's schedule: line ``n`` stamped at ``start + n * gap_s``, when the demo sends it."""
+    return [stamped(line, start + timedelta(seconds=n * gap_s)) for n, line in enumerate(lines)]
 
 
 @dataclass
 class Prediction:
     """What the core predicts for the sample: alerts by (activation, team), gaps, dead letters."""
 
-    alerts: set[tuple[str, str]] = field(default_factory=set)
+    # (activation, team, person): a page of one person, or (person None) the team's shared phones
+    alerts: set[tuple[str, str, str | None]] = field(default_factory=set)
     shootings: int = 0
     not_shootings: int = 0
     dead_letters: int = 0
@@ -90,16 +134,19 @@ def read_sample(path: Path = SAMPLE) -> list[SampleLine]:
     return lines
 
 
-def predict(lines: list[SampleLine], deployment: Deployment, hl7_secret: bytes) -> Prediction:
-    """Run the same core the worker and the HL7 listener run, at the demo's evening, to know which
-    alerts must arrive."""
+def predict(lines: list[SampleLine], deployment: Deployment, hl7_secret: bytes, phones: DemoPhones | None = None) -> Prediction:
+    """Run the same core the worker and the HL7 listener run, each line at the moment it is stamped (the demo's
+    evening for a line not stamped), with the demo's rosters and people, to know which pages must arrive: each
+    person paged, and the shared phones of a team not paged person by person."""
     prediction = Prediction()
-    state, config = CoreState(), Config(deployment.coverage, deployment.protocols)
+    phones = phones or DemoPhones(deployment)
+    state, config, paged = CoreState(), phones.config(), phones.paged_teams()
     for line in lines:
+        now = line.at or DEMO_EVENING
         if line.source == "hl7":
-            result = ingest_hl7(line.raw, deployment.classification, hl7_secret, DEMO_EVENING)
+            result = ingest_hl7(line.raw, deployment.classification, hl7_secret, now)
         else:
-            result = ingest_cad(line.raw, deployment.classification, DEMO_EVENING)
+            result = ingest_cad(line.raw, deployment.classification, now)
         if isinstance(result, Skipped):
             prediction.not_shootings += 1
             prediction.line_activations.append(None)
@@ -108,17 +155,15 @@ def predict(lines: list[SampleLine], deployment: Deployment, hl7_secret: bytes) 
             prediction.line_activations.append(None)
         else:
             prediction.shootings += 1
-            outcome = handle_event(state, result, DEMO_EVENING, config)
+            outcome = handle_event(state, result, now, config)
             prediction.line_activations.append(outcome.activation_id)
-            prediction.alerts |= {(i.activation_id, i.team) for i in outcome.intents}
+            # a paged team's team-level intent is recorded, not sent: its people are paged instead
+            sent = [i for i in outcome.intents if i.person is not None or i.team not in paged]
+            prediction.alerts |= {(i.activation_id, i.team, i.person) for i in sent}
             prediction.timeline_entries |= {e.entry_id for e in outcome.timeline}
-            prediction.timeline_entries |= {f"delivery:{i.intent_id}" for i in outcome.intents}
+            prediction.timeline_entries |= {f"delivery:{i.intent_id}" for i in sent}
     prediction.coverage_gaps = {a.id for a in state.activations.values() if "coverage_gap" in a.flags}
     return prediction
-
-
-def _team_of(recipient: str) -> str:
-    return recipient.rsplit("-", 1)[0]
 
 
 async def _count_topic(bootstrap: str, topic: str, timeout_ms: int = 3000) -> int:
@@ -145,6 +190,7 @@ class LocalPipeline:
     worker: WorkerProcess
     db_path: Path
     hl7: MllpListener
+    contacts: Path | None = None
 
 
 @asynccontextmanager
@@ -152,10 +198,12 @@ async def local_pipeline(
     bootstrap: str, workdir: Path, deployment: Deployment, topics: Topics, app_id: str, hl7_secret: bytes, fetch_wait_ms: int = 10,
     clock_start: datetime | None = DEMO_EVENING, phones_per_team: dict[str, int] | None = None, public_url: str = "http://127.0.0.1:8600",
     ack_secret: str | None = None, contact_urls: Callable[[PhoneInbox, str], list[str]] | None = None,
+    people: Callable[[PhoneInbox], dict[str, list[tuple[str, str]]]] | None = None,
 ) -> AsyncIterator[LocalPipeline]:
     """Start the inbox, write contacts for every team (one phone each, ``<team>-lead``, or
-    ``phones_per_team`` phones ``<team>-p01``...; ``contact_urls(inbox, team)`` overrides both), make the
-    topics, start the HL7 listener and a worker, and wait for the worker."""
+    ``phones_per_team`` phones ``<team>-p01``...; ``contact_urls(inbox, team)`` overrides both) and, with
+    ``people(inbox)``, each roster person's contact methods; make the topics, start the HL7 listener and a
+    worker, and wait for the worker."""
     phone_inbox = PhoneInbox(journal=workdir / "inbox.jsonl")
     await phone_inbox.start()
     worker: WorkerProcess | None = None
@@ -165,7 +213,7 @@ async def local_pipeline(
         many = phones_per_team or {}
         write_contacts(contacts, {t: [phone_inbox.apprise_url(f"{t}-p{k:02d}") for k in range(1, many[t] + 1)] if t in many
                                   else contact_urls(phone_inbox, t) if contact_urls else [phone_inbox.apprise_url(f"{t}-lead")]
-                                  for t in deployment.coverage.teams})
+                                  for t in deployment.coverage.teams}, people=people(phone_inbox) if people else None)
         db_path = workdir / "review.sqlite"
         await ensure_topics(bootstrap, topics)
         await listener.start()
@@ -175,7 +223,7 @@ async def local_pipeline(
         )
         worker.start()
         await asyncio.to_thread(worker.wait_ready)
-        yield LocalPipeline(bootstrap, topics, phone_inbox, worker, db_path, listener)
+        yield LocalPipeline(bootstrap, topics, phone_inbox, worker, db_path, listener, contacts)
     finally:
         if worker is not None:
             await asyncio.to_thread(worker.stop)
@@ -187,8 +235,9 @@ async def run_demo(bootstrap: str | None = None, serve: bool = False, workdir: P
                    *, lines: list[SampleLine] | None = None, ack_secret: str | None = None, hl7_secret: bytes | None = None,
                    contact_urls: Callable[[PhoneInbox, str], list[str]] | None = None,
                    hold: Callable[[LocalPipeline, str], Awaitable[None]] | None = None) -> int:
-    """Run the demo; return 0 when every predicted alert arrived exactly once and the tapped answers did
-    what they should (an ack recorded, a "can't respond" escalated at once, a used link refused), 1 otherwise;
+    """Run the demo; return 0 when every predicted page arrived exactly once and the answers did what they
+    should (an SMS reply recorded and confirmed, a "can't respond" escalated at once, a used link refused, the
+    others told in the activation heard who is going), 1 otherwise;
     128 + the signal's number when SIGTERM or SIGINT stopped it (after every process it started has stopped).
 
     The leak scan (load_tests/leak_scan.py) plants its own ``lines``, secrets and ``contact_urls``, and
@@ -215,9 +264,12 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vigil-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     deployment = load_deployment()
+    phones = DemoPhones(deployment)
     lines = lines if lines is not None else read_sample()
     hl7_secret = hl7_secret or secrets.token_bytes(32)  # a fresh key each run: the demo keeps no visit keys
-    prediction = predict(lines, deployment, hl7_secret)
+    sms_token = workdir / "sms-auth-token"  # the SMS gateway's auth token, as `vigil web --sms-auth-token-file` reads it
+    sms_token.touch(mode=0o600)
+    sms_token.write_text(secrets.token_urlsafe(32), encoding="utf-8")
     run = int(time.time())
     topics = Topics(prefix=f"demo{run}." if bootstrap else "")
 
@@ -231,15 +283,23 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
         ack_secret = ack_secret or secrets.token_urlsafe(32)  # signs the alerts' answer links; the web service checks them
         web_url = f"http://127.0.0.1:{free_port()}"
         async with local_pipeline(bootstrap, workdir, deployment, topics, app_id=f"vigil-demo-{run}", hl7_secret=hl7_secret,
-                                  ack_secret=ack_secret, public_url=web_url, contact_urls=contact_urls) as running, \
-                answer_service(running, ack_secret, web_url, deployment):
-            out(f"inbox      {running.inbox.base_url}/")
-            out(f"answers    {web_url}/ack/... (the link in each alert)")
+                                  ack_secret=ack_secret, public_url=web_url, contact_urls=contact_urls,
+                                  people=phones.people_contacts) as running, \
+                answer_service(running, ack_secret, web_url, deployment, sms_token_file=sms_token):
+            # the inbox plays the SMS gateway: a phone's reply goes to /sms/inbound, signed with the gateway's token
+            running.inbox.sms_gateway = TwilioReplies(f"{web_url}/sms/inbound", sms_token.read_text(encoding="utf-8"))
+            out(f"inbox      {running.inbox.base_url}/ (every roster person's app and SMS phone, by name)")
+            out(f"answers    {web_url}/ack/... (the link in each alert); SMS replies {web_url}/sms/inbound (the inbox plays the gateway)")
             out(f"hl7 mllp   127.0.0.1:{running.hl7.port}")
             out(f"review db  {running.db_path}")
             out(f"worker     ready in {time.monotonic() - started:.1f} s (log {running.worker.log_path})")
-            ok = await _send_and_report(running, lines, prediction, timeout, out)
-            ok = await _tap_answers(running, out) and ok
+            clock = worker_clock(running.worker)
+            # each document is stamped at the moment the demo clock sends it, and predicted at that moment
+            start = (clock() + timedelta(seconds=1)).astimezone(deployment.coverage.zone)
+            lines = stamped_sample(lines, start)
+            prediction = predict(lines, deployment, hl7_secret, phones)
+            ok = await _send_and_report(running, lines, prediction, timeout, out, phones, clock)
+            ok = await _answers(running, out, phones, clock) and ok
             if hold is not None:
                 await hold(running, web_url)
             if serve:
@@ -248,8 +308,9 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
                 out(f"\nreview     {web_url}/review/{day}  (the next-day activation review of the sample's evening)")
                 for username, password, role in sign_ins:
                     out(f"sign in    {username} / {password}  ({role})")
-                out(f"\nserving: inbox {running.inbox.base_url}/ (tap an alert's link to answer it; unanswered deadlines "
-                    f"escalate to dns-oncall as they pass)  broker {bootstrap}  (Ctrl-C to stop)")
+                out(f"\nserving: inbox {running.inbox.base_url}/ (tap an alert's link to answer it, or reply to an SMS from the "
+                    f"inbox page; unanswered pages move to the next channel and person, unanswered deadlines escalate to "
+                    f"dns-oncall as they pass)  broker {bootstrap}  (Ctrl-C to stop)")
                 await asyncio.Event().wait()
         return 0 if ok else 1
     finally:
@@ -257,11 +318,42 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
             broker.stop()
 
 
-async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, timeout: float, out: Any) -> bool:
-    """Send the sample, print alerts as they arrive, then the summary; True when all is as predicted."""
+def _demo_time(clock: Callable[[], datetime], zone: Any) -> Callable[[float], datetime]:
+    """A unix time as the demo clock read it then (the worker's clock, in the deployment's zone)."""
+    offset = clock() - datetime.now(UTC)
+    return lambda unix: (datetime.fromtimestamp(unix, UTC) + offset).astimezone(zone)
+
+
+def _page_line(message: InboxMessage, phones: DemoPhones, at: Callable[[float], datetime], latency: float | None) -> str:
+    """How the demo prints a page as it arrives: ``PAGE`` and the person by name (layer, team, channel, demo
+    time), or ``ALERT`` and a team's shared phone as before people."""
+    phone = phones.directory.get(message.recipient)
+    took = _ms(latency) if latency is not None else "      ?   "
+    if phone is None or phone.person is None:
+        return f"  ALERT  {message.recipient:<28} {took}  {message.title}"
+    when = at(message.received_at)
+    return f"  PAGE   {phones.label(message.recipient, when) + f' {when:%H:%M:%S}':<58} {took}  {message.title}"
+
+
+def _arrived(messages: list[InboxMessage], phones: DemoPhones) -> set[tuple[str, str, str | None]]:
+    """(activation, team, person) of each page received: the person's id, None for a team's shared phone."""
+    found = set()
+    for message in messages:
+        ref = REF.search(message.body)
+        if ref is not None:
+            phone = phones.directory.get(message.recipient)
+            found.add((ref.group(1), phones.team_of(message.recipient), phone.person if phone else None))
+    return found
+
+
+async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, timeout: float, out: Any,
+                           phones: DemoPhones, clock: Callable[[], datetime]) -> bool:
+    """Send the sample, each line when the demo clock reaches its stamp; print pages as they arrive, then the
+    summary; True when all is as predicted."""
     phone_inbox = running.inbox
-    out(f"\nsending {len(lines)} messages; predicted: {len(prediction.alerts)} alerts, "
-        f"{len(prediction.coverage_gaps)} coverage gap(s), {prediction.dead_letters} dead letter(s)\n")
+    at = _demo_time(clock, phones.deployment.coverage.zone)
+    out(f"\nsending {len(lines)} messages, each stamped when it is sent (from {lines[0].at or DEMO_EVENING:%H:%M:%S}); predicted: "
+        f"{len(prediction.alerts)} pages, {len(prediction.coverage_gaps)} coverage gap(s), {prediction.dead_letters} dead letter(s)\n")
     produced_at: dict[str, float] = {}
     latencies: list[float] = []
     seen = 0
@@ -273,13 +365,16 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
             latency = message.received_at - produced_at[ref.group(1)] if ref and ref.group(1) in produced_at else None
             if latency is not None:
                 latencies.append(latency)
-            out(f"  ALERT  {message.recipient:<28} {_ms(latency) if latency is not None else '      ?   '}  {message.title}")
+            out(_page_line(message, phones, at, latency))
         seen = len(phone_inbox.messages)
 
     producer = AIOKafkaProducer(bootstrap_servers=running.bootstrap, acks="all", linger_ms=0)
     await producer.start()
     try:
         for line, activation_id in zip(lines, prediction.line_activations, strict=True):
+            if line.at is not None:  # sent when the demo clock says what the document says
+                await asyncio.sleep(max(0.0, (line.at - clock()).total_seconds()))
+            show_new()
             if activation_id is not None:
                 produced_at.setdefault(activation_id, time.time())
             if line.source == "hl7":
@@ -289,8 +384,6 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
             else:
                 await producer.send_and_wait(running.topics.cad, line.raw)
                 out(f"  sent   {line.note}")
-            await asyncio.sleep(SEND_GAP_S)
-            show_new()
     finally:
         await producer.stop()
 
@@ -298,9 +391,15 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     while len(phone_inbox.messages) < len(prediction.alerts) and time.monotonic() < deadline:
         await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
         show_new()
-    await asyncio.sleep(1.0)  # an unexpected extra alert would arrive now
+    await asyncio.sleep(1.0)  # an unexpected extra page would arrive now
     show_new()
+    return await _summary(running, lines, prediction, phones, latencies, out)
 
+
+async def _summary(running: LocalPipeline, lines: list[SampleLine], prediction: Prediction, phones: DemoPhones, latencies: list[float],
+                   out: Any) -> bool:
+    """Compare what arrived and what was stored with the prediction, and print the summary."""
+    phone_inbox = running.inbox
     store = ReviewStore(f"sqlite:///{running.db_path}")
     expected_rows = len(prediction.timeline_entries)
     store_deadline = time.monotonic() + 10.0
@@ -312,14 +411,14 @@ async def _send_and_report(running: LocalPipeline, lines: list[SampleLine], pred
     store.dispose()
     dead_letters = await _count_topic(running.bootstrap, running.topics.dlq)
 
-    refs = [(REF.search(m.body), m.recipient) for m in phone_inbox.messages]
-    got = {(ref.group(1), _team_of(recipient)) for ref, recipient in refs if ref}
+    got = _arrived(phone_inbox.messages, phones)
     duplicates = len(phone_inbox.messages) - len(got)
+    people = {person for _, _, person in got if person is not None}
     ok = got == prediction.alerts and duplicates == 0 and rows >= expected_rows and dead_letters == prediction.dead_letters
     out("\nsummary")
     cad = sum(line.source == "eido" for line in lines)
     out(f"  messages sent          {cad} CAD, {len(lines) - cad} HL7 ({prediction.shootings} shooting reports, {prediction.not_shootings} not shootings, {prediction.dead_letters} malformed)")
-    out(f"  alerts                 {len(got)} of {len(prediction.alerts)} predicted, {duplicates} duplicate(s)")
+    out(f"  pages                  {len(got)} of {len(prediction.alerts)} predicted ({len(people)} people by name), {duplicates} duplicate(s)")
     if latencies:
         out(f"  end-to-end latency     p50 {_ms(statistics.median(latencies)).strip()}, max {_ms(max(latencies)).strip()} (produced -> inbox received)")
     out(f"  coverage gaps          {len(gaps)} (no street team covers the place)")
@@ -358,18 +457,30 @@ def worker_clock(worker: WorkerProcess) -> Callable[[], datetime]:
 
 
 @asynccontextmanager
-async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, deployment: Deployment) -> AsyncIterator[None]:
-    """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic.
-    Its review pages run on the worker's clock (the demo's evening), its links on the real one."""
+async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, deployment: Deployment,
+                         sms_token_file: Path | None = None) -> AsyncIterator[None]:
+    """`vigil web` in this process: the page behind each alert's answer link, publishing to the acks topic; with
+    ``sms_token_file``, answers by SMS reply at ``/sms/inbound`` too, as ``--sms-auth-token-file`` and ``--contacts``
+    turn them on (stream/cli/web.py). Its review pages run on the worker's clock (the demo's evening), its links
+    on the real one."""
     from reviews.web.app import run_web
-    from reviews.web.incident import team_precisions
+    from reviews.web.incident import neighborhood_centres, team_precisions
+    from reviews.web.sms import SmsInbound
+
+    sms = None
+    if sms_token_file is not None and running.contacts is not None:
+        # the phone numbers the SMS alerts go to; the webhook is on this machine, so its URL is plain http
+        people = load_people(running.contacts)
+        sms = SmsInbound(auth_token=sms_token_file.read_text(encoding="utf-8").strip(), public_url=f"{web_url}/sms/inbound",
+                         phones=sms_phones(load_recipients(running.contacts), people), people=recipient_people(people))
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     port = int(web_url.rsplit(":", 1)[1])
     task = asyncio.create_task(run_web("127.0.0.1", port, running.bootstrap, running.topics, f"sqlite:///{running.db_path}",
                                        ack_secret.encode(), web_url, ready, zone=deployment.coverage.zone,
-                                       review_clock=worker_clock(running.worker),
-                                       team_precision=team_precisions(Config(deployment.coverage, deployment.protocols))))
+                                       review_clock=worker_clock(running.worker), sms=sms,
+                                       team_precision=team_precisions(Config(deployment.coverage, deployment.protocols)),
+                                       neighborhood_centres=neighborhood_centres(deployment.coverage)))
     try:
         await asyncio.wait_for(ready, timeout=30)
         yield
@@ -393,50 +504,131 @@ async def _tap(link: str, response: str) -> tuple[int, str]:
     return reply.status, html.unescape(heading.group(1).strip() + (f": {said.group(1).strip()}" if said else ""))
 
 
-async def _tap_answers(running: LocalPipeline, out: Any, timeout: float = 20.0) -> bool:
-    """Answer two alerts through their links: "on my way" stops the Near North team's escalation; "can't
-    respond" (confirmed) from Midtown Phillips escalates to dns-oncall at once; an answer already given is not taken again."""
-    phone_inbox = running.inbox
-    out("\nanswers (tapped through the alerts' links)")
-    links = {}
-    for recipient, _ in TAPS:
-        message = next((m for m in phone_inbox.messages if m.recipient == recipient and LINK.search(m.body)), None)
-        if message is None:
-            out(f"  no alert with a link reached {recipient}")
-            return False
-        links[recipient] = LINK.search(message.body).group(1)  # type: ignore[union-attr]
-    ok = True
-    for recipient, response in TAPS:
-        before = len(phone_inbox.messages)
-        tapped = time.time()
-        status, heading = await _tap(links[recipient], response)
-        out(f"  TAP    {recipient:<28} {response:<10} -> {status} {heading}")
-        ok = ok and status == 200
-        if response == "unable":
-            arrived = await phone_inbox.wait_for(before + 1, timeout=timeout)
-            escalation = next((m for m in phone_inbox.messages[before:] if m.recipient == "dns-oncall-lead"), None) if arrived else None
-            if escalation is None:
-                out("  no escalation reached dns-oncall")
-                ok = False
-            else:
-                out(f"  ALERT  {escalation.recipient:<28} {_ms(escalation.received_at - tapped)}  {escalation.title} (escalation)")
-    recipient, response = TAPS[0]
-    status, heading = await _tap(links[recipient], "ack")
-    out(f"  TAP    {recipient:<28} {'ack':<10} -> {status} {heading} (the same link again)")
-    ok = ok and status == 409
+def _first_page(messages: list[InboxMessage], phones: DemoPhones, team: str, channel: str | None = None) -> InboxMessage | None:
+    """The first page with an answer link a person of ``team`` got (on ``channel``, when given)."""
+    for message in messages:
+        phone = phones.directory.get(message.recipient)
+        if phone and phone.person and phone.team == team and channel in (None, phone.channel) and REF.search(message.body) \
+                and LINK.search(message.body):
+            return message
+    return None
 
+
+async def _answers(running: LocalPipeline, out: Any, phones: DemoPhones, clock: Callable[[], datetime], timeout: float = 20.0) -> bool:
+    """The responder loop: an answer by SMS reply, an answer page and a "can't respond" tapped on it, the
+    others in the activation hearing who is going, and the answers in the timeline."""
+    out("\nanswers (an SMS reply through the inbox, which plays the gateway; an answer page and its link)")
+    at = _demo_time(clock, phones.deployment.coverage.zone)
+    ok, answered = await _sms_answer(running, out, phones, at)
+    ok = await _unable_by_link(running, out, phones, at, timeout) and ok
+    ok = answered is not None and await _who_is_going(running, out, phones, at, answered) and ok
+    return await _timeline_answers(running, out, timeout) and ok
+
+
+async def _sms_answer(running: LocalPipeline, out: Any, phones: DemoPhones, at: Callable[[float], datetime]) -> tuple[bool, InboxMessage | None]:
+    """Near North's primary, SMS only, replies "2" (on my way) to the page she got by text; the inbox posts the
+    reply, signed, to /sms/inbound and texts her the confirmation the webhook answers."""
+    team, reply = SMS_ANSWER
+    sms = _first_page(running.inbox.messages, phones, team, channel="sms")
+    if sms is None:
+        out(f"  no SMS page with a link reached a person of {team}")
+        return False, None
+    phone = phones.directory[sms.recipient]
+    how_to = next((line for line in sms.body.splitlines() if line.startswith("Reply ")), "(no reply line)")
+    out(f"  SMS    {phones.label(sms.recipient, at(sms.received_at))} got \"{sms.title}\": {how_to}")
+    confirmation = await running.inbox.reply(sms, reply)
+    gateway = running.inbox.sms_gateway
+    status = gateway.answered[-1][0] if isinstance(gateway, TwilioReplies) and gateway.answered else 0
+    out(f"  REPLY  {phone.name:<28} texts \"{reply}\" -> /sms/inbound {status}")
+    out(f"  SMS    {phone.name:<28} gets back: {confirmation}")
+    return status == 200 and "recorded" in confirmation, sms
+
+
+async def _open(link: str) -> tuple[int, str]:
+    """Open an answer link as a phone would: the status, and what the page shows (what, where, map link, by when)."""
+    async with aiohttp.ClientSession() as session, session.get(link) as reply:
+        page = await reply.text()
+    parts = [html.unescape(m.group(1).strip()) for m in (p.search(page) for p in (WHAT, WHERE, DUE)) if m]
+    osm = OSM.search(page)
+    return reply.status, " | ".join(parts + ([f"map {html.unescape(osm.group(1))}"] if osm else ["no map link"]))
+
+
+async def _unable_by_link(running: LocalPipeline, out: Any, phones: DemoPhones, at: Callable[[float], datetime], timeout: float) -> bool:
+    """Midtown Phillips's primary opens the answer page (the incident and its map link) and taps "can't
+    respond" (and confirms it): DNS on-call is paged at once; the same answer again is not taken twice."""
+    phone_inbox = running.inbox
+    page = _first_page(phone_inbox.messages, phones, TAP_UNABLE)
+    if page is None:
+        out(f"  no page with a link reached a person of {TAP_UNABLE}")
+        return False
+    name, link = phones.directory[page.recipient].name, LINK.search(page.body).group(1)  # type: ignore[union-attr]
+    opened, shows = await _open(link)
+    out(f"  OPEN   {phones.label(page.recipient, at(page.received_at))} answer page -> {opened} {shows}")
+    before, tapped = len(phone_inbox.messages), time.time()
+    status, heading = await _tap(link, "unable")
+    out(f"  TAP    {name:<28} unable     -> {status} {heading}")
+    ok = opened == 200 and status == 200 and "map https://www.openstreetmap.org/" in shows
+    escalation = None
+    deadline = time.monotonic() + timeout
+    while escalation is None and time.monotonic() < deadline:
+        escalation = next((m for m in phone_inbox.messages[before:] if phones.team_of(m.recipient) == "dns-oncall"), None)
+        if escalation is None:
+            await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
+    if escalation is None:
+        out("  no escalation reached dns-oncall")
+        ok = False
+    else:
+        out(_page_line(escalation, phones, at, escalation.received_at - tapped) + " (escalation)")
+    # an answer may change while the link is valid, but the same answer is not taken twice
+    again, heading = await _tap(link, "unable")
+    out(f"  TAP    {name:<28} unable     -> {again} {heading} (the same answer again)")
+    return ok and again == 409
+
+
+async def _who_is_going(running: LocalPipeline, out: Any, phones: DemoPhones, at: Callable[[float], datetime], answered: InboxMessage) -> bool:
+    """Everyone else paged in the answered activation (the other teams told, and their people) hears who is going:
+    one update each, once the core's 30-second coalescing window has passed."""
+    phone_inbox = running.inbox
+    ref = REF.search(answered.body).group(1)  # type: ignore[union-attr]
+    answerer = phones.directory[answered.recipient]
+
+    def who(message: InboxMessage) -> str:
+        phone = phones.directory.get(message.recipient)
+        return phone.person if phone is not None and phone.person is not None else message.recipient
+
+    told = {who(m) for m in phone_inbox.messages if (r := REF.search(m.body)) and r.group(1) == ref} - {answerer.person}
+    out(f"  ...    the others told in {ref} hear who is going once the answers are coalesced (30 s)")
+    start = phone_inbox.messages.index(answered)
+    deadline = time.monotonic() + ANSWERS_WAIT_S
+    heard: dict[str, InboxMessage] = {}
+    while True:
+        heard = {who(m): m for m in phone_inbox.messages[start + 1:] if who(m) in told and answerer.name in m.title + m.body}
+        if (told and heard.keys() >= told) or time.monotonic() >= deadline:
+            break
+        await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
+    for message in heard.values():
+        line = next((text for text in message.body.splitlines() if answerer.name in text), message.title)
+        out(f"  HEARS  {phones.label(message.recipient, at(message.received_at))} {at(message.received_at):%H:%M:%S}: {line}")
+    for missing in sorted(told - heard.keys()):
+        out(f"  not told who is going: {missing}")
+    return bool(told) and heard.keys() >= told
+
+
+async def _timeline_answers(running: LocalPipeline, out: Any, timeout: float) -> bool:
+    """The two answers as the review store recorded them: by whom, and whether they stopped an escalation."""
     store = ReviewStore(f"sqlite:///{running.db_path}")
     deadline = time.monotonic() + timeout
     answers: list = []
     while time.monotonic() < deadline:
         answers = [r for r in await asyncio.to_thread(store.records) if r.kind == "ack"]
-        if len(answers) >= len(TAPS):
+        if len(answers) >= 2:
             break
         await asyncio.sleep(0.2)
     store.dispose()
     for record in answers:
-        out(f"  timeline: {record.team} answered {record.response}" + (" (its escalation is stopped)" if record.first else ""))
-    return ok and len(answers) >= len(TAPS)
+        out(f"  timeline: {record.team} answered {record.response}" + (f" ({record.name})" if record.name else "")
+            + (" (its escalation is stopped)" if record.first else ""))
+    return len(answers) >= 2
 
 
 DEMO_USERS = (("dns-demo", "dns", None, "DNS staff: every activation"),

@@ -210,6 +210,7 @@ def classify_cad(report: CadReport, rules: Classification, received_at: datetime
         reported_at=report.updated_at,
         received_at=received_at,
         location=report.location,
+        block=report.block,
         victim_count=len(report.victim_ages),
         victim_ages=report.victim_ages,
     )

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from stream.feeds.pidf import location_from_pidf
+from stream.feeds.pidf import read_pidf
 from stream.model.errors import Rejected
 from stream.model.events import EARLIEST_REPORT, LATEST_REPORT, CadReport, plausible_time
 
@@ -73,13 +73,15 @@ def _incident_pidf(doc: dict[str, Any], incident: dict[str, Any]) -> str | None:
 
 
 def locate(report: CadReport) -> CadReport:
-    """The report with its location read from its PIDF-LO; raises ``Rejected`` for hostile or bad XML.
+    """The report with its location (the point, and the hundred-block of a civic address) read from its PIDF-LO;
+    raises ``Rejected`` for hostile or bad XML.
 
     Separate from parsing because most CAD incidents are not shootings and never need a location.
     """
-    if report.location is not None or report.pidf is None:
+    if report.location is not None or report.block is not None or report.pidf is None:
         return report
-    return report.model_copy(update={"location": location_from_pidf(report.pidf)})
+    location, block = read_pidf(report.pidf)
+    return report.model_copy(update={"location": location, "block": block})
 
 
 def _age(person: dict[str, Any]) -> int | None:

@@ -58,6 +58,7 @@ class CadReport(Frozen):
     internal_code: str | None = None
     internal_text: str | None = None
     location: Location | None = None
+    block: str | None = None  # the hundred-block of the PIDF-LO's civic address, "1400 block of Lowry Ave N"
     victim_ages: tuple[int | None, ...] = ()
     disposition: str | None = None
     # the incident's PIDF-LO, read only when the location is needed (see stream.eido.locate)
@@ -81,6 +82,9 @@ class ShootingEvent(Frozen):
     reported_at: AwareDatetime
     received_at: AwareDatetime
     location: Location | None = None
+    # the hundred-block ("1400 block of Lowry Ave N") when CAD sent a civic address: what block-precision alerts
+    # say instead of the point (stream/feeds/pidf.py)
+    block: str | None = None
     victim_count: int = 0
     victim_ages: tuple[int | None, ...] = ()
     hospital: str | None = None

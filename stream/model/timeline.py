@@ -30,6 +30,7 @@ class EventReceived(TimelineBase):
     incident_id: str
     reported_at: AwareDatetime
     location: Location | None
+    block: str | None = None  # the hundred-block, when CAD sent a civic address (ShootingEvent.block)
 
 
 class ActivationDecided(TimelineBase):

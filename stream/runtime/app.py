@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,8 +99,10 @@ def build_app(
     registry: CollectorRegistry | None = None,
     metrics: WorkerMetrics | None = None,
     health: LoopHealth | None = None,
+    channels: Mapping[str, tuple[str, ...]] | None = None,
 ) -> VigilApp:
-    """Build the Faust app and its agents around the given core config, notifier and store.
+    """Build the Faust app and its agents around the given core config, notifier and store. ``channels``
+    (person → their channels, from the contacts file) lets teams with rosters page their people.
 
     Metrics go to ``metrics`` (give the same object to the notifier as its observer), else to new ones on
     ``registry``; Faust's own sensors go to the same registry. With ``health``, a task on the loop beats
@@ -118,7 +120,7 @@ def build_app(
     dead_letters = DeadLetters(topics["dlq"], metrics.feeds)
     cad = _cad_consumer(app, settings, deployment, metrics, clock)
     _ingest_agents(app, deployment, topics, dead_letters, metrics, agent_clock)
-    _activation_agent(app, settings, deployment, topics, dead_letters, metrics, agent_clock)
+    _activation_agent(app, settings, deployment, topics, dead_letters, metrics, agent_clock, channels or {})
     _dispatch_agent(app, settings, notifier, topics, dead_letters, metrics, agent_clock)
     _review_sink_agent(app, store, topics, dead_letters, metrics, agent_clock)
     _timers(app, settings, deployment, topics["events"], metrics, health, clock, cad.ready)
@@ -195,12 +197,12 @@ def _ingest_agents(app: VigilApp, deployment: Deployment, topics: dict[str, Any]
 
 
 def _activation_agent(app: VigilApp, settings: WorkerSettings, deployment: Deployment, topics: dict[str, Any],
-                      dead_letters: DeadLetters, metrics: WorkerMetrics, clock: AgentClock) -> None:
+                      dead_letters: DeadLetters, metrics: WorkerMetrics, clock: AgentClock, channels: Mapping[str, tuple[str, ...]]) -> None:
     # The core's state per jurisdiction, in a table whose changelog lets a successor take over open
     # activations and deadlines.
     table = app.Table(CORE_STATE_TABLE, partitions=settings.partitions, key_type=str, value_type=bytes)
-    agent = ActivationAgent(table, topics["intents"], topics["timeline"], dead_letters, Config(deployment.coverage, deployment.protocols),
-                            deployment.jurisdiction, metrics, clock)
+    config = Config(deployment.coverage, deployment.protocols, rosters=deployment.rosters, channels=channels)
+    agent = ActivationAgent(table, topics["intents"], topics["timeline"], dead_letters, config, deployment.jurisdiction, metrics, clock)
 
     @app.agent(topics["events"], concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:

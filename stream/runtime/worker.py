@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
 from notifiers.apprise_adapter import AppriseNotifier, load_people, load_recipients
+from notifiers.contacts import person_channels
 from stream.core.deployment import load_deployment
 from stream.ops.health import LoopHealth
 from stream.ops.kafka import TopicAdminError, ensure_topics
@@ -87,12 +88,15 @@ def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, s
     unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
     if unknown:
         log.warning("contacts.unknown_teams", teams=unknown)
+    channels = person_channels(contacts)
+    paging = sorted(team for team, roster in deployment.rosters.items() if any(channels.get(p.id) for p in roster.people))
+    log.info("paging.teams", teams=paging)  # the teams whose people are paged; the others' alerts go to their team-tagged URLs
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings = provision_topics(settings)
     # asyncio.run() leaves no current loop; Faust's worker expects one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     health = LoopHealth(registry)
-    app = build_app(settings, deployment, notifier, store, metrics=metrics, health=health)
+    app = build_app(settings, deployment, notifier, store, metrics=metrics, health=health, channels=channels)
     offset_trace.install(app)  # diagnostics for chaos runs, only with VIGIL_TRACE_OFFSETS=1
     if settings.metrics_port is not None:
         bound = serve_metrics(registry, settings.metrics_host, settings.metrics_port, health)

@@ -407,3 +407,14 @@ def test_a_contacts_file_of_people_only_is_accepted(tmp_path: Path) -> None:
     contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/ana:\n      - tag: person-ana, via-push\n")
     assert load_recipients(contacts) == {}
     assert [r.channel for r in load_people(contacts)["ana"]] == ["push"]
+def test_an_sms_alert_says_how_to_answer_in_its_language(tmp_path) -> None:
+    from notifiers.ack_links import AckSigner
+    from notifiers.sms_codes import short_code
+
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/sms:\n      - tag: vi-central, via-sms\n")
+    [recipient] = load_recipients(contacts)["vi-central"]
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=AckSigner(b"k" * 32, "https://vigil.example.org"))
+    intent = _ref_intent("vi-central", "act-sms", 7).model_copy(update={"language": "es"})
+    code = short_code(intent.intent_id)
+    assert f"Responda 1 {code} recibido, 2 {code} voy en camino, 3 {code} no puedo responder" in notifier.body_for(recipient, intent)

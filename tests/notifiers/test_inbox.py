@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from notifiers.inbox import PhoneInbox
+from notifiers.inbox import InboxMessage, PhoneInbox
 
 
 async def test_stores_and_lists_what_it_receives(tmp_path) -> None:
@@ -170,3 +170,85 @@ async def test_a_timed_outage_ends_by_itself() -> None:
     finally:
         await inbox.stop()
     assert (during, after) == (503, 200)
+
+
+PHONE = "+16125550101"  # 555-01xx: numbers reserved for fiction
+
+
+async def test_an_sms_phone_gets_its_number_with_each_message_and_sms_phones_finds_it(tmp_path) -> None:
+    from apprise import Apprise
+
+    from notifiers.apprise_adapter import load_recipients, masked_url, sms_phones, write_contacts
+
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        url = inbox.sms_url("yer-l-sms", PHONE)
+        sender = Apprise()
+        sender.add(url)
+        assert await sender.async_notify(title="T", body="M")
+        write_contacts(tmp_path / "contacts.yaml", {"vi-north-nearnorth": [url, inbox.apprise_url("lead")]}, channels={url: "sms"})
+        recipients = load_recipients(tmp_path / "contacts.yaml")
+    finally:
+        await inbox.stop()
+    assert [(m.recipient, m.phone) for m in inbox.messages] == [("yer-l-sms", PHONE)]
+    sms = next(r for r in recipients["vi-north-nearnorth"] if r.channel == "sms")
+    # the reply webhook finds the alerts sent to the number; the number itself never reaches a log
+    assert sms_phones(recipients) == {PHONE: frozenset({sms.id})}
+    assert PHONE not in masked_url(sms.server) and PHONE.removeprefix("+") not in masked_url(sms.server)
+
+
+async def test_a_reply_goes_through_the_gateway_and_its_confirmation_reaches_the_phone() -> None:
+    inbox = PhoneInbox()
+    base = await inbox.start()
+    replies = []
+
+    async def gateway(message, body: str) -> str:
+        replies.append((message.phone, body))
+        return "Vigil: On my way — recorded for vi-north-nearnorth (alert K7) at 22:00. Thank you."
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            await http.post(f"{base}/phone/yer-l-sms", json={**ALERT, "to": PHONE})
+            no_gateway = await http.post(f"{base}/phone/yer-l-sms/reply", data={"body": "2"})
+            inbox.sms_gateway = gateway
+            answered = await http.post(f"{base}/phone/yer-l-sms/reply", data={"body": "2"})
+            answered_json = await answered.json()
+            not_sms = await http.post(f"{base}/phone/nobody/reply", data={"body": "2"})
+            from_page = await http.post(f"{base}/phone/yer-l-sms/reply", data={"body": "1"}, headers={"Accept": "text/html"},
+                                        allow_redirects=False)
+            page = await (await http.get(f"{base}/")).text()
+    finally:
+        await inbox.stop()
+    assert no_gateway.status == 503
+    assert answered.status == 200 and answered_json["confirmation"].startswith("Vigil: On my way")
+    assert not_sms.status == 404
+    assert (from_page.status, from_page.headers["Location"]) == (303, "/")  # a reply from the page goes back to the inbox
+    assert replies == [(PHONE, "2"), (PHONE, "1")]
+    # as on a phone: the alert, the reply sent, then the gateway's confirmation
+    assert [(m.recipient, m.type, m.body[:12]) for m in inbox.messages][:3] == [
+        ("yer-l-sms", "info", "M"), ("yer-l-sms", "sent", "2"), ("yer-l-sms", "info", "Vigil: On my")]
+    assert [m.phone for m in inbox.messages] == [PHONE] * 5
+    assert 'action="/phone/yer-l-sms/reply"' in page
+
+
+async def test_a_reply_answers_the_message_it_is_given() -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    seen = []
+
+    async def gateway(message, body: str) -> str:
+        seen.append(message.body)
+        return "ok"
+
+    inbox.sms_gateway = gateway
+    try:
+        async with aiohttp.ClientSession() as http:
+            for body in ("first", "second"):
+                await http.post(f"{inbox.base_url}/phone/yer-l-sms", json={**ALERT, "message": body, "to": PHONE})
+        confirmation = await inbox.reply(inbox.messages[0], "2 K7")
+    finally:
+        await inbox.stop()
+    assert (confirmation, seen) == ("ok", ["first"])
+    with pytest.raises(ValueError, match="not an SMS"):
+        await inbox.reply(InboxMessage("x", "T", "M", "info", 0.0), "2")

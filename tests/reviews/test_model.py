@@ -27,9 +27,12 @@ def test_an_ack_in_time_cancels_the_escalation(deployment) -> None:
     street = next(line for line in review.teams if line.team == "vi-north-nearnorth")
     assert (street.acked_in_time, street.escalation_cancelled, street.response, street.minutes_to_ack) == (True, True, "on_my_way", 3.0)
     assert review.review_flags == ()
-    assert [s.what for s in review.steps] == ["received", "decided", "sent", "sent", "delivered", "delivered", "acked"]
-    assert review.steps[-1].text == "vi-north-nearnorth: on my way, in time (escalation cancelled)"
-    assert review.steps[-1].minutes_since_previous == pytest.approx(3 - 1 / 60)
+    # 30 s after the answer, the two teams told heard who is going
+    assert [s.what for s in review.steps] == ["received", "decided", "sent", "sent", "delivered", "delivered", "acked", "updated", "updated"]
+    assert review.steps[6].text == "vi-north-nearnorth: on my way, in time (escalation cancelled)"
+    assert review.steps[6].minutes_since_previous == pytest.approx(3 - 1 / 60)
+    assert [s.text for s in review.steps[7:]] == ["gvi-outreach told who has answered", "vi-north-nearnorth told who has answered"]
+    assert review.steps[7].minutes_since_previous == pytest.approx(0.5)
     assert (review.kind.value, review.neighborhood, review.community) == ("person_shot", "Jordan", "Near North")
     assert review.seconds_to_notify == 1.0
 

@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifiers.sms_codes import reply_line
 from reviews.sms_replies import (
     CODE_ALPHABET,
+    REPLY_WORDS,
     OpenAlert,
     Reply,
     ReplyError,
@@ -15,12 +17,13 @@ from reviews.sms_replies import (
     confirm_words_for,
     open_alerts,
     parse_reply,
+    phone_language,
     short_code,
     signature_valid,
     twilio_signature,
     words_for,
 )
-from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, RecipientResult
+from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, IntentCreated, RecipientResult
 
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 
@@ -162,3 +165,60 @@ def test_an_alert_stays_open_to_the_person_who_answered_it() -> None:
     assert open_alerts(records, frozenset({"r1"}), T0) == []
     # and to a phone that answered it itself (its answer is in the store before the core's record arrives)
     assert len(open_alerts(records, frozenset({"r1"}), T0, own=frozenset({"i1"}))) == 1
+# ---- languages -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "body", "answer"), [
+    ("so", "haa", "ack"), ("so", "Helay", "ack"), ("so", "imanaya", "on_my_way"), ("so", "MAYA", "unable"),
+    ("hmn", "yog", "ack"), ("hmn", "Tuaj", "on_my_way"), ("hmn", "mus", "on_my_way"), ("hmn", "tsis", "unable"),
+])
+def test_somali_and_hmong_answers(language: str, body: str, answer: str) -> None:
+    assert parse_reply(body, words_for([language])) == Reply(answer)
+    assert parse_reply(f"{body} K7", words_for([language])) == Reply(answer, "K7")
+
+
+def test_every_language_agrees_on_a_shared_word_and_no_word_looks_like_a_code() -> None:
+    seen: dict[str, str] = {}
+    for language, words in REPLY_WORDS.items():
+        for word, answer in words.items():
+            assert word == word.upper() and not (len(word) == 2 and set(word) <= set(CODE_ALPHABET)), (language, word)
+            assert seen.setdefault(word, answer) == answer, (language, word)
+    assert set(REPLY_WORDS) == {"en", "es", "so", "hmn"}
+
+
+def test_refusals_in_the_alerts_language() -> None:
+    with pytest.raises(ReplyError) as refused:
+        parse_reply("quién es?", words_for(["es"]))
+    assert str(refused.value).startswith("Reply with 1 (acknowledge)")  # English for the audit log
+    assert refused.value.text("es").startswith("Responda 1 (recibido), 2 (voy en camino) o 3 (no puedo responder)")
+    with pytest.raises(ReplyError) as none:
+        choose_alert([], Reply("ack"))
+    assert none.value.text("so") == "Ma haysid digniin Vigil oo furan oo aad ka jawaabto"
+
+
+def _intent(act: str, intent: str, team: str, language: str) -> IntentCreated:
+    return IntentCreated(entry_id=f"c-{intent}", activation_id=act, at=T0, intent_id=intent, team=team, protocol="P2", step="initial",
+                         ack_deadline=None, language=language)
+
+
+def test_an_open_alert_carries_its_language_and_the_phone_speaks_its_latest() -> None:
+    records = [_received("a1"), _intent("a1", "i1", "vi-central", "so"), _delivered("a1", "i1", "vi-central", "r1"),
+               _received("a2"), _delivered("a2", "i2", "vi-north", "r1", at=T0 - timedelta(minutes=1))]  # no IntentCreated: English
+    found = open_alerts(records, frozenset({"r1"}), T0 - timedelta(hours=12))
+    assert [(a.intent_id, a.language) for a in found] == [("i2", "en"), ("i1", "so")]
+    assert phone_language(records, frozenset({"r1"}), T0 - timedelta(hours=12)) == "so"
+    assert phone_language(records, frozenset({"r9"}), T0 - timedelta(hours=12)) == "en"
+    # an answered alert still sets the language the phone is answered in (a replayed reply, "no open alert")
+    answered = [*records, AckRecorded(entry_id="k", activation_id="a1", at=T0, team="vi-central", first=True, within_deadline=True,
+                                      response="ack")]
+    assert phone_language(answered, frozenset({"r1"}), T0 - timedelta(hours=12)) == "so"
+
+
+def test_the_reply_line_in_the_alerts_language() -> None:
+    code = short_code("int-abc")
+    assert reply_line("int-abc") == reply_line("int-abc", "en") == reply_line("int-abc", "fr") == \
+        f"Reply 1 {code} ack, 2 {code} on my way, 3 {code} can't respond"
+    assert reply_line("int-abc", "es") == f"Responda 1 {code} recibido, 2 {code} voy en camino, 3 {code} no puedo responder"
+    for language in ("so", "hmn"):
+        line = reply_line("int-abc", language)
+        assert all(f"{n} {code}" in line for n in (1, 2, 3)) and line != reply_line("int-abc")

@@ -109,6 +109,7 @@ def test_rules_that_can_never_notify(tmp_path: Path, old: str, new: str, line: i
 def test_lint_command(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "stream.cli", "rules", "lint"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.startswith("ok: 9 protocols, 5 templates, version proto-")
+    assert ok.stdout.rstrip().endswith(", languages en, es, so, hmn")
     root = tmp_path / "repo"
     for folder in ("stream/minneapolis", "geofences/minneapolis", "rules/minneapolis"):
         shutil.copytree(PROTOCOLS.parents[2] / folder, root / folder)
@@ -164,3 +165,82 @@ def test_repeat_within_distance_and_hours() -> None:
     old = EarlierShooting("act-3", frozenset({EventKind.PERSON_SHOT}), datetime(2026, 7, 1, 22, 0, tzinfo=CHICAGO), 45.0050, -93.3001, ())
     assert matches(when, facts(earlier=(near,)), CHICAGO)
     assert not matches(when, facts(earlier=(far, old)), CHICAGO)
+
+
+# ---- languages -------------------------------------------------------------------------------------
+
+TRANSLATIONS = "\ntranslations:\n  es:\n    street:\n      title: \"VIGIL ES: {{ what }}\"\n      body: \"{{ what }} cerca de {{ where }}\"\n"
+
+
+def with_translations(tmp_path: Path, block: str) -> Path:
+    """A copy of the English-only part of the shipped file (everything before its translations) plus ``block``."""
+    text = PROTOCOLS.read_text()
+    english = text[: text.index("\ntranslations:")] if "\ntranslations:" in text else text
+    path = tmp_path / "protocols.yaml"
+    path.write_text(english + block)
+    return path
+
+
+def translation_line(path: Path, needle: str) -> int:
+    return path.read_text().splitlines().index(needle) + 1
+
+
+def test_the_shipped_protocols_have_spanish_somali_and_hmong() -> None:
+    loaded = load_protocols(PROTOCOLS, TEAMS)
+    assert loaded.languages == ("en", "es", "so", "hmn")
+    for language in ("es", "so", "hmn"):
+        for audience in ("street", "gvi", "hospital", "school", "oncall"):
+            assert loaded.render(audience, SAMPLE, language) != loaded.render(audience, SAMPLE, "en"), (language, audience)
+
+
+SAMPLE = {"what": "Person shot", "where": "Jordan (45.000, -93.300)", "place": "Jordan", "reported": "Sat 22:15", "ack_by": "22:25",
+          "ref": "act-1", "step": "initial", "rule": "P2", "rule_name": "person shot", "flags": [], "hospital": "HCMC", "intent": "assault",
+          "age_band": "18-24", "team": "vi-north-nearnorth", "escalated_team": "", "declined": False}
+
+
+def test_render_uses_the_language_and_falls_back_to_english(tmp_path: Path) -> None:
+    loaded = load_protocols(with_translations(tmp_path, TRANSLATIONS), TEAMS)
+    assert loaded.languages == ("en", "es")
+    assert loaded.render("street", SAMPLE, "es") == ("VIGIL ES: Person shot", "Person shot cerca de Jordan (45.000, -93.300)")
+    assert loaded.render("street", SAMPLE, "fr") == loaded.render("street", SAMPLE, "en") == loaded.render("street", SAMPLE)
+    assert loaded.render("street", SAMPLE)[0] == "VIGIL: Person shot - Jordan"
+    assert loaded.render("gvi", SAMPLE, "es") == loaded.render("gvi", SAMPLE, "en")  # no Spanish gvi text: English
+
+
+def test_unknown_audience_under_a_language_has_did_you_mean(tmp_path: Path) -> None:
+    path = with_translations(tmp_path, TRANSLATIONS.replace("    street:", "    stret:"))
+    assert errors(path) == [f"{path}:{translation_line(path, '    stret:')}: error: translations.es: unknown audience 'stret' (did you mean \"street\"?)"]
+
+
+def test_a_language_code_that_is_not_iso_639(tmp_path: Path) -> None:
+    path = with_translations(tmp_path, TRANSLATIONS.replace("  es:", "  Spanish:"))
+    assert errors(path) == [f"{path}:{translation_line(path, '  Spanish:')}: error: translations: 'Spanish' is not an ISO 639 language code (e.g. es, so, hmn)"]
+
+
+def test_english_is_the_templates_not_a_translation(tmp_path: Path) -> None:
+    path = with_translations(tmp_path, TRANSLATIONS.replace("  es:", "  en:"))
+    assert errors(path) == [f"{path}:{translation_line(path, '  en:')}: error: translations: English is `templates`, not a translation"]
+
+
+def test_translated_template_that_does_not_compile(tmp_path: Path) -> None:
+    path = with_translations(tmp_path, TRANSLATIONS.replace('"VIGIL ES: {{ what }}"', '"VIGIL ES: {{ what }"'))
+    line = translation_line(path, '      title: "VIGIL ES: {{ what }"')
+    assert errors(path) == [f"{path}:{line}: error: translations.es.street.title: does not compile: unexpected '}}'"]
+
+
+def test_translated_template_that_fails_on_a_sample_event(tmp_path: Path) -> None:
+    path = with_translations(tmp_path, TRANSLATIONS.replace("cerca de {{ where }}", "cerca de {{ donde }}"))
+    line = translation_line(path, '      body: "{{ what }} cerca de {{ donde }}"')
+    assert errors(path) == [f"{path}:{line}: error: translations.es.street.body: fails to render a sample initial message: 'donde' is undefined"]
+
+
+def test_a_translation_cannot_change_the_precision(tmp_path: Path) -> None:
+    path = with_translations(tmp_path, TRANSLATIONS + "      precision: none\n")
+    (message,) = errors(path)
+    assert message.startswith(f"{path}:{translation_line(path, '      precision: none')}: error: translations.es.street.precision: Extra inputs")
+
+
+def test_has_template_says_which_audiences_a_language_has(tmp_path: Path) -> None:
+    loaded = load_protocols(with_translations(tmp_path, TRANSLATIONS), TEAMS)
+    assert loaded.has_template("street", "es") and not loaded.has_template("gvi", "es")
+    assert loaded.has_template("gvi", "en") and not loaded.has_template("street", "fr")

@@ -78,5 +78,5 @@ def test_a_replayed_answer_is_published_once(service: Service) -> None:
     assert service.client.post(path, data={"response": "ack"}).status_code == 200
     for _ in range(3):
         again = service.client.post(path, data={"response": "ack"})
-        assert again.status_code == 409 and "Acknowledge was already recorded at 22:04" in again.text
+        assert again.status_code == 409 and "This link was already used at 22:04 (Acknowledge)" in again.text
     assert [m.response for m in service.published] == ["ack"]

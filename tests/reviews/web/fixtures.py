@@ -24,7 +24,7 @@ from notifiers.ack_links import AckSigner
 from reviews.model import review_of
 from reviews.store import ReviewStore
 from reviews.web.app import create_web_app
-from reviews.web.incident import team_precisions
+from reviews.web.incident import neighborhood_centres, team_precisions
 from stream.core.activations import handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
@@ -42,6 +42,7 @@ TTL = timedelta(minutes=30)
 T0 = datetime(2026, 7, 4, 22, 15, tzinfo=CHICAGO)  # a Saturday evening: street teams on shift
 MORNING = datetime(2026, 7, 5, 9, 30, tzinfo=CHICAGO)  # the review meeting
 PASSWORD = "correct horse battery"
+JAMES_AVE = {"HNO": "2418", "RD": "James", "STS": "Ave", "POD": "N"}  # the Jordan shooting's civic address
 NEAR_JORDAN = (JORDAN[0] + 0.002, JORDAN[1])  # within 1,000 m of JORDAN: a retaliation watch
 SSO = "X-Forwarded-User"
 
@@ -65,10 +66,11 @@ class Service:
 
 @pytest.fixture
 def service(db_url: str, deployment) -> Iterator[Service]:
-    """A web app over a store holding one Jordan shooting's timeline (street team and gvi-outreach alerted)."""
+    """A web app over a store holding one Jordan shooting's timeline (street team and gvi-outreach alerted); CAD sent
+    its civic address, 2418 James Ave N."""
     store = ReviewStore(db_url)
     store.create_schema()
-    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN))), deployment.classification, RECEIVED)
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN, address=JAMES_AVE))), deployment.classification, RECEIVED)
     outcome = handle_event(CoreState(), event, RECEIVED, Config(deployment.coverage, deployment.protocols))
     store.append(outcome.timeline)
     signer = AckSigner(SECRET, BASE_URL, ttl=TTL)
@@ -80,7 +82,8 @@ def service(db_url: str, deployment) -> Iterator[Service]:
         holder[0].published.append(message)
 
     app = create_web_app(signer, store, publish, lambda: holder[0].now, zone=CHICAGO,
-                         team_precision=team_precisions(Config(deployment.coverage, deployment.protocols)))
+                         team_precision=team_precisions(Config(deployment.coverage, deployment.protocols)),
+                         neighborhood_centres=neighborhood_centres(deployment.coverage))
     with TestClient(app) as client:
         holder.append(Service(client, signer, store, outcome.intents))
         try:

@@ -15,7 +15,7 @@ from stream.core.activations import advance, handle_ack, handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
-from stream.model.events import AckMessage, stable_id
+from stream.model.events import AckMessage, NotificationIntent, stable_id
 from stream.model.timeline import AckRecorded, IntentCreated
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 from tests.reviews.web.fixtures import BASE_URL, CHICAGO, NOW, RECIPIENT, TTL, Service
@@ -126,13 +126,13 @@ def test_the_same_answer_twice_is_recorded_once(service: Service) -> None:
     service.now = NOW + timedelta(minutes=2)
     again = service.client.post(path, data={"response": "on_my_way"})
     assert again.status_code == 409
-    assert "On my way was already recorded at 22:04" in again.text
+    assert "This link was already used at 22:04 (On my way)" in again.text
     # "acknowledge" after "on my way" says nothing new either
-    assert "On my way was already recorded at 22:04" in service.client.post(path, data={"response": "ack"}).text
+    assert "This link was already used at 22:04 (On my way)" in service.client.post(path, data={"response": "ack"}).text
     assert len(service.published) == 1
     # the same alert re-sent carries the same token id: its answers are the link's
     resent = f"/ack/{service.signer.token(service.intents[0], RECIPIENT, NOW + timedelta(minutes=1))}"
-    assert "already recorded" in service.client.post(resent, data={"response": "on_my_way"}).text
+    assert "already used" in service.client.post(resent, data={"response": "on_my_way"}).text
     # another recipient of the same team has a link of their own
     assert service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "on_my_way"}).status_code == 200
     assert len(service.published) == 2
@@ -320,3 +320,52 @@ def test_team_names_are_escaped(service: Service) -> None:
 
 def test_now_is_utc_in_these_tests() -> None:
     assert NOW.tzinfo is UTC and f"{NOW.astimezone(CHICAGO):%H:%M}" == "22:04"
+
+
+# ---- the alert's language --------------------------------------------------------------------------
+
+
+def in_language(service: Service, language: str, intent: NotificationIntent | None = None) -> NotificationIntent:
+    """An alert like ``intent`` (the street team's) but written in ``language``: its IntentCreated stored with that language."""
+    intent = intent or service.intents[0]
+    record = next(r for r in service.store.records(intent.activation_id) if isinstance(r, IntentCreated) and r.intent_id == intent.intent_id)
+    other = f"{intent.intent_id}-{language}"
+    service.store.append([record.model_copy(update={"entry_id": f"{record.entry_id}-{language}", "intent_id": other, "language": language})])
+    return intent.model_copy(update={"intent_id": other, "language": language})
+
+
+def test_the_page_of_a_spanish_alert_reads_in_spanish(service: Service) -> None:
+    page = service.client.get(service.link_path(in_language(service, "es")))
+    assert page.status_code == 200
+    text = _read(page)
+    assert '<html lang="es">' in text
+    for spanish in ("Persona herida de bala", "Alerta de Vigil para vi-north-nearnorth · reportado sáb 22:03", "Abrir en mapas",
+                    "Responda antes de las 22:14 · quedan 10 min", "Recibido", "Voy en camino", "No puedo responder",
+                    "«No puedo responder» avisa de inmediato a la guardia de DNS.", "Respuestas hasta ahora",
+                    "Nadie ha respondido todavía.", "Este enlace funciona hasta", "22:34 CDT, sáb 2026-07-04"):
+        assert spanish in text, spanish
+    for english in ("Person shot", "Acknowledge", "On my way", "Answers so far", "This link works until"):
+        assert english not in text, english
+
+
+@pytest.mark.parametrize(("response", "confirmation"), [("on_my_way", "En camino — registrado"),
+                                                        ("unable", "No puede responder — se avisará a la guardia de DNS")])
+def test_the_answer_to_a_spanish_alert_is_confirmed_in_spanish(service: Service, response: str, confirmation: str) -> None:
+    path = service.link_path(in_language(service, "es"))
+    answer = service.client.post(path, data={"response": response, "confirm": "yes"})  # "can't respond" is confirmed
+    assert answer.status_code == 200 and '<html lang="es">' in answer.text
+    assert "Gracias" in _read(answer) and confirmation in _read(answer)
+    again = service.client.post(path, data={"response": response, "confirm": "yes"})  # the same answer again: not taken twice
+    assert again.status_code == 409 and "Este enlace ya se usó a las 22:04" in _read(again)
+
+
+@pytest.mark.parametrize(("language", "words"), [("so", ("Qof xabbad ku dhacday", "Waan soo socdaa", "Jawaabaha ilaa hadda")),
+                                                 ("hmn", ("Neeg raug phom", "Kuv tab tom tuaj", "Cov lus teb txog tam sim no"))])
+def test_somali_and_hmong_pages(service: Service, language: str, words: tuple[str, ...]) -> None:
+    text = _read(service.client.get(service.link_path(in_language(service, language))))
+    assert f'<html lang="{language}">' in text and all(word in text for word in words)
+
+
+def test_a_language_without_texts_reads_in_english(service: Service) -> None:
+    text = _read(service.client.get(service.link_path(in_language(service, "fr"))))
+    assert '<html lang="en">' in text and "Person shot" in text and "On my way" in text

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from reviews.web.incident import incident_of, team_precisions
+from reviews.web.incident import incident_of, neighborhood_centres, team_precisions
 from stream.core.activations import handle_ack, handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
-from tests.reviews.web.fixtures import CHICAGO, Service
+from tests.reviews.web.fixtures import CHICAGO, JAMES_AVE, Service
 
 STREET, GVI = "vi-north-nearnorth", "gvi-outreach"
 
@@ -26,11 +26,12 @@ def _read(response) -> str:
     return html.unescape(response.text)
 
 
-def _jordan(deployment):
-    """The Jordan shooting's timeline records, as the service's store holds them, and the core that made them."""
+def _jordan(deployment, address: dict[str, str] | None = JAMES_AVE):
+    """The Jordan shooting's timeline records, as the service's store holds them (``address=None``: CAD sent no civic
+    address), and the core that made them."""
     config = Config(deployment.coverage, deployment.protocols)
     state = CoreState()
-    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN))), deployment.classification, RECEIVED)
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W1", JORDAN, address=address))), deployment.classification, RECEIVED)
     return state, config, handle_event(state, event, RECEIVED, config)
 
 
@@ -38,8 +39,9 @@ def _jordan(deployment):
 def test_page_says_what_where_when_and_the_deadline(service: Service) -> None:
     page = _read(service.client.get(service.link_path()))
     assert "<h1 class=\"what\">Person shot</h1>" in page
-    assert "Jordan (45.000, -93.300)" in page  # the alert's words: the neighborhood and the point to ~100 m
+    assert "2400 block of James Ave N, Jordan" in page  # the alert's words: the hundred-block and the neighborhood
     assert "45.0003" not in page and "-93.3001" not in page  # never the raw point
+    assert "2418" not in page  # nor the house number
     assert "reported Sat 22:03" in page  # the CAD report's time, in the deployment's local time
     assert "Answer by 22:14 · 10 min left" in page
     assert "No one has answered yet." in page
@@ -77,13 +79,42 @@ def test_a_team_without_a_deadline_is_told_so_truthfully(service: Service) -> No
     page = _read(service.client.get(service.link_path(service.intents[1])))
     assert "No answer deadline for gvi-outreach: nobody is told automatically if you do not answer." in page
     assert "Answer by" not in page and "min left" not in page
-    assert "Jordan (45.000, -93.300)" in page  # gvi's alerts are at block precision too
+    assert "2400 block of James Ave N, Jordan" in page  # gvi's alerts are at block precision too
 
 
-def test_neighborhood_precision_names_the_neighborhood_and_gives_no_map(deployment) -> None:
+def test_block_precision_without_a_civic_address_says_the_neighborhood_and_the_rounded_point(deployment) -> None:
+    _, _, outcome = _jordan(deployment, address=None)
+    incident = incident_of(outcome.timeline, STREET, outcome.intents[0].intent_id, {STREET: "block"}, CHICAGO, RECEIVED)
+    assert incident.where == "Jordan (45.000, -93.300)"
+    assert (incident.map.geo, incident.map.osm) == (
+        "geo:45.000,-93.300", "https://www.openstreetmap.org/?mlat=45.000&mlon=-93.300#map=17/45.000/-93.300")
+
+
+def test_block_precision_names_the_hundred_block_with_the_map_at_the_rounded_point(deployment) -> None:
     _, _, outcome = _jordan(deployment)
-    incident = incident_of(outcome.timeline, STREET, outcome.intents[0].intent_id, {STREET: "neighborhood"}, CHICAGO, RECEIVED)
-    assert incident.where == "Jordan" and incident.map is None
+    incident = incident_of(outcome.timeline, STREET, outcome.intents[0].intent_id, {STREET: "block"}, CHICAGO, RECEIVED)
+    assert incident.where == "2400 block of James Ave N, Jordan"
+    assert incident.map.geo == "geo:45.000,-93.300"  # the block's own point is not known: the ~100 m point instead
+
+
+def test_neighborhood_precision_names_the_neighborhood_and_maps_its_centre(deployment) -> None:
+    _, _, outcome = _jordan(deployment)
+    centres = neighborhood_centres(deployment.coverage)
+    incident = incident_of(outcome.timeline, STREET, outcome.intents[0].intent_id, {STREET: "neighborhood"}, CHICAGO, RECEIVED,
+                           centres)
+    assert incident.where == "Jordan"  # never the block
+    lat, lon = centres["Jordan"]
+    assert incident.map.geo == f"geo:{lat},{lon}" and incident.map.osm.endswith(f"#map=15/{lat}/{lon}")
+    assert (lat, lon) != ("45.000", "-93.300")  # the neighborhood's point, not the shooting's
+    assert incident_of(outcome.timeline, STREET, outcome.intents[0].intent_id, {STREET: "neighborhood"}, CHICAGO,
+                       RECEIVED).map is None  # a web not given the centres gives no map
+
+
+def test_a_neighborhood_centre_lies_in_its_neighborhood(deployment) -> None:
+    centres = neighborhood_centres(deployment.coverage)
+    assert set(centres) == set(deployment.coverage.cell_neighborhood.values())
+    for name, (lat, lon) in centres.items():  # rounded to ~100 m, still inside: every one of the 87
+        assert deployment.coverage.at(float(lat), float(lon), RECEIVED).neighborhood == name
 
 
 @pytest.mark.parametrize("precisions", [{STREET: "none"}, {}], ids=["none", "team-unknown"])

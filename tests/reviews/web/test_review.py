@@ -97,7 +97,12 @@ def test_activation_page_shows_every_timeline_step(review: Review) -> None:
     rows = re.findall(r'<tr class="step (\w+)"><td>([\d:]+)</td><td class="num">([^<]*)</td><td>\w+</td><td>([^<]*)</td></tr>', html)
     assert [r[0] for r in rows] == [s.what for s in expected]
     assert rows[0][1:3] == ("22:15:00", "")
-    assert rows[-1][1:] == ("22:19:00", "+4.0", "vi-north-nearnorth: acknowledged, in time (escalation cancelled)")
+    acked = next(r for r in rows if r[0] == "acked")
+    assert acked[1:] == ("22:19:00", "+4.0", "vi-north-nearnorth: acknowledged, in time (escalation cancelled)")
+    updated = [r[1:] for r in rows if r[0] == "updated"]  # 30 s later, the teams told heard who answered
+    assert sorted((at, text) for at, _, text in updated) == [("22:19:30", "gvi-outreach told who has answered"),
+                                                              ("22:19:30", "vi-north-nearnorth told who has answered")]
+    assert updated[0][1] == "+0.5"
 
 
 def test_activation_page_shows_each_teams_line(review: Review) -> None:

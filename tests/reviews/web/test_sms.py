@@ -21,7 +21,7 @@ from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, NotificationIntent, stable_id
-from stream.model.timeline import AckRecorded, AlertDelivered, RecipientResult
+from stream.model.timeline import AckRecorded, AlertDelivered, IntentCreated, RecipientResult
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 from tests.reviews.web.fixtures import CHICAGO, SECRET
 
@@ -105,7 +105,7 @@ def test_a_good_reply_answers_the_alert_and_is_confirmed(gateway: Gateway) -> No
     response = gateway.reply("2")
     assert response.status_code == 200
     assert message_of(response) == (f"Vigil: On my way — recorded for {intent.team} (alert {short_code(intent.intent_id)}) at 22:06. "
-                                    "Escalation stopped: DNS on-call will not be told. Thank you.")
+                                    "Thank you. Escalation stopped: DNS on-call will not be told.")
     [ack] = gateway.published
     assert (ack.ref, ack.team, ack.response, ack.recipient, ack.person) == ("MPLS-W1", intent.team, "on_my_way", ANA_RCPT, "ana-r")
     assert gateway.audit()[-1] == ("sms_answer", f"{intent.team} {intent.activation_id} on_my_way {short_code(intent.intent_id)}")
@@ -236,9 +236,9 @@ def test_the_answer_changes_by_reply_and_3_asks_to_confirm(gateway: Gateway) -> 
     assert [m.response for m in gateway.published] == ["ack", "on_my_way"]  # asking is not answering
     confirmed = message_of(gateway.reply(f"3 {code} yes"))
     assert confirmed.startswith(f"Vigil: Can't respond — recorded for {intent.team} (alert {code}) at 22:06.")
-    assert confirmed.endswith("DNS on-call will be told at once. Thank you.")  # her ack withdrawn: nobody else stands answered
+    assert confirmed.endswith("Thank you. DNS on-call will be told at once.")  # her ack withdrawn: nobody else stands answered
     again = message_of(gateway.reply("2"))
-    assert again == f"Vigil: On my way was already recorded at 22:06 (alert {code})."
+    assert again == "Vigil: this reply was already recorded at 22:06 (On my way)."
     assert [(m.response, m.person) for m in gateway.published] == [("ack", "ana-r"), ("on_my_way", "ana-r"), ("unable", "ana-r")]
 
 
@@ -248,3 +248,82 @@ def test_an_alert_someone_else_answered_is_closed_to_a_phone_that_did_not(gatewa
     gateway.store.append([AckRecorded(entry_id="tl-ack-ana", activation_id=intent.activation_id, at=NOW, team=intent.team, first=True,
                                       within_deadline=True, response="on_my_way", person="ana-r")])
     assert message_of(gateway.reply("2", phone=BEN)) == "Vigil: You have no open Vigil alert to answer"
+# ---- the alert's language --------------------------------------------------------------------------
+
+
+def in_language(gateway: Gateway, language: str, intent: NotificationIntent | None = None) -> NotificationIntent:
+    """An alert like ``intent`` (the first) written in ``language``: its IntentCreated stored with that language."""
+    intent = intent or gateway.intents[0]
+    record = next(r for r in gateway.store.records(intent.activation_id) if isinstance(r, IntentCreated) and r.intent_id == intent.intent_id)
+    other = f"{intent.intent_id}-{language}"
+    gateway.store.append([record.model_copy(update={"entry_id": f"{record.entry_id}-{language}", "intent_id": other, "language": language})])
+    return intent.model_copy(update={"intent_id": other, "language": language})
+
+
+def test_a_reply_to_a_spanish_alert_is_confirmed_in_spanish(gateway: Gateway) -> None:
+    intent = in_language(gateway, "es")
+    gateway.deliver(intent)
+    response = gateway.reply("voy", sid="SM-es")
+    assert message_of(response) == f"Vigil: Voy en camino — registrado para {intent.team} (alerta {short_code(intent.intent_id)}) a las 22:06. Gracias."
+    assert [m.response for m in gateway.published] == ["on_my_way"]
+    assert message_of(gateway.reply("voy", sid="SM-es")) == "Vigil: esta respuesta ya se registró a las 22:06 (Voy en camino)."
+    gateway.deliver(intent, BEN_RCPT)
+    gateway.store.append([AckRecorded(entry_id="ack-es", activation_id=intent.activation_id, at=NOW, team=intent.team, first=True,
+                                      within_deadline=True, response="on_my_way")])  # the core recorded the answer: no alert is open
+    # to another phone of the team (the phone that answered keeps it open, to change its answer)
+    assert message_of(gateway.reply("1", phone=BEN)) == "Vigil: No tiene ninguna alerta de Vigil abierta para responder"
+    assert gateway.audit()[-1] == ("sms_refused", "not_an_answer: You have no open Vigil alert to answer")  # the audit keeps English
+
+
+@pytest.mark.parametrize(("language", "body", "answer", "confirmed"), [
+    ("so", "imanaya", "on_my_way", "Vigil: Waan soo socdaa — waa loo diiwaangeliyay"),
+    ("hmn", "tuaj", "on_my_way", "Vigil: Kuv tab tom tuaj — sau tseg rau"),
+])
+def test_somali_and_hmong_words_answer_an_alert_in_that_language(gateway: Gateway, language: str, body: str, answer: str,
+                                                                  confirmed: str) -> None:
+    gateway.deliver(in_language(gateway, language))  # the deployment's settings name only Spanish: the alert's language counts
+    assert message_of(gateway.reply(body)).startswith(confirmed)
+    assert [m.response for m in gateway.published] == [answer]
+
+
+def test_not_an_answer_is_told_how_to_answer_in_the_alerts_language(gateway: Gateway) -> None:
+    gateway.deliver(in_language(gateway, "so"))
+    assert message_of(gateway.reply("waa maxay?")).startswith("Vigil: Ku jawaab 1 (waa la helay), 2 (waan soo socdaa) ama 3 (ma jawaabi karo)")
+    assert gateway.published == []
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8600/sms/inbound", "http://localhost:8600/sms/inbound", "http://[::1]:8600/sms/inbound"])
+def test_plain_http_is_allowed_on_this_machine_only(url: str) -> None:
+    # the demo's inbox plays the gateway on the same machine: no network to cross, nothing to encrypt
+    assert SmsInbound(auth_token=TOKEN, public_url=url, phones={}).public_url == url
+    for remote in ("http://127.0.0.1.example.org/sms/inbound", "http://10.0.0.5/sms/inbound", "http://localhost.evil.example/sms"):
+        with pytest.raises(ValueError, match="must be https://"):
+            SmsInbound(auth_token=TOKEN, public_url=remote, phones={})
+
+
+def test_open_alerts_and_the_confirmation_s_time_are_on_the_activations_clock(db_url: str, deployment) -> None:
+    # `vigil demo` runs its worker on the sample's evening while links and sessions keep the real clock: an
+    # alert of that evening is still open, and the confirmation says the evening's time, as the timeline will
+    store = ReviewStore(db_url)
+    store.create_schema()
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-W2", JORDAN))), deployment.classification, RECEIVED)
+    outcome = handle_event(CoreState(), event, RECEIVED, Config(deployment.coverage, deployment.protocols))
+    store.append(outcome.timeline)
+    published: list[AckMessage] = []
+
+    async def publish(message: AckMessage) -> None:
+        published.append(message)
+
+    sms = SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={ANA: frozenset({ANA_RCPT})})
+    real_now = NOW + timedelta(days=150)
+    app = create_web_app(AckSigner(SECRET, "https://vigil.example.org/mpls"), store, publish, lambda: real_now, zone=CHICAGO, sms=sms,
+                         review_clock=lambda: NOW)
+    try:
+        with TestClient(app) as client:
+            gateway = Gateway(client, store, list(outcome.intents))
+            gateway.deliver(outcome.intents[0])
+            response = gateway.reply("2")
+    finally:
+        store.dispose()
+    assert message_of(response).startswith("Vigil: On my way — recorded for") and "at 22:06. Thank you." in message_of(response)
+    assert [m.response for m in published] == ["on_my_way"]

@@ -139,3 +139,26 @@ def test_an_intent_records_the_teams_it_escalates_to(config) -> None:
     assert [(r.team, r.escalates_to) for r in outcome.timeline if r.kind == "intent"] == expected
     fired = advance(state, T0 + timedelta(minutes=10), config)
     assert [(i.team, i.escalates_to) for i in fired.intents] == [("dns-oncall", ())]
+
+
+def test_the_activation_keeps_the_hundred_block_of_its_first_report_that_has_one(config) -> None:
+    state = CoreState()
+    first = handle_event(state, report("SST-1", EventKind.SHOTSPOTTER, T0, source="shotspotter"), T0, config)
+    activation = state.activations[first.activation_id]
+    assert activation.block is None and "near Jordan, reported" in first.intents[0].body  # the neighborhood, no point
+    later = T0 + timedelta(minutes=2)
+    cad = handle_event(state, report("C-B1", EventKind.PERSON_SHOT, later, block="2400 block of James Ave N"), later, config)
+    assert cad.activation_id == first.activation_id
+    assert state.activations[first.activation_id].block == "2400 block of James Ave N"
+    assert [r.block for r in cad.timeline if r.kind == "event_received"] == ["2400 block of James Ave N"]
+    assert [r.block for r in first.timeline if r.kind == "event_received"] == [None]
+    resend = T0 + timedelta(minutes=4)
+    handle_event(state, report("C-B1", EventKind.PERSON_SHOT, resend, block="2500 block of James Ave N"), resend, config)
+    assert state.activations[first.activation_id].block == "2400 block of James Ave N"  # the first block stays
+
+
+def test_a_street_alert_names_the_hundred_block_and_never_the_point(config) -> None:
+    outcome = handle_event(CoreState(), report("C-B2", EventKind.PERSON_SHOT, T0, block="2400 block of James Ave N"), T0, config)
+    street = next(i for i in outcome.intents if i.team == "vi-north-nearnorth")
+    assert "Person shot near 2400 block of James Ave N, Jordan, reported Sat 22:15." in street.body
+    assert "45.0" not in street.body and "-93.3" not in street.body

@@ -139,3 +139,24 @@ def test_the_worker_encoder_writes_what_dump_state_writes_and_reencodes_only_wha
         changed = {a_id for a_id, a in run.state.activations.items() if before.get(a_id) is not a}
         assert set(encoded) == changed  # only the activations the step wrote were encoded again
         assert fast == dump_state(run.state)
+
+
+def test_the_hundred_block_is_saved_and_a_state_saved_without_one_loads(deployment) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from stream.core.activations import handle_event
+    from stream.core.state import Config
+    from stream.model.events import EventKind, Location, ShootingEvent
+
+    at = datetime(2026, 7, 5, 3, 0, tzinfo=UTC)
+    event = ShootingEvent(event_id="evt-b", jurisdiction="minneapolis", source="eido", incident_id="B-1", ref="B-1",
+                          kind=EventKind.PERSON_SHOT, reported_at=at, received_at=at, location=Location(lat=45.0003, lon=-93.3001),
+                          block="2400 block of James Ave N")
+    state = CoreState()
+    activation_id = handle_event(state, event, at, Config(deployment.coverage, deployment.protocols)).activation_id
+    assert load_state(dump_state(state)).activations[activation_id].block == "2400 block of James Ave N"
+    saved = json.loads(dump_state(state))
+    for activation in saved["activations"]:
+        del activation["block"]  # a state written before activations kept the block
+    assert load_state(json.dumps(saved).encode()).activations[activation_id].block is None

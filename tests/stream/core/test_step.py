@@ -45,11 +45,11 @@ def test_a_step_that_raises_half_way_changes_nothing(deployment, config, monkeyp
     render = ProtocolSet.render
     calls: list[str] = []
 
-    def fails_on_the_second_team(self, audience, context):
+    def fails_on_the_second_team(self, audience, context, language="en"):
         calls.append(context["team"])
         if len(calls) == 2:
             raise RuntimeError("template failed")
-        return render(self, audience, context)
+        return render(self, audience, context, language)
 
     monkeypatch.setattr(ProtocolSet, "render", fails_on_the_second_team)
     with pytest.raises(RuntimeError):

@@ -236,3 +236,24 @@ def test_an_ack_naming_the_tracking_id_finds_the_activation(deployment) -> None:
     acked = core.ack(tracking(7301), "vi-north-nearnorth", "2026-07-04T22:18:00-05:00")
     assert (acked.problem, acked.activation_id) == (None, opened.activation_id)
     assert [(r.team, r.first, r.within_deadline) for r in acked.timeline] == [("vi-north-nearnorth", True, True)]
+
+
+JAMES_AVE = {"HNO": "2418", "RD": "James", "STS": "Ave", "POD": "N"}
+
+
+def test_reads_the_hundred_block_beside_the_point() -> None:
+    report = parse_eido(as_bytes(shooting("MPLS-B1", address=JAMES_AVE)))
+    assert (report.location.lat, report.location.lon, report.block) == (*JORDAN, "2400 block of James Ave N")
+    assert parse_eido(as_bytes(shooting("MPLS-B2"))).block is None  # a point only: no block
+
+
+def test_nena_sample_civic_address_gives_its_hundred_block() -> None:
+    assert parse_eido(NENA_SAMPLE.read_bytes()).block == "0 block of W Cellular Street"
+
+
+def test_a_shooting_event_carries_the_hundred_block(deployment) -> None:
+    from tests.helpers import RECEIVED
+
+    event = ingest_cad(as_bytes(shooting("MPLS-B3", address=JAMES_AVE)), deployment.classification, RECEIVED)
+    assert isinstance(event, ShootingEvent) and event.block == "2400 block of James Ave N"
+    assert ShootingEvent.model_validate({k: v for k, v in event.model_dump().items() if k != "block"}).block is None  # older events

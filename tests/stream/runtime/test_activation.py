@@ -97,11 +97,11 @@ async def test_a_step_that_raises_once_is_tried_again_and_every_team_is_alerted(
     render = ProtocolSet.render
     raised: list[str] = []
 
-    def flaky(self, audience, context):
+    def flaky(self, audience, context, language="en"):
         if not raised:  # the first team's message fails to render, once
             raised.append(context["team"])
             raise RuntimeError("template failed on an odd event")
-        return render(self, audience, context)
+        return render(self, audience, context, language)
 
     monkeypatch.setattr(ProtocolSet, "render", flaky)
     rig = Rig(deployment)
@@ -117,10 +117,10 @@ async def test_a_step_that_raises_once_is_tried_again_and_every_team_is_alerted(
 async def test_a_step_that_keeps_raising_is_dead_lettered_and_changes_nothing(deployment, monkeypatch) -> None:
     render = ProtocolSet.render
 
-    def broken_for_street(self, audience, context):
+    def broken_for_street(self, audience, context, language="en"):
         if audience == "street":
             raise RuntimeError("street template broken")
-        return render(self, audience, context)
+        return render(self, audience, context, language)
 
     rig = Rig(deployment)
     await rig.agent.handle(rig.shot("MPLS-F-5", MIDTOWN_PHILLIPS))  # a first activation, saved
