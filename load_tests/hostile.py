@@ -66,8 +66,8 @@ from stream.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 from stream.devtools.processes import WorkerProcess
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7 import ingest_hl7
-from stream.feeds.mllp import FRAME_LIMIT_BYTES
 from stream.feeds.ingest import ingest_cad
+from stream.feeds.mllp import FRAME_LIMIT_BYTES
 from stream.model.events import CoreInput, DeadLetter, NotificationIntent, ShootingEvent, Skipped
 from stream.ops.kafka import Topics, ensure_topics
 
@@ -580,8 +580,9 @@ def token_pool(real: list[str], deployment: Deployment, alerted: dict[str, set[s
     return TokenPool(tuple(real), tuple(expired), tuple(other_team), tuple(foreign))
 
 
-def expected_ack_status(case: Case, pool: TokenPool, used: set[str]) -> tuple[int, str | None]:
-    """The status `vigil web` must answer, and the token id a 200 POST records (None otherwise)."""
+def expected_ack_status(case: Case, pool: TokenPool, used: set[tuple[str, str]]) -> tuple[int, tuple[str, str] | None]:
+    """The status `vigil web` must answer, and the (token id, answer) a 200 POST records (None otherwise): each
+    answer of a link once ("acknowledge" after "on my way" is not recorded); "can't respond" only when confirmed."""
     if not case.token:
         return 404, None
     if case.method not in ("GET", "POST"):
@@ -595,21 +596,23 @@ def expected_ack_status(case: Case, pool: TokenPool, used: set[str]) -> tuple[in
     if token in pool.other_team:
         return 403, None
     if case.method == "GET":
-        return (409 if claim.token_id in used else 200), None
+        return 200, None
     if "multipart_garbage" in case.mutations or "huge_form" in case.mutations:
         return 400, None
     response = (case.form or {}).get("response")
     if response not in ("ack", "on_my_way", "unable"):
         return 400, None
-    if claim.token_id in used:
+    if response == "unable" and (case.form or {}).get("confirm") != "yes":
+        return 200, None  # the confirmation question: nothing recorded
+    if (claim.token_id, response) in used or (response == "ack" and (claim.token_id, "on_my_way") in used):
         return 409, None
-    used.add(claim.token_id)
-    return 200, claim.token_id
+    used.add((claim.token_id, response))
+    return 200, (claim.token_id, response)
 
 
-async def send_acks(cases: list[Case], stack: Stack, pool: TokenPool, tally: Tally, answered: list[str]) -> None:
-    """Request each ack link; requests for one token go in order (single use makes order matter)."""
-    used: set[str] = set()
+async def send_acks(cases: list[Case], stack: Stack, pool: TokenPool, tally: Tally, answered: list[tuple[str, str]]) -> None:
+    """Request each ack link; requests for one token go in order (one use per answer makes order matter)."""
+    used: set[tuple[str, str]] = set()
     groups: dict[str, list[Case]] = {}
     for case in cases:
         tally.sent += 1
@@ -637,8 +640,8 @@ async def send_acks(cases: list[Case], stack: Stack, pool: TokenPool, tally: Tal
                         continue
                     if status != expected:
                         tally.mismatch(case, "unexpected status", expected=expected, got=status, body=body[:300])
-                        if status == 200 and case.method == "POST":
-                            used.add(token_id or "")
+                        if status == 200 and case.method == "POST" and token_id is not None:
+                            used.add(token_id)
                         continue
                     if status == 200:
                         tally.answered_at_edge[f"{case.method} 200"] += 1
@@ -830,7 +833,7 @@ async def run(count: int, seed: int, bootstrap: str | None, workdir: Path, drain
     sizes = _mix(count)
     tallies = {kind: Tally() for kind in ("eido", "ingest", "hl7", "csv", "ack")}
     pending: list[Pending] = []
-    answered: list[str] = []
+    answered: list[tuple[str, str]] = []
     results: dict[str, Any] = {"count": count, "seed": seed, "mix": sizes, "started_at": datetime.now(UTC).isoformat()}
     await asyncio.to_thread(stack.start)
     try:
@@ -900,7 +903,7 @@ async def run(count: int, seed: int, bootstrap: str | None, workdir: Path, drain
                 for item in skipped[:25]:
                     tallies[kind].mismatch(item.case, "skip not counted by the worker")
         # acks: each 200 answer once on the acks topic, once as an ack on the events topic, once on the timeline
-        ack_ids = Counter(json.loads(r).get("token_id") for r in acks_topic)
+        ack_ids = Counter((json.loads(r).get("token_id"), json.loads(r).get("response")) for r in acks_topic)
         core_acks = sum(1 for r in events if b'"type":"ack"' in r)
         recorded = sum(1 for r in timeline if b'"kind":"ack"' in r)
         results["acks"] = {"answered_200": len(answered), "acks_topic": sum(ack_ids.values()), "core_inputs": core_acks, "timeline_recorded": recorded}

@@ -11,7 +11,9 @@ Length, measured by the tests (tests/notifiers/test_ack_links.py) with a 30-char
 the ids Vigil makes (``act-``/``int-`` + 20 hex), a 9-character ref and an 18-character team:
 **253 characters** for the whole link with a 20-character recipient label; each further recipient
 character adds 4/3 of one. A full masked Apprise URL (110-140 characters, mostly its query string of
-options) makes it about 390: give the signer a short recipient label to stay under 260.
+options) makes it about 390: give the signer a short recipient label to stay under 260. A person's page
+carries the roster person's id too (``p``, absent from team links and from links made before person pages,
+which still verify): an 8-character id adds 20 characters.
 
 This module does no I/O: single use is the review store's job, publishing the web service's.
 """
@@ -58,6 +60,7 @@ class AckClaim:
     recipient: str
     intent_id: str
     expires_at: datetime
+    person: str | None = None  # the roster person paged, when the alert was a person's page
 
 
 class AckTokenError(ValueError):
@@ -108,7 +111,10 @@ class AckSigner:
         if not recipient:
             raise ValueError("the recipient must not be empty")
         expires = int((now + self.ttl).timestamp())
-        fields = {"a": intent.activation_id, "r": intent.refs[0], "t": intent.team, "u": recipient, "i": intent.intent_id, "e": expires}
+        fields: dict[str, str | int] = {"a": intent.activation_id, "r": intent.refs[0], "t": intent.team, "u": recipient,
+                                        "i": intent.intent_id, "e": expires}
+        if intent.person is not None:  # only a person's page carries "p": a team's link is as long as before
+            fields["p"] = intent.person
         payload = _b64encode(json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         return f"{payload}.{self._sign(payload)}"
 
@@ -142,8 +148,10 @@ def _decode_claim(payload: str) -> AckClaim:
     if not isinstance(fields, dict):
         raise AckTokenError("malformed")
     texts = {key: fields.get(key) for key in ("a", "r", "t", "u", "i")}
-    expires = fields.get("e")
+    expires, person = fields.get("e"), fields.get("p")
     if not all(isinstance(v, str) and v for v in texts.values()) or type(expires) is not int:
+        raise AckTokenError("malformed")
+    if "p" in fields and not (isinstance(person, str) and person):  # absent in links made before person pages
         raise AckTokenError("malformed")
     try:
         expires_at = datetime.fromtimestamp(expires, UTC)
@@ -157,4 +165,5 @@ def _decode_claim(payload: str) -> AckClaim:
         recipient=texts["u"],
         intent_id=texts["i"],
         expires_at=expires_at,
+        person=person,
     )

@@ -1,6 +1,7 @@
 """The one adapter around Apprise.
 
-Recipients come from a contacts file in Apprise's YAML format, one tag per team id. Apprise throttles
+Recipients come from a contacts file in Apprise's YAML format, one tag per team id, and ``person-<id>`` for a
+roster person's contact methods (a person's page reaches only theirs, on the intent's channel). Apprise throttles
 each plugin object by ``request_rate_per_sec`` (5.5 s for many plugins): Vigil sets it to 0 on every
 object it builds, so a second alert to the same phone does not wait; provider limits are ours to
 enforce (notifiers.rate_limit). Only masked URLs (``masked_url``) are ever logged or recorded.
@@ -70,57 +71,81 @@ class ContactsError(ValueError):
 
 @dataclass(frozen=True)
 class Recipient:
-    """One phone, inbox or address of a team, the channel it belongs to (its `via-*` tag), and a short
-    id for ack links and the review (from the masked URL, never from its secrets)."""
+    """One phone, inbox or address of a team or a person, the channel it belongs to (its `via-*` tag), a short
+    id for ack links and the review (from the masked URL, never from its secrets), and the roster person whose
+    contact method it is (its one ``person-<id>`` tag; None for a team's shared phone)."""
 
     server: NotifyBase
     channel: str
     id: str = ""
+    person: str | None = None
 
 
-def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
-    """Read an Apprise YAML contacts file into team id → recipients, with Apprise's wait turned off.
-
-    Each URL is tagged with its team id(s), and optionally ``via-push``, ``via-sms``, ``via-email``...
-    for the channel it is (default: ``default``)."""
+def _read_contacts(contacts: Path) -> tuple[dict[str, list[Recipient]], dict[str, list[Recipient]]]:
+    """The contacts file's recipients by team tag and by person (``person-<id>`` tags), Apprise's wait off."""
     if not contacts.is_file():
         raise ContactsError(f"contacts file {contacts} does not exist")
     config = AppriseConfig(asset=AppriseAsset(async_mode=True))
     if not config.add(str(contacts)):
         raise ContactsError(f"contacts file {contacts} is not a readable Apprise configuration")
     teams: dict[str, list[Recipient]] = {}
+    people: dict[str, list[Recipient]] = {}
     masked_seen: dict[str, int] = {}
     for server in config.services():
         server.request_rate_per_sec = 0
         names = sorted(str(tag) for tag in server.tags)  # Apprise 2 tags are AppriseTag objects
         channels = [n.removeprefix(CHANNEL_TAG) for n in names if n.startswith(CHANNEL_TAG)]
+        persons = [n.removeprefix(PERSON_TAG) for n in names if n.startswith(PERSON_TAG)]
         masked = masked_url(server)
         masked_seen[masked] = masked_seen.get(masked, -1) + 1  # two URLs may mask alike
-        recipient = Recipient(server, channels[0] if channels else "default", stable_id("rcpt", masked, masked_seen[masked]))
+        # a URL shared by two people answers for neither of them by SMS: whose answer it was is unknown
+        recipient = Recipient(server, channels[0] if channels else "default", stable_id("rcpt", masked, masked_seen[masked]),
+                              persons[0] if len(persons) == 1 else None)
+        for person in persons:
+            people.setdefault(person, []).append(recipient)
         for name in names:
             # a `person-<id>` tag names a roster person's contact method (notifiers/contacts.py), not a team
             if not name.startswith((CHANNEL_TAG, PERSON_TAG)):
                 teams.setdefault(name, []).append(recipient)
-    if not teams:
+    if not teams and not people:
         raise ContactsError(f"contacts file {contacts} defines no tagged recipient")
+    return teams, people
+
+
+def load_recipients(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
+    """Read an Apprise YAML contacts file into team id → recipients, with Apprise's wait turned off.
+
+    Each URL is tagged with its team id(s), and optionally ``via-push``, ``via-sms``, ``via-email``...
+    for the channel it is (default: ``default``). URLs tagged only ``person-<id>`` are people's
+    (``load_people``): a file of people only has no team recipients."""
+    teams, _ = _read_contacts(contacts)
     return {team: tuple(servers) for team, servers in teams.items()}
+
+
+def load_people(contacts: Path) -> dict[str, tuple[Recipient, ...]]:
+    """Read the same contacts file into roster person id → their recipients (the URLs tagged ``person-<id>``),
+    each on its ``via-*`` channel."""
+    _, people = _read_contacts(contacts)
+    return {person: tuple(servers) for person, servers in people.items()}
 
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-def sms_phones(recipients: Mapping[str, tuple[Recipient, ...]]) -> dict[str, frozenset[str]]:
-    """Phone number (E.164) → ids of the recipients that text it: the targets of the contacts file's SMS
-    gateways (Apprise's Twilio plugin lists them as ``('T', '+1612...')``), and the ``to`` payload field of a JSON
-    webhook (``json://host/path?:to=%2B1612...``: the local phone inbox's SMS phones, notifiers/inbox.py, or a
-    gateway of one's own taking JSON), so that an SMS reply from a number finds the alerts sent to it."""
+def sms_phones(*groups: Mapping[str, tuple[Recipient, ...]]) -> dict[str, frozenset[str]]:
+    """Phone number (E.164) → ids of the recipients that text it, over teams' and people's recipients: the
+    targets of the contacts file's SMS gateways (Apprise's Twilio plugin lists them as ``('T', '+1612...')``), and
+    the ``to`` payload field of a JSON webhook (``json://host/path?:to=%2B1612...``: the local phone inbox's SMS
+    phones, notifiers/inbox.py, or a gateway of one's own taking JSON), so that an SMS reply from a number finds
+    the alerts sent to it."""
     phones: dict[str, set[str]] = {}
-    for team in recipients.values():
-        for recipient in team:
-            for target in _phone_targets(recipient.server):
-                number = str(target[-1] if isinstance(target, tuple) and target else target)
-                if E164.fullmatch(number):
-                    phones.setdefault(number, set()).add(recipient.id)
+    for recipients in groups:
+        for group in recipients.values():
+            for recipient in group:
+                for target in _phone_targets(recipient.server):
+                    number = str(target[-1] if isinstance(target, tuple) and target else target)
+                    if E164.fullmatch(number):
+                        phones.setdefault(number, set()).add(recipient.id)
     return {number: frozenset(ids) for number, ids in phones.items()}
 
 
@@ -128,6 +153,11 @@ def _phone_targets(server: Any) -> list[Any]:
     """What a recipient texts: its plugin's targets, and a JSON webhook's ``to`` payload field."""
     extra = (getattr(server, "payload_extras", None) or {}).get("to")
     return [*(getattr(server, "targets", None) or ()), *([extra] if isinstance(extra, str) else [])]
+
+
+def recipient_people(people: Mapping[str, tuple[Recipient, ...]]) -> dict[str, str]:
+    """Recipient id → the roster person whose contact method it is (an SMS reply names who answered)."""
+    return {r.id: r.person for group in people.values() for r in group if r.person is not None}
 
 
 @dataclass(frozen=True)
@@ -162,7 +192,8 @@ class RetryPolicy:
 
 
 class AppriseNotifier:
-    """Delivery as small stages for one intent: send to the team's recipients on one channel at a time
+    """Delivery as small stages for one intent: send to the team's recipients (or, for a person's page, that
+    person's: ``people``, from ``load_people``; only the intent's channel when it names one) on one channel at a time
     (push, then SMS, then e-mail by default), all of a channel's recipients at once, each after its rate
     limit and with retries; the next channel only when nobody on this one was reached; every recipient's
     outcome recorded. Each recipient's message carries its own signed ack link. Dedup by intent id is the
@@ -179,8 +210,10 @@ class AppriseNotifier:
         ack_links: AckSigner | None = None,
         limiter: RecipientRateLimiter | None = None,
         observer: DeliveryObserver | None = None,
+        people: dict[str, tuple[Recipient, ...]] | None = None,
     ):
         self._recipients = recipients
+        self._people = people or {}
         self.observer = observer
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -189,8 +222,8 @@ class AppriseNotifier:
         self._ack_links = ack_links
         self._limiter = limiter or RecipientRateLimiter()
         self._unposted: set[str] = set()  # intents being sent, none of whose posts has begun (waiting on rate limits)
-        for team_recipients in recipients.values():
-            for recipient in team_recipients:
+        for group in (*recipients.values(), *self._people.values()):
+            for recipient in group:
                 # Apprise gives up reading a plugin's answer after 4 s and reports a failure, while the
                 # gateway may still deliver: a retry then sends the alert twice. Our timeout is the one.
                 recipient.server.socket_read_timeout = timeout
@@ -207,8 +240,20 @@ class AppriseNotifier:
 
     def channels(self, team: str) -> list[tuple[str, list[Recipient]]]:
         """The team's recipients grouped by channel, in the order channels are tried."""
+        return self._by_channel(self._recipients.get(team, ()))
+
+    def channels_for(self, intent: NotificationIntent) -> list[tuple[str, list[Recipient]]]:
+        """Whom the intent reaches, grouped by channel in the order tried: the person's recipients when it pages
+        a person, else the team's; only the intent's channel when it names one (the core cycles a person's
+        channels by time: this adapter never falls through to a channel it was not given)."""
+        recipients = self._people.get(intent.person, ()) if intent.person is not None else self._recipients.get(intent.team, ())
+        if intent.channel is not None:
+            recipients = tuple(r for r in recipients if r.channel == intent.channel)
+        return self._by_channel(recipients)
+
+    def _by_channel(self, recipients: tuple[Recipient, ...]) -> list[tuple[str, list[Recipient]]]:
         groups: dict[str, list[Recipient]] = {}
-        for recipient in self._recipients.get(team, ()):
+        for recipient in recipients:
             groups.setdefault(recipient.channel, []).append(recipient)
         rank = {name: n for n, name in enumerate(self._order)}
         return sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
@@ -269,11 +314,11 @@ class AppriseNotifier:
             self._unposted.discard(intent.intent_id)
 
     async def _send_on_channels(self, intent: NotificationIntent) -> Delivery:
-        channels = self.channels(intent.team)
+        channels = self.channels_for(intent)
         if not channels:
             if self.observer is not None:
                 self.observer.no_recipients()
-            log.warning("notify.no_recipients", intent_id=intent.intent_id, team=intent.team)
+            log.warning("notify.no_recipients", intent_id=intent.intent_id, team=intent.team, person=intent.person, channel=intent.channel)
             return Delivery("no_recipients", ())
         results: list[RecipientResult] = []
         first_reached: list[float] = []

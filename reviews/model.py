@@ -455,6 +455,52 @@ def if_cant_respond(records: Iterable[TimelineRecord], team: str) -> IfCantRespo
 
 
 @dataclass(frozen=True)
+class Follows:
+    """What follows the answers given for a team, judged from the activation's stored timeline for one person
+    paged (issue 16, item 6): the teams its escalation tells (``chain``; empty: nobody is told automatically),
+    its deadline, whether the escalation already fired (``told`` at ``told_at``), who else of the team stands
+    answered "acknowledge" or "on my way" (``answered``: names, or None for an answer from a team's shared
+    phone), and whether the team pages its people one by one (a "can't respond" then pages the next first)."""
+
+    team: str
+    chain: tuple[str, ...] = ()
+    deadline: datetime | None = None
+    told: tuple[str, ...] = ()
+    told_at: datetime | None = None
+    answered: tuple[str | None, ...] = ()
+    pages_people: bool = False
+
+    def if_cant_respond(self) -> IfCantRespond:
+        """What this person's "can't respond" brings about, in IfCantRespond's terms: the chain is told only
+        when nobody else of the team stands answered (the person's own earlier answer is withdrawn by it)."""
+        will_tell = () if self.answered else tuple(t for t in self.chain if t not in self.told)
+        return IfCantRespond(will_tell, self.told, self.told_at)
+
+
+def what_follows(records: Iterable[TimelineRecord], team: str, person: str | None) -> Follows:
+    """``Follows`` for ``person`` (None: a team's shared phone) paged for ``team``. Assumes the core's rules for
+    person pages: a person's ack or "on my way" stops the team's paging and escalation; their later "can't
+    respond" withdraws it (so their own answers never count as someone else's); answers from a team's shared
+    phone carry no person and each stands. Like ``if_cant_respond``, the stored timeline may lag the core."""
+    records = sorted(records, key=_order)
+    intents = [r for r in records if isinstance(r, IntentCreated) and r.team == team and r.purpose == "alert"]
+    own = next((r for r in intents if r.step != "escalation"), None)
+    pages_people = any(r.person is not None for r in intents)
+    if own is None or own.ack_deadline is None:
+        return Follows(team, pages_people=pages_people)
+    fired = [r for r in records if isinstance(r, IntentCreated) and r.step == "escalation" and r.escalated_team == team]
+    latest: dict[str, AckRecorded] = {}
+    for n, answer in enumerate(r for r in records if isinstance(r, AckRecorded) and r.team == team):
+        key = f"person:{answer.person}" if answer.person is not None else f"phone:{n}"
+        if answer.person is None or answer.person != person:
+            latest[key] = answer
+    answered = tuple(a.name or a.person for a in latest.values() if a.response != "unable")
+    chain = own.escalates_to if own.escalates_to is not None else LEGACY_ESCALATION
+    return Follows(team, tuple(t for t in chain if t != team), own.ack_deadline, tuple(dict.fromkeys(r.team for r in fired)),
+                   fired[0].at if fired else None, answered, pages_people)
+
+
+@dataclass(frozen=True)
 class TeamSummary:
     """One team over a range: alerts, acks, time to ack, share acked within the deadline.
 

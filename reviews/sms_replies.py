@@ -7,8 +7,10 @@ auth token, base64. Compared in constant time.
 
 Grammar: one answer word and at most one short code, in either order, case and accents ignored:
 ``1``/``ACK``, ``2``/``OMW``, ``3``/``NO`` in English, and the words of ``REPLY_WORDS`` for each other
-language (the non-English words await review by native speakers). Words are single words: a reply is split on
-spaces, so a phrase such as Hmong "tsis tau" would read as two tokens.
+language (the non-English words await review by native speakers); and optionally a confirmation word
+(``YES``/``Y``, and ``CONFIRM_WORDS`` per language): "can't respond" is taken only when confirmed
+("3 K7 YES"); the webhook asks for it otherwise. Words are single words: a reply is split on spaces, so a
+phrase such as Hmong "tsis tau" would read as two tokens.
 
 Language: an open alert speaks the language its IntentCreated records (English when absent); what the phone is
 told back is in that language (reviews/texts.py), and a refusal before an alert is chosen is in the language
@@ -23,7 +25,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -43,6 +45,12 @@ REPLY_WORDS: dict[str, dict[str, Answer]] = {
     "es": {"RECIBIDO": "ack", "VOY": "on_my_way", "NO": "unable"},
     "so": {"HAA": "ack", "HELAY": "ack", "IMANAYA": "on_my_way", "MAYA": "unable"},  # yes, received, coming, no
     "hmn": {"YOG": "ack", "TUAJ": "on_my_way", "MUS": "on_my_way", "TSIS": "unable"},  # yes, coming, going, not
+}
+# language -> the words that confirm a "can't respond" ("3 YES"); none is two characters of CODE_ALPHABET
+CONFIRM_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({"YES", "Y"}),
+    "es": frozenset({"SI"}),  # "sí", accents folded; awaiting review by a native speaker
+    # Somali and Hmong "yes" (HAA, YOG) already mean "acknowledge": their speakers confirm with YES
 }
 # no 0/O, 1/I/L: a code read off a lock screen at night is typed back right
 MAX_REPLY_CHARS = 160  # one SMS segment: a longer body is not an answer
@@ -64,10 +72,12 @@ def signature_valid(auth_token: str, url: str, form: Iterable[tuple[str, str]], 
 
 @dataclass(frozen=True)
 class Reply:
-    """What an SMS reply says: the answer, and the short code when the person typed one."""
+    """What an SMS reply says: the answer, the short code when the person typed one, and whether it carries a
+    confirmation word (a "can't respond" is taken only with one)."""
 
     answer: Answer
     code: str | None = None
+    confirmed: bool = False
 
 
 class ReplyError(ValueError):
@@ -102,20 +112,28 @@ def words_for(languages: Iterable[str]) -> dict[str, Answer]:
     return words
 
 
-def parse_reply(body: str, words: Mapping[str, Answer] | None = None) -> Reply:
-    """The answer and short code in an SMS body; ``ReplyError`` (its text for the phone) when it has none,
-    two answers, or a token that is neither."""
+def confirm_words_for(languages: Iterable[str]) -> frozenset[str]:
+    """The confirmation words of English and of each language given."""
+    return CONFIRM_WORDS["en"].union(*(CONFIRM_WORDS.get(language, frozenset()) for language in languages))
+
+
+def parse_reply(body: str, words: Mapping[str, Answer] | None = None, confirm_words: frozenset[str] | None = None) -> Reply:
+    """The answer, short code and confirmation in an SMS body; ``ReplyError`` (its text for the phone) when it
+    has no answer, two answers, or a token that is none of these."""
     if len(body) > MAX_REPLY_CHARS:
         raise ReplyError("reply.how")
     table = words if words is not None else REPLY_WORDS["en"]
+    confirms = confirm_words if confirm_words is not None else CONFIRM_WORDS["en"]
     tokens = re.findall(r"[^\s.,;:!?]+", _folded(body))
+    confirmed = any(t in confirms for t in tokens)
+    tokens = [t for t in tokens if t not in confirms]
     answers = [a for a in (_answer_of(t, table) for t in tokens) if a is not None]
     codes = [t for t in tokens if _answer_of(t, table) is None]
     if len(answers) != 1 or len(codes) > 1:
         raise ReplyError("reply.how_with_code")
     if codes and not re.fullmatch(rf"[{CODE_ALPHABET}]{{{CODE_CHARS}}}", codes[0]):
         raise ReplyError("reply.not_a_code", token=codes[0][:8])
-    return Reply(answers[0], codes[0] if codes else None)
+    return Reply(answers[0], codes[0] if codes else None, confirmed)
 
 
 @dataclass(frozen=True)
@@ -136,16 +154,15 @@ class OpenAlert:
         return short_code(self.intent_id)
 
 
-def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> list[OpenAlert]:
-    """The alerts delivered to any of ``recipient_ids`` at or after ``since`` whose team has not
-    acknowledged (an "on my way" or "ack" closes it; "can't respond" does not), oldest first."""
+def delivered_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> list[OpenAlert]:
+    """The alerts delivered to any of ``recipient_ids`` at or after ``since`` whose activation has a stored
+    report, answered or not, oldest first."""
     records = list(records)
     refs = {r.activation_id: r.incident_id for r in records if isinstance(r, EventReceived)}
-    answered = {(r.activation_id, r.team) for r in records if isinstance(r, AckRecorded) and r.response != "unable"}
     languages = {r.intent_id: r.language for r in records if isinstance(r, IntentCreated)}
     found: dict[str, OpenAlert] = {}
     for record in records:
-        if not isinstance(record, AlertDelivered) or record.at < since or (record.activation_id, record.team) in answered:
+        if not isinstance(record, AlertDelivered) or record.at < since:
             continue
         if record.activation_id not in refs:
             continue  # no report stored to name the activation by: the core could not route the answer
@@ -154,6 +171,18 @@ def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str]
                 found[record.intent_id] = OpenAlert(record.activation_id, record.intent_id, record.team, refs[record.activation_id],
                                                     result.recipient_id, record.at, languages.get(record.intent_id, ENGLISH))
     return sorted(found.values(), key=lambda a: a.sent_at)
+
+
+def open_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime, person: str | None = None,
+                own: Collection[str] = ()) -> list[OpenAlert]:
+    """The alerts delivered to any of ``recipient_ids`` at or after ``since`` whose team has not acknowledged
+    (an "on my way" or "ack" closes it; "can't respond" does not), oldest first. An alert the phone's own
+    ``person`` answered, or whose intent id is in ``own`` (answered from this phone), stays open: its answer
+    may change."""
+    records = list(records)
+    answered = {(r.activation_id, r.team) for r in records
+                if isinstance(r, AckRecorded) and r.response != "unable" and (person is None or r.person != person)}
+    return [a for a in delivered_alerts(records, recipient_ids, since) if (a.activation_id, a.team) not in answered or a.intent_id in own]
 
 
 def phone_language(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> str:

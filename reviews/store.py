@@ -3,8 +3,9 @@
 Appending is idempotent on the record's deterministic ``entry_id``: the sink re-reads the timeline
 topic at least once after a restart, and a record already stored is left as it is.
 
-It also keeps the uses of ack links (``ack_tokens``): the token id is the primary key, so of two
-taps racing on one link (two web workers, or a double tap), exactly one insert wins.
+It also keeps the uses of ack links (``ack_tokens``): (token id, answer) is the primary key, so a link's
+answer can change while it is valid (ack, on my way, can't respond: each once), and of two taps of one
+answer racing on one link (two web workers, or a double tap) exactly one insert wins.
 
 The next-day activation review adds its users, the outcomes teams report (append-only: a correction is a
 new row), notes and an audit log. The schema is Alembic's (``reviews/migrations``); the ``metadata``
@@ -70,7 +71,7 @@ ack_tokens = Table(
     Column("activation_id", String(64), nullable=False, index=True),
     Column("team", String(100), nullable=False),
     Column("recipient", String(300), nullable=False),
-    Column("response", String(16), nullable=False),
+    Column("response", String(16), primary_key=True),  # revision 0004: one use per (token, answer)
     Column("used_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -351,7 +352,8 @@ class ReviewStore:
             return int(conn.execute(query).scalar_one())
 
     def claim_ack_token(self, claim: AckClaim, response: str, now: datetime) -> AckUse | None:
-        """Record the one use of an ack link: None when this call claimed it, else the earlier use."""
+        """Record the one use of this answer on an ack link: None when this call claimed it, else the earlier
+        use of the same answer (a link's other answers are claimed apart: its answer may change)."""
         row = {
             "token_id": claim.token_id,
             "activation_id": claim.activation_id,
@@ -361,29 +363,44 @@ class ReviewStore:
             "used_at": _aware(now),
         }
         statement = (
-            self._insert(ack_tokens).values(row).on_conflict_do_nothing(index_elements=["token_id"]).returning(ack_tokens.c.token_id)
+            self._insert(ack_tokens).values(row).on_conflict_do_nothing(index_elements=["token_id", "response"])
+            .returning(ack_tokens.c.token_id)
         )
         # A claim released between our refused insert and our read leaves no earlier use: try again.
         for _ in range(3):
             with self.engine.begin() as conn:
                 if conn.execute(statement).first() is not None:
                     return None
-            earlier = self.ack_token_use(claim.token_id)
+            earlier = next((use for use in self.ack_token_uses(claim.token_id) if use.response == response), None)
             if earlier is not None:
                 return earlier
         raise RuntimeError(f"ack token {claim.token_id} kept being claimed and released")
 
-    def ack_token_use(self, token_id: str) -> AckUse | None:
-        """The use of an ack link, or None while it is unused."""
-        query = select(ack_tokens.c.response, ack_tokens.c.used_at).where(ack_tokens.c.token_id == token_id)
+    def ack_token_uses(self, token_id: str) -> list[AckUse]:
+        """The answers given with an ack link, oldest first (empty while it is unused)."""
+        query = (select(ack_tokens.c.response, ack_tokens.c.used_at).where(ack_tokens.c.token_id == token_id)
+                 .order_by(ack_tokens.c.used_at, ack_tokens.c.response))
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return None if row is None else AckUse(response=row.response, used_at=_utc(row.used_at))
+            return [AckUse(response=row.response, used_at=_utc(row.used_at)) for row in conn.execute(query)]
 
-    def release_ack_token(self, token_id: str) -> None:
-        """Forget the use of an ack link (its answer could not be published), so the person can try again."""
+    def answered_tokens(self, token_ids: Iterable[str]) -> set[str]:
+        """Those of ``token_ids`` with at least one answer recorded."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(token_ids):
+                query = select(ack_tokens.c.token_id).distinct().where(ack_tokens.c.token_id.in_(chunk))
+                found.update(row.token_id for row in conn.execute(query))
+        return found
+
+    def ack_token_use(self, token_id: str) -> AckUse | None:
+        """The latest use of an ack link, or None while it is unused."""
+        uses = self.ack_token_uses(token_id)
+        return uses[-1] if uses else None
+
+    def release_ack_token(self, token_id: str, response: str) -> None:
+        """Forget one answer's use of an ack link (it could not be published), so the person can try again."""
         with self.engine.begin() as conn:
-            conn.execute(ack_tokens.delete().where(ack_tokens.c.token_id == token_id))
+            conn.execute(ack_tokens.delete().where(ack_tokens.c.token_id == token_id, ack_tokens.c.response == response))
 
     def activations_delivered_since(self, since: datetime) -> list[str]:
         """Ids of the activations with an alert delivery recorded at or after ``since`` (SMS replies look

@@ -1,9 +1,12 @@
-"""The answer pages behind an alert's link: ``GET /ack/{token}`` shows a phone-sized page with three
-buttons; ``POST /ack/{token}`` records the answer once and publishes an ``AckMessage`` to the acks topic.
+"""The answer pages behind an alert's link: ``GET /ack/{token}`` shows a phone-sized page with the answer
+buttons; ``POST /ack/{token}`` records an answer and publishes an ``AckMessage`` to the acks topic.
 
-The signed token is the permission: nobody signs in to tap "On my way". The review store's
-``ack_tokens`` table makes a link single use; if publishing fails the use is released, so the person can
-tap again. Tokens are capabilities: nothing here logs one (only its token id).
+The signed token is the permission: nobody signs in to tap "On my way". The answer may change while the
+link is valid (acknowledge → on my way → can't respond): the review store's ``ack_tokens`` table records
+each answer of a link once, so the same answer twice is published once; if publishing fails that answer's use
+is released, so the person can tap again. "Can't respond" asks to confirm first (a second page with one
+button). Every page says what follows, truthfully for the team's state (``what_follows``). Tokens are
+capabilities: nothing here logs one (only its token id).
 
 Everything the person reads is in the alert's language (reviews/texts.py): the language its IntentCreated
 records, English when absent. A refusal before the link is known to be genuine stays English.
@@ -22,7 +25,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from notifiers.ack_links import AckClaim, AckTokenError
-from reviews.model import IfCantRespond, if_cant_respond
+from reviews.model import Follows, IfCantRespond, what_follows
 from reviews.store import AckUse
 from reviews.texts import link_until, text
 from reviews.web.deps import Web, WebContext
@@ -118,24 +121,17 @@ async def verified_claim(web: WebContext, token: str) -> AckClaim:
     return claim
 
 
-def already_used(web: WebContext, claim: AckClaim, use: AckUse, language: str = ENGLISH) -> Refusal:
-    """The 409 for a link used before: when, and with which answer."""
-    log.info("ack_web.refused", reason="already_used", token_id=claim.token_id)
-    return Refusal(409, text("used.heading", language), text("used.message", language, at=web.hhmm(use.used_at), label=label(use.response, language)),
-                   answer="used", language=language)
-
-
 @router.get("/ack/{token}", response_class=HTMLResponse)
 async def ack_page(token: str, web: Web) -> HTMLResponse:
-    """The answer page: what happened, where, by when and who has answered; the team, when the link expires, and
-    the three buttons."""
+    """The answer page: what happened, where, by when and who has answered; the team, when the link expires, the
+    answer given so far with this link and what follows it, and the buttons for the answers still to give."""
     claim = await verified_claim(web, token)
-    # the records first: the page, and the refusal of a used link, speak the alert's language
+    # the records first: the page speaks the alert's language
     records = await in_ack_store(web.store.records, claim.activation_id)
     language = language_of(records, claim.intent_id)
-    earlier = await in_ack_store(web.store.ack_token_use, claim.token_id)
-    if earlier is not None:
-        raise already_used(web, claim, earlier, language)
+    uses = await in_ack_store(web.store.ack_token_uses, claim.token_id)
+    follows = what_follows(records, claim.team, claim.person)
+    current = uses[-1] if uses else None
     expires = claim.expires_at.astimezone(web.zone)
     # deadlines are the activation's own times: time left is judged on the review clock, as the review pages do
     incident = incident_of(records, claim.team, claim.intent_id, web.team_precision or {}, web.zone, web.review_clock(),
@@ -147,9 +143,11 @@ async def ack_page(token: str, web: Web) -> HTMLResponse:
         team=claim.team,
         activation=claim.activation_id[:12],
         expires=link_until(expires, language),
-        choices=choices(language),
+        choices=choices_left(uses, language),
         incident=incident,
-        unable_hint=unable_hint(if_cant_respond(records, claim.team), web.hhmm, language),
+        your_answer=current and f"{YOUR_ANSWER}: {label(current.response, language)}, {web.hhmm(current.used_at)}",
+        next_step=next_step(follows, current.response if current else None, web.hhmm, web.review_clock(), language),
+        unable_hint=cant_respond_hint(follows, web.hhmm, language),
     )
 
 
@@ -166,43 +164,135 @@ async def posted_response(request: Request) -> str:
 async def ack_answer(token: str, request: Request, web: Web) -> HTMLResponse:
     """Record the answer tapped and confirm it; every answer is counted by its result."""
     try:
-        page = await record_answer(web, token, request)
+        page, result = await record_answer(web, token, request)
     except Refusal as refusal:
         if refusal.answer is not None:
             web.metrics.answer(await posted_response(request), refusal.answer)
         raise
-    web.metrics.answer(await posted_response(request), "ok")
+    web.metrics.answer(await posted_response(request), result)
     return page
 
 
-async def record_answer(web: WebContext, token: str, request: Request) -> HTMLResponse:
-    """Use the link once, publish the answer to the acks topic (releasing the link if that fails), and
-    say what follows."""
+async def record_answer(web: WebContext, token: str, request: Request) -> tuple[HTMLResponse, str]:
+    """Ask to confirm a "can't respond"; else record this answer of the link once, publish it to the acks topic
+    (releasing it if that fails), and say what follows. The page and its metrics result (ok, confirm, used)."""
     claim = await verified_claim(web, token)
-    response = (await request.form()).get("response")
+    form = await request.form()
+    response = form.get("response")
     if response not in CONFIRMATIONS:
         allowed = ", ".join(CONFIRMATIONS)
         raise Refusal(400, "Unknown answer", f"Unknown answer: response must be one of {allowed}")
     # read before anything is recorded: a store that fails here is "try again", never a lost answer
     records = await in_ack_store(web.store.records, claim.activation_id)
     language = language_of(records, claim.intent_id)
-    if response == "unable":
-        confirmation = unable_confirmation(if_cant_respond(records, claim.team), web.hhmm, language)
-    else:
-        confirmation = text(f"confirm.{response}", language)
-    earlier = await in_ack_store(web.store.claim_ack_token, claim, response, web.clock())
+    follows = what_follows(records, claim.team, claim.person)
+    if response == "unable" and form.get("confirm") != "yes":
+        # one tap on "can't respond" may page the next person or escalate: a second, deliberate tap records it
+        return render_page("ack_confirm.html", lang=language, heading=CONFIRM_HEADING, message=cant_respond_hint(follows, web.hhmm, language),
+                           confirm=CONFIRM_BUTTON, back=CONFIRM_BACK), "confirm"
+    # "acknowledge" after "on my way" says nothing new: like the same answer twice (a double tap, a re-sent
+    # alert's link), it is not published again
+    earlier = next((use for use in await in_ack_store(web.store.ack_token_uses, claim.token_id) if use.response == "on_my_way"),
+                   None) if response == "ack" else None
+    earlier = earlier or await in_ack_store(web.store.claim_ack_token, claim, response, web.clock())
     if earlier is not None:
-        raise already_used(web, claim, earlier, language)
-    message = AckMessage(ref=claim.ref, team=claim.team, response=response, recipient=claim.recipient, token_id=claim.token_id)
+        log.info("ack_web.already_recorded", token_id=claim.token_id, response=response)
+        message = " ".join(part for part in (
+            text("used.message", language, at=web.hhmm(earlier.used_at), label=label(earlier.response, language)) + ".",
+            next_step(follows, earlier.response, web.hhmm, web.review_clock(), language)) if part)
+        return render_page("message.html", 409, lang=language, heading=text("used.heading", language), message=message, tone="ok"), "used"
+    message = AckMessage(ref=claim.ref, team=claim.team, response=response, recipient=claim.recipient, token_id=claim.token_id,
+                         person=claim.person)
     try:
         await web.publish_ack(message)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the answer is not on the topic: let them retry
         log.warning("ack_web.publish_failed", token_id=claim.token_id, error=type(exc).__name__)
-        await in_ack_store(web.store.release_ack_token, claim.token_id)
+        await in_ack_store(web.store.release_ack_token, claim.token_id, response)
         raise Refusal(503, text("retry.heading", language), text("retry.message", language), answer="failed", language=language) from exc
     except BaseException:
         # Cancelled mid-publish: the answer may not be out; a second ack is harmless, a lost one is not.
-        await asyncio.shield(run_in_threadpool(web.store.release_ack_token, claim.token_id))
+        await asyncio.shield(run_in_threadpool(web.store.release_ack_token, claim.token_id, response))
         raise
     log.info("ack_web.answered", token_id=claim.token_id, activation_id=claim.activation_id, team=claim.team, response=response)
-    return render_page("message.html", lang=language, heading=text("confirm.heading", language), message=confirmation, tone="ok")
+    confirmation = answer_confirmation(follows, response, web.hhmm, web.review_clock(), language)
+    return render_page("message.html", lang=language, heading=text("confirm.heading", language), message=confirmation, tone="ok"), "ok"
+
+
+# --- Issue 16, item 6: changing answers, the "can't respond" confirmation, and what follows each answer. The
+# sentences new with it are English only for now (kept together here for reviews/texts.py, which needs them in es,
+# so and hmn first): an alert in another language gets the translated texts from before item 6 instead (what a
+# "can't respond" brings about, who was already told), never a sentence half in one language and half in another;
+# the confirmation page's four short labels stay English there.
+
+YOUR_ANSWER = "Your answer"
+CONFIRM_HEADING = "Can't respond?"
+CONFIRM_BUTTON = "Yes, I can't respond"
+CONFIRM_BACK = "No, go back"
+
+
+def choices_left(uses: Sequence[AckUse], language: str = ENGLISH) -> tuple[tuple[str, str], ...]:
+    """The answers still to give with a link: each once; "acknowledge" no more once "on my way" is given (it says
+    more)."""
+    given = {use.response for use in uses}
+    return tuple((value, word) for value, word in choices(language)
+                 if value not in given and not (value == "ack" and "on_my_way" in given))
+
+
+def _who(answered: Sequence[str | None], team: str) -> str:
+    # an answer from a team's shared phone names nobody (it may be this very phone's): the team has answered
+    names = [name for name in dict.fromkeys(answered) if name]
+    return f"{' and '.join(names)} answered" if names and None not in answered else f"{team} has answered"
+
+
+def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], str], now: datetime, language: str = ENGLISH) -> str:
+    """What happens next for the team, after ``answer`` (None: not answered yet with this link): the escalation
+    stopped, or told at a time, or to be told at the deadline unless someone answers; or nobody told at all.
+    Empty in a language these sentences are not translated into yet, unless a translated text says it."""
+    if language != ENGLISH:
+        told = _already_told(follows.if_cant_respond(), hhmm, language)
+        return told or (text("nobody_told", language) if not follows.chain else "")
+    if follows.told and follows.told_at is not None:
+        return f"{_named(follows.told, language)} {'was' if len(follows.told) == 1 else 'were'} told at {hhmm(follows.told_at)}."
+    if not follows.chain:
+        return text("nobody_told", language)
+    chain = _named(follows.chain, language)
+    if answer in ("ack", "on_my_way"):
+        if follows.deadline is not None and now > follows.deadline:
+            return f"Your answer came after the {hhmm(follows.deadline)} deadline: {chain} may have been told already."
+        return f"Escalation stopped: {chain} will not be told."
+    if follows.answered:
+        if answer == "unable":
+            return f"{_who(follows.answered, follows.team)}, so the escalation stays stopped."
+        return f"Escalation stopped: {_who(follows.answered, follows.team)}."
+    if answer == "unable":
+        return _cant_respond_now(follows, language)
+    if follows.deadline is not None and now > follows.deadline:
+        return f"The {hhmm(follows.deadline)} deadline has passed: {chain} is being told."
+    return f"{chain} will be told at {hhmm(follows.deadline)} unless someone answers." if follows.deadline else text("nobody_told", language)
+
+
+def _cant_respond_now(follows: Follows, language: str) -> str:
+    if follows.pages_people:
+        return (f"The next person on call for {follows.team} is paged now; if nobody is left, {_named(follows.chain, language)} "
+                "is told at once.")
+    return f"{_named(follows.chain, language)} will be told at once."
+
+
+def cant_respond_hint(follows: Follows, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
+    """The line under the answer buttons (and the confirmation question): what "can't respond" brings about."""
+    if follows.chain and not follows.told and language == ENGLISH:
+        if follows.answered:
+            return f"Can't respond is noted; {_who(follows.answered, follows.team)}, so the escalation stays stopped."
+        if follows.pages_people:
+            return f"Can't respond pages the next person on call now; {_named(follows.chain, language)} is told at once only when nobody is left."
+    return unable_hint(follows.if_cant_respond(), hhmm, language)
+
+
+def answer_confirmation(follows: Follows, answer: str, hhmm: Callable[[datetime], str], now: datetime, language: str = ENGLISH) -> str:
+    """What the answer page confirms after an answer is recorded, with what follows it."""
+    if answer != "unable":
+        follows_text = next_step(follows, answer, hhmm, now, language)
+        return f"{text(f'confirm.{answer}', language)}. {follows_text}" if follows_text else text(f"confirm.{answer}", language)
+    if follows.chain and not follows.told and (follows.answered or follows.pages_people) and language == ENGLISH:
+        return f"Noted: you can't respond. {next_step(follows, answer, hhmm, now, language)}"
+    return unable_confirmation(follows.if_cant_respond(), hhmm, language)

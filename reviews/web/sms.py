@@ -7,7 +7,11 @@ answered by TwiML ``<Response><Message>``, which Twilio sends back to the phone 
 the reason it was not taken. The phone number names recipients of the contacts file (``SmsInbound.phones``);
 the alerts delivered to them in the last ``window`` whose team has not acknowledged are the open ones.
 A reply is used once, by its ``MessageSid`` (kept with the ack links' uses in ``ack_tokens``); its
-answer goes to the acks topic as an ``AckMessage`` like a link's. Every refusal and answer is audited;
+answer goes to the acks topic as an ``AckMessage`` like a link's, with the person whose contact the phone
+is (``SmsInbound.people``). As on the answer page, the answer may change while the alert is open (an alert
+the phone's person answered stays open to them), each answer of an alert is recorded once (under the alert
+link's token id, so a link and a reply do not both publish it), and "can't respond" ("3") is taken only
+when confirmed: the reply asks for "3 K7 YES" and records nothing until then. Every refusal and answer is audited;
 the auth token and whole phone numbers are never logged.
 
 What the phone is told back is in the alert's language (``IntentCreated.language``, reviews/texts.py): the
@@ -19,7 +23,7 @@ phone's open alerts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
@@ -29,11 +33,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from notifiers.ack_links import AckClaim
+from reviews.model import Follows, what_follows
 from reviews.sms_replies import (
     OpenAlert,
     Reply,
     ReplyError,
     choose_alert,
+    confirm_words_for,
+    delivered_alerts,
     open_alerts,
     parse_reply,
     phone_language,
@@ -41,7 +48,7 @@ from reviews.sms_replies import (
     words_for,
 )
 from reviews.texts import text
-from reviews.web.answers import in_ack_store, label
+from reviews.web.answers import cant_respond_hint, in_ack_store, label, next_step
 from reviews.web.deps import Web, WebContext
 from reviews.web.pages import Refusal
 from stream.model.events import AckMessage, stable_id
@@ -61,13 +68,15 @@ MAX_FIELD_CHARS = 1600  # Twilio's longest message; a bigger field is not from t
 class SmsInbound:
     """What the inbound webhook needs: the account's auth token (from a file or the environment, never the
     command line), the public URL the gateway posts to, the phone numbers (E.164) of the contacts file's
-    recipients, the languages whose reply words are understood, and how long an alert stays answerable."""
+    recipients, the languages whose reply words are understood, how long an alert stays answerable, and whose
+    contact method each recipient is (``recipient_people``)."""
 
     auth_token: str = field(repr=False)
     public_url: str
     phones: Mapping[str, frozenset[str]]
     languages: tuple[str, ...] = ()
     window: timedelta = timedelta(hours=12)  # the ack links' lifetime
+    people: Mapping[str, str] = field(default_factory=dict)  # recipient id -> the roster person whose contact it is
 
     def __post_init__(self) -> None:
         if not self.auth_token:
@@ -155,14 +164,41 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
         log.info("sms.refused", reason="unknown_number", phone=masked_phone(phone))
         await _audit(web, "sms_refused", phone, "unknown_number")
         return twiml(UNKNOWN_NUMBER)
-    alerts = open_alerts(records, recipients, since)
+    alerts = await phone_alerts(web, sms, records, recipients, since)
     try:
-        reply = parse_reply(body, words_for((*sms.languages, *(a.language for a in alerts))))
+        languages = (*sms.languages, *(a.language for a in alerts))
+        reply = parse_reply(body, words_for(languages), confirm_words_for(languages))
         alert = choose_alert(alerts, reply)
     except ReplyError as refusal:
         await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])  # the audit log keeps English
         return twiml(text("sms.refused", language, reason=refusal.text(language)))
-    return await record_reply(web, phone, use_id, reply, alert)
+    person = sms.people.get(alert.recipient_id)
+    follows = what_follows([r for r in records if r.activation_id == alert.activation_id], alert.team, person)
+    if reply.answer == "unable" and not reply.confirmed:
+        # as on the answer page, "can't respond" is taken on a second, deliberate reply: nothing is recorded yet
+        # (this question is English in every language for now, like the page's: reviews/web/answers.py)
+        await _audit(web, "sms_confirm_asked", phone, f"{alert.team} {alert.activation_id} unable {alert.code}")
+        hint = cant_respond_hint(follows, web.hhmm, alert.language)
+        return twiml(f"Vigil: Can't respond to alert {alert.code}? {hint} Reply 3 {alert.code} YES to confirm.")
+    return await record_reply(web, phone, use_id, reply, alert, follows, person)
+
+
+def answer_token(alert: OpenAlert) -> str:
+    """The id an SMS answer to ``alert`` is recorded under: the token id of the ack link sent with it to the
+    same recipient, so that an answer given by link and by reply is recorded (and published) once."""
+    return stable_id("ack", alert.intent_id, alert.recipient_id)
+
+
+async def phone_alerts(web: WebContext, sms: SmsInbound, records: list[TimelineRecord], recipients: frozenset[str],
+                       since: datetime) -> list[OpenAlert]:
+    """The open alerts sent to any of a phone's recipients within the answer window; an alert this phone's person,
+    or this phone, answered stays open (the answer may change)."""
+    delivered = delivered_alerts(records, recipients, since)
+    answered = await in_ack_store(web.store.answered_tokens, [answer_token(a) for a in delivered])
+    own = {a.intent_id for a in delivered if answer_token(a) in answered}
+    people = {sms.people[r] for r in recipients if r in sms.people}
+    person = next(iter(people)) if len(people) == 1 else None  # a number shared by two people answers for neither
+    return open_alerts(records, recipients, since, person, own)
 
 
 async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[TimelineRecord], datetime]:
@@ -174,25 +210,38 @@ async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[Timelin
     return [r for rs in records.values() for r in rs], since
 
 
-async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert) -> Response:
-    """Use the reply once, publish its answer to the acks topic (releasing the use if that fails), confirm."""
+async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert, follows: Follows,
+                       person: str | None) -> Response:
+    """Use the reply once and its answer once per alert, publish it to the acks topic (releasing both uses if that
+    fails), and confirm it with what follows."""
     now = web.clock()
     claim = AckClaim(token_id=use_id, activation_id=alert.activation_id, ref=alert.ref, team=alert.team,
-                     recipient=alert.recipient_id, intent_id=alert.intent_id, expires_at=now)
+                     recipient=alert.recipient_id, intent_id=alert.intent_id, expires_at=now, person=person)
     earlier = await in_ack_store(web.store.claim_ack_token, claim, reply.answer, now)
     if earlier is not None:  # the same message posted twice at once: the other request recorded it
         await _audit(web, "sms_refused", phone, "replay")
         return twiml(text("sms.replayed_now", alert.language, at=web.hhmm(earlier.used_at)))
-    message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id)
+    answer = replace(claim, token_id=answer_token(alert))
+    uses = await in_ack_store(web.store.ack_token_uses, answer.token_id)
+    # as on the answer page: the same answer twice, or "acknowledge" after "on my way", is not published again
+    given = next((u for u in uses if u.response == "on_my_way"), None) if reply.answer == "ack" else None
+    given = given or await in_ack_store(web.store.claim_ack_token, answer, reply.answer, now)
+    if given is not None:
+        await _audit(web, "sms_refused", phone, f"already_answered {alert.code}")
+        return twiml(text("sms.replayed", alert.language, at=web.hhmm(given.used_at), label=label(given.response, alert.language)))
+    message = AckMessage(ref=alert.ref, team=alert.team, response=reply.answer, recipient=alert.recipient_id, token_id=use_id, person=person)
     try:
         await web.publish_ack(message)
     except Exception as exc:  # noqa: BLE001 - the answer is not on the topic: the person replies again
         log.warning("sms.publish_failed", token_id=use_id, error=type(exc).__name__)
-        await in_ack_store(web.store.release_ack_token, use_id)
+        await in_ack_store(web.store.release_ack_token, answer.token_id, reply.answer)
+        await in_ack_store(web.store.release_ack_token, use_id, reply.answer)
         await _audit(web, "sms_refused", phone, "publish_failed")
         return twiml(text("sms.try_again", alert.language), 503)
     log.info("sms.answered", token_id=use_id, activation_id=alert.activation_id, team=alert.team, response=reply.answer)
     await _audit(web, "sms_answer", phone, f"{alert.team} {alert.activation_id} {reply.answer} {alert.code}")
     # the time the timeline will show for the answer: the activations' clock, as the pages and alerts say times
-    return twiml(text("sms.recorded", alert.language, label=label(reply.answer, alert.language), team=alert.team, code=alert.code,
-                      at=web.hhmm(web.review_clock())))
+    recorded = text("sms.recorded", alert.language, label=label(reply.answer, alert.language), team=alert.team, code=alert.code,
+                    at=web.hhmm(web.review_clock()))
+    follows_text = next_step(follows, reply.answer, web.hhmm, web.review_clock(), alert.language)
+    return twiml(f"{recorded} {follows_text}" if follows_text else recorded)

@@ -109,15 +109,17 @@ def sms_inbound(token_file: Path | None, contacts: Path | None, public_url: str 
     (never printing the token)."""
     if token_file is None:
         return None
-    from notifiers.apprise_adapter import ContactsError, load_recipients, sms_phones
+    from notifiers.apprise_adapter import ContactsError, load_people, load_recipients, recipient_people, sms_phones
     from reviews.web.sms import SmsInbound
 
     if contacts is None:
         _refuse("--sms-auth-token-file needs --contacts (VIGIL_CONTACTS): the phone numbers the SMS alerts go to")
     try:
         token = token_file.read_text(encoding="utf-8").strip()
-        phones = sms_phones(load_recipients(contacts))
-        return SmsInbound(auth_token=token, public_url=f"{(public_url or '').rstrip('/')}/sms/inbound", phones=phones)
+        people = load_people(contacts)
+        phones = sms_phones(load_recipients(contacts), people)
+        return SmsInbound(auth_token=token, public_url=f"{(public_url or '').rstrip('/')}/sms/inbound", phones=phones,
+                          people=recipient_people(people))
     except OSError as exc:
         _refuse(f"--sms-auth-token-file {token_file}: {exc.strerror or exc}")
     except (ContactsError, ValueError) as exc:

@@ -33,7 +33,7 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from notifiers.apprise_adapter import load_recipients, sms_phones, write_contacts
+from notifiers.apprise_adapter import load_people, load_recipients, recipient_people, sms_phones, write_contacts
 from notifiers.inbox import InboxMessage, PhoneInbox
 from reviews.store import ReviewStore
 from stream.core.activations import handle_event
@@ -470,8 +470,9 @@ async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, 
     sms = None
     if sms_token_file is not None and running.contacts is not None:
         # the phone numbers the SMS alerts go to; the webhook is on this machine, so its URL is plain http
+        people = load_people(running.contacts)
         sms = SmsInbound(auth_token=sms_token_file.read_text(encoding="utf-8").strip(), public_url=f"{web_url}/sms/inbound",
-                         phones=sms_phones(load_recipients(running.contacts)))
+                         phones=sms_phones(load_recipients(running.contacts), people), people=recipient_people(people))
 
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     port = int(web_url.rsplit(":", 1)[1])
@@ -492,7 +493,9 @@ async def answer_service(running: LocalPipeline, ack_secret: str, web_url: str, 
 async def _tap(link: str, response: str) -> tuple[int, str]:
     """Tap an answer on an alert's link page, as the phone's owner would; the status and the page's heading
     (with what the page confirmed, when it took the answer)."""
-    async with aiohttp.ClientSession() as session, session.post(link, data={"response": response}) as reply:
+    # "can't respond" asks to confirm: the demo taps "yes" on that page at once
+    form = {"response": response, **({"confirm": "yes"} if response == "unable" else {})}
+    async with aiohttp.ClientSession() as session, session.post(link, data=form) as reply:
         page = await reply.text()
     heading = HEADING.search(page)
     if heading is None:
@@ -552,7 +555,7 @@ async def _open(link: str) -> tuple[int, str]:
 
 async def _unable_by_link(running: LocalPipeline, out: Any, phones: DemoPhones, at: Callable[[float], datetime], timeout: float) -> bool:
     """Midtown Phillips's primary opens the answer page (the incident and its map link) and taps "can't
-    respond": DNS on-call is paged at once; the same link again is refused."""
+    respond" (and confirms it): DNS on-call is paged at once; the same answer again is not taken twice."""
     phone_inbox = running.inbox
     page = _first_page(phone_inbox.messages, phones, TAP_UNABLE)
     if page is None:
@@ -576,8 +579,9 @@ async def _unable_by_link(running: LocalPipeline, out: Any, phones: DemoPhones, 
         ok = False
     else:
         out(_page_line(escalation, phones, at, escalation.received_at - tapped) + " (escalation)")
-    again, heading = await _tap(link, "ack")
-    out(f"  TAP    {name:<28} ack        -> {again} {heading} (the same link again)")
+    # an answer may change while the link is valid, but the same answer is not taken twice
+    again, heading = await _tap(link, "unable")
+    out(f"  TAP    {name:<28} unable     -> {again} {heading} (the same answer again)")
     return ok and again == 409
 
 

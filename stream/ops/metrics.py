@@ -44,7 +44,7 @@ TIME_TO_ACK_BUCKETS = (15, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 360
 STAGES = ("ingest", "activation", "dispatch", "review_sink")
 FEEDS = ("cad", "hospital")
 DELIVERY_OUTCOMES = ("delivered", "failed", "timed_out")
-ACK_RESULTS = ("ok", "used", "expired", "forged", "other_team", "failed")
+ACK_RESULTS = ("ok", "confirm", "used", "expired", "forged", "other_team", "failed")
 
 
 class Decision(Protocol):

@@ -14,7 +14,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from notifiers.ack_links import MIN_SECRET_BYTES, AckSigner
-from notifiers.apprise_adapter import AppriseNotifier, load_recipients
+from notifiers.apprise_adapter import AppriseNotifier, load_people, load_recipients
 from notifiers.contacts import person_channels
 from stream.core.deployment import load_deployment
 from stream.ops.health import LoopHealth
@@ -84,7 +84,7 @@ def run_worker(settings: WorkerSettings, contacts: Path, ack_links: AckSigner, s
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry)
     add_process_metrics(registry)
-    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_links, observer=metrics)
+    notifier = AppriseNotifier(load_recipients(contacts), ack_links=ack_links, observer=metrics, people=load_people(contacts))
     unknown = sorted(notifier.teams() - set(deployment.coverage.teams))
     if unknown:
         log.warning("contacts.unknown_teams", teams=unknown)

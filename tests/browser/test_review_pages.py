@@ -1,7 +1,7 @@
 """The review pages and the answer page in a real Chromium, on a served demo (`vigil demo --serve`).
 
 Set VIGIL_SCREENSHOTS=DIR to keep screenshots of the review day and an activation page (docs/ has them). The answer
-page's, on a phone in light and dark mode, always go to docs/screenshots/.
+page's, on a phone in light and dark mode, answered, and asking to confirm "can't respond", always go to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -154,6 +154,46 @@ def test_an_ack_link_on_a_phone_cancels_the_escalation_in_the_timeline(browser, 
         text = review.inner_text("body")
     assert "vi-central: acknowledged, in time (escalation cancelled)" in text
     staff.close()
+
+
+def test_on_a_phone_the_answer_changes_and_cant_respond_asks_to_confirm(browser, served_demo) -> None:
+    # issue 16, item 6, after the test above acknowledged vi-central's alert with this link
+    link = LINK.search(_message_to(served_demo, "vi-central-lead")["body"]).group(1)
+    phone = browser.new_context(**PHONE)
+    page = phone.new_page()
+    page.goto(link)
+    assert re.search(r"Your answer: Acknowledge, \d\d:\d\d", page.inner_text("body"))
+    assert page.locator("p.next").inner_text().strip()  # what follows, whatever the demo's clock says
+    assert page.get_by_role("button", name="Acknowledge").count() == 0  # given already
+    with page.expect_navigation():
+        page.get_by_role("button", name="On my way").tap()
+    assert "On my way — recorded" in page.inner_text("body")
+    page.goto(link)
+    assert re.search(r"Your answer: On my way, \d\d:\d\d", page.inner_text("body"))
+    assert page.get_by_role("button", name="On my way").count() == 0
+    DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOC_SHOTS / "answer-page-answered.png"), full_page=True)
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Can't respond").tap()
+    assert page.locator("h1").inner_text() == "Can't respond?"
+    for target in (page.get_by_role("button", name="Yes, I can't respond"), page.get_by_role("link", name="No, go back")):
+        box = target.bounding_box()
+        assert box is not None and box["height"] >= MIN_TARGET_PX and box["width"] >= 300
+    page.screenshot(path=str(DOC_SHOTS / "answer-page-confirm.png"), full_page=True)
+    with page.expect_navigation():
+        page.get_by_role("link", name="No, go back").tap()
+    assert re.search(r"Your answer: On my way", page.inner_text("body"))  # going back recorded nothing
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="Can't respond").tap()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Yes, I can't respond").tap()
+    assert "Noted: you can't respond." in page.inner_text("body") or "Can't respond — " in page.inner_text("body")
+    page.goto(link)
+    assert re.search(r"Your answer: Can't respond, \d\d:\d\d", page.inner_text("body"))
+    assert page.get_by_role("button").count() == 0  # every answer given: nothing left to tap
+    phone.close()
 
 
 def test_a_provider_lead_sees_only_their_teams_activations(browser, served_demo) -> None:

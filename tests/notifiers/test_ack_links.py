@@ -196,3 +196,31 @@ def test_link_length_fits_the_sms_budget() -> None:
     # a full masked Apprise URL does not fit: the docstring says so
     masked = "twilio://...aaaa:b...b@%2B15551234567/%2B16125550123/?overflow=upstream&format=text&retry=0&wait=0.5&optional=no&method=sms"
     assert len(AckSigner(SECRET, BASE_URL).link(_intent(), masked, NOW)) == 390
+
+
+def test_a_persons_page_carries_the_person_and_keeps_its_token_id() -> None:
+    signer = AckSigner(SECRET, BASE_URL)
+    team_claim = signer.verify(signer.token(_intent(), RECIPIENT, NOW), NOW)
+    person_claim = signer.verify(signer.token(_intent(person="ana-r", channel="sms"), RECIPIENT, NOW), NOW)
+    assert (team_claim.person, person_claim.person) == (None, "ana-r")
+    # the token id still names (intent, recipient): the person is vouched for by the signature, not by the id
+    assert person_claim.token_id == stable_id("ack", person_claim.intent_id, RECIPIENT)
+
+
+def test_a_token_made_before_people_is_still_verified() -> None:
+    # the payload of a link sent before person pages existed: no "p" key
+    payload = b'{"a":"act-1","r":"R","t":"vi-central","u":"rcpt-1","i":"int-1","e":1783224245}'
+    claim = AckSigner(SECRET, BASE_URL).verify(_signed(payload), NOW)
+    assert (claim.team, claim.person) == ("vi-central", None)
+
+
+@pytest.mark.parametrize("person", [b'""', b"7", b"null", b'["ana"]'])
+def test_a_person_that_is_not_a_name_is_malformed(person: bytes) -> None:
+    payload = b'{"a":"act-1","r":"R","t":"vi-central","u":"rcpt-1","i":"int-1","e":1783224245,"p":' + person + b"}"
+    assert _reason(_signed(payload)) == "malformed"
+
+
+def test_a_persons_link_length() -> None:
+    # a roster id of 8 characters adds 20 characters: the number in notifiers/ack_links.py's docstring
+    signer = AckSigner(SECRET, BASE_URL)
+    assert len(signer.link(_intent(person="ana-r123"), RECIPIENT, NOW)) - len(signer.link(_intent(), RECIPIENT, NOW)) == 20

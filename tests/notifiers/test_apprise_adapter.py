@@ -13,7 +13,10 @@ from notifiers.apprise_adapter import (
     AppriseNotifier,
     ContactsError,
     RetryPolicy,
+    load_people,
     load_recipients,
+    recipient_people,
+    sms_phones,
     write_contacts,
 )
 from notifiers.inbox import PhoneInbox
@@ -324,6 +327,86 @@ def test_an_sms_alert_says_how_to_answer_it_by_reply_with_its_own_code(tmp_path)
     assert reply.code == code
 
 
+def _person_intent(person: str | None, channel: str | None, team: str = "vi-central") -> NotificationIntent:
+    return _intent(team).model_copy(update={"person": person, "channel": channel})
+
+
+def _people_contacts(path: Path, inbox: PhoneInbox, ana_push: str | None = None) -> Path:
+    # Ana has push and SMS, Ben push only; the lead's phone is the team's (tagged with the team, as before)
+    contacts = path / "contacts.yaml"
+    contacts.write_text(
+        "urls:\n"
+        f"  - {ana_push or inbox.apprise_url('ana-push')}:\n      - tag: person-ana, via-push\n"
+        f"  - {inbox.apprise_url('ana-sms')}:\n      - tag: person-ana, via-sms\n"
+        f"  - {inbox.apprise_url('ben-push')}:\n      - tag: person-ben, via-push\n"
+        f"  - {inbox.apprise_url('lead')}:\n      - tag: vi-central\n"
+    )
+    return contacts
+
+
+async def test_a_person_page_reaches_that_person_on_that_channel_only(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = _people_contacts(tmp_path, inbox)
+        notifier = AppriseNotifier(load_recipients(contacts), people=load_people(contacts), retry=FAST)
+        sms = await notifier.send(_person_intent("ana", "sms"))
+        anyhow = await notifier.send(_person_intent("ben", None))
+        team = await notifier.send(_person_intent(None, None))
+    finally:
+        await inbox.stop()
+    assert [(r.channel, r.status) for r in sms.recipients] == [("sms", "delivered")]
+    assert [(r.channel, r.status) for r in anyhow.recipients] == [("push", "delivered")]
+    assert team.status == "delivered" and len(team.recipients) == 1
+    assert [m.recipient for m in inbox.messages] == ["ana-sms", "ben-push", "lead"]
+
+
+async def test_a_person_page_on_a_channel_that_fails_does_not_fall_through(tmp_path: Path) -> None:
+    # the core cycles a person's channels by time: the adapter tries only the channel it was given
+    inbox = PhoneInbox()
+    await inbox.start()
+    try:
+        contacts = _people_contacts(tmp_path, inbox, ana_push="json://127.0.0.1:9/phone/ana-push")
+        notifier = AppriseNotifier(load_recipients(contacts), people=load_people(contacts), retry=FAST, timeout=5)
+        delivery = await notifier.send(_person_intent("ana", "push"))
+    finally:
+        await inbox.stop()
+    assert (delivery.status, [(r.channel, r.status) for r in delivery.recipients]) == ("failed", [("push", "failed")])
+    assert inbox.messages == []
+
+
+async def test_a_person_without_a_recipient_on_the_channel_has_no_recipients(tmp_path: Path) -> None:
+    inbox = PhoneInbox()
+    contacts = _people_contacts(tmp_path, inbox)
+    notifier = AppriseNotifier(load_recipients(contacts), people=load_people(contacts))
+    for person, channel in (("ben", "sms"), ("zoe", None), ("zoe", "push")):
+        delivery = await notifier.send(_person_intent(person, channel))
+        assert (delivery.status, delivery.recipients) == ("no_recipients", ()), (person, channel)
+
+
+def test_sms_phones_and_their_people_include_person_contacts(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text(
+        "urls:\n"
+        "  - twilio://ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@16125550000/16125550101:\n"
+        "      - tag: person-ana, via-sms\n"
+        "  - twilio://ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@16125550000/16125550199:\n"
+        "      - tag: vi-central, via-sms\n"
+    )
+    teams, people = load_recipients(contacts), load_people(contacts)
+    phones = sms_phones(teams, people)
+    assert set(phones) == {"+16125550101", "+16125550199"}
+    (ana,) = people["ana"]
+    assert phones["+16125550101"] == {ana.id}
+    assert recipient_people(people) == {ana.id: "ana"}
+    assert "bbbb" not in ana.id
+
+
+def test_a_contacts_file_of_people_only_is_accepted(tmp_path: Path) -> None:
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/ana:\n      - tag: person-ana, via-push\n")
+    assert load_recipients(contacts) == {}
+    assert [r.channel for r in load_people(contacts)["ana"]] == ["push"]
 def test_an_sms_alert_says_how_to_answer_in_its_language(tmp_path) -> None:
     from notifiers.ack_links import AckSigner
     from notifiers.sms_codes import short_code

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, func, inspect, select
 
+from notifiers.ack_links import AckClaim
 from reviews.migrations import alembic_config, current_revision, head_revision
 from reviews.store import ReviewStore, metadata
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.database
 
 REVIEW_TABLES = {"users", "review_outcomes", "review_notes", "audit_log"}
 AT = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _diff(url: str) -> list:
@@ -256,5 +257,29 @@ def test_0003_gives_existing_users_generation_0_and_downgrades_keeping_them(db_u
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT username FROM users").scalars().all() == ["nadia"]
             assert "session_generation" not in {c["name"] for c in inspect(conn).get_columns("users")}
+    finally:
+        engine.dispose()
+
+
+def test_0004_keeps_the_uses_of_ack_links_and_takes_one_use_per_answer(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(db_url, conn), "0003")
+            conn.exec_driver_sql("INSERT INTO ack_tokens (token_id, activation_id, team, recipient, response, used_at) "
+                                 "VALUES ('ack-old-1', 'act-old', 'gvi-outreach', 'rcpt-1', 'ack', '2026-07-05 03:04:00')")
+        store = ReviewStore(db_url)
+        try:
+            store.create_schema()
+            assert [u.response for u in store.ack_token_uses("ack-old-1")] == ["ack"]
+            claim = AckClaim(token_id="ack-old-1", activation_id="act-old", ref="R", team="gvi-outreach", recipient="rcpt-1",
+                             intent_id="int-1", expires_at=AT)
+            assert store.claim_ack_token(claim, "on_my_way", AT) is None  # a second answer of the same link
+        finally:
+            store.dispose()
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(db_url, conn), "0003")
+        with engine.connect() as conn:  # one use per link again: the first answer is kept
+            assert conn.exec_driver_sql("SELECT token_id, response FROM ack_tokens").all() == [("ack-old-1", "ack")]
     finally:
         engine.dispose()

@@ -14,6 +14,7 @@ from reviews.sms_replies import (
     Reply,
     ReplyError,
     choose_alert,
+    confirm_words_for,
     open_alerts,
     parse_reply,
     phone_language,
@@ -143,6 +144,27 @@ def test_choosing_the_alert() -> None:
         choose_alert([], Reply("ack"))
 
 
+@pytest.mark.parametrize(("body", "reply"), [("3 yes", Reply("unable", None, True)), ("3 K7 YES", Reply("unable", "K7", True)),
+                                             ("y 3", Reply("unable", None, True)), ("3", Reply("unable")), ("3 K7", Reply("unable", "K7"))])
+def test_a_confirmation_word(body: str, reply: Reply) -> None:
+    assert parse_reply(body) == reply
+
+
+def test_a_spanish_confirmation_when_the_deployment_uses_spanish() -> None:
+    assert parse_reply("NO SÍ", words_for(["es"]), confirm_words_for(["es"])) == Reply("unable", None, True)
+    with pytest.raises(ReplyError):
+        parse_reply("3 SI", words_for([]), confirm_words_for([]))
+
+
+def test_an_alert_stays_open_to_the_person_who_answered_it() -> None:
+    records = [_received("a1"), _delivered("a1", "i1", "vi-central", "r1"),
+               AckRecorded(entry_id="k", activation_id="a1", at=T0, team="vi-central", first=True, within_deadline=True, response="ack",
+                           person="ana-r")]
+    assert len(open_alerts(records, frozenset({"r1"}), T0, person="ana-r")) == 1  # she may still change her answer
+    assert open_alerts(records, frozenset({"r1"}), T0, person="ben-k") == []
+    assert open_alerts(records, frozenset({"r1"}), T0) == []
+    # and to a phone that answered it itself (its answer is in the store before the core's record arrives)
+    assert len(open_alerts(records, frozenset({"r1"}), T0, own=frozenset({"i1"}))) == 1
 # ---- languages -------------------------------------------------------------------------------------
 
 

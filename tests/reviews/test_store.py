@@ -66,43 +66,49 @@ def _claim(token_id: str = "ack-0001", activation_id: str = "act-0001", team: st
                     intent_id="int-0001", expires_at=RECEIVED + timedelta(hours=12))
 
 
-def test_an_ack_token_is_claimed_once_and_the_second_claim_gets_the_first_use(db_url: str) -> None:
+def test_each_answer_of_an_ack_link_is_claimed_once(db_url: str) -> None:
+    # issue 16, item 6: a link's answer changes while it is valid (ack, on my way, can't respond), each answer once
     store = ReviewStore(db_url)
     store.create_schema()
     first_at = datetime(2026, 7, 4, 22, 10, 30, tzinfo=ZoneInfo("America/Chicago"))
     try:
-        assert store.ack_token_use("ack-0001") is None
-        assert store.claim_ack_token(_claim(), "on_my_way", first_at) is None
+        assert store.ack_token_use("ack-0001") is None and store.ack_token_uses("ack-0001") == []
+        assert store.claim_ack_token(_claim(), "ack", first_at) is None
         earlier = store.claim_ack_token(_claim(), "ack", first_at + timedelta(minutes=3))
-        assert earlier == AckUse(response="on_my_way", used_at=first_at.astimezone(UTC))
+        assert earlier == AckUse(response="ack", used_at=first_at.astimezone(UTC))
         assert earlier.used_at.tzinfo is not None  # SQLite gives naive datetimes back; the store must not
-        assert store.ack_token_use("ack-0001") == earlier
+        assert store.claim_ack_token(_claim(), "on_my_way", first_at + timedelta(minutes=4)) is None
+        assert store.claim_ack_token(_claim(), "unable", first_at + timedelta(minutes=9)) is None
+        assert store.claim_ack_token(_claim(), "on_my_way", first_at + timedelta(minutes=10)) == AckUse(
+            "on_my_way", (first_at + timedelta(minutes=4)).astimezone(UTC))
+        assert [u.response for u in store.ack_token_uses("ack-0001")] == ["ack", "on_my_way", "unable"]
+        assert store.ack_token_use("ack-0001") == AckUse("unable", (first_at + timedelta(minutes=9)).astimezone(UTC))  # the latest
         # another token is independent
-        assert store.claim_ack_token(_claim("ack-0002"), "unable", first_at) is None
+        assert store.claim_ack_token(_claim("ack-0002"), "ack", first_at) is None
     finally:
         store.dispose()
 
 
-def test_a_released_ack_token_can_be_claimed_again(db_url: str) -> None:
+def test_a_released_answer_can_be_claimed_again_and_the_others_stay(db_url: str) -> None:
     store = ReviewStore(db_url)
     store.create_schema()
     try:
         assert store.claim_ack_token(_claim(), "ack", RECEIVED) is None
-        store.release_ack_token("ack-0001")
-        assert store.ack_token_use("ack-0001") is None
         assert store.claim_ack_token(_claim(), "unable", RECEIVED + timedelta(minutes=1)) is None
-        assert store.claim_ack_token(_claim(), "ack", RECEIVED + timedelta(minutes=2)) == AckUse("unable", RECEIVED + timedelta(minutes=1))
-        store.release_ack_token("ack-never-claimed")  # releasing nothing is not an error
+        store.release_ack_token("ack-0001", "unable")  # its publishing failed: only that answer is released
+        assert store.ack_token_uses("ack-0001") == [AckUse("ack", RECEIVED)]
+        assert store.claim_ack_token(_claim(), "unable", RECEIVED + timedelta(minutes=2)) is None
+        store.release_ack_token("ack-never-claimed", "ack")  # releasing nothing is not an error
     finally:
         store.dispose()
 
 
-def test_racing_claims_have_exactly_one_winner(db_url: str) -> None:
+def test_racing_claims_of_one_answer_have_exactly_one_winner(db_url: str) -> None:
     store = ReviewStore(db_url)
     store.create_schema()
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(lambda i: store.claim_ack_token(_claim(), f"r{i}", RECEIVED), range(8)))
+            results = list(pool.map(lambda i: store.claim_ack_token(_claim(), "on_my_way", RECEIVED + timedelta(seconds=i)), range(8)))
         assert results.count(None) == 1
         winner = store.ack_token_use("ack-0001")
         assert winner is not None

@@ -16,7 +16,7 @@ from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, NotificationIntent, stable_id
-from stream.model.timeline import IntentCreated
+from stream.model.timeline import AckRecorded, IntentCreated
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 from tests.reviews.web.fixtures import BASE_URL, CHICAGO, NOW, RECIPIENT, TTL, Service
 
@@ -65,7 +65,7 @@ def test_post_ack_publishes_one_message_and_confirms(service: Service) -> None:
      ("unable", "Noted: you can&#39;t respond. No one else is told automatically for this alert.")],
 )
 def test_other_answers_are_published_as_given(service: Service, response: str, confirmation: str) -> None:
-    answer = service.client.post(service.link_path(service.intents[1]), data={"response": response})
+    answer = service.client.post(service.link_path(service.intents[1]), data={"response": response, "confirm": "yes"})
     assert answer.status_code == 200 and confirmation in answer.text
     assert [(m.team, m.response) for m in service.published] == [("gvi-outreach", response)]
 
@@ -79,9 +79,9 @@ def test_cant_respond_says_dns_oncall_will_be_told_only_when_an_escalation_follo
     street, gvi = service.intents  # the street team has a deadline and an escalation to dns-oncall; gvi-outreach neither
     assert "Can't respond tells DNS on-call at once." in _read(service.client.get(service.link_path(street)))
     assert "Can't respond is noted; no one else is told automatically for this alert." in _read(service.client.get(service.link_path(gvi)))
-    told = service.client.post(service.link_path(street), data={"response": "unable"})
+    told = service.client.post(service.link_path(street), data={"response": "unable", "confirm": "yes"})
     assert told.status_code == 200 and "Can't respond — DNS on-call will be told" in _read(told)
-    untold = service.client.post(service.link_path(gvi), data={"response": "unable"})
+    untold = service.client.post(service.link_path(gvi), data={"response": "unable", "confirm": "yes"})
     assert untold.status_code == 200
     assert "Noted: you can't respond. No one else is told automatically for this alert." in _read(untold)
     assert "will be told" not in _read(untold)
@@ -104,7 +104,7 @@ def test_cant_respond_after_the_escalation_fired_says_who_was_already_told(servi
     service.store.append(fired.timeline)
     service.now = RECEIVED + timedelta(minutes=12)
     assert "Can't respond is noted; DNS on-call was already told at 22:14." in _read(service.client.get(service.link_path()))
-    answer = service.client.post(service.link_path(), data={"response": "unable"})
+    answer = service.client.post(service.link_path(), data={"response": "unable", "confirm": "yes"})
     assert answer.status_code == 200
     assert "Noted: you can't respond. DNS on-call was already told at 22:14." in _read(answer)
     assert "will be told" not in _read(answer)
@@ -114,27 +114,110 @@ def test_cant_respond_after_the_team_acked_tells_nobody(service: Service, deploy
     state, config = _jordan_core(deployment)
     acked = handle_ack(state, "MPLS-W1", "vi-north-nearnorth", RECEIVED + timedelta(minutes=1), config, "on_my_way")
     service.store.append(acked.timeline)  # another phone of the team tapped "on my way": its escalation is stopped
-    answer = service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "unable"})
+    answer = service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "unable", "confirm": "yes"})
     assert answer.status_code == 200
-    assert "Noted: you can't respond. No one else is told automatically for this alert." in _read(answer)
+    # the other phone is the team's shared one: nobody by name
+    assert "Noted: you can't respond. vi-north-nearnorth has answered, so the escalation stays stopped." in _read(answer)
 
 
-def test_a_link_is_single_use(service: Service) -> None:
+def test_the_same_answer_twice_is_recorded_once(service: Service) -> None:
     path = service.link_path()
     assert service.client.post(path, data={"response": "on_my_way"}).status_code == 200
     service.now = NOW + timedelta(minutes=2)
-    again = service.client.post(path, data={"response": "ack"})
+    again = service.client.post(path, data={"response": "on_my_way"})
     assert again.status_code == 409
     assert "This link was already used at 22:04 (On my way)" in again.text
-    looked = service.client.get(path)
-    assert looked.status_code == 409 and "already used at 22:04" in looked.text
+    # "acknowledge" after "on my way" says nothing new either
+    assert "This link was already used at 22:04 (On my way)" in service.client.post(path, data={"response": "ack"}).text
     assert len(service.published) == 1
-    # the same alert re-sent carries the same token id: its link is used too
+    # the same alert re-sent carries the same token id: its answers are the link's
     resent = f"/ack/{service.signer.token(service.intents[0], RECIPIENT, NOW + timedelta(minutes=1))}"
-    assert service.client.post(resent, data={"response": "ack"}).status_code == 409
+    assert "already used" in service.client.post(resent, data={"response": "on_my_way"}).text
     # another recipient of the same team has a link of their own
-    assert service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "ack"}).status_code == 200
+    assert service.client.post(service.link_path(recipient="tel:+1...0456"), data={"response": "on_my_way"}).status_code == 200
     assert len(service.published) == 2
+
+
+def test_the_answer_changes_while_the_link_is_valid_and_cant_respond_asks_to_confirm(service: Service) -> None:
+    # issue 16, item 6: acknowledge → on my way → can't respond, each recorded and published once
+    path = service.link_path()
+    acked = service.client.post(path, data={"response": "ack"})
+    assert acked.status_code == 200 and "Acknowledged — thank you" in acked.text
+    assert "Escalation stopped: DNS on-call will not be told." in _read(acked)
+    service.now = NOW + timedelta(minutes=1)
+    page = service.client.get(path)
+    assert page.status_code == 200 and "Your answer: Acknowledge, 22:04" in _read(page)
+    assert 'value="ack"' not in page.text and 'value="on_my_way"' in page.text and 'value="unable"' in page.text
+    assert service.client.post(path, data={"response": "on_my_way"}).status_code == 200
+    service.now = NOW + timedelta(minutes=3)
+    asked = service.client.post(path, data={"response": "unable"})
+    assert asked.status_code == 200 and "Yes, I can't respond" in _read(asked)
+    assert 'name="confirm" value="yes"' in asked.text
+    assert [m.response for m in service.published] == ["ack", "on_my_way"]  # asking is not answering
+    confirmed = service.client.post(path, data={"response": "unable", "confirm": "yes"})
+    assert confirmed.status_code == 200
+    assert [m.response for m in service.published] == ["ack", "on_my_way", "unable"]
+    assert {m.token_id for m in service.published} == {stable_id("ack", service.intents[0].intent_id, RECIPIENT)}
+    assert "Your answer: Can't respond, 22:07" in _read(service.client.get(path))
+
+
+def _person_page(service: Service, person: str = "ana-r") -> tuple:
+    """A page of one roster person of the street team, stored as the core records it; its link path."""
+    street = service.intents[0]
+    intent = street.model_copy(update={"person": person, "channel": "push", "intent_id": f"int-{person}"})
+    service.store.append([IntentCreated(entry_id=f"tl-{person}", activation_id=intent.activation_id, at=NOW, intent_id=intent.intent_id,
+                                        team=intent.team, protocol=intent.protocol, step="initial", ack_deadline=street.ack_deadline,
+                                        escalates_to=street.escalates_to, person=person, channel="push")])
+    return intent, service.link_path(intent)
+
+
+def _answer_of(service: Service, person: str, response: str, name: str | None = None) -> AckRecorded:
+    return AckRecorded(entry_id=f"tl-ack-{person}-{response}", activation_id=service.intents[0].activation_id, at=NOW + timedelta(minutes=1),
+                       team=service.intents[0].team, first=False, within_deadline=True, response=response, person=person, name=name)
+
+
+def test_a_persons_answers_carry_the_person(service: Service) -> None:
+    _, path = _person_page(service)
+    assert service.client.post(path, data={"response": "ack"}).status_code == 200
+    assert service.client.post(path, data={"response": "unable", "confirm": "yes"}).status_code == 200
+    assert [(m.person, m.response) for m in service.published] == [("ana-r", "ack"), ("ana-r", "unable")]
+    assert service.client.post(service.link_path(), data={"response": "ack"}).status_code == 200
+    assert service.published[-1].person is None  # a team's shared phone: nobody by name
+
+
+def test_what_follows_before_the_deadline_and_for_a_team_without_one(service: Service) -> None:
+    street, gvi = service.intents
+    assert "DNS on-call will be told at 22:14 unless someone answers." in _read(service.client.get(service.link_path(street)))
+    assert "No one else is told automatically for this alert." in _read(service.client.get(service.link_path(gvi)))
+    went = service.client.post(service.link_path(gvi), data={"response": "on_my_way"})
+    assert "No one else is told automatically for this alert." in _read(went) and "Escalation" not in _read(went)
+
+
+def test_what_follows_once_the_escalation_fired(service: Service, deployment) -> None:
+    state, config = _jordan_core(deployment)
+    service.store.append(advance(state, RECEIVED + timedelta(minutes=11), config).timeline)
+    service.now = RECEIVED + timedelta(minutes=12)
+    assert "DNS on-call was told at 22:14." in _read(service.client.get(service.link_path()))
+    late = service.client.post(service.link_path(), data={"response": "on_my_way"})
+    assert "DNS on-call was told at 22:14." in _read(late) and "Escalation stopped" not in _read(late)
+
+
+def test_cant_respond_after_ones_own_ack_withdraws_it_and_pages_the_next_person(service: Service) -> None:
+    _, path = _person_page(service)
+    service.store.append([_answer_of(service, "ana-r", "ack")])  # her ack, as the core recorded it
+    asked = service.client.post(path, data={"response": "unable"})
+    assert "Can't respond pages the next person on call now; DNS on-call is told at once only when nobody is left." in _read(asked)
+    confirmed = service.client.post(path, data={"response": "unable", "confirm": "yes"})
+    assert ("Noted: you can't respond. The next person on call for vi-north-nearnorth is paged now; if nobody is left, "
+            "DNS on-call is told at once.") in _read(confirmed)
+
+
+def test_cant_respond_while_someone_else_of_the_team_is_going_keeps_the_escalation_stopped(service: Service) -> None:
+    _, path = _person_page(service)
+    service.store.append([_answer_of(service, "ben-k", "on_my_way", name="Ben")])
+    assert "Escalation stopped: Ben answered." in _read(service.client.get(path))
+    confirmed = service.client.post(path, data={"response": "unable", "confirm": "yes"})
+    assert "Ben answered, so the escalation stays stopped." in _read(confirmed)
 
 
 def test_expired_link_is_refused_with_its_expiry(service: Service) -> None:
@@ -218,8 +301,8 @@ def test_the_token_is_never_logged(service: Service) -> None:
         service.client.get(path)
         service.client.post(path, data={"response": "ack"})
         service.client.post(path, data={"response": "ack"})
-        service.client.get(f"/ack/{token[:-1]}A")
-    assert {entry["event"] for entry in logs} >= {"ack_web.answered", "ack_web.refused"}
+        service.client.get(f"/ack/{token}A")
+    assert {entry["event"] for entry in logs} >= {"ack_web.answered", "ack_web.already_recorded", "ack_web.refused"}
     assert all(token not in repr(entry) and token.split(".")[0] not in repr(entry) for entry in logs)
     answered = next(entry for entry in logs if entry["event"] == "ack_web.answered")
     assert answered["token_id"] == service.published[0].token_id
@@ -269,10 +352,10 @@ def test_the_page_of_a_spanish_alert_reads_in_spanish(service: Service) -> None:
                                                         ("unable", "No puede responder — se avisará a la guardia de DNS")])
 def test_the_answer_to_a_spanish_alert_is_confirmed_in_spanish(service: Service, response: str, confirmation: str) -> None:
     path = service.link_path(in_language(service, "es"))
-    answer = service.client.post(path, data={"response": response})
+    answer = service.client.post(path, data={"response": response, "confirm": "yes"})  # "can't respond" is confirmed
     assert answer.status_code == 200 and '<html lang="es">' in answer.text
     assert "Gracias" in _read(answer) and confirmation in _read(answer)
-    again = service.client.get(path)
+    again = service.client.post(path, data={"response": response, "confirm": "yes"})  # the same answer again: not taken twice
     assert again.status_code == 409 and "Este enlace ya se usó a las 22:04" in _read(again)
 
 

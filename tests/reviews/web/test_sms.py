@@ -29,6 +29,8 @@ TOKEN = "twilio-auth-token-for-tests"
 PUBLIC_URL = "https://vigil.example.org/mpls/sms/inbound"
 ANA = "+16125550101"
 ANA_RCPT = "rcpt-ana"
+BEN = "+16125550102"  # a team's shared phone: no person
+BEN_RCPT = "rcpt-team"
 NOW = RECEIVED + timedelta(minutes=2)
 
 
@@ -78,7 +80,8 @@ def gateway(db_url: str, deployment) -> Iterator[Gateway]:
             raise ConnectionError("broker down")
         holder[0].published.append(message)
 
-    sms = SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={ANA: frozenset({ANA_RCPT})}, languages=("es",))
+    sms = SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={ANA: frozenset({ANA_RCPT}), BEN: frozenset({BEN_RCPT})},
+                     languages=("es",), people={ANA_RCPT: "ana-r"})
     app = create_web_app(AckSigner(SECRET, "https://vigil.example.org/mpls"), store, publish, lambda: NOW, zone=CHICAGO, sms=sms)
     with TestClient(app) as client:
         holder.append(Gateway(client, store, list(outcome.intents)))
@@ -101,14 +104,15 @@ def test_a_good_reply_answers_the_alert_and_is_confirmed(gateway: Gateway) -> No
     gateway.deliver(intent)
     response = gateway.reply("2")
     assert response.status_code == 200
-    assert message_of(response) == f"Vigil: On my way — recorded for {intent.team} (alert {short_code(intent.intent_id)}) at 22:06. Thank you."
+    assert message_of(response) == (f"Vigil: On my way — recorded for {intent.team} (alert {short_code(intent.intent_id)}) at 22:06. "
+                                    "Thank you. Escalation stopped: DNS on-call will not be told.")
     [ack] = gateway.published
-    assert (ack.ref, ack.team, ack.response, ack.recipient) == ("MPLS-W1", intent.team, "on_my_way", ANA_RCPT)
+    assert (ack.ref, ack.team, ack.response, ack.recipient, ack.person) == ("MPLS-W1", intent.team, "on_my_way", ANA_RCPT, "ana-r")
     assert gateway.audit()[-1] == ("sms_answer", f"{intent.team} {intent.activation_id} on_my_way {short_code(intent.intent_id)}")
 
 
-@pytest.mark.parametrize(("body", "answer"), [("1", "ack"), ("ACK", "ack"), ("2", "on_my_way"), ("omw", "on_my_way"), ("3", "unable"),
-                                              ("NO", "unable"), ("Recibido", "ack"), ("voy", "on_my_way")])
+@pytest.mark.parametrize(("body", "answer"), [("1", "ack"), ("ACK", "ack"), ("2", "on_my_way"), ("omw", "on_my_way"), ("3 yes", "unable"),
+                                              ("NO Y", "unable"), ("Recibido", "ack"), ("voy", "on_my_way"), ("sí 3", "unable")])
 def test_each_word_answers(gateway: Gateway, body: str, answer: str) -> None:
     gateway.deliver(gateway.intents[0])
     assert gateway.reply(body).status_code == 200
@@ -217,6 +221,33 @@ def test_settings_refuse_an_empty_token_and_plain_http() -> None:
     assert TOKEN not in repr(SmsInbound(auth_token=TOKEN, public_url=PUBLIC_URL, phones={}))
 
 
+def test_the_answer_changes_by_reply_and_3_asks_to_confirm(gateway: Gateway) -> None:
+    # issue 16, item 6 by SMS: 1, then 2, then 3 (confirmed with YES), each published once
+    intent = gateway.intents[0]
+    code = short_code(intent.intent_id)
+    gateway.deliver(intent)
+    assert gateway.reply("1").status_code == 200
+    # the core records her ack: the team has answered, and her alert stays open to her so she can change it
+    gateway.store.append([AckRecorded(entry_id="tl-ack-ana", activation_id=intent.activation_id, at=NOW, team=intent.team, first=True,
+                                      within_deadline=True, response="ack", person="ana-r")])
+    assert "On my way — recorded" in message_of(gateway.reply("2"))
+    asked = message_of(gateway.reply("3"))
+    assert asked.startswith(f"Vigil: Can't respond to alert {code}?") and asked.endswith(f"Reply 3 {code} YES to confirm.")
+    assert [m.response for m in gateway.published] == ["ack", "on_my_way"]  # asking is not answering
+    confirmed = message_of(gateway.reply(f"3 {code} yes"))
+    assert confirmed.startswith(f"Vigil: Can't respond — recorded for {intent.team} (alert {code}) at 22:06.")
+    assert confirmed.endswith("Thank you. DNS on-call will be told at once.")  # her ack withdrawn: nobody else stands answered
+    again = message_of(gateway.reply("2"))
+    assert again == "Vigil: this reply was already recorded at 22:06 (On my way)."
+    assert [(m.response, m.person) for m in gateway.published] == [("ack", "ana-r"), ("on_my_way", "ana-r"), ("unable", "ana-r")]
+
+
+def test_an_alert_someone_else_answered_is_closed_to_a_phone_that_did_not(gateway: Gateway) -> None:
+    intent = gateway.intents[0]
+    gateway.deliver(intent, BEN_RCPT)
+    gateway.store.append([AckRecorded(entry_id="tl-ack-ana", activation_id=intent.activation_id, at=NOW, team=intent.team, first=True,
+                                      within_deadline=True, response="on_my_way", person="ana-r")])
+    assert message_of(gateway.reply("2", phone=BEN)) == "Vigil: You have no open Vigil alert to answer"
 # ---- the alert's language --------------------------------------------------------------------------
 
 
@@ -236,9 +267,11 @@ def test_a_reply_to_a_spanish_alert_is_confirmed_in_spanish(gateway: Gateway) ->
     assert message_of(response) == f"Vigil: Voy en camino — registrado para {intent.team} (alerta {short_code(intent.intent_id)}) a las 22:06. Gracias."
     assert [m.response for m in gateway.published] == ["on_my_way"]
     assert message_of(gateway.reply("voy", sid="SM-es")) == "Vigil: esta respuesta ya se registró a las 22:06 (Voy en camino)."
+    gateway.deliver(intent, BEN_RCPT)
     gateway.store.append([AckRecorded(entry_id="ack-es", activation_id=intent.activation_id, at=NOW, team=intent.team, first=True,
                                       within_deadline=True, response="on_my_way")])  # the core recorded the answer: no alert is open
-    assert message_of(gateway.reply("1")) == "Vigil: No tiene ninguna alerta de Vigil abierta para responder"
+    # to another phone of the team (the phone that answered keeps it open, to change its answer)
+    assert message_of(gateway.reply("1", phone=BEN)) == "Vigil: No tiene ninguna alerta de Vigil abierta para responder"
     assert gateway.audit()[-1] == ("sms_refused", "not_an_answer: You have no open Vigil alert to answer")  # the audit keeps English
 
 

@@ -17,6 +17,8 @@ CONTACTS = """urls:
       - tag: vi-central, via-sms
   - json://127.0.0.1:8700/phone/vi-central-lead:
       - tag: vi-central
+  - twilio://ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb@16125550000/16125550177:
+      - tag: person-ana-r, via-sms
 """
 
 
@@ -38,7 +40,9 @@ def test_sms_replies_are_on_with_a_token_file_contacts_and_an_https_url(tmp_path
     token, contacts = files(tmp_path)
     settings = sms_inbound(token, contacts, "https://vigil.example.org/")
     assert settings.public_url == "https://vigil.example.org/sms/inbound" and settings.auth_token == TOKEN
-    assert set(settings.phones) == {"+16125550100", "+16125550101"}
+    assert set(settings.phones) == {"+16125550100", "+16125550101", "+16125550177"}  # a person's SMS number too
+    [ana] = settings.phones["+16125550177"]
+    assert settings.people == {ana: "ana-r"}
     assert TOKEN not in repr(settings)
     assert sms_inbound(None, contacts, "https://vigil.example.org") is None  # off without a token file
 

@@ -359,7 +359,7 @@ def test_web_counts_requests_by_route_template_and_answers_by_result(web) -> Non
     made_earlier = T0 - timedelta(minutes=10)
     assert client.post(f"/ack/{signer.token(other_team, 'tel:+1...0003', made_earlier)}", data={"response": "ack"}).status_code == 403
     control["fail"] = True
-    assert client.post(f"/ack/{signer.token(intents[1], 'tel:+1...0004', T0)}", data={"response": "unable"}).status_code == 503
+    assert client.post(f"/ack/{signer.token(intents[1], 'tel:+1...0004', T0)}", data={"response": "unable", "confirm": "yes"}).status_code == 503
     control["fail"], control["now"] = False, T0 + timedelta(hours=1)
     assert client.post(f"/ack/{signer.token(street, 'tel:+1...0005', T0)}", data={"response": "ack"}).status_code == 410
     assert client.get("/no/such/page").status_code == 404
