@@ -50,7 +50,7 @@ from stream.model.events import DeadLetter, Skipped
 from stream.ops.kafka import Topics, ensure_topics
 
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
-REF = re.compile(r"Ref (act-[0-9a-f]+)")
+REF = re.compile(r"\b(act-[0-9a-f]{20})\b")  # the activation id, whatever the language calls a reference
 LINK = re.compile(r"Answer: (\S+)")
 HEADING = re.compile(r"<h1>(.*?)</h1>", re.S)
 NOTICE = re.compile(r'<p class="notice ok">(.*?)</p>', re.S)
@@ -534,14 +534,16 @@ async def _sms_answer(running: LocalPipeline, out: Any, phones: DemoPhones, at: 
         out(f"  no SMS page with a link reached a person of {team}")
         return False, None
     phone = phones.directory[sms.recipient]
-    how_to = next((line for line in sms.body.splitlines() if line.startswith("Reply ")), "(no reply line)")
+    # the line before the answer link says how to answer by reply, in the alert's language (notifiers/sms_codes.py)
+    lines = sms.body.splitlines()
+    how_to = next((lines[n - 1] for n, line in enumerate(lines) if n and LINK.search(line)), "(no reply line)")
     out(f"  SMS    {phones.label(sms.recipient, at(sms.received_at))} got \"{sms.title}\": {how_to}")
     confirmation = await running.inbox.reply(sms, reply)
     gateway = running.inbox.sms_gateway
     status = gateway.answered[-1][0] if isinstance(gateway, TwilioReplies) and gateway.answered else 0
     out(f"  REPLY  {phone.name:<28} texts \"{reply}\" -> /sms/inbound {status}")
     out(f"  SMS    {phone.name:<28} gets back: {confirmation}")
-    return status == 200 and "recorded" in confirmation, sms
+    return status == 200 and team in confirmation, sms  # the confirmation names the team, in any language
 
 
 async def _open(link: str) -> tuple[int, str]:
@@ -555,30 +557,37 @@ async def _open(link: str) -> tuple[int, str]:
 
 async def _unable_by_link(running: LocalPipeline, out: Any, phones: DemoPhones, at: Callable[[float], datetime], timeout: float) -> bool:
     """Midtown Phillips's primary opens the answer page (the incident and its map link) and taps "can't
-    respond" (and confirms it): DNS on-call is paged at once; the same answer again is not taken twice."""
+    respond" (and confirms it): the next person on call for the team is paged at once (the team escalates to DNS
+    on-call only when nobody is left); the same answer again is not taken twice."""
     phone_inbox = running.inbox
     page = _first_page(phone_inbox.messages, phones, TAP_UNABLE)
     if page is None:
         out(f"  no page with a link reached a person of {TAP_UNABLE}")
         return False
-    name, link = phones.directory[page.recipient].name, LINK.search(page.body).group(1)  # type: ignore[union-attr]
+    declined = phones.directory[page.recipient]
+    name, link = declined.name, LINK.search(page.body).group(1)  # type: ignore[union-attr]
     opened, shows = await _open(link)
     out(f"  OPEN   {phones.label(page.recipient, at(page.received_at))} answer page -> {opened} {shows}")
     before, tapped = len(phone_inbox.messages), time.time()
     status, heading = await _tap(link, "unable")
     out(f"  TAP    {name:<28} unable     -> {status} {heading}")
     ok = opened == 200 and status == 200 and "map https://www.openstreetmap.org/" in shows
-    escalation = None
+
+    def next_person(message: InboxMessage) -> bool:
+        phone = phones.directory.get(message.recipient)
+        return phone is not None and phone.team == TAP_UNABLE and phone.person not in (None, declined.person)
+
+    paged = None
     deadline = time.monotonic() + timeout
-    while escalation is None and time.monotonic() < deadline:
-        escalation = next((m for m in phone_inbox.messages[before:] if phones.team_of(m.recipient) == "dns-oncall"), None)
-        if escalation is None:
+    while paged is None and time.monotonic() < deadline:
+        paged = next((m for m in phone_inbox.messages[before:] if next_person(m)), None)
+        if paged is None:
             await phone_inbox.wait_for(len(phone_inbox.messages) + 1, timeout=max(0.1, deadline - time.monotonic()))
-    if escalation is None:
-        out("  no escalation reached dns-oncall")
+    if paged is None:
+        out(f"  nobody else of {TAP_UNABLE} was paged")
         ok = False
     else:
-        out(_page_line(escalation, phones, at, escalation.received_at - tapped) + " (escalation)")
+        out(_page_line(paged, phones, at, paged.received_at - tapped) + f" (paged at once: {name} can't respond)")
     # an answer may change while the link is valid, but the same answer is not taken twice
     again, heading = await _tap(link, "unable")
     out(f"  TAP    {name:<28} unable     -> {again} {heading} (the same answer again)")
