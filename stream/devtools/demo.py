@@ -50,7 +50,7 @@ from stream.model.events import DeadLetter, Skipped
 from stream.ops.kafka import Topics, ensure_topics
 
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
-REF = re.compile(r"\b(act-[0-9a-f]{20})\b")  # the activation id, whatever the language calls a reference
+REF = re.compile(r"\b(act-[0-9a-f]+)\b")  # the activation id, whatever the language calls a reference
 LINK = re.compile(r"Answer: (\S+)")
 HEADING = re.compile(r"<h1>(.*?)</h1>", re.S)
 NOTICE = re.compile(r'<p class="notice ok">(.*?)</p>', re.S)
