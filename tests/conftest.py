@@ -94,3 +94,38 @@ def _logging_as_it_was() -> Iterator[None]:
     config = structlog.get_config()
     yield
     structlog.configure(**config)
+
+
+# The slowest files, slowest first (measured with `--durations`, 2 busy cores): `make test` hands whole files
+# to its two processes (`--dist loadfile`), in collection order, each taking the next file when it is done.
+# Alphabetically these came last (load_tests, stream/...), so one process could be left running a 1-3 minute
+# file alone at the end; started first, the short files fill in around them and both processes end together.
+SLOWEST_FILES = (
+    "tests/stream/feeds/test_fuzz.py",
+    "tests/load_tests/test_chaos.py",
+    "tests/integration/test_durability.py",
+    "tests/stream/devtools/test_demo_shutdown.py",
+    "tests/load_tests/test_generator.py",
+    "tests/browser/test_review_pages.py",
+    "tests/load_tests/test_hostile.py",
+    "tests/integration/test_live_scenarios.py",
+    "tests/load_tests/test_slow_clients.py",
+    "tests/stream/devtools/test_demo.py",
+    "tests/security/test_leak_scan.py",
+    "tests/integration/test_dispatch.py",
+    "tests/integration/test_pipeline.py",
+    "tests/integration/test_phi.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the collection order (slowest files first) for `--dist loadfile`: pytest-xdist otherwise sorts the
+    files by their number of tests, which put the few-test slow files (a whole demo, a chaos run) last."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest files first (``SLOWEST_FILES``), the rest in their usual order; tests within a file keep theirs."""
+    rank = {config.rootpath / path: n for n, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # a stable sort: the others keep their order
