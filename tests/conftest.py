@@ -97,9 +97,11 @@ def _logging_as_it_was() -> Iterator[None]:
 
 
 # The slowest files, slowest first (measured with `--durations`, 2 busy cores): `make test` hands whole files
-# to its two processes (`--dist loadfile`), in collection order, each taking the next file when it is done.
-# Alphabetically these came last (load_tests, stream/...), so one process could be left running a 1-3 minute
-# file alone at the end; started first, the short files fill in around them and both processes end together.
+# to its two processes (`--dist loadfile`), in queue order, each taking the next file when it is done.
+# pytest-xdist queued files by their number of tests, most first, so these (a few long tests each: a whole
+# demo, a chaos run) came last and one process could be left running a 1-3 minute file alone at the end;
+# started first, the short files fill in around them and both processes end together. A file left off this
+# list only runs in its usual place; keep the list to files that take over ~30 s.
 SLOWEST_FILES = (
     "tests/stream/feeds/test_fuzz.py",
     "tests/load_tests/test_chaos.py",
