@@ -20,6 +20,11 @@ from stream.devtools.broker import EmbeddedBroker
 
 PG_ADMIN_URL = os.environ.get("VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
+# The suite starts dozens of Python processes (workers, inboxes, demos, CLI runs). With
+# PYTHONDONTWRITEBYTECODE set (as on the shared test machine) each compiled every Vigil module again, about
+# 1.3 s of a busy core per start; without it the first writes __pycache__ (ignored by git) and the rest read it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def _docker_answers() -> bool:
     try:
