@@ -126,7 +126,8 @@ def _command(name: str, port: int, bootstrap: str, topics: Topics, workdir: Path
         return ["hl7-listen", *common, "--metrics-port", "0", *capped], {"VIGIL_HL7_SECRET": HL7_SECRET}
     if name == "ingest":
         return ["ingest-http", *common, "--metrics-port", "0", *capped], {"VIGIL_INGEST_TOKENS": INGEST_TOKEN}
-    return ["web", *common, "--db-url", f"sqlite:///{workdir / 'review.sqlite'}"], {"VIGIL_ACK_SECRET": ACK_SECRET}
+    # a free metrics port, as the listeners': the default 9603 is taken by any other `vigil web` on the machine
+    return ["web", *common, "--db-url", f"sqlite:///{workdir / 'review.sqlite'}", "--metrics-port", "0"], {"VIGIL_ACK_SECRET": ACK_SECRET}
 
 
 def start_service(name: str, bootstrap: str, topics: Topics, workdir: Path, nofile: int | None, cap: int | None = None) -> Service:
