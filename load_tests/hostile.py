@@ -135,7 +135,9 @@ class Stack:
         common = ["--bootstrap", self.bootstrap, "--topic-prefix", self.topics.prefix]
         self._spawn("hl7", ["hl7-listen", *common, "--port", str(self.ports["hl7"]), "--metrics-port", "0"], {"VIGIL_HL7_SECRET": HL7_SECRET})
         self._spawn("ingest", ["ingest-http", *common, "--port", str(self.ports["ingest"]), "--metrics-port", "0"], {"VIGIL_INGEST_TOKENS": INGEST_TOKEN})
-        self._spawn("web", ["web", *common, "--port", str(self.ports["web"]), "--db-url", db_url], {"VIGIL_ACK_SECRET": ACK_SECRET})
+        # a free metrics port, as the listeners': the default 9603 is taken by any other `vigil web` on the machine
+        self._spawn("web", ["web", *common, "--port", str(self.ports["web"]), "--db-url", db_url, "--metrics-port", "0"],
+                    {"VIGIL_ACK_SECRET": ACK_SECRET})
         run = self.topics.prefix.rstrip(".")
         self.worker = WorkerProcess(self.bootstrap, contacts, db_url, self.workdir, app_id=f"vigil-{run}", topic_prefix=self.topics.prefix,
                                     clock_start=CLOCK_START, ack_secret=ACK_SECRET, public_url=self.url("web"))

@@ -126,7 +126,8 @@ def _command(name: str, port: int, bootstrap: str, topics: Topics, workdir: Path
         return ["hl7-listen", *common, "--metrics-port", "0", *capped], {"VIGIL_HL7_SECRET": HL7_SECRET}
     if name == "ingest":
         return ["ingest-http", *common, "--metrics-port", "0", *capped], {"VIGIL_INGEST_TOKENS": INGEST_TOKEN}
-    return ["web", *common, "--db-url", f"sqlite:///{workdir / 'review.sqlite'}"], {"VIGIL_ACK_SECRET": ACK_SECRET}
+    # a free metrics port, as the listeners': the default 9603 is taken by any other `vigil web` on the machine
+    return ["web", *common, "--db-url", f"sqlite:///{workdir / 'review.sqlite'}", "--metrics-port", "0"], {"VIGIL_ACK_SECRET": ACK_SECRET}
 
 
 def start_service(name: str, bootstrap: str, topics: Topics, workdir: Path, nofile: int | None, cap: int | None = None) -> Service:
@@ -417,13 +418,24 @@ async def run(clients: int, hold: float, every: float, baseline: int, bootstrap:
     try:
         topics = Topics(prefix=f"slow{os.getpid()}.")
         await ensure_topics(bootstrap, topics)
-        for name in services:
-            progress(f"{name}: starting")
-            service = await asyncio.to_thread(start_service, name, bootstrap, topics, workdir, service_nofile, cap)
-            try:
-                results["services"][name] = await drill_service(service, clients, hold, every, baseline)
-            finally:
-                service.stop()
+        # all started at once (each start is an interpreter and its imports, seconds on a busy machine), then
+        # drilled one at a time: an idle service costs the one being drilled nothing
+        progress(f"{', '.join(services)}: starting")
+        started = await asyncio.gather(*(asyncio.to_thread(start_service, name, bootstrap, topics, workdir, service_nofile, cap)
+                                         for name in services), return_exceptions=True)
+        try:
+            failed = [s for s in started if isinstance(s, BaseException)]
+            if failed:
+                raise failed[0]
+            for name, service in zip(services, started, strict=True):
+                try:
+                    results["services"][name] = await drill_service(service, clients, hold, every, baseline)
+                finally:
+                    service.stop()
+        finally:
+            for service in started:
+                if isinstance(service, Service):
+                    service.stop()
     finally:
         if broker is not None:
             broker.stop()

@@ -20,6 +20,11 @@ from stream.devtools.broker import EmbeddedBroker
 
 PG_ADMIN_URL = os.environ.get("VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
+# The suite starts dozens of Python processes (workers, inboxes, demos, CLI runs). With
+# PYTHONDONTWRITEBYTECODE set (as on the shared test machine) each compiled every Vigil module again, about
+# 1.3 s of a busy core per start; without it the first writes __pycache__ (ignored by git) and the rest read it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def _docker_answers() -> bool:
     try:
@@ -94,3 +99,43 @@ def _logging_as_it_was() -> Iterator[None]:
     config = structlog.get_config()
     yield
     structlog.configure(**config)
+
+
+# The slowest files, slowest first (measured with `--durations`, 2 busy cores): `make test` hands whole files
+# to its two processes (`--dist loadfile`), in queue order, each taking the next file when it is done.
+# pytest-xdist queued files by their number of tests, most first, so these (a few long tests each: a whole
+# demo, a chaos run) came last and one process could be left running a 1-3 minute file alone at the end;
+# started first, the short files fill in around them and both processes end together. A file left off this
+# list only runs in its usual place; keep the list to files that take over ~25 s.
+SLOWEST_FILES = (  # seconds per file in one run of the whole suite, 2 busy cores: 133, 97, 87, 81, 69, 53, ...
+    "tests/load_tests/test_chaos.py",
+    "tests/stream/feeds/test_fuzz.py",
+    "tests/integration/test_durability.py",
+    "tests/reviews/web/test_review.py",
+    "tests/security/test_sign_in_throttle.py",
+    "tests/load_tests/test_hostile.py",
+    "tests/reviews/web/test_deps.py",
+    "tests/reviews/test_migrations.py",
+    "tests/browser/test_review_pages.py",
+    "tests/stream/devtools/test_demo_shutdown.py",
+    "tests/load_tests/test_slow_clients.py",
+    "tests/security/test_web_edge.py",
+    "tests/integration/test_phi.py",
+    "tests/security/test_leak_scan.py",
+    "tests/reviews/web/test_signin.py",
+    "tests/geofences/test_gap_plots.py",
+    "tests/integration/test_live_scenarios.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the collection order (slowest files first) for `--dist loadfile`: pytest-xdist otherwise sorts the
+    files by their number of tests, which put the few-test slow files (a whole demo, a chaos run) last."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest files first (``SLOWEST_FILES``), the rest in their usual order; tests within a file keep theirs."""
+    rank = {config.rootpath / path: n for n, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # a stable sort: the others keep their order

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +35,31 @@ def shooting(incident_id: str = "MPLS-T-1", where: tuple[float, float] = JORDAN,
 def as_bytes(doc: dict) -> bytes:
     """A document as CAD sends it."""
     return json.dumps(doc).encode()
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What a `vigil` command did: its exit code and what it wrote (as ``subprocess.CompletedProcess`` names them)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def vigil_in_process(*args: str, env: dict[str, str | None] | None = None) -> CliRun:
+    """`vigil *args` through the same Typer app as the installed script, in this process: a `python -m
+    stream.cli` child costs an interpreter start and every import (2-7 s on a busy machine). Each command
+    keeps one test that runs it as a real process; the others check its output through this. ``env`` is set
+    for the call (None removes a variable). An exception the command did not turn into an exit code is
+    raised here, as a traceback would have been printed."""
+    from typer.testing import CliRunner
+
+    from stream.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), prog_name="vigil", env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return CliRun(result.exit_code, result.stdout, result.stderr)
 
 
 class Inbox:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from geofences.gaps import NO_TEAM, OFF_SHIFT, HistoricShooting, HistoryError, build_report, read_history, summary_lines
-from tests.helpers import HIAWATHA, JORDAN, OUTSIDE_CITY
+from tests.helpers import HIAWATHA, JORDAN, OUTSIDE_CITY, vigil_in_process
 
 CHICAGO = ZoneInfo("America/Chicago")
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -99,6 +99,6 @@ def test_command_writes_csvs_and_pictures(tmp_path: Path) -> None:
 
 
 def test_command_refuses_a_reversed_period(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "stream.cli", "coverage", "gaps", "--events", "x", "--from", "2025-08-01",
-                             "--to", "2025-07-01", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    # in-process: test_command_writes_csvs_and_pictures runs the real command
+    result = vigil_in_process("coverage", "gaps", "--events", "x", "--from", "2025-08-01", "--to", "2025-07-01", "--out", str(tmp_path))
     assert result.returncode == 2 and "vigil: --from 2025-08-01 is after --to 2025-07-01" in result.stderr

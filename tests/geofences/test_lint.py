@@ -12,6 +12,7 @@ import pytest
 from geofences.coverage import CoverageError, compile_coverage
 from geofences.lint import hour_ranges, lint
 from stream.core.deployment import DeploymentPaths
+from tests.helpers import vigil_in_process
 
 BUNDLED = DeploymentPaths.bundled().teams
 
@@ -138,5 +139,5 @@ def test_lint_command_exit_codes(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "stream.cli", "geofences", "lint"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.strip().endswith("version " + compile_coverage(BUNDLED).version)
     teams = edited(tmp_path, "communities: [Camden]", "communities: [Camdem]")
-    bad = subprocess.run([sys.executable, "-m", "stream.cli", "geofences", "lint", "--teams", str(teams)], capture_output=True, text=True, timeout=120)
+    bad = vigil_in_process("geofences", "lint", "--teams", str(teams))  # the real process ran above
     assert bad.returncode == 1 and "unknown community 'Camdem'" in bad.stdout and "1 error(s)" in bad.stderr

@@ -97,7 +97,8 @@ async def test_run_web_reports_a_failed_start_through_ready(tmp_path: Path) -> N
 def test_vigil_web_command_serves(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = {**os.environ, "VIGIL_ACK_SECRET": SECRET.decode(), "VIGIL_DB_URL": f"sqlite:///{tmp_path / 'review.sqlite'}",
            "VIGIL_TOPIC_PREFIX": f"webcli{uuid.uuid4().hex[:8]}."}
-    process = subprocess.Popen([sys.executable, "-m", "stream.cli", "web", "--bootstrap", kafka_bootstrap, "--port", "0"],
+    # --metrics-port 0: the default 9603 would collide with another `vigil web` running at the same time
+    process = subprocess.Popen([sys.executable, "-m", "stream.cli", "web", "--bootstrap", kafka_bootstrap, "--port", "0", "--metrics-port", "0"],
                                stdout=subprocess.PIPE, stderr=open(tmp_path / "web.log", "wb"), env=env, text=True)  # noqa: SIM115
     try:
         assert process.stdout is not None

@@ -15,6 +15,7 @@ from geofences.coverage import NearbySchool, Placement
 from rules.protocols import EarlierShooting, Facts, When, check_protocol_file, load_protocols, matches
 from stream.core.deployment import DeploymentPaths
 from stream.model.events import EventKind, Intent
+from tests.helpers import vigil_in_process
 
 PROTOCOLS = DeploymentPaths.bundled().protocols
 TEAMS = {"vi-north-camden", "vi-north-nearnorth", "vi-south-phillips", "vi-south-powderhorn", "vi-central", "gvi-outreach", "dns-oncall",
@@ -115,7 +116,7 @@ def test_lint_command(tmp_path: Path) -> None:
         shutil.copytree(PROTOCOLS.parents[2] / folder, root / folder)
     protocols = root / "rules/minneapolis/protocols.yaml"
     protocols.write_text(protocols.read_text().replace("- team: gvi-outreach", "- team: gvi"))
-    bad = subprocess.run([sys.executable, "-m", "stream.cli", "rules", "lint", "--config", str(root)], capture_output=True, text=True, timeout=120)
+    bad = vigil_in_process("rules", "lint", "--config", str(root))  # the real process ran above
     assert bad.returncode == 1 and "unknown team 'gvi'" in bad.stdout and "1 error(s)" in bad.stderr
 
 

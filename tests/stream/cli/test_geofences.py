@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import vigil_in_process
+
 
 def vigil(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command as a real process: one test per command; the rest through ``vigil_in_process``."""
     return subprocess.run([sys.executable, "-m", "stream.cli", *args], capture_output=True, text=True, timeout=120)
 
 
@@ -25,13 +28,13 @@ def test_show_on_the_spring_forward_night_at_a_school() -> None:
 
 
 def test_show_outside_the_city() -> None:
-    result = vigil("geofences", "show", "--lat", "45.0137", "--lon", "-93.3207", "--at", "2026-07-04T22:00:00-05:00")
+    result = vigil_in_process("geofences", "show", "--lat", "45.0137", "--lon", "-93.3207", "--at", "2026-07-04T22:00:00-05:00")
     assert "neighborhood -- outside the city" in result.stdout
     assert "  no street team covers this place" in result.stdout
 
 
 def test_show_refuses_a_moment_without_offset() -> None:
-    result = vigil("geofences", "show", "--lat", "45", "--lon", "-93.3", "--at", "2026-07-04T22:00:00")
+    result = vigil_in_process("geofences", "show", "--lat", "45", "--lon", "-93.3", "--at", "2026-07-04T22:00:00")
     assert result.returncode == 2 and "vigil: --at '2026-07-04T22:00:00' has no UTC offset" in result.stderr
 
 

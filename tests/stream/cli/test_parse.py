@@ -14,7 +14,7 @@ from stream.cli.parse import hl7_messages
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7 import message_key
 from stream.feeds.hl7_builder import AdtMessage
-from tests.helpers import JORDAN, shooting
+from tests.helpers import JORDAN, shooting, vigil_in_process
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=ZoneInfo("America/Chicago"))
@@ -24,12 +24,16 @@ EVENT_KEYS = {"kind", "ref", "lat", "lon", "fatal", "victims", "ages", "hospital
 SECRET = "parse-test-secret-012345"
 
 
-def _parse(*args: str, secret: str | None = SECRET) -> tuple[int, list[dict], str]:
-    env = {k: v for k, v in os.environ.items() if k != "VIGIL_HL7_SECRET"}
-    if secret:
-        env["VIGIL_HL7_SECRET"] = secret
-    result = subprocess.run([sys.executable, "-m", "stream.cli", "--log-level", "error", "parse", *args],
-                            capture_output=True, text=True, timeout=120, env=env)
+def _parse(*args: str, secret: str | None = SECRET, real: bool = False) -> tuple[int, list[dict], str]:
+    """`vigil parse`: as a real process with ``real`` (one test does), else in-process (``vigil_in_process``)."""
+    if real:
+        env = {k: v for k, v in os.environ.items() if k != "VIGIL_HL7_SECRET"}
+        if secret:
+            env["VIGIL_HL7_SECRET"] = secret
+        result = subprocess.run([sys.executable, "-m", "stream.cli", "--log-level", "error", "parse", *args],
+                                capture_output=True, text=True, timeout=120, env=env)
+    else:
+        result = vigil_in_process("--log-level", "error", "parse", *args, env={"VIGIL_HL7_SECRET": secret or None})
     return result.returncode, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
 
@@ -37,7 +41,7 @@ def test_eido_files_give_one_line_per_document(tmp_path: Path) -> None:
     lines = tmp_path / "cad.jsonl"
     traffic = build_eido("P-2", "2026-07-04T22:05:00-05:00", apco="MVA", lat=44.96, lon=-93.27)
     lines.write_text("\n".join([json.dumps(shooting("P-1", JORDAN, victim_ages=[19])), json.dumps(traffic), "{broken"]) + "\n")
-    code, out, _ = _parse("eido", str(DATA / "eido" / "sample_call_transfer.json"), str(lines))
+    code, out, _ = _parse("eido", str(DATA / "eido" / "sample_call_transfer.json"), str(lines), real=True)
     assert code == 0
     assert [list(line) for line in out] == [["skipped"], ["event"], ["skipped"], ["rejected"]]
     event = out[1]["event"]

@@ -24,6 +24,7 @@ from stream.feeds.hl7_builder import AdtMessage
 from stream.feeds.mllp import MllpListener, frame
 from stream.ops.connections import AddressAllowList, server_tls_context
 from stream.ops.kafka import Topics, ensure_topics
+from tests.helpers import vigil_in_process
 
 ARRIVED = datetime(2026, 7, 4, 22, 10, tzinfo=ZoneInfo("America/Chicago"))
 SECRET = b"mllp-test-secret-0123"
@@ -352,9 +353,8 @@ async def test_mllp_over_tls_with_a_self_signed_certificate(kafka_bootstrap, dep
     (["--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"], "vigil: TLS: no such file: /nonexistent/cert.pem"),
 ])
 def test_hl7_listen_names_a_bad_allow_list_or_tls_option(kafka_bootstrap, args, complaint) -> None:
-    env = {**os.environ, "VIGIL_HL7_SECRET": SECRET.decode()}
-    result = subprocess.run([sys.executable, "-m", "stream.cli", "hl7-listen", "--bootstrap", kafka_bootstrap, "--port", "0", *args],
-                            env=env, capture_output=True, text=True, timeout=60)
+    # in-process: test_vigil_hl7_listen_with_python_hl7_client and the no-secret test run the command as a real process
+    result = vigil_in_process("hl7-listen", "--bootstrap", kafka_bootstrap, "--port", "0", *args, env={"VIGIL_HL7_SECRET": SECRET.decode()})
     assert result.returncode == 2
     assert complaint in result.stderr
     assert "Traceback" not in result.stderr
