@@ -551,6 +551,10 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
         by_key = {message_key(i.team, i.title, i.body): i.intent_id for i in feed.predicted}
         dup_ids = {by_key[tuple(k)] for k in verdict["duplicate_keys"]}
         verdict["duplicate_sends"] = sent_log(running.workers, dup_ids)
+        # a copy no worker logged was posted by the worker SIGKILLed between the gateway taking it and the log: at
+        # least once without a provider idempotency key can send that one twice (docs/chaos.md); any other is a bug
+        received = Counter(by_key.get(message_key(m.recipient.removesuffix("-lead"), m.title, m.body)) for m in messages)
+        verdict["killed_mid_send"] = sum(1 for i, sends in verdict["duplicate_sends"].items() if len(sends) < received[i])
         latencies = [lat for _, lat in direct_latencies(feed, sent_at, messages)]
         lost = explain_missing(feed, messages, running.workers, driver.landed, deployment, running.topics.events)
         crashes = worker_exits(running.workers)
@@ -565,12 +569,15 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
                 out(f"      committed past it: {commit}")
     for crash in crashes:
         out(f"  WORKER CRASHED {crash}")
-    ok = (verdict["missing"] == 0 and verdict["duplicates"] == 0 and verdict["unexpected"] == 0 and len(events) == kills and not crashes
-          and stalled is None)
+    bugs = verdict["duplicates"] - verdict["killed_mid_send"]
+    ok = (verdict["missing"] == 0 and bugs == 0 and verdict["killed_mid_send"] <= kills and verdict["unexpected"] == 0
+          and len(events) == kills and not crashes and stalled is None)
     return {"run": "kill", "ok": ok, "activations": feed.activations, "inputs": len(feed.lines), "kills": events,
             "fed_s": round(fed_s, 1), "alerts": verdict, "latency_from_input": percentiles(latencies), "lost": lost, "crashes": crashes,
             "stalled": stalled,
-            "goals": {"every predicted alert received": verdict["missing"] == 0, "no duplicates": verdict["duplicates"] == 0,
+            "goals": {"every predicted alert received": verdict["missing"] == 0,
+                      "no duplicates (but one a kill cut between the post and its log, at most one per kill)":
+                          bugs == 0 and verdict["killed_mid_send"] <= kills,
                       "nothing unexpected": verdict["unexpected"] == 0, f"{kills} kills done": len(events) == kills,
                       "no worker crashed by itself": not crashes, "every input reached the events topic": stalled is None}}
 
