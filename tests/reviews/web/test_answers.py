@@ -161,13 +161,13 @@ def test_the_answer_changes_while_the_link_is_valid_and_cant_respond_asks_to_con
     assert "Your answer: Can't respond, 22:07" in _read(service.client.get(path))
 
 
-def _person_page(service: Service, person: str = "ana-r") -> tuple:
-    """A page of one roster person of the street team, stored as the core records it; its link path."""
+def _person_page(service: Service, person: str = "ana-r", language: str | None = None) -> tuple:
+    """A page of one roster person of the street team (in ``language``), stored as the core records it; its link path."""
     street = service.intents[0]
-    intent = street.model_copy(update={"person": person, "channel": "push", "intent_id": f"int-{person}"})
+    intent = street.model_copy(update={"person": person, "channel": "push", "intent_id": f"int-{person}", "language": language})
     service.store.append([IntentCreated(entry_id=f"tl-{person}", activation_id=intent.activation_id, at=NOW, intent_id=intent.intent_id,
                                         team=intent.team, protocol=intent.protocol, step="initial", ack_deadline=street.ack_deadline,
-                                        escalates_to=street.escalates_to, person=person, channel="push")])
+                                        escalates_to=street.escalates_to, person=person, channel="push", language=language)])
     return intent, service.link_path(intent)
 
 
@@ -357,6 +357,28 @@ def test_the_answer_to_a_spanish_alert_is_confirmed_in_spanish(service: Service,
     assert "Gracias" in _read(answer) and confirmation in _read(answer)
     again = service.client.post(path, data={"response": response, "confirm": "yes"})  # the same answer again: not taken twice
     assert again.status_code == 409 and "Este enlace ya se usó a las 22:04" in _read(again)
+
+
+def test_a_spanish_cant_respond_of_a_paged_team_says_the_next_person_is_paged(service: Service) -> None:
+    # the core pages the team's next person at once (docs/responders.md): DNS on-call is told only when nobody is left
+    _, path = _person_page(service, language="es")
+    asked = _read(service.client.post(path, data={"response": "unable"}))
+    assert '<html lang="es">' in asked and "¿No puede responder?" in asked and "Sí, no puedo responder" in asked
+    assert "Can't respond" not in asked and "avisa de inmediato a la guardia de DNS" not in asked
+    assert ("«No puedo responder» llama ahora a la siguiente persona de guardia; la guardia de DNS recibe el aviso de "
+            "inmediato solo si no queda nadie.") in asked
+    confirmed = _read(service.client.post(path, data={"response": "unable", "confirm": "yes"}))
+    assert "se avisará a la guardia de DNS" not in confirmed
+    assert ("Anotado: usted no puede responder. Se llama ahora a la siguiente persona de guardia de vi-north-nearnorth; si no "
+            "queda nadie, la guardia de DNS recibe el aviso de inmediato.") in confirmed
+    assert "Su respuesta: No puedo responder, 22:04" in _read(service.client.get(path))
+
+
+def test_a_spanish_page_says_what_follows_in_spanish(service: Service) -> None:
+    path = service.link_path(in_language(service, "es"))
+    assert "Se avisará a la guardia de DNS a las 22:14 si nadie responde." in _read(service.client.get(path))
+    went = _read(service.client.post(path, data={"response": "on_my_way"}))
+    assert "En camino — registrado. Escalada detenida: no se avisará a la guardia de DNS." in went
 
 
 @pytest.mark.parametrize(("language", "words"), [("so", ("Qof xabbad ku dhacday", "Waan soo socdaa", "Jawaabaha ilaa hadda")),
