@@ -145,7 +145,7 @@ async def ack_page(token: str, web: Web) -> HTMLResponse:
         expires=link_until(expires, language),
         choices=choices_left(uses, language),
         incident=incident,
-        your_answer=current and f"{YOUR_ANSWER}: {label(current.response, language)}, {web.hhmm(current.used_at)}",
+        your_answer=current and text("page.your_answer", language, label=label(current.response, language), at=web.hhmm(current.used_at)),
         next_step=next_step(follows, current.response if current else None, web.hhmm, web.review_clock(), language),
         unable_hint=cant_respond_hint(follows, web.hhmm, language),
     )
@@ -188,8 +188,9 @@ async def record_answer(web: WebContext, token: str, request: Request) -> tuple[
     follows = what_follows(records, claim.team, claim.person)
     if response == "unable" and form.get("confirm") != "yes":
         # one tap on "can't respond" may page the next person or escalate: a second, deliberate tap records it
-        return render_page("ack_confirm.html", lang=language, heading=CONFIRM_HEADING, message=cant_respond_hint(follows, web.hhmm, language),
-                           confirm=CONFIRM_BUTTON, back=CONFIRM_BACK), "confirm"
+        return render_page("ack_confirm.html", lang=language, heading=text("ask.heading", language),
+                           message=cant_respond_hint(follows, web.hhmm, language), confirm=text("ask.yes", language),
+                           back=text("ask.back", language)), "confirm"
     # "acknowledge" after "on my way" says nothing new: like the same answer twice (a double tap, a re-sent
     # alert's link), it is not published again
     earlier = next((use for use in await in_ack_store(web.store.ack_token_uses, claim.token_id) if use.response == "on_my_way"),
@@ -218,16 +219,8 @@ async def record_answer(web: WebContext, token: str, request: Request) -> tuple[
     return render_page("message.html", lang=language, heading=text("confirm.heading", language), message=confirmation, tone="ok"), "ok"
 
 
-# --- Issue 16, item 6: changing answers, the "can't respond" confirmation, and what follows each answer. The
-# sentences new with it are English only for now (kept together here for reviews/texts.py, which needs them in es,
-# so and hmn first): an alert in another language gets the translated texts from before item 6 instead (what a
-# "can't respond" brings about, who was already told), never a sentence half in one language and half in another;
-# the confirmation page's four short labels stay English there.
-
-YOUR_ANSWER = "Your answer"
-CONFIRM_HEADING = "Can't respond?"
-CONFIRM_BUTTON = "Yes, I can't respond"
-CONFIRM_BACK = "No, go back"
+# --- Issue 16, item 6: changing answers, the "can't respond" confirmation, and what follows each answer, in the
+# alert's language like every other text of the page (reviews/texts.py): the same, true sentence in every language.
 
 
 def choices_left(uses: Sequence[AckUse], language: str = ENGLISH) -> tuple[tuple[str, str], ...]:
@@ -238,53 +231,50 @@ def choices_left(uses: Sequence[AckUse], language: str = ENGLISH) -> tuple[tuple
                  if value not in given and not (value == "ack" and "on_my_way" in given))
 
 
-def _who(answered: Sequence[str | None], team: str) -> str:
+def _who(answered: Sequence[str | None], team: str, language: str) -> str:
     # an answer from a team's shared phone names nobody (it may be this very phone's): the team has answered
     names = [name for name in dict.fromkeys(answered) if name]
-    return f"{' and '.join(names)} answered" if names and None not in answered else f"{team} has answered"
+    if not names or None in answered:
+        return text("who.team", language, team=team)
+    return text("who.one" if len(names) == 1 else "who.many", language, names=_named(names, language))
 
 
 def next_step(follows: Follows, answer: str | None, hhmm: Callable[[datetime], str], now: datetime, language: str = ENGLISH) -> str:
     """What happens next for the team, after ``answer`` (None: not answered yet with this link): the escalation
-    stopped, or told at a time, or to be told at the deadline unless someone answers; or nobody told at all.
-    Empty in a language these sentences are not translated into yet, unless a translated text says it."""
-    if language != ENGLISH:
-        told = _already_told(follows.if_cant_respond(), hhmm, language)
-        return told or (text("nobody_told", language) if not follows.chain else "")
+    stopped, or told at a time, or to be told at the deadline unless someone answers; or nobody told at all."""
     if follows.told and follows.told_at is not None:
-        return f"{_named(follows.told, language)} {'was' if len(follows.told) == 1 else 'were'} told at {hhmm(follows.told_at)}."
+        return text("next.told.one" if len(follows.told) == 1 else "next.told.many", language, teams=_named(follows.told, language),
+                    at=hhmm(follows.told_at))
     if not follows.chain:
         return text("nobody_told", language)
     chain = _named(follows.chain, language)
     if answer in ("ack", "on_my_way"):
         if follows.deadline is not None and now > follows.deadline:
-            return f"Your answer came after the {hhmm(follows.deadline)} deadline: {chain} may have been told already."
-        return f"Escalation stopped: {chain} will not be told."
+            return text("next.late", language, deadline=hhmm(follows.deadline), teams=chain)
+        return text("next.stopped", language, teams=chain)
     if follows.answered:
-        if answer == "unable":
-            return f"{_who(follows.answered, follows.team)}, so the escalation stays stopped."
-        return f"Escalation stopped: {_who(follows.answered, follows.team)}."
+        who = _who(follows.answered, follows.team, language)
+        return text("next.stays_stopped" if answer == "unable" else "next.stopped_by", language, who=who)
     if answer == "unable":
         return _cant_respond_now(follows, language)
     if follows.deadline is not None and now > follows.deadline:
-        return f"The {hhmm(follows.deadline)} deadline has passed: {chain} is being told."
-    return f"{chain} will be told at {hhmm(follows.deadline)} unless someone answers." if follows.deadline else text("nobody_told", language)
+        return text("next.passed", language, deadline=hhmm(follows.deadline), teams=chain)
+    return text("next.at_deadline", language, teams=chain, deadline=hhmm(follows.deadline)) if follows.deadline else text("nobody_told", language)
 
 
 def _cant_respond_now(follows: Follows, language: str) -> str:
     if follows.pages_people:
-        return (f"The next person on call for {follows.team} is paged now; if nobody is left, {_named(follows.chain, language)} "
-                "is told at once.")
-    return f"{_named(follows.chain, language)} will be told at once."
+        return text("next.pages_next", language, team=follows.team, teams=_named(follows.chain, language))
+    return text("next.tells_now", language, teams=_named(follows.chain, language))
 
 
 def cant_respond_hint(follows: Follows, hhmm: Callable[[datetime], str], language: str = ENGLISH) -> str:
     """The line under the answer buttons (and the confirmation question): what "can't respond" brings about."""
-    if follows.chain and not follows.told and language == ENGLISH:
+    if follows.chain and not follows.told:
         if follows.answered:
-            return f"Can't respond is noted; {_who(follows.answered, follows.team)}, so the escalation stays stopped."
+            return text("hint.noted", language, rest=text("next.stays_stopped", language, who=_who(follows.answered, follows.team, language)))
         if follows.pages_people:
-            return f"Can't respond pages the next person on call now; {_named(follows.chain, language)} is told at once only when nobody is left."
+            return text("hint.pages_next", language, teams=_named(follows.chain, language))
     return unable_hint(follows.if_cant_respond(), hhmm, language)
 
 
@@ -293,6 +283,6 @@ def answer_confirmation(follows: Follows, answer: str, hhmm: Callable[[datetime]
     if answer != "unable":
         follows_text = next_step(follows, answer, hhmm, now, language)
         return f"{text(f'confirm.{answer}', language)}. {follows_text}" if follows_text else text(f"confirm.{answer}", language)
-    if follows.chain and not follows.told and (follows.answered or follows.pages_people) and language == ENGLISH:
-        return f"Noted: you can't respond. {next_step(follows, answer, hhmm, now, language)}"
+    if follows.chain and not follows.told and (follows.answered or follows.pages_people):
+        return text("unable.noted", language, rest=next_step(follows, answer, hhmm, now, language))
     return unable_confirmation(follows.if_cant_respond(), hhmm, language)

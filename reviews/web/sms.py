@@ -176,10 +176,9 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
     follows = what_follows([r for r in records if r.activation_id == alert.activation_id], alert.team, person)
     if reply.answer == "unable" and not reply.confirmed:
         # as on the answer page, "can't respond" is taken on a second, deliberate reply: nothing is recorded yet
-        # (this question is English in every language for now, like the page's: reviews/web/answers.py)
         await _audit(web, "sms_confirm_asked", phone, f"{alert.team} {alert.activation_id} unable {alert.code}")
         hint = cant_respond_hint(follows, web.hhmm, alert.language)
-        return twiml(f"Vigil: Can't respond to alert {alert.code}? {hint} Reply 3 {alert.code} YES to confirm.")
+        return twiml(text("ask.sms", alert.language, code=alert.code, hint=hint))
     return await record_reply(web, phone, use_id, reply, alert, follows, person)
 
 

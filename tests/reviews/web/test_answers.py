@@ -4,18 +4,22 @@ signer, and a recording publisher."""
 from __future__ import annotations
 
 import html
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
 from notifiers.ack_links import AckSigner
-from reviews.web.answers import RECORDING_GRACE
+from reviews.model import Follows
+from reviews.texts import TEXTS, text
+from reviews.web.answers import RECORDING_GRACE, answer_confirmation, cant_respond_hint, next_step
 from stream.core.activations import advance, handle_ack, handle_event
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, NotificationIntent, stable_id
+from stream.core.phrases import ENGLISH
 from stream.model.timeline import AckRecorded, IntentCreated
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 from tests.reviews.web.fixtures import BASE_URL, CHICAGO, NOW, RECIPIENT, TTL, Service
@@ -161,13 +165,13 @@ def test_the_answer_changes_while_the_link_is_valid_and_cant_respond_asks_to_con
     assert "Your answer: Can't respond, 22:07" in _read(service.client.get(path))
 
 
-def _person_page(service: Service, person: str = "ana-r") -> tuple:
-    """A page of one roster person of the street team, stored as the core records it; its link path."""
+def _person_page(service: Service, person: str = "ana-r", language: str = "en") -> tuple:
+    """A page of one roster person of the street team (in ``language``), stored as the core records it; its link path."""
     street = service.intents[0]
-    intent = street.model_copy(update={"person": person, "channel": "push", "intent_id": f"int-{person}"})
+    intent = street.model_copy(update={"person": person, "channel": "push", "intent_id": f"int-{person}", "language": language})
     service.store.append([IntentCreated(entry_id=f"tl-{person}", activation_id=intent.activation_id, at=NOW, intent_id=intent.intent_id,
                                         team=intent.team, protocol=intent.protocol, step="initial", ack_deadline=street.ack_deadline,
-                                        escalates_to=street.escalates_to, person=person, channel="push")])
+                                        escalates_to=street.escalates_to, person=person, channel="push", language=language)])
     return intent, service.link_path(intent)
 
 
@@ -357,6 +361,52 @@ def test_the_answer_to_a_spanish_alert_is_confirmed_in_spanish(service: Service,
     assert "Gracias" in _read(answer) and confirmation in _read(answer)
     again = service.client.post(path, data={"response": response, "confirm": "yes"})  # the same answer again: not taken twice
     assert again.status_code == 409 and "Este enlace ya se usó a las 22:04" in _read(again)
+
+
+def test_a_spanish_cant_respond_of_a_paged_team_says_the_next_person_is_paged(service: Service) -> None:
+    # the core pages the team's next person at once (docs/responders.md): DNS on-call is told only when nobody is left
+    _, path = _person_page(service, language="es")
+    asked = _read(service.client.post(path, data={"response": "unable"}))
+    assert '<html lang="es">' in asked and "¿No puede responder?" in asked and "Sí, no puedo responder" in asked
+    assert "Can't respond" not in asked and "«No puedo responder» avisa de inmediato" not in asked
+    assert ("«No puedo responder» llama ahora a la siguiente persona de guardia; solo si no queda nadie se avisa de inmediato "
+            "a la guardia de DNS.") in asked
+    confirmed = _read(service.client.post(path, data={"response": "unable", "confirm": "yes"}))
+    assert "se avisará a la guardia de DNS" not in confirmed
+    assert ("Anotado: usted no puede responder. Se llama ahora a la siguiente persona de guardia de vi-north-nearnorth; si no "
+            "queda nadie, se avisa de inmediato a la guardia de DNS.") in confirmed
+    assert "Su respuesta: No puedo responder, 22:04" in _read(service.client.get(path))
+
+
+def test_a_spanish_page_says_what_follows_in_spanish(service: Service) -> None:
+    path = service.link_path(in_language(service, "es"))
+    assert "Se avisará a la guardia de DNS a las 22:14 si nadie responde." in _read(service.client.get(path))
+    went = _read(service.client.post(path, data={"response": "on_my_way"}))
+    assert "En camino — registrado. Escalada detenida: no se avisará a la guardia de DNS." in went
+
+
+def _hhmm(moment: datetime) -> str:
+    return moment.astimezone(CHICAGO).strftime("%H:%M")
+
+
+@pytest.mark.parametrize("language", sorted(TEXTS))
+def test_every_language_says_what_follows_as_english_does(language: str) -> None:
+    # no language falls back to the older "DNS on-call will be told" where the core pages the next person instead
+    deadline = NOW + timedelta(minutes=10)
+    paged = Follows("vi-north-nearnorth", ("dns-oncall",), deadline, pages_people=True)
+    dns = text("team.dns-oncall", language)
+    pages_next = text("next.pages_next", language, team="vi-north-nearnorth", teams=dns)
+    assert answer_confirmation(paged, "unable", _hhmm, NOW, language) == text("unable.noted", language, rest=pages_next)
+    assert cant_respond_hint(paged, _hhmm, language) == text("hint.pages_next", language, teams=dns)
+    assert text("unable.will_tell", language, teams=dns) not in answer_confirmation(paged, "unable", _hhmm, NOW, language)
+    stands = replace(paged, answered=("Ben",))
+    assert answer_confirmation(stands, "unable", _hhmm, NOW, language) == text(
+        "unable.noted", language, rest=text("next.stays_stopped", language, who=text("who.one", language, names="Ben")))
+    for follows, answer in ((paged, None), (paged, "ack"), (stands, None), (replace(paged, told=("dns-oncall",), told_at=deadline), "ack")):
+        assert next_step(follows, answer, _hhmm, NOW, language), (follows, answer)  # a sentence in every language
+    if language == ENGLISH:
+        assert cant_respond_hint(paged, _hhmm) == (
+            "Can't respond pages the next person on call now; DNS on-call is told at once only when nobody is left.")
 
 
 @pytest.mark.parametrize(("language", "words"), [("so", ("Qof xabbad ku dhacday", "Waan soo socdaa", "Jawaabaha ilaa hadda")),

@@ -251,20 +251,23 @@ def test_an_alert_someone_else_answered_is_closed_to_a_phone_that_did_not(gatewa
 # ---- the alert's language --------------------------------------------------------------------------
 
 
-def in_language(gateway: Gateway, language: str, intent: NotificationIntent | None = None) -> NotificationIntent:
-    """An alert like ``intent`` (the first) written in ``language``: its IntentCreated stored with that language."""
+def in_language(gateway: Gateway, language: str, intent: NotificationIntent | None = None, person: str | None = None) -> NotificationIntent:
+    """An alert like ``intent`` (the first) written in ``language`` (to ``person``, a page of the team's people): its
+    IntentCreated stored with that language."""
     intent = intent or gateway.intents[0]
     record = next(r for r in gateway.store.records(intent.activation_id) if isinstance(r, IntentCreated) and r.intent_id == intent.intent_id)
     other = f"{intent.intent_id}-{language}"
-    gateway.store.append([record.model_copy(update={"entry_id": f"{record.entry_id}-{language}", "intent_id": other, "language": language})])
-    return intent.model_copy(update={"intent_id": other, "language": language})
+    update = {"intent_id": other, "language": language, "person": person}
+    gateway.store.append([record.model_copy(update={"entry_id": f"{record.entry_id}-{language}", **update})])
+    return intent.model_copy(update=update)
 
 
 def test_a_reply_to_a_spanish_alert_is_confirmed_in_spanish(gateway: Gateway) -> None:
     intent = in_language(gateway, "es")
     gateway.deliver(intent)
     response = gateway.reply("voy", sid="SM-es")
-    assert message_of(response) == f"Vigil: Voy en camino — registrado para {intent.team} (alerta {short_code(intent.intent_id)}) a las 22:06. Gracias."
+    assert message_of(response) == (f"Vigil: Voy en camino — registrado para {intent.team} (alerta {short_code(intent.intent_id)}) a las "
+                                    "22:06. Gracias. Escalada detenida: no se avisará a la guardia de DNS.")  # what follows, as in English
     assert [m.response for m in gateway.published] == ["on_my_way"]
     assert message_of(gateway.reply("voy", sid="SM-es")) == "Vigil: esta respuesta ya se registró a las 22:06 (Voy en camino)."
     gateway.deliver(intent, BEN_RCPT)
@@ -273,6 +276,20 @@ def test_a_reply_to_a_spanish_alert_is_confirmed_in_spanish(gateway: Gateway) ->
     # to another phone of the team (the phone that answered keeps it open, to change its answer)
     assert message_of(gateway.reply("1", phone=BEN)) == "Vigil: No tiene ninguna alerta de Vigil abierta para responder"
     assert gateway.audit()[-1] == ("sms_refused", "not_an_answer: You have no open Vigil alert to answer")  # the audit keeps English
+
+
+def test_a_spanish_cant_respond_by_reply_says_the_next_person_is_paged(gateway: Gateway) -> None:
+    # the team pages its people one by one: a "can't respond" pages the next person; DNS on-call only when nobody is left
+    intent = in_language(gateway, "es", person="ana-r")
+    code = short_code(intent.intent_id)
+    gateway.deliver(intent)
+    asked = message_of(gateway.reply("3"))
+    assert asked == (f"Vigil: ¿No puede responder a la alerta {code}? «No puedo responder» llama ahora a la siguiente persona de "
+                     f"guardia; solo si no queda nadie se avisa de inmediato a la guardia de DNS. Responda 3 {code} SÍ para confirmar.")
+    confirmed = message_of(gateway.reply(f"3 {code} sí"))
+    assert confirmed == (f"Vigil: No puedo responder — registrado para {intent.team} (alerta {code}) a las 22:06. Gracias. Se llama ahora "
+                         f"a la siguiente persona de guardia de {intent.team}; si no queda nadie, se avisa de inmediato a la guardia de DNS.")
+    assert [(m.response, m.person) for m in gateway.published] == [("unable", "ana-r")]
 
 
 @pytest.mark.parametrize(("language", "body", "answer", "confirmed"), [
