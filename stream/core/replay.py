@@ -157,6 +157,7 @@ class Replay:
     secret: bytes
     config: Config | None = None  # the deployment's, unless given
     people: bool = False  # also the pages of each person (the deployment's rosters; see ``people_config``)
+    sent: bool = False  # exactly what a worker would send (pages and answers updates; no team alert of a paged team)
     forgotten: dict[str, Activation] | None = None  # when a dict, every activation the steps forgot goes there
     hl7_refs: Hl7Refs = field(default_factory=Hl7Refs)
 
@@ -204,6 +205,8 @@ class Replay:
             self.forgotten.update((a.id, a) for a in done.forgotten)
         if done.outcome.problem and number is not None:
             _report(err, number, done.outcome.problem)
+        if self.sent:
+            return done.outcome.intents
         # the teams' alerts (sent, or recorded for a team whose people are paged), then each page with --people
         alerts = [i for i in done.outcome.told + done.outcome.intents if i.purpose == "alert" and (i.person is None or self.people)]
         return sorted(alerts, key=lambda i: (i.created_at, i.person is not None))

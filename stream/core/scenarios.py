@@ -158,12 +158,13 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
     return ScenarioLine(number, at, "csv", {"payload": step.csv})
 
 
-def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None) -> list[NotificationIntent]:
-    """The notifications the core makes for a scenario (``hl7_refs``, when given, gets the keyed ref of each
-    HL7 arrival by its control id)."""
+def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None, sent: bool = False) -> list[NotificationIntent]:
+    """The notifications the core makes for a scenario: the teams' alerts, or with ``sent`` everything a worker
+    would send (answers updates too). ``hl7_refs``, when given, gets the keyed ref of each HL7 arrival by its
+    control id."""
     from stream.core.state import CoreState
 
-    run = Replay(deployment, CoreState(), hl7_key(), hl7_refs=hl7_refs if hl7_refs is not None else Hl7Refs())
+    run = Replay(deployment, CoreState(), hl7_key(), hl7_refs=hl7_refs if hl7_refs is not None else Hl7Refs(), sent=sent)
     lines = sorted((scenario_line(n, s) for n, s in enumerate(scenario.steps, start=1)), key=lambda line: line.at)
     out: list[NotificationIntent] = []
     for line in lines:

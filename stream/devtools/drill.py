@@ -112,7 +112,8 @@ def place(scenarios: Iterable[tuple[str, Scenario]], deployment: Deployment) -> 
                 break
         else:
             raise ValueError(f"scenario {name}: no week within {MAX_WEEKS} after {free_from} gives the same notifications")
-        placed.append(PlacedScenario(name, candidate, moved, tuple(predicted)))
+        # what the worker sends: the teams' alerts and also the answers updates (stream/core/answers.py)
+        placed.append(PlacedScenario(name, candidate, moved, tuple(run_scenario(moved, deployment, sent=True))))
         free_from = end_of(moved) + GAP
     return placed
 

@@ -107,5 +107,9 @@ async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-2W", MIDTOWN_PHILLIPS)), b"DUR-2W")
     messages = inbox.wait(lambda m: len(_escalations(m)) >= 1, timeout=60)
     assert ["vi-south-phillips has not acknowledged" in e["body"] for e in _escalations(messages)] == [True]
-    alerts = sorted(m["recipient"] for m in messages if m not in _escalations(messages))
+    updates = [m for m in messages if m["title"].startswith("VIGIL: who is going")]
+    alerts = sorted(m["recipient"] for m in messages if m not in _escalations(messages) and m not in updates)
     assert alerts == ["gvi-outreach-lead", "gvi-outreach-lead", "vi-south-phillips-lead", "vi-south-powderhorn-lead"]
+    # 30 s after the ack, both teams told of DUR-2 heard who answered (its escalation came before the witness's)
+    assert sorted(m["recipient"] for m in updates) == ["gvi-outreach-lead", "vi-south-powderhorn-lead"]
+    assert all("vi-south-powderhorn: acknowledged" in m["body"] for m in updates)
