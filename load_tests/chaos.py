@@ -328,6 +328,16 @@ def direct_latencies(feed: Feed, sent_at: list[float], messages: list[InboxMessa
     return out
 
 
+def _killed_between(sends: list[str], kills: list[dict]) -> bool:
+    """Whether the worker that logged an intent's first send was killed before the next send of it: the kill came
+    after the gateway took the post and before the delivery was recorded (``sent_log``'s "worker time status")."""
+    if len(sends) < 2:
+        return False
+    (first_worker, first_at, *_), (_, second_at, *_) = (entry.split(" ") for entry in sends[:2])
+    begun, again = (datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() for t in (first_at, second_at))
+    return any(k["worker"] == first_worker and begun <= k.get("killed_at", 0.0) <= again for k in kills)
+
+
 def sent_log(workers: list[WorkerProcess], intent_ids: set[str]) -> dict[str, list[str]]:
     """Which worker logged notify.sent for each intent, with its time: how a duplicate came about."""
     found: dict[str, list[str]] = {i: [] for i in intent_ids}
@@ -517,7 +527,7 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
                 await asyncio.sleep(restart_after_s)
                 victim.start()
                 await ready_while_progress(victim, running.workers)
-                events.append({"worker": victim.name, "killed_at_s": round(killed - began, 1),
+                events.append({"worker": victim.name, "killed_at_s": round(killed - began, 1), "killed_at": time.time() - (time.monotonic() - killed),
                                "inputs_sent": len(sent_at), "ready_again_s": round(time.monotonic() - killed, 1)})
                 out(f"  SIGKILL {victim.name} at {killed - began:.1f} s (after {len(sent_at)} inputs), ready again "
                     f"{time.monotonic() - killed:.1f} s later")
@@ -554,7 +564,8 @@ async def run_kill(bootstrap: str, workdir: Path, activations: int = 500, kills:
         # a copy no worker logged was posted by the worker SIGKILLed between the gateway taking it and the log: at
         # least once without a provider idempotency key can send that one twice (docs/chaos.md); any other is a bug
         received = Counter(by_key.get(message_key(m.recipient.removesuffix("-lead"), m.title, m.body)) for m in messages)
-        verdict["killed_mid_send"] = sum(1 for i, sends in verdict["duplicate_sends"].items() if len(sends) < received[i])
+        verdict["killed_mid_send"] = sum(1 for i, sends in verdict["duplicate_sends"].items()
+                                         if len(sends) < received[i] or _killed_between(sends, events))
         latencies = [lat for _, lat in direct_latencies(feed, sent_at, messages)]
         lost = explain_missing(feed, messages, running.workers, driver.landed, deployment, running.topics.events)
         crashes = worker_exits(running.workers)
