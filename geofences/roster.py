@@ -128,6 +128,10 @@ class Roster(_Frozen):
         """A person of the roster by id."""
         return next(p for p in self.people if p.id == person_id)
 
+    def find(self, person_id: str | None) -> Person | None:
+        """A person of the roster by id, or None when nobody has it."""
+        return next((p for p in self.people if p.id == person_id), None)
+
 
 def turn_holder(rotation: Rotation, turn_day: date) -> str:
     """Whose turn of a rotation begins at the handoff on ``turn_day`` (or, between handoffs, is running)."""

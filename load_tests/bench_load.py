@@ -49,12 +49,12 @@ from stream.core.deployment import Deployment, load_deployment
 from stream.core.replay import Replay, ScenarioLine, hl7_key
 from stream.core.state import CoreState
 from stream.devtools.broker import EmbeddedBroker
+from stream.devtools.demo import REF
 from stream.devtools.processes import WorkerProcess
 from stream.ops.kafka import Topics, ensure_topics
 
 GOALS = {"throughput_cad_events_per_s": 5000, "alert_p99_ms": 150, "rss_after_year_mb": 250}
 TAIL = timedelta(hours=2)  # after the last input, the clock runs on this long: the escalations still due fire
-REF = re.compile(r"Ref (act-[0-9a-f]+)")
 RECEIVED = re.compile(r'^vigil_ingest_received_total\{source="eido"\} ([0-9.e+]+)$', re.M)
 
 

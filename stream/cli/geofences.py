@@ -11,8 +11,7 @@ import typer
 
 from geofences.coverage import CoverageError, compile_coverage
 from geofences.gaps import HistoricShooting
-from geofences.problems import ERROR
-from stream.cli.options import moment_option
+from stream.cli.options import moment_option, report_problems
 from stream.core.deployment import DeploymentPaths
 from stream.feeds.classify import Classification
 from stream.feeds.opendata import ingest_csv_row, read_csv_rows
@@ -34,12 +33,7 @@ def lint_command(teams: Path | None = TeamsOption) -> None:
     from geofences.lint import lint
 
     problems, coverage = lint(_teams_path(teams))
-    for problem in problems:
-        typer.echo(str(problem))
-    errors = sum(p.level == ERROR for p in problems)
-    if errors:
-        typer.echo(f"{errors} error(s)", err=True)
-        raise typer.Exit(1)
+    report_problems(problems)
     assert coverage is not None
     typer.echo(f"ok: {len(coverage.teams)} teams, {len(coverage.cells)} cells, version {coverage.version}")
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 
+from geofences.problems import ERROR, Problem
+
 TopicPrefixOption = typer.Option(
     "", "--topic-prefix", envvar="VIGIL_TOPIC_PREFIX", help="Prefix of every topic name (several deployments on one Kafka)."
 )
@@ -89,3 +91,13 @@ def hl7_secret_of(value: str | None, required: bool) -> bytes:
 
     typer.echo("vigil: VIGIL_HL7_SECRET not set; visit keys use a one-off random secret", err=True)
     return secrets.token_bytes(32)
+
+
+def report_problems(problems: list[Problem]) -> None:
+    """Print each problem of a lint; with any error among them, their count on stderr and exit 1."""
+    for problem in problems:
+        typer.echo(str(problem))
+    errors = sum(p.level == ERROR for p in problems)
+    if errors:
+        typer.echo(f"{errors} error(s)", err=True)
+        raise typer.Exit(1)

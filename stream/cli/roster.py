@@ -11,7 +11,7 @@ from geofences.coverage import CoverageError, CoverageMap, compile_coverage
 from geofences.problems import ERROR, LineLocator, Problem, did_you_mean
 from geofences.roster import Roster, RosterError, compile_rosters, load_rosters
 from rules.protocols import ProtocolSet, check_protocol_file
-from stream.cli.options import moment_option
+from stream.cli.options import moment_option, report_problems
 from stream.core.deployment import DeploymentPaths
 from stream.core.oncall import gaps, people_without_contact, who_is_on_call
 from stream.core.paging import deadline_problems
@@ -113,12 +113,7 @@ def lint_command(
             problems.append(Problem(loaded.files[team], 1, WARNING, str(gap)))
     problems += _contact_problems(contacts, loaded.rosters, loaded.files)
     problems += _language_problems(_protocols_path(teams, protocols), coverage, loaded.rosters, loaded.files)
-    for problem in problems:
-        typer.echo(str(problem))
-    errors = sum(p.level == ERROR for p in problems)
-    if errors:
-        typer.echo(f"{errors} error(s)", err=True)
-        raise typer.Exit(1)
+    report_problems(problems)
     typer.echo(f"ok: {len(loaded.rosters)} rosters, gaps checked {first_day} to {first_day + timedelta(days=days - 1)}")
 
 

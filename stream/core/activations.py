@@ -291,6 +291,8 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Con
             team=team, first=False, within_deadline=in_time, response="unable", person=person, name=name,
         )
         outcome.timeline.insert(0, record)
+        if config is not None:
+            answers.note(state, activation, News(team, person, name or team, "unable", now), config)
     else:
         first = notice.acked_at is None
         escalated = tuple(s.team for s in notice.escalate[:notice.cursor] if s.team != team) if first else ()
@@ -309,14 +311,12 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Con
         outcome = Outcome(timeline=[record], activation_id=activation_id)
         if config is not None:
             answers.note(state, activation, News(team, person, name or team, record.response, now, escalated), config)
-    if response == "unable" and config is not None:
-        answers.note(state, activation, News(team, person, name or team, "unable", now), config)
     return outcome
 
 
 def _person_name(config: Config | None, team: str, person: str | None) -> str | None:
-    roster = config.rosters.get(team) if config is not None and person is not None else None
-    found = next((p for p in roster.people if p.id == person), None) if roster is not None else None
+    roster = config.rosters.get(team) if config is not None else None
+    found = roster.find(person) if roster is not None else None
     return (found.name or found.id) if found is not None else person
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from datetime import datetime, timedelta
 
+from stream.core.messages import place_name
 from stream.core.paging import language_of, paged, people_paged
 from stream.core.phrases import phrase
 from stream.core.state import Activation, Config, CoreState, News
@@ -43,11 +44,6 @@ def _line(news: News, language: str, config: Config) -> str:
     return phrase("answers.line", language, name=news.name, team=news.team, answer=answer, at=at)
 
 
-def _place(activation: Activation) -> str:
-    placement = activation.placement
-    return (placement.neighborhood if placement and placement.neighborhood else None) or "Minneapolis"
-
-
 def _update(activation: Activation, team: str, person: str | None, batch: tuple[News, ...], number: int, at: datetime,
             config: Config) -> NotificationIntent | None:
     """One recipient's update: the answers not their own; stand down when their team was escalated to."""
@@ -64,7 +60,7 @@ def _update(activation: Activation, team: str, person: str | None, batch: tuple[
     return NotificationIntent(
         intent_id=stable_id("int", activation.id, team, "answers", number, person or "-"), activation_id=activation.id, team=team,
         protocol=notice.protocol, step="update", refs=tuple(activation.refs), flags=tuple(activation.flags),
-        title=phrase(key, language, place=_place(activation)), body="\n".join(lines), created_at=at,
+        title=phrase(key, language, place=place_name(activation)), body="\n".join(lines), created_at=at,
         person=person, channel=(config.channels.get(person) or (None,))[0] if person else None, language=language,
         purpose="stand_down" if stand_down else "answers",
     )

@@ -42,6 +42,12 @@ def where(activation: Activation, precision: str) -> str:
     return neighborhood or "outside the city"
 
 
+def place_name(activation: Activation, hospital: str = "") -> str:
+    """The place a message's title names: the neighborhood, else the hospital, else the city."""
+    placement = activation.placement
+    return (placement.neighborhood if placement and placement.neighborhood else None) or hospital or "Minneapolis"
+
+
 def message_context(activation: Activation, notice: Notice, step: str, config: Config, escalated: Notice | None,
                     language: str = ENGLISH) -> dict[str, Any]:
     """Template variables for one notification; ``what`` in ``language`` (the rest are names, times and codes,
@@ -56,14 +62,13 @@ def message_context(activation: Activation, notice: Notice, step: str, config: C
     hospital_id, intent = (own or list(activation.arrivals.values()) or [(None, None)])[0]
     hospital = coverage.hospital_names.get(hospital_id or "", hospital_id or "")
     reported_at = activation.arrived_at.get(hospital_id or "") if audience == "hospital" else None
-    placement = activation.placement
     deadline = escalated.ack_deadline if escalated else notice.ack_deadline
     what = phrase(f"what.{activation.kind.value}", language)
     what = phrase("what.fatal", language, what=what) if activation.fatal else what
     return {
         "what": what,
         "where": where(activation, precision),
-        "place": (placement.neighborhood if placement and placement.neighborhood else None) or hospital or "Minneapolis",
+        "place": place_name(activation, hospital),
         "reported": (reported_at or (first.reported_at if first else activation.opened_at)).astimezone(zone).strftime("%a %H:%M"),
         "ack_by": deadline.astimezone(zone).strftime("%H:%M") if deadline else "",
         "ref": activation.id,

@@ -83,8 +83,8 @@ def schedule(state: CoreState, activation: Activation, plan: PagePlan) -> None:
 def language_of(config: Config, team: str, person: str) -> str:
     """The language a person's pages are written in: their first language the templates have."""
     roster = config.rosters.get(team)
-    people = {p.id: p for p in roster.people} if roster else {}
-    return language_for(people[person].languages if person in people else (), config.protocols.languages)
+    found = roster.find(person) if roster is not None else None
+    return language_for(found.languages if found is not None else (), config.protocols.languages)
 
 
 def take_due(plan: PagePlan, now: datetime) -> tuple[PagePlan, list[Attempt]]:
@@ -141,9 +141,8 @@ def decline(state: CoreState, activation: Activation, team: str, person: str, no
         if waiting and not plan.stopped:
             nxt = waiting[0].person  # the next person to page: their attempts move forward by the same amount
             shift = max(timedelta(0), waiting[0].at - now)
-            attempts = plan.attempts[:plan.cursor] + tuple(
-                replace(a, at=a.at - shift) if a.person == nxt else a for a in plan.attempts[plan.cursor:])
-            attempts = plan.attempts[:plan.cursor] + tuple(sorted(attempts[plan.cursor:], key=lambda a: a.at))
+            later = (replace(a, at=a.at - shift) if a.person == nxt else a for a in plan.attempts[plan.cursor:])
+            attempts = plan.attempts[:plan.cursor] + tuple(sorted(later, key=lambda a: a.at))
         activation.plans[key] = updated = replace(plan, declined=declined, attempts=attempts)
         schedule(state, activation, updated)
     return left
