@@ -90,6 +90,9 @@ class ShootingEvent(Frozen):
     hospital: str | None = None
     intent: Intent | None = None
     diagnosis_codes: tuple[str, ...] = ()
+    # a drill (`vigil produce --drill`: the CAD record's ``vigil-drill`` header): it flows through everything, is
+    # labelled DRILL on every phone and page, never joins a real activation, and is left out of the summaries
+    drill: bool = False
 
 
 class Skipped(Frozen):
@@ -168,6 +171,9 @@ class NotificationIntent(Frozen):
     purpose: Literal["alert", "answers", "stand_down"] = "alert"
     # a team alert whose people are paged: who was on call then ("primary:ana-r", "secondary:pa-v"), the snapshot
     on_call: tuple[str, ...] = ()
+    drill: bool = False  # the activation is a drill: title and body say DRILL first
+    # the alert of a stood-down team redirected here (stream/core/standdowns.py): that team's id
+    stood_down_team: str | None = None
 
 
 AckResponse = Literal["ack", "on_my_way", "unable"]
@@ -187,12 +193,31 @@ class AckMessage(Frozen):
     recipient: str | None = Field(default=None, max_length=300)
     token_id: str | None = Field(default=None, max_length=100)
     person: str | None = Field(default=None, max_length=100)  # the roster person who answered, when known
+    # a review user (DNS) who answered on the team's behalf from the live board; None when the team answered
+    by: str | None = Field(default=None, max_length=100)
+
+
+BoardActionKind = Literal["repage", "close"]
+
+
+class BoardAction(Frozen):
+    """What DNS did from the live board (`vigil web` ``/board``), on the acks topic beside the answers: page a
+    team again (``repage``, with ``team``), or close the activation (``close``: paging and escalations stop,
+    it leaves the board, its review stays). ``request_id`` makes a retried form the same action (its
+    timeline record's id), ``ref`` is the activation's id or any of its report refs."""
+
+    action: BoardActionKind
+    ref: str = Field(min_length=1, max_length=200)
+    team: str | None = Field(default=None, max_length=100)
+    by: str = Field(min_length=1, max_length=100)
+    request_id: str = Field(min_length=1, max_length=100)
 
 
 class CoreInput(Frozen):
     """What the activation agent reads from the events topic, keyed by jurisdiction: a shooting report,
-    an ack, or a clock tick (ticks let the partition's owner fire due escalations)."""
+    an ack, a board action, or a clock tick (ticks let the partition's owner fire due escalations)."""
 
-    type: Literal["event", "ack", "tick"]
+    type: Literal["event", "ack", "tick", "action"]
     event: ShootingEvent | None = None
     ack: AckMessage | None = None
+    action: BoardAction | None = None

@@ -48,6 +48,7 @@ class ActivationDecided(TimelineBase):
     community: str | None
     coverage_version: str
     protocol_version: str
+    drill: bool = False  # a drill activation (ShootingEvent.drill): labelled DRILL, left out of the summaries
 
 
 class IntentCreated(TimelineBase):
@@ -68,6 +69,8 @@ class IntentCreated(TimelineBase):
     language: str = "en"  # the language the alert was written in (the answer page speaks it too)
     purpose: Literal["alert", "answers", "stand_down"] = "alert"
     on_call: tuple[str, ...] = ()  # a paged team's alert: who was on call then ("primary:ana-r"), see NotificationIntent
+    drill: bool = False
+    stood_down_team: str | None = None  # this alert stands in for a stood-down team's (see NotificationIntent)
 
 
 class RecipientResult(Frozen):
@@ -103,10 +106,33 @@ class AckRecorded(TimelineBase):
     response: Literal["ack", "on_my_way", "unable"] = "ack"
     person: str | None = None  # the roster person who answered, when known
     name: str | None = None  # their display name from the roster
+    by: str | None = None  # a review user (DNS) who answered on the team's behalf from the live board
+
+
+class StoodDown(TimelineBase):
+    """A team was not alerted because a standdown was in force (stream/core/standdowns.py); its alert went to
+    ``redirected_to`` at once instead."""
+
+    kind: Literal["stood_down"] = "stood_down"
+    team: str
+    standdown_id: str
+    reason: str
+    until: AwareDatetime  # the end of the standdown's window in force
+    redirected_to: tuple[str, ...]
+
+
+class BoardActed(TimelineBase):
+    """DNS acted from the live board: paged a team again (``repage``) or closed the activation (``close``)."""
+
+    kind: Literal["board_action"] = "board_action"
+    action: Literal["repage", "close"]
+    team: str | None = None
+    by: str
 
 
 TimelineRecord = Annotated[
-    EventReceived | ActivationDecided | IntentCreated | AlertDelivered | AckRecorded, Field(discriminator="kind")
+    EventReceived | ActivationDecided | IntentCreated | AlertDelivered | AckRecorded | StoodDown | BoardActed,
+    Field(discriminator="kind"),
 ]
 timeline_adapter: TypeAdapter[TimelineRecord] = TypeAdapter(TimelineRecord)
 

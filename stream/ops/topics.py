@@ -66,9 +66,15 @@ class Topics:
         """Rejected input with its reason."""
         return f"{self.prefix}dlq"
 
+    @property
+    def standdowns(self) -> str:
+        """Standdowns (stream/core/standdowns.py), keyed by standdown id: compacted, every worker reads it whole."""
+        return f"{self.prefix}standdowns"
+
     def all(self) -> tuple[str, ...]:
         """Every topic name."""
-        return (self.cad, self.hospital_arrivals, self.acks, self.events, self.intents, self.timeline, self.outcomes, self.dlq)
+        return (self.cad, self.hospital_arrivals, self.acks, self.events, self.intents, self.timeline, self.outcomes, self.dlq,
+                self.standdowns)
 
 
 @dataclass(frozen=True)
@@ -200,10 +206,18 @@ def changelog_topic(name: str, partitions: int, replication: int) -> TopicSpec:
     return TopicSpec(name, partitions, replication, configs, "compacted: the newest state per key, for ever")
 
 
+def standdown_topic(name: str, replication: int) -> TopicSpec:
+    """The standdowns: one partition (every worker reads all of it, in the order DNS made the changes), compacted
+    (the newest version of each standdown, for ever: an ended one stays, with its end)."""
+    configs = {"cleanup.policy": "compact", "segment.ms": str(CHANGELOG_SEGMENT_MS), **_durability(replication)}
+    return TopicSpec(name, 1, replication, configs, "compacted: the newest version of each standdown, read whole by every worker")
+
+
 def desired_topics(topics: Topics, partitions: int, replication: int, app_id: str | None = None) -> list[TopicSpec]:
     """Every topic Vigil uses, as it should be; with ``app_id``, also the workers' Faust topics (changelogs
     with the topics' partition count, as Faust requires, and the one-partition leader topic)."""
     specs = [log_topic(getattr(topics, key), partitions, replication, retention) for key, retention in RETENTION.items()]
+    specs.append(standdown_topic(topics.standdowns, replication))
     if app_id is not None:
         specs += [changelog_topic(name, partitions, replication) for name in changelog_names(app_id)]
         specs.append(TopicSpec(leader_topic_name(app_id), 1, replication, _durability(replication),
