@@ -259,8 +259,9 @@ class AppriseNotifier:
         return sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
 
     def body_for(self, recipient: Recipient, intent: NotificationIntent) -> str:
-        """The intent's message for one recipient: with that recipient's own ack link, when links are on."""
-        if self._ack_links is None:
+        """The intent's message for one recipient: with that recipient's own ack link, when links are on (a notice,
+        such as a standdown's end, asks for no answer and has none)."""
+        if self._ack_links is None or intent.purpose == "notice":
             return intent.body
         # links expire on the real clock, whatever clock the worker runs on (drills run on scenario time)
         link = self._ack_links.link(intent, recipient.id, datetime.now(UTC))

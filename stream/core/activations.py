@@ -27,12 +27,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from geofences.coverage import distance_m
-from rules.protocols import EarlierShooting, Facts, ProtocolSet, evaluate
+from rules.protocols import EarlierShooting, Facts, ProtocolSet, Routing, evaluate
 from stream.core import answers, paging
 from stream.core.messages import message_context
+from stream.core.phrases import phrase
+from stream.core.standdowns import STOOD_DOWN, Standdown, in_force
 from stream.core.state import Activation, Attempt, Config, CoreState, News, Notice, Outcome, PagePlan, opened_since
-from stream.model.events import EventKind, NotificationIntent, ShootingEvent, stable_id
-from stream.model.timeline import AckRecorded, ActivationDecided, EventReceived, IntentCreated
+from stream.model.events import BoardAction, EventKind, NotificationIntent, ShootingEvent, stable_id
+from stream.model.timeline import AckRecorded, ActivationDecided, BoardActed, EventReceived, IntentCreated, StoodDown
 
 CAD_KINDS = (EventKind.PERSON_SHOT, EventKind.SHOTS_FIRED, EventKind.SHOTSPOTTER)
 
@@ -52,7 +54,7 @@ def _join_candidates(state: CoreState, event: ShootingEvent, now: datetime, conf
         window = timedelta(minutes=correlation.hospital_join_minutes)
         arrived = event.reported_at
         found = [a for a in opened_since(state, arrived - window)
-                 if a.jurisdiction == event.jurisdiction and correlation.hospital_join_kind in a.kinds
+                 if a.jurisdiction == event.jurisdiction and a.drill == event.drill and correlation.hospital_join_kind in a.kinds
                  and a.placement is not None and a.placement.neighborhood is not None  # in the city
                  and arrived - window <= a.opened_at <= arrived]
         return found if len(found) == 1 else []  # exactly one, or it opens its own activation
@@ -69,7 +71,7 @@ def _join_candidates(state: CoreState, event: ShootingEvent, now: datetime, conf
         return bool(activation.kinds & other)
 
     near = [a for a in opened_since(state, now - window)
-            if a.location is not None and complements(a) and a.opened_at <= now
+            if a.location is not None and complements(a) and a.drill == event.drill and a.opened_at <= now
             and distance_m(lat, lon, *a.location) <= correlation.shotspotter_join_m]
     return sorted(near, key=lambda a: distance_m(lat, lon, *a.location))[:1]  # type: ignore[misc]
 
@@ -86,6 +88,7 @@ def _open(state: CoreState, event: ShootingEvent, now: datetime, config: Config)
         coverage_version=config.coverage.version,
         protocol_version=config.protocols.version,
         first_event=event,
+        drill=event.drill,
     )
     state.adopt(activation)
     return activation
@@ -139,11 +142,16 @@ def facts_of(state: CoreState, activation: Activation, protocols: ProtocolSet) -
 
 
 def _intent(activation: Activation, notice: Notice, step: str, now: datetime, config: Config, escalated: Notice | None = None,
-            language: str = "en") -> NotificationIntent:
+            language: str = "en", note: tuple[str, ...] = ()) -> NotificationIntent:
     team = config.coverage.teams[notice.team] if notice.team in config.coverage.teams else None
     audience = team.audience.value if team else "oncall"
     context = message_context(activation, notice, step, config, escalated, language)
     title, body = config.protocols.render(audience, context, language)
+    lead = _note_text(note, language, config)
+    if lead:
+        body = f"{lead}\n{body}"
+    if activation.drill:  # on every phone, first: nobody must mistake a drill for a shooting
+        title, body = f"{phrase('drill.prefix', language)} {title}", f"{phrase('drill.body', language)}\n{body}"
     step_key = f"escalation:{escalated.team}" if escalated else step
     return NotificationIntent(
         intent_id=stable_id("int", activation.id, notice.team, notice.protocol, step_key),
@@ -161,7 +169,21 @@ def _intent(activation: Activation, notice: Notice, step: str, now: datetime, co
         # what a missed deadline or a "can't respond" brings: the answer page tells the team only that
         escalates_to=tuple(s.team for s in notice.escalate) if notice.ack_deadline is not None else (),
         language=language,
+        drill=activation.drill,
+        stood_down_team=note[1] if note and note[0] == "standdown" else None,
     )
+
+
+def _note_text(note: tuple[str, ...], language: str, config: Config) -> str:
+    """The line an alert starts with when it is not the plain alert: ("standdown", team, until, reason) for an
+    alert redirected from a stood-down team, ("repage", by) for a page DNS sent again from the board."""
+    if not note:
+        return ""
+    if note[0] == "standdown":
+        _, team, until, reason = note
+        local = datetime.fromisoformat(until).astimezone(config.protocols.zone)
+        return phrase("standdown.redirect", language, team=team, until=f"{local:%H:%M}", reason=reason)
+    return phrase("repage.body", language)
 
 
 def _page(activation: Activation, plan: PagePlan, attempt: Attempt, config: Config) -> NotificationIntent:
@@ -171,7 +193,7 @@ def _page(activation: Activation, plan: PagePlan, attempt: Attempt, config: Conf
     if escalated is not None:
         notice = Notice(plan.team, escalated.protocol, "escalation", plan.at, escalated.ack_deadline, ())
     language = paging.language_of(config, plan.team, attempt.person)
-    alert = _intent(activation, notice, plan.step, attempt.at, config, escalated, language)
+    alert = _intent(activation, notice, plan.step, attempt.at, config, escalated, language, plan.note)
     return alert.model_copy(update={
         "intent_id": stable_id("int", plan.key, attempt.person, attempt.channel or "-"), "person": attempt.person,
         "channel": attempt.channel, "created_at": attempt.at,
@@ -179,7 +201,7 @@ def _page(activation: Activation, plan: PagePlan, attempt: Attempt, config: Conf
 
 
 def _tell(state: CoreState, activation: Activation, intent: NotificationIntent, deadline: datetime | None, config: Config,
-          outcome: Outcome) -> None:
+          outcome: Outcome, note: tuple[str, ...] = ()) -> None:
     """Tell a team: its alert goes to its shared recipients, or, for a team that pages its people, is recorded
     (``told``) while its plan's first pages go out (stream/core/paging.py)."""
     roster = paging.paged(intent.team, config)
@@ -187,7 +209,7 @@ def _tell(state: CoreState, activation: Activation, intent: NotificationIntent, 
         outcome.intents.append(intent)
         return
     plan = paging.plan_pages(roster, intent.intent_id, intent.team, intent.step, intent.created_at, deadline, config,
-                             intent.escalated_team)
+                             intent.escalated_team, note)
     outcome.told.append(intent.model_copy(update={"on_call": tuple(f"{layer}:{person}" for layer, person in plan.on_call)}))
     plan, due = paging.take_due(plan, intent.created_at)
     activation.plans[plan.key] = plan
@@ -227,8 +249,12 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
     step = "initial" if created else "update"
     told: list[str] = []
     for routing in decision.routings:
-        if routing.team in activation.notices:
+        if routing.team in activation.notices or routing.team in activation.redirected:
             continue  # nobody already notified is notified again
+        found = in_force(config.standdowns, routing.team, placement_of(activation), now, config.protocols.zone)
+        if found is not None and routing.team not in config.on_call_teams:
+            told += _redirect(state, activation, routing, found, step, now, config, outcome)
+            continue
         told.append(routing.team)
         deadline = now + timedelta(minutes=routing.ack_within_minutes) if routing.ack_within_minutes else None
         notice = Notice(routing.team, routing.protocol, step, now, deadline, routing.escalate)
@@ -251,10 +277,49 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         new_flags=tuple(f for f in activation.flags if f not in before_flags), step=step,
         cell=placement.cell if placement else None, neighborhood=placement.neighborhood if placement else None,
         community=placement.community if placement else None,
-        coverage_version=activation.coverage_version, protocol_version=activation.protocol_version,
+        coverage_version=activation.coverage_version, protocol_version=activation.protocol_version, drill=activation.drill,
     ))
     outcome.timeline += [_intent_record(i) for i in outcome.told + outcome.intents]
     return outcome
+
+
+def placement_of(activation: Activation) -> str | None:
+    """The neighborhood the activation is placed in (what an area standdown is about), None outside the city."""
+    return activation.placement.neighborhood if activation.placement else None
+
+
+def _fallbacks(routing: Routing, activation: Activation, now: datetime, config: Config) -> tuple[str, ...]:
+    """Where a stood-down team's alert goes: its protocol's escalation targets that are not stood down themselves,
+    else the on-call teams (which cannot be stood down)."""
+    targets = [s.team for s in routing.escalate if s.team != routing.team
+               and (s.team in config.on_call_teams
+                    or in_force(config.standdowns, s.team, placement_of(activation), now, config.protocols.zone) is None)]
+    return tuple(dict.fromkeys(targets)) or config.on_call_teams
+
+
+def _redirect(state: CoreState, activation: Activation, routing: Routing, found: tuple[Standdown, datetime], step: str, now: datetime,
+              config: Config, outcome: Outcome) -> list[str]:
+    """A stood-down team's alert goes to its fallback at once, saying so; the activation is flagged ``stood_down``.
+    Returns the teams told for the first time."""
+    standdown, until = found
+    targets = _fallbacks(routing, activation, now, config)
+    activation.redirected[routing.team] = standdown.id
+    if STOOD_DOWN not in activation.flags:
+        activation.flags.append(STOOD_DOWN)
+    outcome.timeline.append(StoodDown(
+        entry_id=stable_id("tl", activation.id, "stood_down", routing.team), activation_id=activation.id, at=now, team=routing.team,
+        standdown_id=standdown.id, reason=standdown.reason, until=until, redirected_to=targets,
+    ))
+    note = ("standdown", routing.team, until.isoformat(), standdown.reason)
+    told = []
+    for target in targets:
+        if target not in activation.notices:
+            activation.notices[target] = Notice(target, routing.protocol, step, now, None, ())
+            told.append(target)
+        intent = _intent(activation, Notice(target, routing.protocol, step, now, None, ()), step, now, config, note=note)
+        intent = intent.model_copy(update={"intent_id": stable_id("int", activation.id, target, routing.protocol, f"stood_down:{routing.team}")})
+        _tell(state, activation, intent, None, config, outcome, note)
+    return told
 
 
 def _intent_record(intent: NotificationIntent) -> IntentCreated:
@@ -262,18 +327,19 @@ def _intent_record(intent: NotificationIntent) -> IntentCreated:
         entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
         intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
         ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
-        language=intent.language, purpose=intent.purpose, on_call=intent.on_call,
+        language=intent.language, purpose=intent.purpose, on_call=intent.on_call, drill=intent.drill,
+        stood_down_team=intent.stood_down_team,
     )
 
 
 def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Config | None = None, response: str = "ack",
-               person: str | None = None) -> Outcome:
+               person: str | None = None, by: str | None = None) -> Outcome:
     """Record a team's answer (``person``: who of its people answered, when known). An ack or "on my way"
     stops that team's paging and escalation for the activation; "can't respond" (``unable``) is not an ack:
     from a person of a paged team it skips them and pages the next person now, and only when nobody is left
     (or the answer names no person) does the team's pending escalation fire now. A person who acked and then
     can't respond withdraws their ack: unless someone else of the team stands behind one, the team's paging
-    and escalation resume. Every answer is shared with the activation (stream/core/answers.py); ``config``
+    and escalation resume. ``by``: the DNS user who answered on the team's behalf from the live board. Every answer is shared with the activation (stream/core/answers.py); ``config``
     is needed to render what follows."""
     activation_id = state.by_ref.get(ref) or (ref if ref in state.activations else None)
     if activation_id is None or activation_id not in state.activations:
@@ -288,7 +354,7 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Con
         outcome = _unable(state, activation, notice, person, now, config)
         record = AckRecorded(
             entry_id=stable_id("tl", activation_id, "ack", team, response, *([person] if person else []), now.isoformat()), activation_id=activation_id, at=now,
-            team=team, first=False, within_deadline=in_time, response="unable", person=person, name=name,
+            team=team, first=False, within_deadline=in_time, response="unable", person=person, name=name, by=by,
         )
         outcome.timeline.insert(0, record)
         if config is not None:
@@ -307,11 +373,62 @@ def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Con
         record = AckRecorded(
             entry_id=stable_id("tl", activation_id, "ack", team, *([person] if person else []), now.isoformat()), activation_id=activation_id, at=now, team=team,
             first=first, within_deadline=in_time, response="on_my_way" if response == "on_my_way" else "ack", person=person, name=name,
+            by=by,
         )
         outcome = Outcome(timeline=[record], activation_id=activation_id)
         if config is not None:
             answers.note(state, activation, News(team, person, name or team, record.response, now, escalated), config)
     return outcome
+
+
+def handle_action(state: CoreState, action: BoardAction, now: datetime, config: Config) -> Outcome:
+    """What DNS did from the live board: ``repage`` pages the team again now (its people from the top of the
+    rotation, or its shared recipients), each page saying so; ``close`` stops every page and escalation of the
+    activation (its review stays). The same action again (``request_id``: a retried form, a re-delivered
+    record) does nothing more."""
+    activation_id = state.by_ref.get(action.ref) or (action.ref if action.ref in state.activations else None)
+    if activation_id is None or activation_id not in state.activations:
+        return Outcome(problem=f"no activation has the reference {action.ref!r}")
+    entry_id = stable_id("tl", activation_id, "board_action", action.request_id)
+    if action.action == "repage" and action.team not in state.activations[activation_id].notices:
+        return Outcome(activation_id=activation_id, problem=f"team {action.team!r} was not told about activation {activation_id}")
+    activation = state.writable(activation_id)
+    outcome = Outcome(activation_id=activation_id)
+    if action.action == "close":
+        _close(activation, now)
+    else:
+        assert action.team is not None
+        _repage(state, activation, action.team, action.request_id, now, config, outcome)
+    outcome.timeline.insert(0, BoardActed(entry_id=entry_id, activation_id=activation_id, at=now, action=action.action, team=action.team,
+                                          by=action.by))
+    return outcome
+
+
+def _close(activation: Activation, now: datetime) -> None:
+    """Stop every escalation and page of the activation (answers already given are still shared)."""
+    activation.closed_at = activation.closed_at or now
+    for notice in activation.notices.values():
+        notice.cursor = len(notice.escalate)  # its chain is done: no tick fires it
+    for key in list(activation.plans):
+        paging.stop_plan(activation, key, now)
+
+
+def _repage(state: CoreState, activation: Activation, team: str, request_id: str, now: datetime, config: Config, outcome: Outcome) -> None:
+    """Page a team again: its alert once more, to its people (a new plan) or its shared recipients."""
+    notice = activation.notices[team]
+    intent_id = stable_id("int", activation.id, team, "repage", request_id)
+    if intent_id in activation.plans:
+        return  # this re-page was done already
+    deadline = notice.ack_deadline if notice.ack_deadline is not None and notice.ack_deadline > now else None
+    step = notice.step if notice.step in ("initial", "update") else "update"
+    note = ("repage", "dns")
+    again = Notice(team, notice.protocol, step, now, deadline, ())
+    intent = _intent(activation, again, step, now, config, note=note).model_copy(update={"intent_id": intent_id})
+    told = Outcome()
+    _tell(state, activation, intent, deadline, config, told, note)
+    outcome.intents += told.intents
+    outcome.told += told.told
+    outcome.timeline += [_intent_record(i) for i in told.told + told.intents]
 
 
 def _person_name(config: Config | None, team: str, person: str | None) -> str | None:

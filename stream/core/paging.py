@@ -56,8 +56,9 @@ def _starts(roster: Roster, holders: list[tuple[str, str]]) -> list[tuple[str, s
 
 
 def plan_pages(roster: Roster, key: str, team: str, step: str, at: datetime, deadline: datetime | None, config: Config,
-               escalated_team: str | None = None) -> PagePlan:
-    """The plan for one team-level alert: who was on call at ``at`` and every attempt, in time order."""
+               escalated_team: str | None = None, note: tuple[str, ...] = ()) -> PagePlan:
+    """The plan for one team-level alert: who was on call at ``at`` and every attempt, in time order. ``note``: the
+    line its pages start with (a redirect from a stood-down team, a re-page: stream/core/activations.py)."""
     on_call = who_is_on_call(roster, at, config.protocols.zone)
     holders = [(entry.layer, entry.person) for entry in on_call.layers]
     attempts: list[Attempt] = []
@@ -70,7 +71,7 @@ def plan_pages(roster: Roster, key: str, team: str, step: str, at: datetime, dea
             moment += timedelta(minutes=roster.paging.wait(channel or ""))
     attempts.sort(key=lambda a: a.at)  # stable: at one moment, the primary before the secondary
     return PagePlan(key=key, team=team, step=step, at=at, on_call=tuple(holders), attempts=tuple(attempts),
-                    escalated_team=escalated_team)
+                    escalated_team=escalated_team, note=note)
 
 
 def schedule(state: CoreState, activation: Activation, plan: PagePlan) -> None:

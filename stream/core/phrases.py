@@ -28,6 +28,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "what.shotspotter": "ShotSpotter activation",
         "what.gsw_arrival": "Gunshot patient arrived",
         "what.fatal": "{what} (fatal)",
+        "drill.prefix": "DRILL",
+        "drill.body": "DRILL - not a real shooting, practice only.",
+        "standdown.redirect": "{team} is stood down until {until} ({reason}): this alert comes to you instead.",
+        "standdown.ended.title": "VIGIL on-call: {subject} is back on alerts",
+        "standdown.ended.body": "The standdown of {subject} ({reason}) ended at {at}: its alerts go to it again.",
+        "repage.body": "Paged again by DNS.",
     },
     # Spanish: awaiting review by a native speaker
     "es": {
@@ -45,6 +51,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "what.shotspotter": "Activación de ShotSpotter",
         "what.gsw_arrival": "Llegó un paciente con herida de bala",
         "what.fatal": "{what} (mortal)",
+        "drill.prefix": "DRILL (SIMULACRO)",
+        "drill.body": "DRILL (SIMULACRO) - no es un tiroteo real, solo práctica.",
+        "standdown.redirect": "{team} está fuera de servicio hasta las {until} ({reason}): esta alerta le llega a usted.",
+        "standdown.ended.title": "VIGIL guardia: {subject} vuelve a recibir alertas",
+        "standdown.ended.body": "La suspensión de {subject} ({reason}) terminó a las {at}: sus alertas le llegan de nuevo.",
+        "repage.body": "DNS le avisa de nuevo.",
     },
     # Somali: awaiting review by a native speaker
     "so": {
@@ -62,6 +74,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "what.shotspotter": "Digniin ShotSpotter",
         "what.gsw_arrival": "Bukaan xabbad ku dhacday ayaa yimid",
         "what.fatal": "{what} (dhimasho)",
+        "drill.prefix": "DRILL (LAYLI)",
+        "drill.body": "DRILL (LAYLI) - ma aha toogasho dhab ah, waa tababar keliya.",
+        "standdown.redirect": "{team} shaqada kama jiraan ilaa {until} ({reason}): digniintan adiga ayay kuu timid.",
+        "standdown.ended.title": "VIGIL diyaarka: {subject} waxay dib u helayaan digniinaha",
+        "standdown.ended.body": "Joojinta {subject} ({reason}) waxay dhammaatay {at}: digniinahooda way u noqonayaan.",
+        "repage.body": "DNS ayaa mar kale ku soo wacday.",
     },
     # Hmong (White Hmong, RPA): awaiting review by a native speaker
     "hmn": {
@@ -79,6 +97,12 @@ PHRASES: dict[str, dict[str, str]] = {
         "what.shotspotter": "ShotSpotter ceeb toom",
         "what.gsw_arrival": "Neeg mob raug phom tuaj txog",
         "what.fatal": "{what} (tuag)",
+        "drill.prefix": "DRILL (KEV XYAUM)",
+        "drill.body": "DRILL (KEV XYAUM) - tsis yog kev tua phom tiag, tsuas yog xyaum xwb.",
+        "standdown.redirect": "{team} tsis ua haujlwm txog {until} ({reason}): daim ntawv ceeb toom no los rau koj.",
+        "standdown.ended.title": "VIGIL neeg zov: {subject} rov qab txais ceeb toom",
+        "standdown.ended.body": "Lub sijhawm so ntawm {subject} ({reason}) xaus thaum {at}: lawv cov ceeb toom rov mus rau lawv.",
+        "repage.body": "DNS hu koj dua.",
     },
 }
 

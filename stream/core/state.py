@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from geofences.coverage import CoverageMap, Placement
 from geofences.roster import Roster
 from rules.protocols import EscalationStep, ProtocolSet
+from stream.core.standdowns import Standdown
 from stream.model.events import KIND_RANK, EventKind, Intent, NotificationIntent, ShootingEvent
 from stream.model.timeline import TimelineRecord
 
@@ -74,6 +75,8 @@ class PagePlan:
     declined: frozenset[str] = frozenset()  # people who answered "can't respond": their attempts are skipped
     stopped: bool = False  # someone of the team answered
     stopped_at: datetime | None = None
+    # what its pages say first: ("standdown", team, until, reason) or ("repage", by); () for a plain alert
+    note: tuple[str, ...] = ()
 
     def due(self) -> datetime | None:
         """When the next attempt is sent, or None when the plan is done or stopped."""
@@ -122,6 +125,10 @@ class Activation:
     news: tuple[News, ...] = ()  # answers waiting for the next coalesced update
     news_sent: int = 0  # updates sent so far (the next one's number)
     block: str | None = None  # the hundred-block of its first report that has one (the feeds' ShootingEvent.block)
+    drill: bool = False  # opened by a drill report (ShootingEvent.drill): every alert says DRILL
+    # team → the standdown that kept it off this activation (its alert went to the fallback instead), once per team
+    redirected: dict[str, str] = field(default_factory=dict)
+    closed_at: datetime | None = None  # DNS closed it from the live board: paging and escalations stopped
 
     @property
     def kind(self) -> EventKind:
@@ -134,7 +141,7 @@ class Activation:
             self, refs=list(self.refs), event_ids=set(self.event_ids), kinds=set(self.kinds), arrivals=dict(self.arrivals),
             arrived_at=dict(self.arrived_at), ages=list(self.ages), flags=list(self.flags),
             notices={team: replace(notice) for team, notice in self.notices.items()},
-            plans=dict(self.plans), answers=dict(self.answers),
+            plans=dict(self.plans), answers=dict(self.answers), redirected=dict(self.redirected),
         )
 
 
@@ -150,13 +157,15 @@ class CoreState:
     page_timers: list[tuple[datetime, str, str, int]] = field(default_factory=list)
     opened: deque[str] = field(default_factory=deque)  # activation ids in the order they opened (the clock only runs forward)
     pruned_at: datetime | None = None  # when old activations were last forgotten (core time)
+    # core time up to which ended standdown windows were told to the on-call team (None: not yet started)
+    standdowns_checked_at: datetime | None = None
     # a draft's activations that are its own copies (None: not a draft, every activation is written in place)
     owned: set[str] | None = field(default=None, repr=False, compare=False)
 
     def draft(self) -> CoreState:
         """A state to run one step on, sharing nothing this state could see change (see the module)."""
         return CoreState(dict(self.activations), dict(self.by_incident), dict(self.by_ref), list(self.timers), list(self.page_timers),
-                         deque(self.opened), self.pruned_at, owned=set())
+                         deque(self.opened), self.pruned_at, self.standdowns_checked_at, owned=set())
 
     def settled(self) -> CoreState:
         """This draft as a state of its own (its copies are now simply its activations)."""
@@ -203,6 +212,13 @@ class Config:
     # person → their channels in the order they are tried (the contacts file's, notifiers/contacts.py); a
     # person not in it is paged once on whatever reaches them
     channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # the standdowns in force or to come (stream/core/standdowns.py): the worker's are the standdowns topic's
+    standdowns: tuple[Standdown, ...] = field(default=(), compare=False)
+
+    @property
+    def on_call_teams(self) -> tuple[str, ...]:
+        """The on-call teams (audience oncall): every redirect's last resort, and who hears a standdown end."""
+        return tuple(team.id for team in self.coverage.teams.values() if team.audience.value == "oncall")
 
     @property
     def retention(self) -> timedelta:

@@ -71,13 +71,15 @@ def _read_notice(d: dict[str, Any]) -> Notice:
 def _plan(p: PagePlan) -> dict[str, Any]:
     return {"key": p.key, "team": p.team, "step": p.step, "at": _time(p.at), "on_call": [list(h) for h in p.on_call],
             "attempts": [[a.person, a.layer, a.channel, _time(a.at)] for a in p.attempts], "escalated_team": p.escalated_team,
-            "cursor": p.cursor, "declined": sorted(p.declined), "stopped": p.stopped, "stopped_at": _time(p.stopped_at)}
+            "cursor": p.cursor, "declined": sorted(p.declined), "stopped": p.stopped, "stopped_at": _time(p.stopped_at),
+            "note": list(p.note)}
 
 
 def _read_plan(d: dict[str, Any]) -> PagePlan:
     return PagePlan(d["key"], d["team"], d["step"], _parse(d["at"]), tuple((layer, person) for layer, person in d["on_call"]),  # type: ignore[arg-type]
                     tuple(Attempt(person, layer, channel, _parse(at)) for person, layer, channel, at in d["attempts"]),  # type: ignore[arg-type]
-                    d["escalated_team"], d["cursor"], frozenset(d["declined"]), d["stopped"], _parse(d["stopped_at"]))
+                    d["escalated_team"], d["cursor"], frozenset(d["declined"]), d["stopped"], _parse(d["stopped_at"]),
+                    tuple(d.get("note", ())))
 
 
 def _news(n: News) -> list[Any]:
@@ -102,6 +104,8 @@ def _activation(a: Activation) -> dict[str, Any]:
         "plans": {k: _plan(p) for k, p in a.plans.items()}, "answers": a.answers, "news": [_news(n) for n in a.news],
         "news_sent": a.news_sent,
         "block": a.block,
+        # issue 17: absent from states saved before it, read as no drill, nothing redirected, open
+        "drill": a.drill, "redirected": a.redirected, "closed_at": _time(a.closed_at),
     }
 
 
@@ -118,6 +122,7 @@ def _read_activation(d: dict[str, Any]) -> Activation:
         plans={k: _read_plan(p) for k, p in d.get("plans", {}).items()}, answers=dict(d.get("answers", {})),
         news=tuple(_read_news(n) for n in d.get("news", [])), news_sent=d.get("news_sent", 0),
         block=d.get("block"),  # states saved before activations kept the block have none
+        drill=d.get("drill", False), redirected=dict(d.get("redirected", {})), closed_at=_parse(d.get("closed_at")),
     )
 
 
@@ -154,6 +159,7 @@ class StateEncoder:
             "timers": [[_time(due), a, t, c] for due, a, t, c in state.timers],
             "page_timers": [[_time(due), a, k, c] for due, a, k, c in state.page_timers],
             "opened": list(state.opened), "pruned_at": _time(state.pruned_at),
+            "standdowns_checked_at": _time(state.standdowns_checked_at),
         }, separators=_COMPACT)
         activations = ",".join(text for _, text in fragments.values())
         raw = f'{{"format":{FORMAT},"activations":[{activations}],{rest[1:]}'.encode()
@@ -173,6 +179,7 @@ def load_state(raw: bytes | None) -> CoreState:
         timers=[(_parse(due), a, t, c) for due, a, t, c in d["timers"]],  # type: ignore[misc]
         page_timers=[(_parse(due), a, k, c) for due, a, k, c in d.get("page_timers", [])],  # type: ignore[misc]
         opened=deque(d["opened"]), pruned_at=_parse(d.get("pruned_at")),
+        standdowns_checked_at=_parse(d.get("standdowns_checked_at")),
     )
 
 

@@ -3,7 +3,8 @@
 1. The escalations due strictly before the input fire first (for a clock tick: due at or before it), so
    an ack that comes exactly at its deadline is in time, and a report that comes after a deadline finds
    the escalation already sent.
-2. Then the input itself: a shooting report, or an answer.
+2. Then the input itself: a shooting report, an answer, or a board action; a tick also tells the on-call team
+   of the standdown windows that ended since the last one (stream/core/standdown_ends.py).
 3. Every ``PRUNE_EVERY`` of core time, activations older than the retention with nothing pending are
    forgotten (they would only have served correlation and look-backs).
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stream.core.activations import advance, handle_ack, handle_event, prune
+from stream.core.activations import advance, handle_ack, handle_action, handle_event, prune
+from stream.core.standdown_ends import tell_ended
 from stream.core.state import Activation, Config, CoreState, Outcome
 from stream.model.events import CoreInput
 
@@ -47,7 +49,11 @@ def step(state: CoreState, item: CoreInput, now: datetime, config: Config) -> tu
         outcome.add(handle_event(draft, item.event, now, config))
     elif item.type == "ack" and item.ack is not None:
         ack = item.ack
-        outcome.add(handle_ack(draft, ack.ref, ack.team, now, config, ack.response, ack.person))
+        outcome.add(handle_ack(draft, ack.ref, ack.team, now, config, ack.response, ack.person, ack.by))
+    elif item.type == "action" and item.action is not None:
+        outcome.add(handle_action(draft, item.action, now, config))
+    if item.type == "tick":
+        outcome.add(tell_ended(draft, now, config))
     forgotten = _forget_old(draft, now, config)
     return draft.settled(), Step(outcome, forgotten)
 

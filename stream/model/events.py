@@ -168,7 +168,7 @@ class NotificationIntent(Frozen):
     language: str = "en"  # the language of title and body
     # alert: the shooting itself; answers: who has answered so far (stream/core/answers.py); stand_down: a
     # team escalated to hears that the team it stood in for answered after all
-    purpose: Literal["alert", "answers", "stand_down"] = "alert"
+    purpose: Literal["alert", "answers", "stand_down", "notice"] = "alert"
     # a team alert whose people are paged: who was on call then ("primary:ana-r", "secondary:pa-v"), the snapshot
     on_call: tuple[str, ...] = ()
     drill: bool = False  # the activation is a drill: title and body say DRILL first

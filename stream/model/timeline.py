@@ -67,7 +67,7 @@ class IntentCreated(TimelineBase):
     person: str | None = None  # a page of one roster person (see NotificationIntent)
     channel: str | None = None
     language: str = "en"  # the language the alert was written in (the answer page speaks it too)
-    purpose: Literal["alert", "answers", "stand_down"] = "alert"
+    purpose: Literal["alert", "answers", "stand_down", "notice"] = "alert"
     on_call: tuple[str, ...] = ()  # a paged team's alert: who was on call then ("primary:ana-r"), see NotificationIntent
     drill: bool = False
     stood_down_team: str | None = None  # this alert stands in for a stood-down team's (see NotificationIntent)

@@ -51,12 +51,13 @@ class Run:
     """The core stepped minute by minute, every intent kept."""
 
     def __init__(self, config: Config):
-        self.config, self.state, self.sent, self.told = config, CoreState(), [], []
+        self.config, self.state, self.sent, self.told, self.timeline = config, CoreState(), [], [], []
 
     def __call__(self, item: CoreInput, at: datetime) -> list[NotificationIntent]:
         self.state, done = step(self.state, item, at, self.config)
         self.sent += done.outcome.intents
         self.told += done.outcome.told
+        self.timeline += done.outcome.timeline
         return done.outcome.intents
 
     def until(self, end: datetime, every: timedelta = timedelta(seconds=30)) -> None:
