@@ -1,13 +1,15 @@
-"""The acks agent: answers from `vigil web` (and, later, SMS replies) onto the events topic, keyed by
-jurisdiction, so that the owner of the jurisdiction's state handles them in order with its reports."""
+"""The acks agent: answers from `vigil web` (answer pages, SMS replies, DNS on a team's behalf) and the live board's
+actions (re-page, close) onto the events topic, keyed by jurisdiction, so that the owner of the jurisdiction's
+state handles them in order with its reports."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from stream.model.events import AckMessage, CoreInput
+from stream.model.events import AckMessage, BoardAction, CoreInput
 from stream.model.sinks import Sink
 from stream.runtime.clocks import AgentClock
 from stream.runtime.outputs import DeadLetters, OutputPolicy, Outputs, halt
@@ -16,7 +18,7 @@ from stream.runtime.records import Received
 
 @dataclass
 class AckForwarder:
-    """An answer on the acks topic becomes a core input; one that does not decode is dead-lettered."""
+    """An answer or a board action on the acks topic becomes a core input; one that does not decode is dead-lettered."""
 
     events: Sink
     dead_letters: DeadLetters
@@ -30,10 +32,22 @@ class AckForwarder:
         now = self.clock.now("acks", record.timestamp)
         outputs = Outputs(self.policy)
         try:
-            ack = AckMessage.model_validate_json(record.value)
+            item = core_input(record.value)
         except Exception as exc:  # noqa: BLE001 - an answer that does not decode is dead-lettered with the reason
             await self.dead_letters.failed(outputs, "acks", record.value, exc, now)
         else:
-            await outputs.put(self.events, self.jurisdiction.encode(), CoreInput(type="ack", ack=ack).model_dump_json().encode(),
+            await outputs.put(self.events, self.jurisdiction.encode(), item.model_dump_json().encode(),
                               self.clock.carried(record.timestamp, now))
         await outputs.confirm_or_stop(self.stop, "acks")
+
+
+def core_input(raw: bytes) -> CoreInput:
+    """The core input of one acks-topic record: a board action (it has an ``action``), else an answer;
+    ``ValueError`` says what is wrong with it."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        payload = None  # not JSON: the answer's decoding below says so
+    if isinstance(payload, dict) and "action" in payload:
+        return CoreInput(type="action", action=BoardAction.model_validate_json(raw))
+    return CoreInput(type="ack", ack=AckMessage.model_validate_json(raw))

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NoReturn
 
 import structlog
 
 from stream.core.activations import notice_times, overdue
+from stream.core.standdowns import Standdown
 from stream.core.state import Config, CoreState
 from stream.core.state_codec import STATE_LIMIT_BYTES, StateEncoder, fit_state, load_state
 from stream.core.step import JUST_BEFORE, Step, step
@@ -58,6 +59,9 @@ class ActivationAgent:
     clock: AgentClock
     policy: OutputPolicy = OutputPolicy()
     stop: Callable[[str], NoReturn] = halt
+    # the standdowns in force or to come, as the worker's feed has them (stream/runtime/standdown_feed.py)
+    standdowns: Callable[[], tuple[Standdown, ...]] = tuple
+    _with_standdowns: tuple[tuple[Standdown, ...], Config] | None = None
     # decoded states, kept while the table holds the very bytes they were decoded from (or saved as)
     _decoded: dict[str, tuple[bytes | None, CoreState]] = field(default_factory=dict)
     _encoders: dict[str, StateEncoder] = field(default_factory=dict)  # per jurisdiction: activations' JSON kept between saves
@@ -76,6 +80,13 @@ class ActivationAgent:
             self._save(jurisdiction, state, done)
             self._observe(item, state, done, now)
         self.metrics.stage("activation", time.perf_counter() - started)
+
+    def config_now(self) -> Config:
+        """The core's config with the standdowns the feed has now (a new config only when they changed)."""
+        current = self.standdowns()
+        if self._with_standdowns is None or self._with_standdowns[0] is not current:
+            self._with_standdowns = (current, replace(self.config, standdowns=current))
+        return self._with_standdowns[1]
 
     def state_of(self, jurisdiction: str) -> CoreState:
         """The jurisdiction's state as the table holds it (decoded once per save)."""
@@ -97,7 +108,7 @@ class ActivationAgent:
         failure: Exception | None = None
         for attempt in range(1, STEP_ATTEMPTS + 1):
             try:
-                state, done = step(self.state_of(jurisdiction), item, now, self.config)
+                state, done = step(self.state_of(jurisdiction), item, now, self.config_now())
             except Exception as exc:  # noqa: BLE001 - the step is whole or nothing: the state is as before
                 failure = exc
                 log.warning("activation.step_failed", attempt=attempt, error=f"{type(exc).__name__}: {exc}"[:300])
@@ -147,6 +158,9 @@ class ActivationAgent:
                          teams=[i.team for i in outcome.intents if i.step != "escalation"])
             elif item.ack is not None:
                 log.info("ack.handled", team=item.ack.team, response=item.ack.response, escalated=[i.team for i in outcome.intents])
+            elif item.action is not None:
+                log.info("board.acted", action=item.action.action, team=item.action.team, by=item.action.by,
+                         pages=len(outcome.intents))
 
 
 def state_key(item: CoreInput, jurisdiction: str) -> str:

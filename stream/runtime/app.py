@@ -1,6 +1,7 @@
 """The Faust app: topics, tables and the agents wired together; each agent's logic is a module of its own.
 
-Topics: ``cad.eido`` and ``hospital.arrivals`` in; ``acks`` from `vigil web`; ``events``, ``intents``,
+Topics: ``cad.eido`` and ``hospital.arrivals`` in; ``acks`` from `vigil web` (answers and board actions);
+``standdowns`` (compacted, read whole by every worker: stream/runtime/standdown_feed.py); ``events``, ``intents``,
 ``timeline``, ``outcomes``, ``dlq`` inside. CAD documents are read by a consumer and thread of their own
 (stream/runtime/cad_consumer.py), off the alert path's event loop; the other topics by Faust agents. At-least-once, agent concurrency 1 (faust #606), and our own
 consumer (stream/runtime/transport.py). Every agent confirms what an input decided on the broker before
@@ -46,6 +47,7 @@ from stream.runtime.ingest import CadIngest, HospitalIngest
 from stream.runtime.outputs import DeadLetters, Outputs, halt
 from stream.runtime.records import Received
 from stream.runtime.review_sink import ReviewSink, TimelineStore, TimelineWriter
+from stream.runtime.standdown_feed import StanddownFeed
 from stream.runtime.transport import VigilApp
 
 CORE_STATE_TABLE, DISPATCHED_TABLE = TABLES  # their changelogs are provisioned by name (stream/ops/topics.py)
@@ -120,7 +122,9 @@ def build_app(
     dead_letters = DeadLetters(topics["dlq"], metrics.feeds)
     cad = _cad_consumer(app, settings, deployment, metrics, clock)
     _ingest_agents(app, deployment, topics, dead_letters, metrics, agent_clock)
-    _activation_agent(app, settings, deployment, topics, dead_letters, metrics, agent_clock, channels or {})
+    feed = StanddownFeed(settings.bootstrap, settings.topics.standdowns, settings.fetch_max_wait_ms)
+    app.side_services.append(feed)
+    _activation_agent(app, settings, deployment, topics, dead_letters, metrics, agent_clock, channels or {}, feed)
     _dispatch_agent(app, settings, notifier, topics, dead_letters, metrics, agent_clock)
     _review_sink_agent(app, store, topics, dead_letters, metrics, agent_clock)
     _timers(app, settings, deployment, topics["events"], metrics, health, clock, cad.ready)
@@ -197,12 +201,14 @@ def _ingest_agents(app: VigilApp, deployment: Deployment, topics: dict[str, Any]
 
 
 def _activation_agent(app: VigilApp, settings: WorkerSettings, deployment: Deployment, topics: dict[str, Any],
-                      dead_letters: DeadLetters, metrics: WorkerMetrics, clock: AgentClock, channels: Mapping[str, tuple[str, ...]]) -> None:
+                      dead_letters: DeadLetters, metrics: WorkerMetrics, clock: AgentClock, channels: Mapping[str, tuple[str, ...]],
+                      feed: StanddownFeed) -> None:
     # The core's state per jurisdiction, in a table whose changelog lets a successor take over open
     # activations and deadlines.
     table = app.Table(CORE_STATE_TABLE, partitions=settings.partitions, key_type=str, value_type=bytes)
     config = Config(deployment.coverage, deployment.protocols, rosters=deployment.rosters, channels=channels)
-    agent = ActivationAgent(table, topics["intents"], topics["timeline"], dead_letters, config, deployment.jurisdiction, metrics, clock)
+    agent = ActivationAgent(table, topics["intents"], topics["timeline"], dead_letters, config, deployment.jurisdiction, metrics, clock,
+                            standdowns=feed.current)
 
     @app.agent(topics["events"], concurrency=1)
     async def activations(stream: faust.StreamT[bytes]) -> None:

@@ -72,7 +72,7 @@ def test_a_drill_says_drill_first_on_every_alert_and_is_recorded_as_one(deployme
 def test_a_drill_never_joins_a_real_shooting(deployment, paged) -> None:
     real = shot(deployment)
     drill = CoreInput(type="event", event=real.event.model_copy(update={
-        "drill": True, "event_id": "drill-1", "incident_id": "D-1", "ref": "D-1", "kind": EventKind.SHOTSPOTTER}))
+        "drill": True, "event_id": "drill-1", "incident_id": "D-1", "ref": "D-1", "kind": EventKind.SHOTSPOTTER, "source": "shotspotter"}))
     run = Run(paged)
     run(real, T0)
     run(drill, minutes(1))

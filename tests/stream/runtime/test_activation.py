@@ -177,3 +177,19 @@ async def test_in_stream_time_an_input_read_again_is_decided_at_its_own_moment(d
     await agent.handle(Received(rig.shot("S-AGAIN", JORDAN).value, timestamp=T0.timestamp()))
     decided = [NotificationIntent.model_validate_json(value) for value in rig.intents.values()]
     assert sorted((i.team, i.created_at) for i in decided) == [(team, T0) for team, _ in JORDAN_TEAMS]
+
+
+async def test_the_agent_decides_with_the_standdowns_its_feed_has_at_each_input(deployment) -> None:
+    from stream.core.standdowns import Standdown
+
+    rig = Rig(deployment)
+    feed: list[tuple[Standdown, ...]] = [()]
+    rig.agent.standdowns = lambda: feed[-1]
+    await rig.agent.handle(rig.shot("S-1", JORDAN))
+    assert ("vi-north-nearnorth", "initial") in rig.sent()
+    feed.append((Standdown(id="sd-1", team="vi-north-nearnorth", reason="training", by="dns1", created_at=T0, starts=T0,
+                           ends=T0 + timedelta(hours=2)),))
+    before = len(rig.intents.values())
+    await rig.agent.handle(rig.shot("S-2", JORDAN))
+    later = [NotificationIntent.model_validate_json(v) for v in rig.intents.values()[before:]]
+    assert [(i.team, i.stood_down_team) for i in later if i.team in ("vi-north-nearnorth", "dns-oncall")] == [("dns-oncall", "vi-north-nearnorth")]

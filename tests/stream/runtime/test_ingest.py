@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from stream.feeds.eido_builder import build_eido
-from stream.model.events import AckMessage, CoreInput, DeadLetter, EventKind, Intent, ShootingEvent
+from stream.model.events import AckMessage, BoardAction, CoreInput, DeadLetter, EventKind, Intent, ShootingEvent
 from stream.ops.metrics import WorkerMetrics
 from stream.runtime.acks import AckForwarder
 from stream.runtime.clocks import AgentClock
@@ -102,6 +102,19 @@ async def test_answers_go_to_the_events_topic_and_garbage_to_the_dead_letters() 
     item = CoreInput.model_validate_json(events.values()[0])
     assert item.ack is not None and item.ack.team == "vi-central" and events.records[0].timestamp == 5.0
     assert DeadLetter.model_validate_json(dlq.values()[0]).reason == "acks_failed"
+
+
+async def test_board_actions_go_to_the_events_topic_as_actions_and_a_bad_one_to_the_dead_letters() -> None:
+    metrics = WorkerMetrics(CollectorRegistry())
+    events, dlq = FakeTopic("events"), FakeTopic("dlq")
+    agent = AckForwarder(events, DeadLetters(dlq, metrics.feeds), "minneapolis", AgentClock(lambda: T0), QUICK, stop)
+    action = BoardAction(action="repage", ref="act-1", team="vi-central", by="dns1", request_id="r1")
+    await agent.handle(Received(action.model_dump_json().encode()))
+    await agent.handle(Received(b'{"action": "explode", "ref": "act-1", "by": "dns1", "request_id": "r2"}'))
+    item = CoreInput.model_validate_json(events.values()[0])
+    assert item.type == "action" and item.action == action
+    assert len(events.records) == 1
+    assert "explode" in DeadLetter.model_validate_json(dlq.values()[0]).detail
 
 
 async def test_in_stream_time_an_input_read_again_keeps_its_own_moment(deployment) -> None:
