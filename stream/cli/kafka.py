@@ -37,11 +37,13 @@ def produce(
     file: Path = typer.Argument(..., help="A JSON file with one EIDO document, or JSON Lines of them."),
     bootstrap: str = BootstrapOption,
     topic_prefix: str = TopicPrefixOption,
+    drill: bool = typer.Option(False, "--drill", help="Send them as a drill: every alert and page says DRILL, summaries leave it out."),
 ) -> None:
     """Send EIDO documents to the CAD topic (each line as it is, so bad lines reach the dead-letter topic)."""
     from aiokafka import AIOKafkaProducer
 
     from stream.ops.kafka import Topics
+    from stream.runtime.ingest import DRILL_HEADER
 
     topic = Topics(topic_prefix).cad
 
@@ -57,9 +59,9 @@ def produce(
         await producer.start()
         try:
             for line in lines:
-                await producer.send_and_wait(topic, line.encode())
+                await producer.send_and_wait(topic, line.encode(), headers=[(DRILL_HEADER, b"1")] if drill else None)
         finally:
             await producer.stop()
 
     asyncio.run(send())
-    typer.echo(f"sent {len(lines)} document(s) to {topic}")
+    typer.echo(f"sent {len(lines)} document(s) to {topic}{' as a DRILL' if drill else ''}")

@@ -10,6 +10,7 @@ import typer
 
 from stream.cli.options import moment_option
 from stream.core.deployment import Deployment, DeploymentPaths, load_deployment
+from stream.core.standdowns import Standdown
 
 rules_app = typer.Typer(help="Notification protocols: lint and scenario tests.", no_args_is_help=True)
 
@@ -78,21 +79,60 @@ def test_command(
     raise typer.Exit(1 if failed else 0)
 
 
+def load_standdowns(path: Path, teams: set[str]) -> tuple[Standdown, ...]:
+    """The standdowns of a file (JSON Lines, or a YAML list of standdowns), each checked; every problem is reported
+    with the file and line (and a did-you-mean for an unknown team), then the command exits."""
+    import difflib
+
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"vigil: cannot read {path}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    try:
+        entries = [(n, json.loads(line)) for n, line in lines]
+    except json.JSONDecodeError:
+        entries = [(0, entry) for entry in (yaml.safe_load(text) or [])]
+    found, problems = [], []
+    for number, entry in entries:
+        where = f"{path}:{number}" if number else f"{path}"
+        try:
+            standdown = Standdown.model_validate(entry)
+        except ValidationError as exc:
+            problems.append(f"{where}: {exc.errors()[0]['msg']} ({'.'.join(map(str, exc.errors()[0]['loc']))})")
+            continue
+        if standdown.team is not None and standdown.team not in teams:
+            near = difflib.get_close_matches(standdown.team, sorted(teams), n=1)
+            problems.append(f"{where}: {standdown.id}: no team {standdown.team!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        found.append(standdown)
+    if problems:
+        typer.echo("\n".join(problems), err=True)
+        raise typer.Exit(1)
+    return tuple(found)
+
+
 def replay_command(
     scenario: Path = typer.Argument(..., help="Scenario JSON Lines: {at, source: eido|hl7|csv, payload} or {at, source: ack, ref, team}."),
     out: Path = typer.Option(..., "--out", help="Notifications, one JSON line each, in time order."),
     config: Path | None = ConfigOption,
     until: str | None = typer.Option(None, "--until", help="Run the clock to this moment (default: two hours after the last input)."),
     people: bool = typer.Option(False, "--people", help="Also one line per person paged (the rosters; every person on push, SMS and e-mail)."),
+    standdowns: Path | None = typer.Option(None, "--standdowns", help="Standdowns in force during the replay: JSON Lines as "
+                                           "`vigil standdown list --json` prints them (or a YAML list of the same fields)."),
 ) -> None:
     """Replay a scenario through the stream's core on a simulated clock (same input, same output)."""
     from stream.core.replay import notification_line, person_names, replay
 
     deployment = deployment_from(config)
     end = moment_option("--until", until) if until else None
+    windows = load_standdowns(standdowns, set(deployment.coverage.teams)) if standdowns else ()
     try:
         with open(scenario, encoding="utf-8") as fh:
-            notifications = replay(fh, deployment, until=end, err=sys.stderr, people=people)
+            notifications = replay(fh, deployment, until=end, err=sys.stderr, people=people, standdowns=windows)
     except OSError as exc:
         typer.echo(f"vigil: cannot read {scenario}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None

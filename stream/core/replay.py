@@ -17,13 +17,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from pydantic import ValidationError
 
 from stream.core.deployment import Deployment
+from stream.core.standdowns import Standdown
 from stream.core.state import Activation, Config, CoreState
 from stream.core.step import Step, finish, step
 from stream.feeds.eido import parse_timestamp
@@ -145,6 +146,7 @@ def notification_line(intent: NotificationIntent, names: dict[str, str] | None =
         "step": intent.step,
         "flags": list(intent.flags),
         "message": f"{intent.title}\n{intent.body}",
+        **({"stood_down": intent.stood_down_team} if intent.stood_down_team else {}),
     }
 
 
@@ -231,10 +233,14 @@ def person_names(deployment: Deployment) -> dict[str, str]:
 
 
 def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None,
-           people: bool = False) -> list[NotificationIntent]:
-    """Replay a scenario; the notifications in time order (with ``people``, each person's pages too)."""
+           people: bool = False, standdowns: tuple[Standdown, ...] = ()) -> list[NotificationIntent]:
+    """Replay a scenario; the notifications in time order (with ``people``, each person's pages too). ``standdowns``:
+    the standdowns in force during it (`vigil replay --standdowns`), as the workers would have had them."""
     scenario = read_scenario(lines, err)
     run = Replay(deployment, CoreState(), hl7_key(), people=people)
+    if standdowns:
+        assert run.config is not None
+        run.config = replace(run.config, standdowns=standdowns)
     out: list[NotificationIntent] = []
     for line in scenario:
         out += run.feed(line, err)

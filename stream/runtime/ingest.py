@@ -69,10 +69,15 @@ class CadIngest:
             log.warning("ingest.dead_letter", reason=result.reason, detail=result.detail)
             await self.dead_letters.reject(outputs, result, "ingest")
             return result
+        if record.header(DRILL_HEADER) == b"1":  # `vigil produce --drill`: labelled DRILL all the way to the phones
+            result = result.model_copy(update={"drill": True})
         with bound_ids(event_id=result.event_id, ref=result.ref):
-            log.info("ingest.shooting", kind=result.kind.value, source=result.source)
+            log.info("ingest.shooting", kind=result.kind.value, source=result.source, drill=result.drill)
         await _put_event(outputs, self.events, result, self.clock.carried(record.timestamp, now))
         return result
+
+
+DRILL_HEADER = "vigil-drill"  # a CAD record with this header set to 1 is a drill (ShootingEvent.drill)
 
 
 @dataclass

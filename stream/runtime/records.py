@@ -23,6 +23,11 @@ class Received:
     headers: Mapping[str, bytes] | Sequence[tuple[str, bytes]] = ()
     event: Any = None  # the Faust event, acked through it (None in tests)
 
+    def header(self, name: str) -> bytes | None:
+        """The value of the record's header ``name`` (the first one), or None."""
+        pairs = self.headers.items() if isinstance(self.headers, Mapping) else self.headers
+        return next((value for key, value in pairs if key == name), None)
+
     @classmethod
     def of(cls, event: Any) -> Received:
         """The record of a Faust event."""

@@ -83,3 +83,27 @@ def test_people_adds_a_line_per_person_paged_and_keeps_the_team_lines(tmp_path: 
     assert street == [("22:15:00", "Yer L.", "push"), ("22:17:00", "Yer L.", "sms"), ("22:18:00", "Luis G.", "push"),
                       ("22:19:00", "Yer L.", "email")]
     assert {p["language"] for p in pages if p["name"] == "Yer L."} == {"hmn"}  # her roster's first language
+
+
+def test_a_standdowns_file_redirects_the_stood_down_teams_alerts_in_the_replay(tmp_path: Path) -> None:
+    source = scenario(tmp_path / "s.jsonl")
+    standdowns = tmp_path / "standdowns.jsonl"
+    standdowns.write_text(json.dumps({
+        "id": "sd-1", "team": "vi-north-nearnorth", "reason": "funeral", "by": "dns1", "created_at": "2026-07-04T12:00:00-05:00",
+        "starts": "2026-07-04T20:00:00-05:00", "ends": "2026-07-05T02:00:00-05:00"}) + "\n")
+    assert run(str(source), "--out", str(tmp_path / "o.jsonl"), "--standdowns", str(standdowns)).returncode == 0
+    out = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    first = [(o["at"][11:16], o["team"], o.get("stood_down")) for o in out if o["at"][11:16] == "22:15"]
+    assert first == [("22:15", "dns-oncall", "vi-north-nearnorth"), ("22:15", "gvi-outreach", None)]
+    assert "vi-north-nearnorth is stood down until 02:00 (funeral)" in out[0]["message"]
+
+
+def test_a_standdowns_file_with_an_unknown_team_is_refused_with_a_did_you_mean(tmp_path: Path) -> None:
+    standdowns = tmp_path / "standdowns.jsonl"
+    standdowns.write_text(json.dumps({
+        "id": "sd-1", "team": "vi-north-nearnort", "reason": "funeral", "by": "dns1", "created_at": "2026-07-04T12:00:00-05:00",
+        "starts": "2026-07-04T20:00:00-05:00", "ends": "2026-07-05T02:00:00-05:00"}) + "\n" + '{"id": "sd-2"}\n')
+    result = run(str(scenario(tmp_path / "s.jsonl")), "--out", str(tmp_path / "o.jsonl"), "--standdowns", str(standdowns))
+    assert result.returncode == 1
+    assert "standdowns.jsonl:1: sd-1: no team 'vi-north-nearnort' (did you mean 'vi-north-nearnorth'?)" in result.stderr
+    assert "standdowns.jsonl:2: Field required (reason)" in result.stderr

@@ -51,6 +51,14 @@ async def test_a_batch_puts_its_shootings_on_the_events_topic_and_its_bad_docume
     assert counted(metrics, "vigil_ingest_filtered_total", {"source": "eido", "reason": "not_a_shooting"}) == 1
 
 
+async def test_a_cad_record_with_the_drill_header_is_a_drill_event(deployment) -> None:
+    events, dlq = FakeTopic("events"), FakeTopic("dlq")
+    agent, _ = cad(deployment, events, dlq)
+    await agent.handle([Received(as_bytes(shooting("S-1")), headers=[("vigil-drill", b"1")]), Received(as_bytes(shooting("S-2")))])
+    drills = [CoreInput.model_validate_json(r.value).event.drill for r in events.records]
+    assert drills == [True, False]
+
+
 async def test_a_batch_whose_events_the_broker_does_not_take_stops_the_worker(deployment) -> None:
     events = FakeTopic("events", refuse_always=True)
     agent, _ = cad(deployment, events, FakeTopic("dlq"))
