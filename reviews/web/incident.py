@@ -69,6 +69,7 @@ class Incident:
     deadline: str | None  # local time, or None for a team without an ack deadline
     time_left: str | None  # "12 min left", "passed 3 min ago"
     answers: tuple[Answer, ...]
+    drill: str | None = None  # a drill's banner ("DRILL - not a real shooting, practice only"), None for a real shooting
 
 
 def team_precisions(config: Config) -> dict[str, str]:
@@ -162,4 +163,5 @@ def incident_of(records: Sequence[TimelineRecord], team: str, intent_id: str, pr
         deadline=f"{deadline.astimezone(zone):%H:%M}" if deadline is not None else None,
         time_left=time_left(deadline, now, language) if deadline is not None else None,
         answers=answers_so_far(records, team, zone, language),
+        drill=phrase("drill.body", language) if any(r.drill for r in decided) else None,
     )

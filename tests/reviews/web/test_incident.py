@@ -129,3 +129,13 @@ def test_team_precisions_follow_the_audience_templates(deployment) -> None:
     assert precisions[STREET] == "block" and precisions[GVI] == "block" and precisions["dns-oncall"] == "block"
     assert {precisions[t.id] for t in deployment.coverage.teams.values() if t.audience.value == "school"} == {"neighborhood"}
     assert {precisions[t.id] for t in deployment.coverage.teams.values() if t.audience.value == "hospital"} == {"none"}
+
+
+def test_a_drill_says_so_first_and_a_real_shooting_does_not(deployment) -> None:
+    _, _, real = _jordan(deployment)
+    config = Config(deployment.coverage, deployment.protocols)
+    event = classify_cad(parse_eido(as_bytes(shooting("MPLS-D1", JORDAN))), deployment.classification, RECEIVED)
+    drill = handle_event(CoreState(), event.model_copy(update={"drill": True}), RECEIVED, config)
+    assert incident_of(real.timeline, STREET, real.intents[0].intent_id, {STREET: "block"}, CHICAGO, RECEIVED).drill is None
+    shown = incident_of(drill.timeline, STREET, drill.intents[0].intent_id, {STREET: "block"}, CHICAGO, RECEIVED, language="es")
+    assert shown.drill == "DRILL (SIMULACRO) - no es un tiroteo real, solo práctica."
