@@ -33,9 +33,11 @@ class ServedDemo:
         return self.review_url.split("/review/", 1)[0]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served_demo(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDemo]:
-    """The demo replayed and served: review pages, answer pages, the inbox."""
+    """The demo replayed and served: review pages, answer pages, the inbox. One per test process (it takes about
+    a minute to start): the browser test modules share it, so a test changes only what no other test reads (its
+    own outcome, note or answer), or starts from what it finds."""
     workdir = tmp_path_factory.mktemp("served-demo")
     process = subprocess.Popen(
         [sys.executable, "-m", "stream.cli", "--log-level", "warning", "demo", "--serve", "--bootstrap", kafka_bootstrap,
