@@ -45,7 +45,8 @@ async def test_embedded_broker_binds_loopback_on_a_free_port_and_stops() -> None
 
 async def test_topic_prefix_keeps_deployments_apart(kafka_bootstrap: str) -> None:
     prefix = f"p{uuid.uuid4().hex[:6]}."
-    assert Topics(prefix).all() == tuple(prefix + n for n in ("cad.eido", "hospital.arrivals", "acks", "events", "intents", "timeline", "outcomes", "dlq"))
+    assert Topics(prefix).all() == tuple(prefix + n for n in ("cad.eido", "hospital.arrivals", "acks", "events", "intents", "timeline", "outcomes", "dlq",
+                                                                   "standdowns"))
     await ensure_topics(kafka_bootstrap, Topics(prefix))
     await ensure_topics(kafka_bootstrap, Topics(prefix))  # a second worker's call is harmless
 
