@@ -123,17 +123,18 @@ def _day(word: str) -> str:
 def parse_local(text: str, zone: tzinfo, what: str = "time") -> datetime:
     """A moment a person typed: a local date and time in the deployment's zone ("2026-12-02 16:00", or the
     browser's "2026-12-02T16:00"), or ISO 8601 with an offset. A local time a clock change skips is refused;
-    one it repeats is the first of the two."""
+    one it repeats is the first of the two. The moment comes back in UTC: a local time in a repeated hour
+    compares unequal to every other zone's (PEP 495), UTC never does."""
     try:
         typed = datetime.fromisoformat(text.strip())
     except ValueError:
         raise StanddownError(f"the {what} {text!r} is not a date and time: write it like {LOCAL_EXAMPLE!r}") from None
     if typed.tzinfo is not None:
-        return typed
+        return typed.astimezone(UTC)
     moment = typed.replace(tzinfo=zone)
     if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != typed:
         raise StanddownError(f"the {what} {text} does not exist in {zone}: the clocks skip it")
-    return moment
+    return moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
