@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from markupsafe import escape
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from reviews.web.standdowns import DNS_ONLY, NOT_SENT
 from stream.core.standdowns import Standdown
