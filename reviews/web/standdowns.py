@@ -152,7 +152,7 @@ async def add_standdown(request: Request, who: SignedIn, form: CheckedForm, web:
     stored = await in_review_store(web.store.add_standdown, standdown)
     await audit(web, who.user.username, "standdown_added", standdown.id,
                 f"{standdown.subject}: {describe(standdown, web.zone)}; reason: {standdown.reason}")
-    return _done(request, "added", await send(web, stored), f"#sd-{quote(standdown.id, safe='')}")
+    return _done(request, "added", await send(web, stored), f"#{quote(standdown.id, safe='')}")
 
 
 @router.post("/standdowns/send", response_class=HTMLResponse)
@@ -177,4 +177,4 @@ async def end_standdown(standdown_id: str, request: Request, who: SignedIn, form
     except ValueError as exc:
         return await standdowns_page(request, web, who, 409, error=str(exc))
     await audit(web, who.user.username, "standdown_ended", standdown_id, stored.standdown.subject)
-    return _done(request, "ended", await send(web, stored), f"#sd-{quote(standdown_id, safe='')}")
+    return _done(request, "ended", await send(web, stored), f"#{quote(standdown_id, safe='')}")
