@@ -70,7 +70,8 @@ def _send(store: Any, bootstrap: str, prefix: str, stored: Sequence[Any]) -> str
     try:
         asyncio.run(asyncio.wait_for(_send_all(bootstrap, prefix, [s.standdown for s in stored]), SEND_TIMEOUT_S * 2))
     except Exception as exc:  # noqa: BLE001 - whatever stopped the send, the change is stored and can be sent again
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        said, name = str(exc), type(exc).__name__
+        return said if said.startswith(name) else f"{name}: {said}" if said else name
     now = datetime.now(UTC)
     for item in stored:
         store.mark_standdown_published(item.standdown, now)
