@@ -38,6 +38,7 @@ from sqlalchemy import (
     func,
     inspect,
     make_url,
+    or_,
     select,
     text,
 )
@@ -46,6 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from reviews.users import User, check_new_password, check_new_user, hash_password, verify_password
+from stream.core.standdowns import Standdown, Weekly
 from stream.model.timeline import TimelineRecord, decode_timeline
 
 if TYPE_CHECKING:
@@ -130,6 +132,28 @@ audit_log = Table(
 # the sign-in throttle's lookups by username (failures, successes, known addresses) over days of page views
 Index("ix_audit_log_username_action_at", audit_log.c.username, audit_log.c.action, audit_log.c.at)
 
+# --- below: revision 0005, standdowns (issue 17)
+
+standdowns = Table(
+    "standdowns",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("team", String(100), nullable=True),
+    Column("area", String(100), nullable=True),
+    Column("reason", String(300), nullable=False),
+    Column("added_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("starts", DateTime(timezone=True), nullable=False, index=True),
+    Column("ends", DateTime(timezone=True), nullable=True),
+    Column("weekly_days", String(27), nullable=True),  # "mon,wed": the days of a weekly window
+    Column("weekly_start", String(5), nullable=True),
+    Column("weekly_end", String(5), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("ended_by", String(100), nullable=True),
+    # when the topic acknowledged the current version; None: stored but not yet sent to the workers
+    Column("published_at", DateTime(timezone=True), nullable=True),
+)
+
 OUTCOMES: tuple[str, ...] = ("went_to_scene", "bedside_contact", "mediation", "family_support", "unable")
 NOTE_MAX_CHARS = 4000
 # any constant unlikely to clash with another application's advisory locks on a shared server
@@ -180,6 +204,19 @@ class AuditRow:
     detail: str | None
 
 
+@dataclass(frozen=True)
+class StoredStanddown:
+    """A standdown as the store keeps it, with when its current version reached the topic (None: not yet)."""
+
+    standdown: Standdown
+    published_at: datetime | None
+
+    @property
+    def sent(self) -> bool:
+        """Whether the workers were sent this version."""
+        return self.published_at is not None
+
+
 def _utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -215,6 +252,17 @@ _dummy_hash: str | None = None
 def _user_of(row) -> User:
     return User(username=row.username, role=row.role, team=row.team, disabled=bool(row.disabled),
                 session_generation=int(row.session_generation))
+
+
+def _standdown_of(row) -> Standdown:
+    weekly = None if row.weekly_days is None else Weekly(days=tuple(row.weekly_days.split(",")), start=row.weekly_start, end=row.weekly_end)
+    return Standdown(id=row.id, team=row.team, area=row.area, reason=row.reason, by=row.added_by, created_at=_utc(row.created_at),
+                     starts=_utc(row.starts), ends=None if row.ends is None else _utc(row.ends), weekly=weekly,
+                     ended_at=None if row.ended_at is None else _utc(row.ended_at), ended_by=row.ended_by)
+
+
+def _stored_standdown(row) -> StoredStanddown:
+    return StoredStanddown(_standdown_of(row), None if row.published_at is None else _utc(row.published_at))
 
 
 def _lock_id(key: str) -> int:
@@ -637,6 +685,71 @@ class ReviewStore:
                 AuditRow(at=_utc(r.at), username=r.username, action=r.action, target=r.target, detail=r.detail)
                 for r in conn.execute(query)
             ]
+
+    # --- standdowns
+
+    def add_standdown(self, standdown: Standdown) -> StoredStanddown:
+        """Store a new standdown, not yet sent; a retried add (the same id) leaves the stored one as it is and
+        returns it."""
+        weekly = standdown.weekly
+        row = {
+            "id": standdown.id, "team": standdown.team, "area": standdown.area, "reason": standdown.reason,
+            "added_by": standdown.by, "created_at": _aware(standdown.created_at), "starts": _aware(standdown.starts),
+            "ends": None if standdown.ends is None else _aware(standdown.ends),
+            "weekly_days": None if weekly is None else ",".join(weekly.days),
+            "weekly_start": None if weekly is None else weekly.start, "weekly_end": None if weekly is None else weekly.end,
+            "ended_at": None, "ended_by": None, "published_at": None,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(standdowns).values(row).on_conflict_do_nothing(index_elements=["id"]))
+        stored = self.standdown(standdown.id)
+        assert stored is not None  # just inserted, or there already
+        return stored
+
+    def end_standdown(self, standdown_id: str, by: str, now: datetime) -> StoredStanddown:
+        """End a standdown now (one not started yet is cancelled): its new version is not yet sent. ``ValueError``
+        for an unknown one, or one already ended or over."""
+        with self.serialized(f"standdown:{standdown_id}") as conn:
+            row = conn.execute(select(standdowns).where(standdowns.c.id == standdown_id)).first()
+            if row is None:
+                raise ValueError(f"no standdown {standdown_id!r}")
+            current = _standdown_of(row)
+            if current.ended_at is not None:
+                raise ValueError(f"standdown {standdown_id} was already ended by {current.ended_by}")
+            if current.last_moment is not None and current.last_moment <= now:
+                raise ValueError(f"standdown {standdown_id} is already over")
+            conn.execute(standdowns.update().where(standdowns.c.id == standdown_id).values(
+                ended_at=_aware(now), ended_by=_bounded(by, "ended by", 100), published_at=None))
+        stored = self.standdown(standdown_id)
+        assert stored is not None
+        return stored
+
+    def mark_standdown_published(self, standdown: Standdown, now: datetime) -> bool:
+        """Note that the topic acknowledged this version of a standdown; False (nothing noted) when the stored one
+        has changed since (it was ended meanwhile: that version is still to send)."""
+        version = standdowns.c.ended_at.is_(None) if standdown.ended_at is None else standdowns.c.ended_at == _aware(standdown.ended_at)
+        with self.engine.begin() as conn:
+            changed = conn.execute(standdowns.update().where(standdowns.c.id == standdown.id, version)
+                                   .values(published_at=_aware(now)).returning(standdowns.c.id))
+            return changed.first() is not None
+
+    def standdown(self, standdown_id: str) -> StoredStanddown | None:
+        """One standdown by id, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(standdowns).where(standdowns.c.id == standdown_id)).first()
+        return None if row is None else _stored_standdown(row)
+
+    def standdowns(self, over_since: datetime | None = None) -> list[StoredStanddown]:
+        """The stored standdowns, the latest start first: all of them, or (with ``over_since``) those not over
+        before that moment (still running, still to come, or ended since)."""
+        query = select(standdowns).order_by(standdowns.c.starts.desc(), standdowns.c.id)
+        if over_since is not None:
+            since = _aware(over_since, "over_since")
+            # over: ended early before ``since``, or its end passed before ``since``
+            query = query.where(or_(standdowns.c.ended_at.is_(None), standdowns.c.ended_at >= since),
+                                or_(standdowns.c.ends.is_(None), standdowns.c.ends >= since))
+        with self.engine.connect() as conn:
+            return [_stored_standdown(row) for row in conn.execute(query)]
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -10,7 +10,8 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 - ``reviews.web.sms``: ``/sms/inbound`` (the SMS gateway's signature is the permission);
 - ``reviews.web.signin``: ``/``, ``/login``, ``/logout``;
 - ``reviews.web.review``: the day, packet, activation, outcome, note and summary pages;
-- ``reviews.web.exports``: the CSV exports.
+- ``reviews.web.exports``: the CSV exports;
+- ``reviews.web.standdowns``: ``/standdowns`` (DNS adds and ends them; a lead reads their team's).
 
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
@@ -40,6 +41,7 @@ from starlette.requests import ClientDisconnect
 
 from notifiers.ack_links import AckSigner
 from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_key
+from reviews.standdowns import StanddownRules, standdown_record
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
 from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, WebContext, root
@@ -53,6 +55,8 @@ from reviews.web.server import ServerLimits, serve_web
 from reviews.web.signin import router as signin_routes
 from reviews.web.sms import SmsInbound
 from reviews.web.sms import router as sms_routes
+from reviews.web.standdowns import router as standdown_routes
+from stream.core.standdowns import Standdown
 from stream.model.events import AckMessage
 from stream.ops.kafka import Topics
 from stream.ops.metrics import WebMetrics, add_process_metrics
@@ -95,6 +99,8 @@ def create_web_app(
     sms: SmsInbound | None = None,
     team_precision: Mapping[str, str] | None = None,
     neighborhood_centres: Mapping[str, tuple[str, str]] | None = None,
+    publish_standdown: Callable[[Standdown], Awaitable[None]] | None = None,
+    standdown_rules: StanddownRules | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -116,6 +122,8 @@ def create_web_app(
     ``team_precision``: each team's location precision on its answer page (``reviews.web.incident.team_precisions``);
     none for a team not in it. ``neighborhood_centres``: the map point of a neighborhood-precision page
     (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None.
+    ``publish_standdown`` sends a stored standdown to the workers (None: the standdowns page says it cannot);
+    ``standdown_rules``: what a standdown is checked against (the bundled deployment's when None).
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -137,6 +145,8 @@ def create_web_app(
         support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
         team_precision=team_precision,
         neighborhood_centres=neighborhood_centres,
+        publish_standdown=publish_standdown,
+        standdown_rules=standdown_rules,
     )
     app.state.sms = sms
     app.add_exception_handler(Refusal, refused)
@@ -150,6 +160,7 @@ def create_web_app(
     app.middleware("http")(scheme_from_proxy)  # outermost: every other layer sees the scheme the client used
     for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes):
         app.include_router(router)
+    app.include_router(standdown_routes)
     return app
 
 
@@ -257,6 +268,7 @@ async def run_web(
     sms: SmsInbound | None = None,
     team_precision: Mapping[str, str] | None = None,
     neighborhood_centres: Mapping[str, tuple[str, str]] | None = None,
+    standdown_rules: StanddownRules | None = None,
 ) -> None:
     """Serve the ack and review web app until cancelled or signalled, publishing acks to ``topics.acks``.
 
@@ -270,6 +282,7 @@ async def run_web(
     ``support_contact``: whom a locked-out user contacts (see ``create_web_app``). ``sms``: answers by SMS
     reply (``/sms/inbound``; see ``create_web_app``).
     ``team_precision``, ``neighborhood_centres``: where the answer pages say (see ``create_web_app``).
+    Standdowns added or ended on ``/standdowns`` go to ``topics.standdowns``; ``standdown_rules``: see ``create_web_app``.
     """
     try:
         signer = AckSigner(secret, base_url)
@@ -288,10 +301,16 @@ async def run_web(
             sent = producer.send_and_wait(topics.acks, message.model_dump_json().encode(), key=message.ref.encode())
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
+        async def publish_standdown(standdown: Standdown) -> None:
+            # keyed by the standdown's id on the compacted topic: its newest version is its state
+            key, value = standdown_record(standdown)
+            await asyncio.wait_for(producer.send_and_wait(topics.standdowns, value, key=key), publish_timeout_s * 2)
+
         app = create_web_app(signer, store, publish, lambda: datetime.now(UTC), zone=zone, single_sign_on=single_sign_on,
                              session_secret=secret, registry=registry, review_clock=review_clock, forwarded_allow_ips=forwarded_allow_ips,
                              support_contact=support_contact, sms=sms, team_precision=team_precision,
-                             neighborhood_centres=neighborhood_centres)
+                             neighborhood_centres=neighborhood_centres, publish_standdown=publish_standdown,
+                             standdown_rules=standdown_rules)
         metrics = create_metrics_app(registry) if metrics_port is not None else None
         await serve_web(app, host, port, limits, ready, metrics_app=metrics, metrics_host=metrics_host, metrics_port=metrics_port or 0,
                         registry=registry)

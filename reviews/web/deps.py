@@ -11,6 +11,7 @@ once however many dependencies ask for it::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -26,10 +27,12 @@ from starlette.datastructures import FormData
 from notifiers.ack_links import AckSigner
 from reviews.auth import Session, SessionCodec, SignInThrottle, new_session
 from reviews.maps import load_neighborhoods
+from reviews.standdowns import StanddownRules
 from reviews.store import ReviewStore
 from reviews.users import User
 from reviews.web.edge import ClientAddress, SingleSignOn, TrustedProxies, UntrustedClaim, client_address
 from reviews.web.pages import Redirect, Refusal
+from stream.core.standdowns import Standdown
 from stream.model.events import AckMessage
 from stream.ops.metrics import WebMetrics
 
@@ -72,6 +75,10 @@ class WebContext:
     team_precision: Mapping[str, str] | None = None
     # neighborhood → its map point on neighborhood-precision answer pages (reviews.web.incident.neighborhood_centres)
     neighborhood_centres: Mapping[str, tuple[str, str]] | None = None
+    # sends a stored standdown to the workers (the standdowns topic, keyed by its id); None: not connected to them
+    publish_standdown: Callable[[Standdown], Awaitable[None]] | None = None
+    # what a standdown is checked against (teams, neighborhoods, the on-call team); the bundled deployment's when None
+    standdown_rules: StanddownRules | None = None
 
     @property
     def trusted_user_header(self) -> str | None:
@@ -90,9 +97,20 @@ class WebContext:
         """The local day of the review's "now"."""
         return self.review_clock().astimezone(self.zone).date()
 
+    def standdown_checks(self) -> StanddownRules:
+        """What a standdown is checked against: ``standdown_rules``, else the bundled deployment's (loaded once)."""
+        return self.standdown_rules if self.standdown_rules is not None else _bundled_standdown_rules()
+
     def city(self) -> Mapping[str, Any]:
         """The neighborhood outlines the maps draw (name to GeoJSON polygon)."""
         return self.neighborhoods if self.neighborhoods is not None else load_neighborhoods()
+
+
+@functools.cache
+def _bundled_standdown_rules() -> StanddownRules:
+    from stream.core.deployment import load_deployment
+
+    return StanddownRules.of(load_deployment().coverage)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, topics, users, web, worker
+from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, standdown, topics, users, web, worker
 from stream.ops.logs import configure_logging
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.add_typer(geofences.coverage_app, name="coverage")
 app.add_typer(rules.rules_app, name="rules")
 app.add_typer(roster.roster_app, name="roster")
 app.add_typer(topics.topics_app, name="topics")
+app.add_typer(standdown.standdown_app, name="standdown")
 app.command("replay")(rules.replay_command)
 app.command("backtest")(backtest.backtest_command)
 

@@ -66,6 +66,7 @@ def web(
 ) -> None:
     """Serve the alerts' answer pages (/ack/{token}, publishing to the acks topic) and the next-day review
     pages for signed-in staff (secret: VIGIL_ACK_SECRET; users: `vigil users add`); /metrics on its own port."""
+    from reviews.standdowns import StanddownRules
     from reviews.web.app import run_web
     from reviews.web.incident import neighborhood_centres, team_precisions
     from stream.core.deployment import load_deployment
@@ -99,7 +100,8 @@ def web(
         await run_web(host, port, bootstrap, topics, db_url, secret, public_url or f"http://{host}:{port}", zone=zone,
                       metrics_host=metrics_host, metrics_port=metrics_port,
                       support_contact=support_contact and support_contact.strip(), sms=sms, team_precision=precision,
-                      neighborhood_centres=neighborhood_centres(deployment.coverage), **edge)
+                      neighborhood_centres=neighborhood_centres(deployment.coverage),
+                      standdown_rules=StanddownRules.of(deployment.coverage), **edge)
 
     run_until_interrupted(run())
 

@@ -19,9 +19,9 @@ from reviews.store import ReviewStore, metadata
 
 pytestmark = pytest.mark.database
 
-REVIEW_TABLES = {"users", "review_outcomes", "review_notes", "audit_log"}
+REVIEW_TABLES = {"users", "review_outcomes", "review_notes", "audit_log", "standdowns"}
 AT = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _diff(url: str) -> list:

@@ -28,7 +28,7 @@ def visit(review: Review, username: str) -> dict[tuple[str, str], tuple[int, str
     the activation and its day as the day: (status, body) by route."""
     client = review.signed_in(username)
     csrf = csrf_of(client.get(f"/activation/{review.ids['jordan']}").text)
-    values = {"day": "2026-07-04", "activation_id": review.ids["phillips"]}
+    values = {"day": "2026-07-04", "activation_id": review.ids["phillips"], "standdown_id": "sd-none"}
     seen = {}
     for method, template in routes(review.app):
         if (method, template) in PUBLIC or (method, template) == SIGN_OUT:
