@@ -3,7 +3,10 @@
 ``review_of(records, zone, now=...)`` turns one activation's typed timeline records (stream/model/timeline.py)
 into an ``ActivationReview``: its header (when, what, where), a line per team (notified, delivered,
 answered, escalated), the flags the meeting goes through (coverage gap, retaliation watch, missed ack,
-can't respond, delivery failure) and the timeline as steps with the minutes between them. ``now`` is
+can't respond, delivery failure, stood down) and the timeline as steps with the minutes between them, the live
+board's records among them (an answer given on a team's behalf, a re-page, a close: ``BoardActed``) and a standdown's
+redirect (``StoodDown``). A drill (``ActivationDecided.drill``) is reviewed like any activation, labelled so, and
+left out of ``summarise`` and ``action_items``. ``now`` is
 the moment the review is looked at: a deadline after it is still running ("awaiting"), never a miss.
 ``summarise`` aggregates a date range. The web pages, `vigil review` and the exports only render these;
 nothing here touches a database, a clock or the network.
@@ -30,7 +33,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from stream.model.events import KIND_RANK, EventKind, Location
-from stream.model.timeline import AckRecorded, ActivationDecided, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
+from stream.model.timeline import (
+    AckRecorded,
+    ActivationDecided,
+    AlertDelivered,
+    BoardActed,
+    EventReceived,
+    IntentCreated,
+    StoodDown,
+    TimelineRecord,
+)
 
 KIND_LABEL = {EventKind.SHOTSPOTTER: "ShotSpotter", EventKind.SHOTS_FIRED: "shots fired", EventKind.GSW_ARRIVAL: "gunshot arrival",
               EventKind.PERSON_SHOT: "person shot"}
@@ -43,9 +55,16 @@ OUTCOMES = {
     "unable": "unable",
 }
 # the flags the review goes through, in the order it goes through them
-REVIEW_FLAGS = ("coverage_gap", "retaliation_watch", "missed_ack", "cant_respond", "delivery_failure")
+REVIEW_FLAGS = ("coverage_gap", "retaliation_watch", "missed_ack", "cant_respond", "delivery_failure", "stood_down")
+STOOD_DOWN = "stood_down"  # the flag of an activation an alert of which went elsewhere (stream/core/standdowns.py)
 FAILED_DELIVERY = ("failed", "partial", "no_recipients")
-KIND_ORDER = {"event_received": 0, "decided": 1, "intent": 2, "delivery": 3, "ack": 4}
+# a standdown's redirect is recorded with the alert it redirected: it reads before that alert
+KIND_ORDER = {"event_received": 0, "decided": 1, "stood_down": 1.8, "intent": 2, "delivery": 3, "ack": 4, "board_action": 5}
+# the sources whose incident id is the CAD's incident number; a hospital's (hl7) is a keyed hash of its visit, not a number
+# anyone can look up, so the CSV's incident column leaves it out
+HOSPITAL_SOURCES = ("hl7",)
+# the team DNS on-call answers for: its outcomes are DNS's to record
+DNS_TEAM = "dns-oncall"
 # a "can't respond" sorts before the escalation it caused at the same moment
 DECLINE_ORDER = 1.5
 # how a team with a deadline stands (see the module docstring)
@@ -75,6 +94,28 @@ class TeamLine:
     response: str | None = None
     declined_at: datetime | None = None  # "can't respond"
     escalated_at: datetime | None = None  # when dns-oncall was told that this team had not acked
+    answered_name: str | None = None  # who of the team gave the first ack or "on my way": roster name (else person id)
+    answered_by: str | None = None  # the review user (DNS) who recorded that answer on the team's behalf, from the board
+    declined_name: str | None = None  # who of the team answered "can't respond" (as answered_name)
+    declined_by: str | None = None  # the review user who answered "can't respond" on the team's behalf
+    stood_down_for: str | None = None  # this alert stands in for a stood-down team's (IntentCreated.stood_down_team)
+    repages: tuple[tuple[datetime, str], ...] = ()  # (when, by whom) DNS paged this team again from the board
+
+    @property
+    def minutes_to_answer(self) -> float | None:
+        """Minutes from the alert to the team's first answer, whichever it was ("can't respond" included)."""
+        first = self.first_answer
+        return None if first is None else (first[0] - self.notified_at).total_seconds() / 60
+
+    @property
+    def first_answer_by(self) -> tuple[str | None, str | None]:
+        """Who gave the first answer: (the team's person's name, the review user who answered on the team's behalf)."""
+        first = self.first_answer
+        if first is None:
+            return None, None
+        if first[1] == "unable" and first[0] == self.declined_at:
+            return self.declined_name, self.declined_by
+        return self.answered_name, self.answered_by
 
     @property
     def first_answer(self) -> tuple[datetime, str] | None:
@@ -130,7 +171,7 @@ class Step:
     """One moment of the activation's timeline."""
 
     at: datetime
-    what: str  # received, decided, sent, delivered, acked, declined, escalated
+    what: str  # received, decided, sent, paged, delivered, acked, declined, escalated, updated, stood_down, repaged, closed
     team: str | None
     text: str
     minutes_since_previous: float | None
@@ -138,8 +179,25 @@ class Step:
 
 
 @dataclass(frozen=True)
+class StoodDownTeam:
+    """A team that was not alerted because a standdown was in force; its alert went to ``redirected_to``."""
+
+    team: str
+    at: datetime
+    reason: str
+    until: datetime  # the end of the standdown's window in force
+    redirected_to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ActivationReview:
-    """Everything the review shows of one activation."""
+    """Everything the review shows of one activation.
+
+    ``drill``: a drill activation (any decision made it one): labelled DRILL on every page, left out of the
+    summaries and the action items. ``closed_at``/``closed_by``: when and by whom DNS closed it from the live
+    board (the last close; None while open). ``cad_incidents``: the CAD incident numbers (a hospital's ref is a
+    keyed hash, not a number: left out). ``stood_down_teams``: the teams not alerted because they were stood down.
+    """
 
     id: str
     opened_at: datetime
@@ -158,6 +216,16 @@ class ActivationReview:
     first_delivered_at: datetime | None
     coverage_version: str | None = None
     protocol_version: str | None = None
+    drill: bool = False
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    cad_incidents: tuple[str, ...] = ()
+    stood_down_teams: tuple[StoodDownTeam, ...] = ()
+
+    @property
+    def closed(self) -> bool:
+        """DNS closed the activation from the live board (it leaves the board; its review stays)."""
+        return self.closed_at is not None
 
     @property
     def review_flags(self) -> tuple[str, ...]:
@@ -273,6 +341,10 @@ def review_of(records: Sequence[TimelineRecord], zone: tzinfo, *, now: datetime)
         flags.append("cant_respond")
     if any(line.delivery in FAILED_DELIVERY for line in lines):
         flags.append("delivery_failure")
+    stood_down = [r for r in ordered if isinstance(r, StoodDown)]
+    if (stood_down or any(line.stood_down_for for line in lines)) and STOOD_DOWN not in flags:
+        flags.append(STOOD_DOWN)
+    closes = [r for r in ordered if isinstance(r, BoardActed) and r.action == "close"]
 
     first = decided[0]
     # no report is received after the first decision (on_one_clock), whatever its source's clock said
@@ -298,6 +370,11 @@ def review_of(records: Sequence[TimelineRecord], zone: tzinfo, *, now: datetime)
         first_delivered_at=max(min(delivered_times), first_received) if delivered_times else None,
         coverage_version=first.coverage_version,
         protocol_version=first.protocol_version,
+        drill=any(d.drill for d in decided),
+        closed_at=closes[-1].at if closes else None,
+        closed_by=closes[-1].by if closes else None,
+        cad_incidents=tuple(dict.fromkeys(r.incident_id for r in received if r.source not in HOSPITAL_SOURCES)),
+        stood_down_teams=tuple(StoodDownTeam(r.team, r.at, r.reason, r.until, r.redirected_to) for r in stood_down),
     )
 
 
@@ -306,6 +383,10 @@ def _team_lines(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreat
     answers = [r for r in ordered if isinstance(r, AckRecorded)]
     declines = _first_declines(answers, intents)
     escalations = {i.escalated_team: i for i in intents if i.step == "escalation" and i.escalated_team}
+    repages: dict[str, tuple[tuple[datetime, str], ...]] = defaultdict(tuple)
+    for r in ordered:
+        if isinstance(r, BoardActed) and r.action == "repage" and r.team:
+            repages[r.team] += ((r.at, r.by),)
     lines: list[TeamLine] = []
     for intent in intents:
         delivery = _delivery_of(intent, ordered, deliveries)
@@ -324,6 +405,10 @@ def _team_lines(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreat
             reached=sum(r.status == "delivered" for r in delivery.recipients) if delivery else 0,
             answered_at=first_answer.at if first_answer else None, response=first_answer.response if first_answer else None,
             declined_at=declined.at if declined else None, escalated_at=escalation.at if escalation else None,
+            answered_name=(first_answer.name or first_answer.person) if first_answer else None,
+            answered_by=first_answer.by if first_answer else None,
+            declined_name=(declined.name or declined.person) if declined else None, declined_by=declined.by if declined else None,
+            stood_down_for=intent.stood_down_team, repages=repages.get(intent.team, ()),
         ))
     return lines
 
@@ -356,26 +441,31 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
             told = ", ".join(r.teams) or "nobody new"
             extra = f"; flagged {', '.join(r.new_flags)}" if r.new_flags else ""
             rules = ", ".join(r.protocols) or "no rule"
-            raw.append((r.at, "decided", None, f"{'opened' if r.step == 'initial' else 'updated'}: {rules} → {told}{extra}"))
+            what = ("opened" if r.step == "initial" else "updated") + (" (DRILL)" if r.drill else "")
+            raw.append((r.at, "decided", None, f"{what}: {rules} → {told}{extra}"))
         elif isinstance(r, IntentCreated):
+            instead = f" because {r.stood_down_team} is stood down" if r.stood_down_team else ""
             if r.step == "escalation":
-                raw.append((r.at, "escalated", r.team, _escalation_text(r, declines, zone) + _on_call(r)))
+                raw.append((r.at, "escalated", r.team, _escalation_text(r, declines, zone) + instead + _on_call(r)))
             else:
                 by = f"; ack by {_hhmm(r.ack_deadline, zone)}" if r.ack_deadline else ""
-                raw.append((r.at, "sent", r.team, f"alert to {r.team} ({r.step}, {r.protocol}){by}{_on_call(r)}"))
+                raw.append((r.at, "sent", r.team, f"alert to {r.team} ({r.step}, {r.protocol}){instead}{by}{_on_call(r)}"))
+        elif isinstance(r, StoodDown | BoardActed):
+            raw.append(_operations_step(r, zone))
         elif isinstance(r, AlertDelivered):
             reached = sum(x.status == "delivered" for x in r.recipients)
             channels = ", ".join(sorted({x.channel for x in r.recipients})) or "no channel"
             raw.append((r.at, "delivered", r.team, f"{r.team}: {r.status}, {reached} of {len(r.recipients)} phones ({channels})"))
         elif isinstance(r, AckRecorded):
             label = RESPONSE_LABEL.get(r.response, r.response) + (f" ({r.name or r.person})" if r.person else "")
+            behalf = f"; answered on the team's behalf by {r.by}" if r.by else ""
             if r.response == "unable":
-                raw.append((r.at, "declined", r.team, f"{r.team}: {label}{'' if r.within_deadline else ', after the deadline'}"))
+                raw.append((r.at, "declined", r.team, f"{r.team}: {label}{'' if r.within_deadline else ', after the deadline'}{behalf}"))
                 continue
             timing = "in time" if r.within_deadline else "after the deadline"
             cancelled = " (escalation cancelled)" if r.first and r.within_deadline and r.team in deadlines and r.team not in escalated else ""
             again = "" if r.first else " (again)"
-            raw.append((r.at, "acked", r.team, f"{r.team}: {label}{again}, {timing}{cancelled}"))
+            raw.append((r.at, "acked", r.team, f"{r.team}: {label}{again}, {timing}{cancelled}{behalf}"))
     start = raw[0][0] if raw else None
     steps: list[Step] = []
     previous: datetime | None = None
@@ -384,6 +474,18 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
                           (at - start).total_seconds() / 60 if start else 0.0))
         previous = at
     return steps
+
+
+def _operations_step(record: StoodDown | BoardActed, zone: tzinfo) -> tuple[datetime, str, str | None, str]:
+    """A standdown's redirect, or what DNS did from the live board, as a step."""
+    if isinstance(record, StoodDown):
+        until = record.until.astimezone(zone)
+        day = "" if until.date() == record.at.astimezone(zone).date() else f"{until:%a %d %b} "
+        sent = ", ".join(record.redirected_to) or "nobody"
+        return record.at, "stood_down", record.team, f"{record.team} stood down ({record.reason}) until {day}{until:%H:%M}: alert sent to {sent}"
+    if record.action == "repage":
+        return record.at, "repaged", record.team, f"re-paged {record.team} by {record.by}"
+    return record.at, "closed", None, f"closed by {record.by}"
 
 
 def _on_call(intent: IntentCreated) -> str:
@@ -545,6 +647,7 @@ class Summary:
     gaps_by_neighborhood: dict[str, int]
     gaps_by_hour: dict[int, int]
     outcomes: dict[str, int] = field(default_factory=dict)
+    drills_left_out: int = 0  # drill activations in the range: none of the numbers above counts them
 
 
 def _percentile(values: Sequence[float], share: float) -> float | None:
@@ -555,8 +658,11 @@ def _percentile(values: Sequence[float], share: float) -> float | None:
 
 
 def summarise(reviews: Iterable[ActivationReview], zone: tzinfo, outcomes: Iterable[str] = ()) -> Summary:
-    """Aggregate reviews: time to notify, per-team acks, flags, coverage gaps by place and hour, outcomes."""
-    reviews = list(reviews)
+    """Aggregate reviews: time to notify, per-team acks, flags, coverage gaps by place and hour, outcomes. Drills
+    are left out (and counted as such); ``outcomes`` are the recorded outcomes of the activations that are not
+    drills (``real``)."""
+    given = list(reviews)
+    reviews = real(given)
     notify = [s for s in (r.seconds_to_notify for r in reviews) if s is not None]
     per_team: dict[str, list[TeamLine]] = defaultdict(list)
     for review in reviews:
@@ -583,20 +689,76 @@ def summarise(reviews: Iterable[ActivationReview], zone: tzinfo, outcomes: Itera
         gaps_by_neighborhood=dict(Counter(r.neighborhood or "(no place)" for r in gaps).most_common()),
         gaps_by_hour=dict(sorted(Counter(r.opened_at.astimezone(zone).hour for r in gaps).items())),
         outcomes=dict(Counter(outcomes)),
+        drills_left_out=len(given) - len(reviews),
     )
 
 
-CSV_COLUMNS = ("date", "activation", "opened", "kind", "neighborhood", "community", "flags", "team", "protocol", "step", "notified",
-               "ack_deadline", "delivery", "answered", "response", "acked_in_time", "escalated", "outcome", "outcome_reason")
+def real(reviews: Iterable[ActivationReview]) -> list[ActivationReview]:
+    """The activations that are not drills: what summaries and action items count."""
+    return [r for r in reviews if not r.drill]
+
+
+@dataclass(frozen=True)
+class ActionItem:
+    """Something the review meeting leaves to somebody: ``owner`` (a team's lead, or DNS) does ``text`` about
+    the activation ``activation_id``."""
+
+    activation_id: str
+    owner: str
+    text: str
+
+
+def owner_of(team: str) -> str:
+    """Who answers for a team's outcome: DNS for the on-call team, else the team's lead."""
+    return "DNS" if team == DNS_TEAM else f"{team} lead"
+
+
+def action_items(reviews: Iterable[ActivationReview], outcomes: Mapping[tuple[str, str], object], zone: tzinfo) -> list[ActionItem]:
+    """What is left to do after the day's review, in the activations' order (drills left out): each team's
+    outcome not recorded yet (its lead); each missed ack, "can't respond", failed delivery and coverage gap
+    (DNS: decide and document)."""
+    items: list[ActionItem] = []
+    for review in real(reviews):
+        where = review.neighborhood or "no place"
+        about = f"{review.opened_at.astimezone(zone):%H:%M} {KIND_LABEL[review.kind]}, {where}"
+        for team in dict.fromkeys(line.team for line in review.teams):
+            if (review.id, team) not in outcomes:
+                items.append(ActionItem(review.id, owner_of(team), f"record {team}'s outcome ({about})"))
+        for line in review.teams:
+            if line.missed:
+                items.append(ActionItem(review.id, "DNS", f"decide and document why {line.team} missed its ack ({about})"))
+            elif line.cant_respond:
+                items.append(ActionItem(review.id, "DNS", f"decide and document why {line.team} could not respond ({about})"))
+            if line.delivery in FAILED_DELIVERY:
+                items.append(ActionItem(review.id, "DNS", f"check {line.team}'s phones: delivery {line.delivery} ({about})"))
+        if "coverage_gap" in review.flags:
+            items.append(ActionItem(review.id, "DNS", f"decide who covers {where}: nobody was on duty there ({about})"))
+    return items
+
+
+# incident: the CAD incident number(s), empty for a hospital-only activation (a hospital's ref is a keyed hash of
+# the visit); answered/response: the first answer, "unable" (can't respond) included; answered_by: who gave it
+# (the roster name, or "by <user> for the team" when DNS answered on its behalf); notes: the activation's notes
+CSV_COLUMNS = ("date", "activation", "incident", "drill", "opened", "kind", "neighborhood", "community", "flags", "team", "protocol",
+               "step", "notified", "ack_deadline", "delivery", "answered", "response", "answered_by", "minutes_to_answer",
+               "acked_in_time", "escalated", "outcome", "outcome_reason", "notes")
 # the acked_in_time cell of each ack state: "can't respond" and "awaiting" are neither yes nor no
 ACKED_IN_TIME_CELL = {IN_TIME: "yes", LATE: "no", NO_ANSWER: "no", CANT_RESPOND: "can't respond", AWAITING: "awaiting"}
 
 
+def answered_by_text(line: TeamLine) -> str:
+    """Who gave the team's first answer: "Yer L.", "by dns1 for the team", or "" (not known, or no answer)."""
+    name, by = line.first_answer_by
+    return f"by {by} for the team" if by else (name or "")
+
+
 def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
-             outcomes: Mapping[tuple[str, str], tuple[str, str | None]] | None = None) -> list[dict[str, str]]:
+             outcomes: Mapping[tuple[str, str], tuple[str, str | None]] | None = None,
+             notes: Mapping[str, int] | None = None) -> list[dict[str, str]]:
     """One row per (activation, team), for the CSV export and `vigil review`; ``outcomes`` maps
-    (activation, team) to (outcome, reason)."""
+    (activation, team) to (outcome, reason), ``notes`` an activation to its count of notes."""
     outcomes = outcomes or {}
+    notes = notes or {}
 
     def local(moment: datetime | None) -> str:
         return "" if moment is None else moment.astimezone(zone).isoformat(timespec="seconds")
@@ -609,6 +771,8 @@ def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
             rows.append({
                 "date": f"{review.opened_at.astimezone(zone):%Y-%m-%d}",
                 "activation": review.id,
+                "incident": " ".join(review.cad_incidents),
+                "drill": "yes" if review.drill else "",
                 "opened": local(review.opened_at),
                 "kind": KIND_LABEL[review.kind],
                 "neighborhood": review.neighborhood or "",
@@ -622,10 +786,13 @@ def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
                 "delivery": (line.delivery or "") if line else "",
                 "answered": local(first[0]) if first else "",
                 "response": first[1] if first else "",
+                "answered_by": answered_by_text(line) if line else "",
+                "minutes_to_answer": f"{line.minutes_to_answer:.1f}" if line and line.minutes_to_answer is not None else "",
                 "acked_in_time": ACKED_IN_TIME_CELL.get(line.ack_state or "", "") if line else "",
                 "escalated": local(line.escalated_at) if line else "",
                 "outcome": outcome,
                 "outcome_reason": reason or "",
+                "notes": str(notes.get(review.id, 0)),
             })
     return rows
 

@@ -1,7 +1,8 @@
 """`vigil review --date D [--now T]`: a day's activations as a table in the terminal, and a CSV.
 
-The same rows as the web export (reviews.model.csv_rows), read from the review store, as they stand at
-``now`` (the command's caller reads the clock: a deadline after it is "awaiting").
+The same rows as the web export (reviews.model.csv_rows: the incident number, who answered, minutes to answer and
+the count of notes included), read from the review store, as they stand at ``now`` (the command's caller reads the
+clock: a deadline after it is "awaiting"). A drill's rows say DRILL before the kind.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from reviews.model import RESPONSE_LABEL, ActivationReview, csv_rows, csv_text, day_bounds, reviews_of
 from reviews.store import ReviewStore
 
-TABLE_COLUMNS = (("time", 8), ("activation", 24), ("kind", 15), ("neighborhood", 20), ("team", 20), ("step", 10), ("delivery", 9),
-                 ("answered", 30), ("escalated", 9), ("outcome", 15), ("flags", 40))
+TABLE_COLUMNS = (("time", 8), ("activation", 24), ("incident", 14), ("kind", 15), ("neighborhood", 20), ("team", 20), ("step", 10),
+                 ("delivery", 9), ("answered", 30), ("by", 22), ("escalated", 9), ("outcome", 15), ("notes", 5), ("flags", 40))
 
 
 def day_reviews(store: ReviewStore, day: date, zone: tzinfo, now: datetime) -> list[ActivationReview]:
@@ -27,7 +28,8 @@ def day_rows(store: ReviewStore, day: date, zone: tzinfo, now: datetime) -> list
     """The day's rows at ``now``: one per (activation, team), with the outcomes recorded at review."""
     reviews = day_reviews(store, day, zone, now)
     current = store.outcomes([r.id for r in reviews])
-    return csv_rows(reviews, zone, {key: (row.outcome, row.reason) for key, row in current.items()})
+    notes = {r.id: len(store.notes(r.id)) for r in reviews}
+    return csv_rows(reviews, zone, {key: (row.outcome, row.reason) for key, row in current.items()}, notes)
 
 
 def _clip(text: str, width: int) -> str:
@@ -59,9 +61,10 @@ def table(rows: Sequence[dict[str, str]]) -> str:
     lines = ["  ".join(name.ljust(width) for name, width in TABLE_COLUMNS)]
     for row in rows:
         cells = {
-            "time": _hhmm(row["opened"]), "activation": row["activation"], "kind": row["kind"], "neighborhood": row["neighborhood"],
-            "team": row["team"], "step": row["step"], "delivery": row["delivery"], "answered": answered_cell(row),
-            "escalated": _hhmm(row["escalated"]), "outcome": row["outcome"], "flags": row["flags"],
+            "time": _hhmm(row["opened"]), "activation": row["activation"], "incident": row["incident"],
+            "kind": ("DRILL " if row["drill"] else "") + row["kind"], "neighborhood": row["neighborhood"],
+            "team": row["team"], "step": row["step"], "delivery": row["delivery"], "answered": answered_cell(row), "by": row["answered_by"],
+            "escalated": _hhmm(row["escalated"]), "outcome": row["outcome"], "notes": row["notes"], "flags": row["flags"],
         }
         lines.append("  ".join(_clip(cells[name], width).ljust(width) for name, width in TABLE_COLUMNS).rstrip())
     return "\n".join(lines)

@@ -35,8 +35,10 @@ import structlog
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from notifiers.ack_links import AckSigner
@@ -49,7 +51,7 @@ from reviews.web.edge import SingleSignOn, TrustedProxies, forwarded_scheme
 from reviews.web.exports import router as export_routes
 from reviews.web.ops import metrics_router
 from reviews.web.ops import router as ops_routes
-from reviews.web.pages import Redirect, Refusal, refusal_page
+from reviews.web.pages import Redirect, Refusal, http_error_page, refusal_page
 from reviews.web.review import router as review_routes
 from reviews.web.server import ServerLimits, serve_web
 from reviews.web.signin import router as signin_routes
@@ -152,6 +154,8 @@ def create_web_app(
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
     app.add_exception_handler(ClientDisconnect, client_gone)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, not_understood)
     # each middleware added wraps the ones before: the request counter, added last, sees the status
     # every other layer settled on
     app.middleware("http")(security_headers)
@@ -167,6 +171,17 @@ def create_web_app(
 async def refused(request: Request, exc: Refusal) -> HTMLResponse:
     """A ``Refusal`` raised anywhere in a route (or its dependencies) answered as its page."""
     return refusal_page(exc)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+    """An HTTP error the framework raised (no route here, a method the route does not take): the site's message page
+    with a way back, never the framework's JSON; its status code and headers kept."""
+    return http_error_page(request, exc.status_code, exc.headers)
+
+
+async def not_understood(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    """A request the routes' declared parameters refuse: the site's message page (422), not the framework's JSON."""
+    return http_error_page(request, 422)
 
 
 async def redirected(request: Request, exc: Redirect) -> RedirectResponse:

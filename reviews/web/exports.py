@@ -1,6 +1,7 @@
 """The review's CSV exports, for signed-in staff only: a day (``/export/{day}.csv``) or a date range
 (``/export.csv?from=&to=``), one row per (activation, team) with the columns of
-``reviews.model.CSV_COLUMNS``; a provider lead's leave out other teams' activations."""
+``reviews.model.CSV_COLUMNS`` (the CAD incident number, the first answer and who gave it, minutes to answer, the
+activation's count of notes among them); a provider lead's leave out other teams' activations."""
 
 from __future__ import annotations
 
@@ -21,10 +22,17 @@ async def csv_export(web: WebContext, who: Viewer, first: date, last: date, name
     ``name``; audited with ``target`` and the row count."""
     reviews = await in_review_store(visible_activations, web, who.user, first, last)
     current = await in_review_store(web.store.outcomes, [r.id for r in reviews])
-    rows = csv_rows(reviews, web.zone, {key: (row.outcome, row.reason) for key, row in current.items()})
+    notes = await in_review_store(note_counts, web, [r.id for r in reviews])
+    rows = csv_rows(reviews, web.zone, {key: (row.outcome, row.reason) for key, row in current.items()}, notes)
     await audit(web, who.user.username, "export_csv", target, f"{len(rows)} rows")
     return Response(csv_text(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def note_counts(web: WebContext, activation_ids: list[str]) -> dict[str, int]:
+    """How many notes each activation has (blocking: call it on a worker thread). One query per activation: the
+    store has no count query, and a range's export is rare."""
+    return {activation_id: len(web.store.notes(activation_id)) for activation_id in activation_ids}
 
 
 @router.get("/export/{day}.csv")

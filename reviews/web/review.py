@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from reviews.auth import may_record_for, may_see
 from reviews.maps import NO_LOCATION
-from reviews.model import OUTCOMES, ActivationReview, day_bounds, review_of, reviews_of, summarise
+from reviews.model import OUTCOMES, ActivationReview, action_items, day_bounds, real, review_of, reviews_of, summarise
 from reviews.store import NOTE_MAX_CHARS
 from reviews.users import User
 from reviews.web.deps import CheckedForm, SignedIn, Viewer, Web, WebContext, audit, in_review_store, root
@@ -33,6 +33,7 @@ NO_SUCH_ACTIVATION = "There is no activation with this id"
 MAX_RANGE_DAYS = 366
 SUMMARY_DAYS = 7
 REASON_MAX_CHARS = 1000
+PACKET_MAP_WIDTH = 300  # the packet's map: small enough to leave a printed page to the timeline and the teams
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 router = APIRouter()
@@ -70,24 +71,38 @@ def visible_activations(web: WebContext, user: User, first: date, last: date) ->
     return [r for r in reviews_of(web.store.records_for(ids), web.zone, now=web.review_clock()) if may_see(user, r)]
 
 
-async def visible_activation(web: WebContext, who: Viewer, activation_id: str) -> ActivationReview:
+def ways_back(request: Request, web: WebContext) -> tuple[tuple[str, str], ...]:
+    """The links a refused review page offers: today's day list (on the review's clock) and the live board."""
+    today = web.today().isoformat()
+    return (f"{root(request)}/review/{today}", f"The day's activations ({today})"), (f"{root(request)}/board", "The live board")
+
+
+async def visible_activation(web: WebContext, who: Viewer, activation_id: str, request: Request | None = None) -> ActivationReview:
     """One activation, if the signed-in user may see it: 404 when there is none, 403 (audited) when it is
-    another team's."""
+    another team's; with ``request``, the refusal's page links back to the day and the board."""
+    links = ways_back(request, web) if request is not None else ()
     records = await in_review_store(web.store.records, activation_id) if len(activation_id) <= 100 else []
     if not any(isinstance(r, ActivationDecided) for r in records):
-        raise Refusal(404, "Not found", NO_SUCH_ACTIVATION)
+        raise Refusal(404, "Not found", NO_SUCH_ACTIVATION, links=links)
     review = review_of(records, web.zone, now=web.review_clock())
     if not may_see(who.user, review):
         await audit(web, who.user.username, "refused", activation_id, f"activation not visible to role {who.user.role} team {who.user.team}")
-        raise Refusal(403, "Not your team's activation", NOT_YOURS)
+        raise Refusal(403, "Not your team's activation", NOT_YOURS, links=links)
     return review
 
 
-def review_page(request: Request, web: WebContext, who: Viewer, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def review_page(request: Request, web: WebContext, who: Viewer, template: str, status: int = 200, *, viewing: date | None = None,
+                summary_range: tuple[date, date] | None = None, **context: Any) -> HTMLResponse:
     """A review page: ``template`` with what every review page shows (who is signed in, the CSRF token for
-    its forms, today, the labels)."""
+    its forms, the labels) and its top links: the day list and the summary of the day ``viewing`` (today on the
+    review's clock when None), or of ``summary_range`` for the summary's own link."""
+    today = web.today()
+    day = viewing or today
+    first, last = summary_range or (day, day)
+    summary_href = f"{root(request)}/summary" + (f"?from={first}&to={last}" if viewing or summary_range else "")
     return render_page(
-        template, status, root=root(request), me=who.user, csrf=who.session.csrf, today=web.today().isoformat(),
+        template, status, root=root(request), me=who.user, csrf=who.session.csrf, today=today.isoformat(),
+        nav_day=day.isoformat(), nav_day_label="Today" if day == today else f"Day {day}", summary_href=summary_href,
         flag_labels=FLAG_LABELS, outcome_labels=OUTCOMES, outcome_choices=tuple(OUTCOMES.items()), no_location=NO_LOCATION,
         **context,
     )
@@ -101,8 +116,8 @@ async def activation_response(request: Request, web: WebContext, who: Viewer, re
     notes = await in_review_store(web.store.notes, review.id)
     # drawing the map is CPU work: off the event loop
     view = await run_in_threadpool(lambda: activation_view(web, review, who.user, current, notes, errors=errors, drafts=drafts))
-    return review_page(request, web, who, "activation.html", status, a=view, note_max=NOTE_MAX_CHARS, note_error=note_error,
-                       note_draft=note_draft)
+    return review_page(request, web, who, "activation.html", status, viewing=review.opened_at.astimezone(web.zone).date(), a=view,
+                       note_max=NOTE_MAX_CHARS, note_error=note_error, note_draft=note_draft)
 
 
 def back_to(request: Request, review: ActivationReview, anchor: str = "") -> RedirectResponse:
@@ -118,7 +133,7 @@ async def day_page(day: str, request: Request, who: SignedIn, web: Web) -> HTMLR
     current = await in_review_store(web.store.outcomes, [r.id for r in reviews])
     rows = [day_row_view(web, r, current) for r in reviews]
     await audit(web, who.user.username, "view_day", when.isoformat())
-    return review_page(request, web, who, "day.html", day=when.isoformat(), day_label=f"{when:%A %d %B %Y}",
+    return review_page(request, web, who, "day.html", viewing=when, day=when.isoformat(), day_label=f"{when:%A %d %B %Y}",
                        previous_day=(when - timedelta(days=1)).isoformat(), next_day=(when + timedelta(days=1)).isoformat(),
                        activations=rows)
 
@@ -131,16 +146,29 @@ async def packet(day: str, request: Request, who: SignedIn, web: Web) -> HTMLRes
     current = await in_review_store(web.store.outcomes, [r.id for r in reviews])
     notes = {r.id: await in_review_store(web.store.notes, r.id) for r in reviews}
     views = await run_in_threadpool(
-        lambda: [activation_view(web, r, who.user, current, notes[r.id], map_width=420) for r in reviews])
+        lambda: [activation_view(web, r, who.user, current, notes[r.id], map_width=PACKET_MAP_WIDTH) for r in reviews])
+    number = {r.id: n for n, r in enumerate(reviews, 1)}
+    counted = real(reviews)
+    pairs = _pairs(counted)
+    result = summarise(reviews, web.zone, [row.outcome for key, row in current.items() if key in pairs])
+    flagged = [{"n": number[v["review"].id], "a": v} for v in views if v["review"].review_flags and not v["review"].drill]
+    items = [{"n": number[i.activation_id], "owner": i.owner, "text": i.text} for i in action_items(reviews, current, web.zone)]
     await audit(web, who.user.username, "view_packet", when.isoformat())
-    return review_page(request, web, who, "packet.html", day=when.isoformat(), day_label=f"{when:%A %d %B %Y}", activations=views,
+    return review_page(request, web, who, "packet.html", viewing=when, day=when.isoformat(), day_label=f"{when:%A %d %B %Y}",
+                       activations=views, s=result, flagged=flagged, items=items, seconds=seconds_text,
+                       missed_acks=sum(line.missed for r in counted for line in r.teams),
                        printed=web.local(web.clock(), "%a %d %b %Y %H:%M %Z"))
+
+
+def _pairs(reviews: list[ActivationReview]) -> set[tuple[str, str]]:
+    """The (activation, team) pairs an outcome is recorded for."""
+    return {(r.id, team) for r in reviews for team in teams_of(r)}
 
 
 @router.get("/activation/{activation_id}", response_class=HTMLResponse)
 async def activation_page(activation_id: str, request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     """An activation: header, map, timeline, team lines, outcome forms and notes."""
-    review = await visible_activation(web, who, activation_id)
+    review = await visible_activation(web, who, activation_id, request)
     await audit(web, who.user.username, "view_activation", review.id)
     return await activation_response(request, web, who, review)
 
@@ -159,7 +187,7 @@ def _outcome_error(outcome: str, reason: str) -> str | None:
 @router.post("/activation/{activation_id}/outcome", response_class=HTMLResponse)
 async def record_outcome(activation_id: str, request: Request, who: SignedIn, form: CheckedForm, web: Web) -> Response:
     """Record a team's outcome (a lead: their own team's only); a bad form is the page again with its error."""
-    review = await visible_activation(web, who, activation_id)
+    review = await visible_activation(web, who, activation_id, request)
     team = str(form.get("team") or "")
     outcome = str(form.get("outcome") or "")
     reason = str(form.get("reason") or "").strip()
@@ -184,13 +212,13 @@ async def record_outcome(activation_id: str, request: Request, who: SignedIn, fo
 @router.post("/activation/{activation_id}/note", response_class=HTMLResponse)
 async def add_note(activation_id: str, request: Request, who: SignedIn, form: CheckedForm, web: Web) -> Response:
     """Add a note to an activation; an empty or over-long note is the page again with its error."""
-    review = await visible_activation(web, who, activation_id)
+    review = await visible_activation(web, who, activation_id, request)
     text = str(form.get("text") or "").strip()
     error = None
     if not text:
         error = "A note cannot be empty"
     elif len(text) > NOTE_MAX_CHARS:
-        error = f"A note is at most {NOTE_MAX_CHARS} characters, this one has {len(text)}"
+        error = f"Not saved: a note is at most {NOTE_MAX_CHARS:,} characters, this one has {len(text):,}. Shorten it and add it again."
     else:
         try:
             await in_review_store(web.store.add_note, review.id, who.user.username, text, web.clock(), passthrough=(ValueError,))
@@ -215,9 +243,9 @@ async def summary(request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     first, last = parse_range(request.query_params.get("from"), request.query_params.get("to"), web.today())
     reviews = await in_review_store(visible_activations, web, who.user, first, last)
     current = await in_review_store(web.store.outcomes, [r.id for r in reviews])
-    pairs = {(r.id, team) for r in reviews for team in teams_of(r)}
+    pairs = _pairs(real(reviews))  # a drill's outcomes are left out with it
     recorded = [row.outcome for key, row in current.items() if key in pairs]
     result = summarise(reviews, web.zone, recorded)
     await audit(web, who.user.username, "view_summary", f"{first}..{last}")
-    return review_page(request, web, who, "summary.html", s=result, start=first.isoformat(), end=last.isoformat(), seconds=seconds_text,
-                       missing_outcomes=len(pairs) - len(recorded))
+    return review_page(request, web, who, "summary.html", viewing=last, summary_range=(first, last), s=result, start=first.isoformat(),
+                       end=last.isoformat(), seconds=seconds_text, missing_outcomes=len(pairs) - len(recorded))

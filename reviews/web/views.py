@@ -4,6 +4,7 @@ prints (times in the deployment's zone, labels, the map), with no request and no
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -18,7 +19,7 @@ from reviews.web.deps import WebContext
 log = structlog.get_logger(__name__)
 
 FLAG_LABELS = {"coverage_gap": "coverage gap", "retaliation_watch": "retaliation watch", "missed_ack": "missed ack",
-               "cant_respond": "can't respond", "delivery_failure": "delivery failure"}
+               "cant_respond": "can't respond", "delivery_failure": "delivery failure", "stood_down": "stood down"}
 # how a team line reads its ack state beside the answer; awaiting is the answer itself (see _answer_text)
 ACK_TIMING = {IN_TIME: "in time", LATE: "not in time", NO_ANSWER: "not in time", CANT_RESPOND: "", AWAITING: ""}
 MAP_WIDTH = 480
@@ -36,6 +37,8 @@ def team_line_view(line: TeamLine, local: Callable[..., str]) -> dict[str, str]:
     if line.escalated_from:
         why = "answered can't respond" if line.escalated_because == "cant_respond" else "did not ack"
         notified += f", because {line.escalated_from} {why}"
+    if line.stood_down_for:
+        notified += f", because {line.stood_down_for} is stood down"
     if line.ack_deadline is not None:
         notified += f"; ack by {local(line.ack_deadline)}"
     if line.delivery is None:
@@ -49,6 +52,9 @@ def team_line_view(line: TeamLine, local: Callable[..., str]) -> dict[str, str]:
         escalation = "escalation cancelled"
     else:
         escalation = ""
+    if line.repages:
+        again = ", ".join(f"{local(at, '%H:%M')} by {by}" for at, by in line.repages)
+        escalation = "; ".join(filter(None, [escalation, f"re-paged {again}"]))
     return {"team": line.team, "notified": notified, "delivery": delivery, "answer": _answer_text(line, local),
             "timing": ACK_TIMING.get(line.ack_state or "", ""), "escalation": escalation}
 
@@ -58,9 +64,11 @@ def _answer_text(line: TeamLine, local: Callable[..., str]) -> str:
     answers = []
     if line.answered_at is not None:
         label = RESPONSE_LABEL.get(line.response or "", line.response or "")
-        answers.append((line.answered_at, f"{label} at {local(line.answered_at)} (+{line.minutes_to_ack or 0:.1f} min)"))
+        text = f"{label} at {local(line.answered_at)} (+{line.minutes_to_ack or 0:.1f} min)" + _who(line.answered_name, line.answered_by, line.answered_at, local)
+        answers.append((line.answered_at, text))
     if line.declined_at is not None:
-        answers.append((line.declined_at, f"{RESPONSE_LABEL['unable']} at {local(line.declined_at)}"))
+        text = f"{RESPONSE_LABEL['unable']} at {local(line.declined_at)}" + _who(line.declined_name, line.declined_by, line.declined_at, local)
+        answers.append((line.declined_at, text))
     if answers:
         return "; then ".join(text for _, text in sorted(answers))
     if line.ack_state == AWAITING and line.ack_deadline is not None:
@@ -68,9 +76,43 @@ def _answer_text(line: TeamLine, local: Callable[..., str]) -> str:
     return "no answer"
 
 
+def _who(name: str | None, by: str | None, at: datetime, local: Callable[..., str]) -> str:
+    """Who gave an answer, for a team line: " (Yer L.)", or ", answered on the team's behalf by dns1 at 22:05"."""
+    if by:
+        return f", answered on the team's behalf by {by} at {local(at, '%H:%M')}"
+    return f" ({name})" if name else ""
+
+
+def answer_cell(line: TeamLine, local: Callable[..., str]) -> str:
+    """A team's answer as the day list and the live board show it: "on my way 22:03 (Yer L.)", "can't respond 22:04
+    (by dns1 for the team)", "awaiting, ack by 22:10", "no answer, ack was due 22:25" or "no answer (no deadline)"."""
+    first = line.first_answer
+    if first is not None:
+        at, response = first
+        name, by = line.first_answer_by
+        who = f" (by {by} for the team)" if by else (f" ({name})" if name else "")
+        late = ", late" if line.ack_state == LATE else ""
+        return f"{RESPONSE_LABEL.get(response, response)} {local(at, '%H:%M')}{who}{late}"
+    if line.ack_deadline is None:
+        return "no answer (no deadline)"
+    if line.ack_state == AWAITING:
+        return f"awaiting, ack by {local(line.ack_deadline, '%H:%M')}"
+    return f"no answer, ack was due {local(line.ack_deadline, '%H:%M')}"
+
+
+def _team_answers(review: ActivationReview, local: Callable[..., str]) -> list[dict[str, str]]:
+    """Each team told, once, with its answer: its own alert (the one with a deadline) over an escalation's."""
+    first: dict[str, TeamLine] = {}
+    for line in review.teams:
+        if line.team not in first or (first[line.team].ack_deadline is None and line.ack_deadline is not None):
+            first[line.team] = line
+    return [{"team": team, "answer": answer_cell(line, local), "state": line.ack_state or ""} for team, line in first.items()]
+
+
 def day_row_view(web: WebContext, review: ActivationReview, current: Mapping[tuple[str, str], OutcomeRow]) -> dict[str, Any]:
     """An activation's row on the day page: its time, kind, teams and each team's current outcome."""
     return {"review": review, "time": web.local(review.opened_at, "%H:%M"), "kind": KIND_LABEL[review.kind], "teams": teams_of(review),
+            "answers": _team_answers(review, web.local),
             "outcomes": [{"team": t, "current": current.get((review.id, t))} for t in teams_of(review)]}
 
 
@@ -93,6 +135,9 @@ def activation_view(web: WebContext, review: ActivationReview, user: User, curre
         "outcomes": _outcome_cards(web, review, user, current, errors or {}, drafts or {}),
         "notes": [{"author": n.author, "text": n.text, "at": local(n.at, "%a %d %b %H:%M")} for n in notes],
         "map": _map_svg(web, review, map_width),
+        "closed": f"closed from the board by {review.closed_by} at {local(review.closed_at, '%H:%M')}" if review.closed_at else "",
+        "stood_down": [f"{t.team} stood down ({t.reason}) until {local(t.until, '%a %H:%M')}: alert sent to {', '.join(t.redirected_to) or 'nobody'}"
+                       for t in review.stood_down_teams],
     }
 
 

@@ -2,10 +2,15 @@
 
 Set VIGIL_SCREENSHOTS=DIR to keep screenshots of the review day and an activation page (docs/ has them). The answer
 page's, on a phone in light and dark mode, answered, and asking to confirm "can't respond", always go to docs/screenshots/.
+
+The review pages as DNS staff read them (issue 17): the packet printed to a Letter PDF (a cover, then one page per
+activation, numbered), the desktop activation page's first screen, tap targets and sideways scrolling on a phone,
+notes that are too long or hold a long URL, a rejected POST, the refusal pages' links and the top links.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -14,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.browser.pdf_text import page_texts
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +69,9 @@ def test_staff_sign_in_open_the_day_and_an_activation_and_record_an_outcome(brow
     rows = page.locator("tr.activation")
     assert rows.count() == 6  # the sample's six activations, the hospital arrival among them
     assert "Hiawatha" in page.content() and "coverage gap" in page.inner_text("table.day").lower()
+    answers = page.inner_text("table.day")  # the answer column: who answered what and when, or what is still awaited
+    assert re.search(r"vi-north-nearnorth: on my way \d\d:\d\d \(Yer L\.\)", answers), answers
+    assert re.search(r"vi-central: awaiting, ack by \d\d:\d\d", answers), answers
     _shot(page, "review-day.png")
 
     page.locator("tr.activation", has_text="Jordan").locator("a").first.click()
@@ -243,4 +253,136 @@ def test_the_sign_in_lockout_page_says_how_long_and_whom_to_contact(browser, ser
     text = page.inner_text("body")
     assert "Too many failed sign-ins for this username from your network address: try again in 1 minute" in text
     assert "Locked out and need in now? Contact the DNS on-call." in text
+    context.close()
+
+
+DESKTOP = {"width": 1366, "height": 768}
+PHONE_375 = {**PHONE, "viewport": {"width": 375, "height": 740}}
+# every control a thumb may aim at, as [what, width, height]: a radio's target is its label (the input is inside it)
+TAP_TARGETS = """() => [...document.querySelectorAll(
+    'a, button, input:not([type=hidden]):not([type=radio]), textarea, select, label:has(input[type=radio])')]
+  .filter(e => e.offsetParent !== null)
+  .map(e => { const r = e.getBoundingClientRect(); return [e.tagName + ' ' + (e.innerText || e.name || '').slice(0, 40), r.width, r.height]; })"""
+
+
+def _day(served_demo) -> str:
+    return served_demo.review_url.rsplit("/", 1)[1]
+
+
+def test_the_packet_prints_a_cover_then_one_numbered_letter_page_per_activation(browser, served_demo) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    activations = page.locator("tr.activation").count()
+    page.goto(f"{served_demo.review_url}/packet")
+    texts = page_texts(page.pdf(format="Letter"))
+    assert (len(texts), activations) == (7, 6)  # a cover and the demo's six activations, one to a page
+    for number, text in enumerate(texts, 1):
+        assert f"page {number} of 7" in text and f"Vigil review packet, {_day(served_demo)}" in text
+    assert "Action items" in texts[0] and "Flagged activations" in texts[0] and "Missed acks" in texts[0]
+    for number, text in enumerate(texts[1:], 1):  # each activation starts its own page, its tables with it
+        assert f"{_day(served_demo)}{number}. " in text and "Timeline" in text and "Notes" in text, text[:200]
+    context.close()
+
+
+def test_on_a_desktop_the_teams_and_the_timeline_are_beside_the_map_in_the_first_screen(browser, served_demo) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    links = [a.get_attribute("href") for a in page.locator("tr.activation td:nth-child(2) a").all()]
+    assert len(links) == 6
+    for link in links:
+        page.goto(f"{served_demo.base_url}{link}")
+        timeline, teams, map_box = (page.locator(selector).bounding_box() for selector in ("#timeline", "#teams", ".map-box"))
+        assert timeline is not None and teams is not None and map_box is not None
+        # the heading and the first rows under it show without scrolling (it was about 1,400 px down)
+        assert timeline["y"] + 100 <= DESKTOP["height"], (link, timeline)
+        assert teams["y"] + 100 <= DESKTOP["height"], (link, teams)
+        assert teams["x"] >= map_box["x"] + map_box["width"]  # beside the map, not under it
+        assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+    context.close()
+
+
+def test_on_a_phone_every_tap_target_is_44_px_and_nothing_scrolls_sideways(browser, served_demo) -> None:
+    context = browser.new_context(**PHONE_375)
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    activation = page.locator("tr.activation", has_text="Jordan").locator("a").first.get_attribute("href")
+    day = _day(served_demo)
+    for path in (f"/review/{day}", activation, f"/summary?from={day}&to={day}", "/summary", "/activation/act-nothing"):
+        page.goto(f"{served_demo.base_url}{path}")
+        small = [t for t in page.evaluate(TAP_TARGETS) if t[1] < MIN_TARGET_PX or t[2] < MIN_TARGET_PX]
+        assert small == [], (path, small)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+    page.goto(f"{served_demo.base_url}{activation}")
+    radio = page.locator("#team-vi-north-nearnorth input[type=radio]").first.bounding_box()
+    assert radio is not None and radio["height"] >= 24  # 13 px before
+    page.goto(f"{served_demo.base_url}/summary?from={day}&to={day}")
+    table = page.locator("table.teams").bounding_box()
+    assert table is not None and table["x"] >= 0 and table["x"] + table["width"] <= 375  # the whole table on the phone's screen
+    assert page.evaluate("[...document.querySelectorAll('.scroll')].every(e => e.scrollWidth <= e.clientWidth)")
+    context.close()
+
+
+def test_a_long_url_in_a_note_stays_on_the_screen_and_an_over_long_note_is_refused_not_cut(browser, served_demo) -> None:
+    context = browser.new_context(**PHONE_375)
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    page.locator("tr.activation", has_text="Jordan").locator("a").first.click()
+    page.wait_for_url(re.compile(r"/activation/act-"))
+    url = "https://example.org/" + "incident-report-" * 30
+    page.fill("textarea[name=text]", url)
+    with page.expect_navigation():
+        page.click("button:has-text('Add note')")
+    assert url in page.inner_text(".notes")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    page.fill("textarea[name=text]", "n" * 4001)
+    assert len(page.input_value("textarea[name=text]")) == 4001  # the form does not cut it silently
+    with page.expect_navigation() as refused:
+        page.click("button:has-text('Add note')")
+    assert refused.value is not None and refused.value.status == 400
+    assert "Not saved: a note is at most 4,000 characters, this one has 4,001." in page.inner_text("#note-error")
+    assert len(page.input_value("textarea[name=text]")) == 4001  # the draft is kept to shorten
+    assert "n" * 4001 not in page.inner_text(".notes")
+    context.close()
+
+
+def test_a_rejected_post_and_the_refusal_pages_give_a_way_back_not_json(browser, served_demo) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    with page.expect_navigation() as posted:  # a form sent to a page that takes none (GET only)
+        page.evaluate("""() => { const f = document.createElement('form'); f.method = 'post'; f.action = location.href;
+                                 document.body.appendChild(f); f.submit(); }""")
+    assert posted.value is not None and posted.value.status == 405
+    body = page.inner_text("body")
+    assert '"detail"' not in body and "That cannot be done here" in body
+    with page.expect_navigation():
+        page.get_by_role("link", name="Back to the page").click()
+    assert page.url == served_demo.review_url and page.locator("tr.activation").count() == 6
+
+    missing = page.goto(f"{served_demo.base_url}/activation/act-nothing")
+    assert missing is not None and missing.status == 404
+    assert page.get_by_role("link", name="The live board").get_attribute("href") == "/board"
+    assert page.get_by_role("link", name=re.compile(r"The day's activations")).get_attribute("href", timeout=1000).startswith("/review/")
+    context.close()
+
+
+def test_today_and_summary_follow_the_day_being_viewed(browser, served_demo) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    _sign_in(page, served_demo, "dns-demo", served_demo.review_url)
+    day = _day(served_demo)
+    before = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
+    with page.expect_navigation():
+        page.locator(".pager a", has_text=before).click()
+    assert page.locator("nav.top a").first.inner_text() == f"Day {before}"  # not today's date on the wall clock
+    with page.expect_navigation():
+        page.locator("nav.top a", has_text="Summary").click()
+    assert page.url.endswith(f"/summary?from={before}&to={before}") and page.locator("h1").inner_text() == f"Summary, {before} to {before}"
+    page.goto(served_demo.review_url)
+    page.locator("tr.activation a").first.click()
+    page.wait_for_url(re.compile(r"/activation/act-"))
+    assert page.locator("nav.top a", has_text="Summary").get_attribute("href") == f"/summary?from={day}&to={day}"
     context.close()

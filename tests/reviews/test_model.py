@@ -96,7 +96,8 @@ def test_summary_and_csv_over_a_night(deployment) -> None:
     assert [r.incidents for r in reviews] == [("R-5",), ("R-6",), ("R-7",)]
     summary = summarise(reviews, CHICAGO, outcomes=["went_to_scene", "went_to_scene", "unable"])
     assert summary.activations == 3 and summary.by_kind == {"person shot": 3}
-    assert summary.flags == {"coverage_gap": 1, "retaliation_watch": 0, "missed_ack": 1, "cant_respond": 0, "delivery_failure": 0}
+    assert summary.flags == {"coverage_gap": 1, "retaliation_watch": 0, "missed_ack": 1, "cant_respond": 0, "delivery_failure": 0,
+                             "stood_down": 0}
     assert summary.gaps_by_neighborhood == {"Hiawatha": 1} and summary.gaps_by_hour == {23: 1}
     street = {t.team: t for t in summary.teams}
     assert (street["vi-north-nearnorth"].acked_in_time, street["vi-north-nearnorth"].share_in_time) == (1, 1.0)

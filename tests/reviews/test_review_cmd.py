@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ def test_review_prints_the_day_and_writes_its_csv(db_url: str, deployment, tmp_p
     store.create_schema()
     store.append(run.records)
     store.record_outcome(jordan, "vi-north-nearnorth", "went_to_scene", None, "dns-demo", datetime.now(UTC))
+    store.add_note(jordan, "dns-demo", "talked to the family", datetime.now(UTC))
     store.dispose()
 
     out = tmp_path / "day.csv"
@@ -34,10 +36,13 @@ def test_review_prints_the_day_and_writes_its_csv(db_url: str, deployment, tmp_p
     assert "2 activation(s), 4 row(s) on 2026-07-04" in result.output
     street = next(line for line in result.output.splitlines() if "vi-north-nearnorth" in line)
     assert "22:15:00" in street and "on_my_way (in time)" in street and "went_to_scene" in street
+    assert "CMD-1" in street and re.search(r"went_to_scene\s+1(\s|$)", street)  # the incident number and the count of notes
     gap = next(line for line in result.output.splitlines() if "dns-oncall" in line)
     assert "Hiawatha" in gap and "coverage_gap" in gap
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["team"] for r in rows) == ["dns-oncall", "gvi-outreach", "gvi-outreach", "vi-north-nearnorth"]
+    answered = next(r for r in rows if r["team"] == "vi-north-nearnorth")
+    assert (answered["incident"], answered["minutes_to_answer"], answered["notes"]) == ("CMD-1", "4.0", "1")
     assert jordan in {r["activation"] for r in rows}
 
 

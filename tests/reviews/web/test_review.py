@@ -26,7 +26,8 @@ def test_day_page_shows_time_kind_place_teams_and_flags(review: Review) -> None:
     html = review.signed_in("dana").get("/review/2026-07-04").text
     rows = {i: row for row in html.split('<tr class="activation">')[1:] for i in day_ids(row)}
     jordan, phillips, gap, retaliation = (rows[review.ids[n]] for n in ("jordan", "phillips", "gap", "retaliation"))
-    assert "22:15" in jordan and "person shot" in jordan and "Jordan" in jordan and "vi-north-nearnorth, gvi-outreach" in jordan
+    assert "22:15" in jordan and "person shot" in jordan and "Jordan" in jordan and "<strong>vi-north-nearnorth</strong>: " in jordan
+    assert jordan.index("<strong>vi-north-nearnorth</strong>") < jordan.index("<strong>gvi-outreach</strong>")  # the teams told, in order
     assert 'class="badge' not in jordan
     assert '<span class="badge missed_ack">missed ack</span>' in phillips and "Midtown Phillips" in phillips
     assert '<span class="badge coverage_gap">coverage gap</span>' in gap and '<span class="badge delivery_failure">delivery failure</span>' in gap
@@ -148,7 +149,7 @@ def test_a_bad_outcome_is_an_error_on_the_page(review: Review, outcome: str, rea
     assert response.status_code == 400
     card = response.text.split('id="team-vi-south-phillips"')[1].split('class="card"')[0]
     assert '<p class="error">' in card and error in card
-    assert "<h2>Timeline</h2>" in response.text  # the page, not a crash
+    assert '<h2 id="timeline">Timeline</h2>' in response.text  # the page, not a crash
     assert review.store.outcomes([review.ids["phillips"]]) == {}
     assert review.audit("record_outcome") == []
 
@@ -206,7 +207,7 @@ def test_an_empty_note_is_an_error_on_the_page(review: Review) -> None:
     client = review.signed_in("dana")
     page = f"/activation/{review.ids['gap']}"
     response = client.post(f"{page}/note", data={"csrf": csrf_of(client.get(page).text), "text": "  \n "})
-    assert response.status_code == 400 and '<p class="error">A note cannot be empty</p>' in response.text
+    assert response.status_code == 400 and '<p class="error" id="note-error">A note cannot be empty</p>' in response.text
     assert review.store.notes(review.ids["gap"]) == []
 
 
@@ -218,7 +219,7 @@ def test_packet_has_every_activation_with_map_timeline_outcomes_and_notes(review
     client.post(f"{page}/outcome", data={"csrf": token, "team": "gvi-outreach", "outcome": "family_support"})
     response = client.get("/review/2026-07-04/packet")
     assert response.status_code == 200
-    sections = response.text.split('<section class="packet-activation">')[1:]
+    sections = re.split(r'<section class="packet-activation" id="activation-\d+">', response.text)[1:]
     assert len(sections) == 4
     for name, section in zip(("jordan", "phillips", "gap", "retaliation"), sections, strict=True):
         assert review.ids[name] in section
@@ -245,7 +246,7 @@ def test_summary_numbers(review: Review) -> None:
         assert expected.flags[flag] == n
         assert re.search(rf'<tr id="flag-{flag}"><td>[^<]+</td><td class="num">{n}</td></tr>', html), flag
     street = html.split('<tr id="team-vi-north-nearnorth">')[1].split("</tr>")[0]
-    assert re.findall(r'<td class="num">([^<]*)<', street) == ["2", "1", "50% (1 of 2)", "4.0"]
+    assert re.findall(r'<td class="num"[^>]*>([^<]*)<', street) == ["2", "1", "50% (1 of 2)", "4.0"]
     assert re.search(r'id="outcome-went_to_scene"><td>went to the scene</td><td class="num">2</td>', html)
     assert re.search(r'id="outcome-unable"><td>unable</td><td class="num">0</td>', html)
     assert 'id="outcome-missing">' + str(sum(len({line.team for line in review.review(n).teams})
