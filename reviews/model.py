@@ -294,8 +294,9 @@ def _first_declines(answers: Iterable[AckRecorded], intents: Iterable[IntentCrea
 
 
 def team_alerts(intents: Iterable[IntentCreated]) -> list[IntentCreated]:
-    """The teams' alerts: not the pages of their people nor the answers updates (stream/core/paging.py, answers.py)."""
-    return [i for i in intents if i.person is None and i.purpose == "alert"]
+    """The teams' alerts: not the pages of their people, the answers updates (stream/core/paging.py, answers.py)
+    nor an alert sent again from the live board (its ``BoardActed`` record is the step; its pages are shown)."""
+    return [i for i in intents if i.person is None and i.purpose == "alert" and i.repaged_by is None]
 
 
 def _pages_of(intent: IntentCreated, records: Sequence[TimelineRecord]) -> list[IntentCreated]:
@@ -444,6 +445,8 @@ def _steps(ordered: Sequence[TimelineRecord], intents: Sequence[IntentCreated], 
             what = ("opened" if r.step == "initial" else "updated") + (" (DRILL)" if r.drill else "")
             raw.append((r.at, "decided", None, f"{what}: {rules} → {told}{extra}"))
         elif isinstance(r, IntentCreated):
+            if r.repaged_by is not None:
+                continue  # the board's "re-paged" step says it; the pages it sent are steps of their own
             instead = f" because {r.stood_down_team} is stood down" if r.stood_down_team else ""
             if r.step == "escalation":
                 raw.append((r.at, "escalated", r.team, _escalation_text(r, declines, zone) + instead + _on_call(r)))

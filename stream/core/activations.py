@@ -171,6 +171,7 @@ def _intent(activation: Activation, notice: Notice, step: str, now: datetime, co
         language=language,
         drill=activation.drill,
         stood_down_team=note[1] if note and note[0] == "standdown" else None,
+        repaged_by=note[1] if note and note[0] == "repage" else None,
     )
 
 
@@ -328,7 +329,7 @@ def _intent_record(intent: NotificationIntent) -> IntentCreated:
         intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
         ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
         language=intent.language, purpose=intent.purpose, on_call=intent.on_call, drill=intent.drill,
-        stood_down_team=intent.stood_down_team,
+        stood_down_team=intent.stood_down_team, repaged_by=intent.repaged_by,
     )
 
 
@@ -398,7 +399,7 @@ def handle_action(state: CoreState, action: BoardAction, now: datetime, config: 
         _close(activation, now)
     else:
         assert action.team is not None
-        _repage(state, activation, action.team, action.request_id, now, config, outcome)
+        _repage(state, activation, action.team, action.request_id, action.by, now, config, outcome)
     outcome.timeline.insert(0, BoardActed(entry_id=entry_id, activation_id=activation_id, at=now, action=action.action, team=action.team,
                                           by=action.by))
     return outcome
@@ -413,7 +414,8 @@ def _close(activation: Activation, now: datetime) -> None:
         paging.stop_plan(activation, key, now)
 
 
-def _repage(state: CoreState, activation: Activation, team: str, request_id: str, now: datetime, config: Config, outcome: Outcome) -> None:
+def _repage(state: CoreState, activation: Activation, team: str, request_id: str, by: str, now: datetime, config: Config,
+            outcome: Outcome) -> None:
     """Page a team again: its alert once more, to its people (a new plan) or its shared recipients."""
     notice = activation.notices[team]
     intent_id = stable_id("int", activation.id, team, "repage", request_id)
@@ -421,7 +423,7 @@ def _repage(state: CoreState, activation: Activation, team: str, request_id: str
         return  # this re-page was done already
     deadline = notice.ack_deadline if notice.ack_deadline is not None and notice.ack_deadline > now else None
     step = notice.step if notice.step in ("initial", "update") else "update"
-    note = ("repage", "dns")
+    note = ("repage", by)
     again = Notice(team, notice.protocol, step, now, deadline, ())
     intent = _intent(activation, again, step, now, config, note=note).model_copy(update={"intent_id": intent_id})
     told = Outcome()

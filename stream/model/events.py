@@ -174,6 +174,7 @@ class NotificationIntent(Frozen):
     drill: bool = False  # the activation is a drill: title and body say DRILL first
     # the alert of a stood-down team redirected here (stream/core/standdowns.py): that team's id
     stood_down_team: str | None = None
+    repaged_by: str | None = None  # the team's alert sent again from the live board, by this DNS user
 
 
 AckResponse = Literal["ack", "on_my_way", "unable"]

@@ -71,6 +71,7 @@ class IntentCreated(TimelineBase):
     on_call: tuple[str, ...] = ()  # a paged team's alert: who was on call then ("primary:ana-r"), see NotificationIntent
     drill: bool = False
     stood_down_team: str | None = None  # this alert stands in for a stood-down team's (see NotificationIntent)
+    repaged_by: str | None = None  # the team's alert sent again from the live board (see NotificationIntent)
 
 
 class RecipientResult(Frozen):

@@ -112,3 +112,23 @@ def test_a_hospital_only_activation_has_no_incident_number(deployment) -> None:
     review = review_of(run.of(arrival), CHICAGO, now=LATER)
     assert review.incidents and review.cad_incidents == ()
     assert {r["incident"] for r in csv_rows([review], CHICAGO)} == {""}
+
+
+def test_a_repage_from_the_core_is_one_step_not_a_second_alert_or_team_line(deployment) -> None:
+    from stream.core.replay import people_config
+    from stream.core.state import CoreState
+    from stream.core.step import step
+    from stream.model.events import BoardAction, CoreInput
+    from tests.stream.core.conftest import T0 as START
+    from tests.stream.core.conftest import TEAM, minutes, shot
+
+    paged_config, state, records = people_config(deployment), CoreState(), []
+    for item, at in ((shot(deployment), START),
+                     (CoreInput(type="action", action=BoardAction(action="repage", ref="S-1", team=TEAM, by="dns1", request_id="r")), minutes(1))):
+        state, done = step(state, item, at, paged_config)
+        records += done.outcome.timeline
+    review = review_of(records, CHICAGO, now=minutes(2))
+    assert [line.team for line in review.teams].count(TEAM) == 1
+    sent = [s.text for s in review.steps if s.what == "sent" and s.team == TEAM]
+    assert len(sent) == 1 and "re-paged vi-north-nearnorth by dns1" in [s.text for s in review.steps]
+    assert [s.at for s in review.steps if s.what == "paged" and s.team == TEAM] == [START, minutes(1)]  # its page is shown
