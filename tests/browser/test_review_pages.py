@@ -1,7 +1,8 @@
 """The review pages and the answer page in a real Chromium, on a served demo (`vigil demo --serve`).
 
-Set VIGIL_SCREENSHOTS=DIR to keep screenshots of the review day and an activation page (docs/ has them). The answer
-page's, on a phone in light and dark mode, answered, and asking to confirm "can't respond", always go to docs/screenshots/.
+Set VIGIL_SCREENSHOTS=DIR to keep screenshots of the review day, an activation page and the answer page (on a phone in
+light and dark mode, answered, and asking to confirm "can't respond"); docs/screenshots/ has them
+(`VIGIL_SCREENSHOTS=docs/screenshots`). Without it they go to a temporary folder: a test run leaves the tree clean.
 
 The review pages as DNS staff read them (issue 17): the packet printed to a Letter PDF (a cover, then one page per
 activation, numbered), the desktop activation page's first screen, tap targets and sideways scrolling on a phone,
@@ -14,6 +15,7 @@ import datetime
 import json
 import os
 import re
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +27,7 @@ from tests.browser.pdf_text import page_texts
 pytestmark = pytest.mark.integration
 
 SHOTS = os.environ.get("VIGIL_SCREENSHOTS")
-DOC_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"  # the answer page's, always kept (docs/review.md)
+DOC_SHOTS = Path(SHOTS) if SHOTS else Path(tempfile.mkdtemp(prefix="vigil-shots-"))  # the answer page's (docs/review.md)
 MIN_TARGET_PX = 44  # the smallest comfortable touch target (WCAG 2.5.5's 44 px)
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 LINK = re.compile(r"Answer: (\S+)")
