@@ -32,7 +32,6 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import structlog
-import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

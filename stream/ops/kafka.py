@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import IncompatibleBrokerVersion, TopicAlreadyExistsError, for_code
 
-from stream.ops.topics import DEFAULT_PARTITIONS, ClusterState, ConfigChange, Layout, Plan, TopicSpec, TopicState, Topics, plan
+from stream.ops.topics import DEFAULT_PARTITIONS, ClusterState, ConfigChange, Layout, Plan, Topics, TopicSpec, TopicState, plan
 
 __all__ = ["DEFAULT_PARTITIONS", "TopicAdminError", "Topics", "admin_client", "apply_plan", "create_topics", "describe_cluster", "ensure_topics",
            "plan_topics"]

@@ -15,11 +15,11 @@ from reviews.model import Follows
 from reviews.texts import TEXTS, text
 from reviews.web.answers import RECORDING_GRACE, answer_confirmation, cant_respond_hint, next_step
 from stream.core.activations import advance, handle_ack, handle_event
+from stream.core.phrases import ENGLISH
 from stream.core.state import Config, CoreState
 from stream.feeds.classify import classify_cad
 from stream.feeds.eido import parse_eido
 from stream.model.events import AckMessage, NotificationIntent, stable_id
-from stream.core.phrases import ENGLISH
 from stream.model.timeline import AckRecorded, IntentCreated
 from tests.helpers import JORDAN, RECEIVED, as_bytes, shooting
 from tests.reviews.web.fixtures import BASE_URL, CHICAGO, NOW, RECIPIENT, TTL, Service

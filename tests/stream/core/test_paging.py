@@ -9,6 +9,7 @@ from stream.core.step import step
 from stream.model.events import CoreInput
 from tests.stream.core.conftest import T0, TEAM, Run, answer, minutes, pages, shot
 
+
 def test_a_team_pages_its_primary_now_its_secondary_then_everyone_each_on_their_channels_in_turn(deployment, paged, on_call) -> None:
     primary, secondary = on_call
     everyone = [p.id for p in deployment.rosters[TEAM].people if p.id not in on_call]

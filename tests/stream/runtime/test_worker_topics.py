@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream.ops.topics import ClusterState, Layout, TopicState, Topics
+from stream.ops.topics import ClusterState, Layout, Topics, TopicState
 from stream.runtime.app import WorkerSettings, new_app
 from stream.runtime.worker import WorkerConfigError, refuse_unsafe_topics
 
