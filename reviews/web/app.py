@@ -10,7 +10,8 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 - ``reviews.web.sms``: ``/sms/inbound`` (the SMS gateway's signature is the permission);
 - ``reviews.web.signin``: ``/``, ``/login``, ``/logout``;
 - ``reviews.web.review``: the day, packet, activation, outcome, note and summary pages;
-- ``reviews.web.exports``: the CSV exports.
+- ``reviews.web.exports``: the CSV exports;
+- ``reviews.web.board``: the live board (``/board``), its event stream, script and actions.
 
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
@@ -42,7 +43,8 @@ from notifiers.ack_links import AckSigner
 from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_key
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
-from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, WebContext, root
+from reviews.web.board import router as board_routes
+from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, BoardTiming, WebContext, root
 from reviews.web.edge import SingleSignOn, TrustedProxies, forwarded_scheme
 from reviews.web.exports import router as export_routes
 from reviews.web.ops import metrics_router
@@ -53,14 +55,16 @@ from reviews.web.server import ServerLimits, serve_web
 from reviews.web.signin import router as signin_routes
 from reviews.web.sms import SmsInbound
 from reviews.web.sms import router as sms_routes
-from stream.model.events import AckMessage
+from stream.model.events import AckMessage, BoardAction
 from stream.ops.kafka import Topics
 from stream.ops.metrics import WebMetrics, add_process_metrics
 
 log = structlog.get_logger(__name__)
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    # scripts: the live board's own file only (never inline), and it talks to this site only (its event stream)
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "form-action 'self'; frame-ancestors 'none'"),
     "X-Content-Type-Options": "nosniff",
     # frame-ancestors says it to current browsers; this to the old ones some phones still run
     "X-Frame-Options": "DENY",
@@ -81,7 +85,7 @@ CallNext = Callable[[Request], Awaitable[Response]]
 def create_web_app(
     signer: AckSigner,
     store: ReviewStore,
-    publish_ack: Callable[[AckMessage], Awaitable[None]],
+    publish_ack: Callable[[AckMessage | BoardAction], Awaitable[None]],
     clock: Callable[[], datetime],
     *,
     zone: tzinfo = UTC,
@@ -95,6 +99,7 @@ def create_web_app(
     sms: SmsInbound | None = None,
     team_precision: Mapping[str, str] | None = None,
     neighborhood_centres: Mapping[str, tuple[str, str]] | None = None,
+    board_timing: BoardTiming | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -115,7 +120,9 @@ def create_web_app(
     ``sms``: the SMS gateway's inbound webhook settings (reviews/web/sms.py); ``/sms/inbound`` answers 404 when None.
     ``team_precision``: each team's location precision on its answer page (``reviews.web.incident.team_precisions``);
     none for a team not in it. ``neighborhood_centres``: the map point of a neighborhood-precision page
-    (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None.
+    (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None. ``publish_ack``
+    takes the answers of the ack pages and the live board, and the board's actions (``BoardAction``), for the
+    acks topic. ``board_timing``: how the live board's event stream polls and beats (``BoardTiming()`` when None).
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -137,6 +144,7 @@ def create_web_app(
         support_contact=support_contact or DEFAULT_SUPPORT_CONTACT,
         team_precision=team_precision,
         neighborhood_centres=neighborhood_centres,
+        board=board_timing or BoardTiming(),
     )
     app.state.sms = sms
     app.add_exception_handler(Refusal, refused)
@@ -148,7 +156,7 @@ def create_web_app(
     app.middleware("http")(session_cookie)
     app.middleware("http")(count_requests)
     app.middleware("http")(scheme_from_proxy)  # outermost: every other layer sees the scheme the client used
-    for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes):
+    for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes, board_routes):
         app.include_router(router)
     return app
 
@@ -283,8 +291,8 @@ async def run_web(
         _not_ready(ready, exc)
         raise
     try:
-        async def publish(message: AckMessage) -> None:
-            # Keyed by ref, like every other ack: one activation's acks stay in order on one partition.
+        async def publish(message: AckMessage | BoardAction) -> None:
+            # Keyed by ref, like every other ack: one activation's acks and board actions stay in order on one partition.
             sent = producer.send_and_wait(topics.acks, message.model_dump_json().encode(), key=message.ref.encode())
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 
