@@ -86,3 +86,15 @@ def test_a_gone_client_stops_the_streams_polling(tmp_path: Path) -> None:
         time.sleep(1.5)
         assert len(polls) - after_close <= 1, "the stream kept polling after its client went"
         assert after_close >= 5
+
+
+def test_the_server_stops_in_seconds_with_a_board_open(tmp_path: Path) -> None:
+    from reviews.web.server import GRACEFUL_SHUTDOWN_S
+
+    with serve_board(tmp_path, LIMITS, TIMING) as served:
+        conn = open_stream(served.url, session_cookie(served.url))
+        assert b"event: beat" in read_for(conn, 0.5)
+        stopping = time.monotonic()
+    # uvicorn waits for responses still being sent, and a stream runs for TIMING.stream_s (a minute) unless cancelled
+    assert time.monotonic() - stopping < GRACEFUL_SHUTDOWN_S + 3
+    conn.close()
