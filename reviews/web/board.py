@@ -189,10 +189,13 @@ def _event(name: str, data: dict[str, Any], cursor: datetime | None = None) -> s
     return f"{head}event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _still_signed_in(web: WebContext, who: Viewer) -> bool:
-    """The stream's user is still who they were: not disabled, not signed out since (their session's generation)."""
+async def _as_signed_in(web: WebContext, who: Viewer) -> Viewer | None:
+    """The stream's user as the store has them now (their role or team may have changed: the rows follow it); None
+    when they were disabled or signed out since (their session's generation)."""
     user = await in_review_store(web.store.user, who.user.username)
-    return user is not None and not user.disabled and user.session_generation == who.session.generation
+    if user is None or user.disabled or user.session_generation != who.session.generation:
+        return None
+    return Viewer(user, who.session)
 
 
 class BoardFeed:
@@ -237,15 +240,19 @@ class BoardFeed:
         timing = self.web.board
         ends = loop.time() + timing.stream_s
         yield f"retry: {RETRY_MS}\n\n"
-        last_sent = -float("inf")
+        last_sent = last_checked = -float("inf")
         done = 0
         while loop.time() < ends and (rounds is None or done < rounds):
+            # who is watching is checked on its own clock: on a busy night rows go out all the time and no beat does
+            if loop.time() - last_checked >= timing.heartbeat_s:
+                viewer = await _as_signed_in(self.web, self.who)
+                if viewer is None:
+                    yield _event("signed_out", {})
+                    return
+                self.who, last_checked = viewer, loop.time()
             batch = await self.poll()
             done += 1
             if loop.time() - last_sent >= timing.heartbeat_s:
-                if not await _still_signed_in(self.web, self.who):
-                    yield _event("signed_out", {})
-                    return
                 batch += self.beat()
             if batch:
                 yield batch

@@ -213,3 +213,26 @@ def test_the_stream_ends_when_its_user_is_signed_out(review: Review, app: FastAP
     stream = dana.get("/board/events", headers={"Accept": "text/event-stream"}).text
     ender.join()
     assert events_of(stream)[-1] == ("signed_out", "{}") and time.monotonic() - started < FAST.stream_s
+
+
+def test_a_busy_stream_still_notices_its_user_was_disabled(review: Review, app: FastAPI, deployment) -> None:
+    dana = review.signed_in("dana")
+    stop = threading.Event()
+
+    def answers() -> None:  # a row changes every 0.1 s: there is never a quiet moment for a heartbeat
+        for n in range(100):
+            if stop.is_set():
+                return
+            review.store.append([_answer(review, "gap", "gvi-outreach", 100 + n).model_copy(update={"name": f"busy-{n}"})])
+            time.sleep(0.1)
+
+    writer = _later(0, answers)
+    ender = _later(0.4, lambda: review.store.set_disabled("dana", True))
+    stream = dana.get("/board/events", headers={"Accept": "text/event-stream"}).text
+    stop.set()
+    writer.join()
+    ender.join()
+    events = events_of(stream)
+    assert events[-1] == ("signed_out", "{}"), [name for name, _ in events][-5:]
+    assert [name for name, _ in events].count("row") >= 3
+
