@@ -498,6 +498,23 @@ class ReviewStore:
                     found[row.activation_id].append(decode_timeline(row.record))
         return found
 
+    # --- the live board (reviews/web/board.py)
+
+    def activations_changed_since(self, stored_after: datetime, opened_from: datetime) -> dict[str, datetime]:
+        """The activations opened (a decision at or after ``opened_from``) with a record stored after
+        ``stored_after``: id to the newest ``stored_at`` among their records. The board polls it with the newest
+        value it saw as its cursor; the decision's (kind, at) index narrows the activations, the activation id
+        index their records, so a long-kept timeline is not scanned."""
+        opened = (select(timeline.c.activation_id)
+                  .where(timeline.c.kind == "decided", timeline.c.at >= _aware(opened_from, "opened_from")).distinct())
+        query = (
+            select(timeline.c.activation_id, func.max(timeline.c.stored_at).label("newest"))
+            .where(timeline.c.activation_id.in_(opened), timeline.c.stored_at > _aware(stored_after, "stored_after"))
+            .group_by(timeline.c.activation_id)
+        )
+        with self.engine.connect() as conn:
+            return {row.activation_id: _utc(row.newest) for row in conn.execute(query)}
+
     # --- users
 
     def add_user(self, username: str, password: str, role: Literal["dns", "lead"], team: str | None, now: datetime) -> None:

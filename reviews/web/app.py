@@ -11,7 +11,8 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 - ``reviews.web.signin``: ``/``, ``/login``, ``/logout``;
 - ``reviews.web.review``: the day, packet, activation, outcome, note and summary pages;
 - ``reviews.web.exports``: the CSV exports;
-- ``reviews.web.standdowns``: ``/standdowns`` (DNS adds and ends them; a lead reads their team's).
+- ``reviews.web.standdowns``: ``/standdowns`` (DNS adds and ends them; a lead reads their team's);
+- ``reviews.web.board``: the live board (``/board``), its event stream, script and actions.
 
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
@@ -45,7 +46,8 @@ from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_k
 from reviews.standdowns import StanddownRules, standdown_record
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
-from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, WebContext, root
+from reviews.web.board import router as board_routes
+from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, BoardTiming, WebContext, root
 from reviews.web.edge import SingleSignOn, TrustedProxies, forwarded_scheme
 from reviews.web.exports import router as export_routes
 from reviews.web.ops import metrics_router
@@ -58,14 +60,16 @@ from reviews.web.sms import SmsInbound
 from reviews.web.sms import router as sms_routes
 from reviews.web.standdowns import router as standdown_routes
 from stream.core.standdowns import Standdown
-from stream.model.events import AckMessage
+from stream.model.events import AckMessage, BoardAction
 from stream.ops.kafka import Topics
 from stream.ops.metrics import WebMetrics, add_process_metrics
 
 log = structlog.get_logger(__name__)
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    # scripts: the live board's own file only (never inline), and it talks to this site only (its event stream)
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                "form-action 'self'; frame-ancestors 'none'"),
     "X-Content-Type-Options": "nosniff",
     # frame-ancestors says it to current browsers; this to the old ones some phones still run
     "X-Frame-Options": "DENY",
@@ -86,7 +90,7 @@ CallNext = Callable[[Request], Awaitable[Response]]
 def create_web_app(
     signer: AckSigner,
     store: ReviewStore,
-    publish_ack: Callable[[AckMessage], Awaitable[None]],
+    publish_ack: Callable[[AckMessage | BoardAction], Awaitable[None]],
     clock: Callable[[], datetime],
     *,
     zone: tzinfo = UTC,
@@ -102,6 +106,7 @@ def create_web_app(
     neighborhood_centres: Mapping[str, tuple[str, str]] | None = None,
     publish_standdown: Callable[[Standdown], Awaitable[None]] | None = None,
     standdown_rules: StanddownRules | None = None,
+    board_timing: BoardTiming | None = None,
 ) -> FastAPI:
     """The ack pages and the review pages; times on pages are shown in ``zone`` (the deployment's local time).
 
@@ -125,6 +130,9 @@ def create_web_app(
     (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None.
     ``publish_standdown`` sends a stored standdown to the workers (None: the standdowns page says it cannot);
     ``standdown_rules``: what a standdown is checked against (the bundled deployment's when None).
+    (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None. ``publish_ack``
+    takes the answers of the ack pages and the live board, and the board's actions (``BoardAction``), for the
+    acks topic. ``board_timing``: how the live board's event stream polls and beats (``BoardTiming()`` when None).
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -148,6 +156,7 @@ def create_web_app(
         neighborhood_centres=neighborhood_centres,
         publish_standdown=publish_standdown,
         standdown_rules=standdown_rules,
+        board=board_timing or BoardTiming(),
     )
     app.state.sms = sms
     app.add_exception_handler(Refusal, refused)
@@ -161,7 +170,7 @@ def create_web_app(
     app.middleware("http")(session_cookie)
     app.middleware("http")(count_requests)
     app.middleware("http")(scheme_from_proxy)  # outermost: every other layer sees the scheme the client used
-    for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes):
+    for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes, board_routes):
         app.include_router(router)
     app.include_router(standdown_routes)
     return app
@@ -310,8 +319,8 @@ async def run_web(
         _not_ready(ready, exc)
         raise
     try:
-        async def publish(message: AckMessage) -> None:
-            # Keyed by ref, like every other ack: one activation's acks stay in order on one partition.
+        async def publish(message: AckMessage | BoardAction) -> None:
+            # Keyed by ref, like every other ack: one activation's acks and board actions stay in order on one partition.
             sent = producer.send_and_wait(topics.acks, message.model_dump_json().encode(), key=message.ref.encode())
             await asyncio.wait_for(sent, publish_timeout_s * 2)  # a hard bound in case the client's own timeouts stack up
 

@@ -33,7 +33,7 @@ from reviews.users import User
 from reviews.web.edge import ClientAddress, SingleSignOn, TrustedProxies, UntrustedClaim, client_address
 from reviews.web.pages import Redirect, Refusal
 from stream.core.standdowns import Standdown
-from stream.model.events import AckMessage
+from stream.model.events import AckMessage, BoardAction
 from stream.ops.metrics import WebMetrics
 
 log = structlog.get_logger(__name__)
@@ -48,6 +48,17 @@ DEFAULT_SUPPORT_CONTACT = "the DNS on-call"
 
 
 @dataclass(frozen=True)
+class BoardTiming:
+    """How the live board's event stream (``/board/events``) runs: the store is polled every ``poll_s``, a
+    heartbeat goes out when nothing else did for ``heartbeat_s``, and one stream ends after ``stream_s`` (the
+    browser reconnects by itself, from where it was): a stream left behind by a gone client ends too."""
+
+    poll_s: float = 0.5
+    heartbeat_s: float = 5.0
+    stream_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class WebContext:
     """What every route works with, made once by ``create_web_app`` and kept on ``app.state.web``.
 
@@ -59,7 +70,7 @@ class WebContext:
 
     signer: AckSigner
     store: ReviewStore
-    publish_ack: Callable[[AckMessage], Awaitable[None]]
+    publish_ack: Callable[[AckMessage | BoardAction], Awaitable[None]]  # onto the acks topic: answers, and board actions
     clock: Callable[[], datetime]
     review_clock: Callable[[], datetime]
     zone: tzinfo
@@ -79,6 +90,7 @@ class WebContext:
     publish_standdown: Callable[[Standdown], Awaitable[None]] | None = None
     # what a standdown is checked against (teams, neighborhoods, the on-call team); the bundled deployment's when None
     standdown_rules: StanddownRules | None = None
+    board: BoardTiming = BoardTiming()  # the live board's event stream (reviews/web/board.py)
 
     @property
     def trusted_user_header(self) -> str | None:

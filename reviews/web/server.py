@@ -55,6 +55,9 @@ class ServerLimits:
             raise ValueError("the concurrency limit must be at least 1 and the header limit at least 1024 bytes")
 
 
+# on shutdown, how long responses still being sent (a live board's event stream never ends by itself) may run
+# before they are cancelled; uvicorn waits for ever by default
+GRACEFUL_SHUTDOWN_S = 5
 ACCEPT_BATCH = 16  # connections accepted at once at most (the listen backlog asyncio's accept loop drains per turn)
 
 # the metrics port serves one scraper or two; it needs no more than a few connections
@@ -152,7 +155,7 @@ def uvicorn_config(app: Any, limits: ServerLimits, service: str = "web", registr
         # asyncio accepts up to ``backlog`` connections in one go before any of them is admitted or shed:
         # uvicorn's 2048 let a wave of reconnecting slow clients take every descriptor at once
         backlog=min(cap, ACCEPT_BATCH),
-        h11_max_incomplete_event_size=limits.max_header_bytes,
+        h11_max_incomplete_event_size=limits.max_header_bytes, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
 
 

@@ -15,8 +15,10 @@ pytestmark = pytest.mark.database
 
 def test_the_headers() -> None:
     assert SECURITY_HEADERS == {
-        # nothing but this site's own styles and forms; no script at all; never in a frame
-        "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        # nothing but this site's own styles, forms and script files (the live board's: never inline), whose
+        # connections (the board's event stream) go to this site only; never in a frame
+        "Content-Security-Policy": ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                    "form-action 'self'; frame-ancestors 'none'"),
         "X-Content-Type-Options": "nosniff",
         "X-Frame-Options": "DENY",
         "Referrer-Policy": "no-referrer",

@@ -31,7 +31,8 @@ def test_security_headers_on_every_response(service: Service) -> None:
         for name, value in SECURITY_HEADERS.items():
             assert response.headers[name] == value
     assert SECURITY_HEADERS["Content-Security-Policy"] == (
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'")
     assert SECURITY_HEADERS["Cache-Control"] == "no-store"
     assert SECURITY_HEADERS["Referrer-Policy"] == "no-referrer"
 
@@ -70,11 +71,11 @@ def test_every_route_is_a_module_level_function_of_a_router() -> None:
     app = create_web_app(AckSigner(b"app-test-secret-0123456789", "https://vigil.example.org"), ReviewStore("sqlite://"),
                          _no_publish, lambda: MORNING)
     endpoints = [context.endpoint for context in iter_route_contexts(app.routes)]
-    assert len(endpoints) == 20  # /metrics is the metrics app's (below)
+    assert len(endpoints) == 27  # /metrics is the metrics app's (below); 7 of them the live board's, 4 the standdowns'
     assert [e.__qualname__ for e in endpoints if "<locals>" in e.__qualname__] == []  # no closure over create_web_app's locals
     # each is its module's own attribute: a function defined at the top of a router module
     assert all(getattr(sys.modules[e.__module__], e.__qualname__) is e for e in endpoints)
     assert {e.__module__ for e in endpoints} == {"reviews.web.ops", "reviews.web.answers", "reviews.web.signin", "reviews.web.review",
-                                                 "reviews.web.exports", "reviews.web.sms", "reviews.web.standdowns"}
+                                                 "reviews.web.exports", "reviews.web.sms", "reviews.web.standdowns", "reviews.web.board"}
     metrics = [context.endpoint for context in iter_route_contexts(create_metrics_app(app.state.web.registry).routes)]
     assert [(e.__module__, e.__qualname__) for e in metrics] == [("reviews.web.ops", "metrics_page")]
