@@ -97,8 +97,9 @@ def _item_view(item: ListedStanddown, web: WebContext, now: datetime) -> dict[st
 
 async def standdowns_page(request: Request, web: WebContext, who: Viewer, status: int = 200, *, error: str | None = None,
                           draft: Mapping[str, str] | None = None, note: str | None = None) -> HTMLResponse:
-    """The page: in force, upcoming and ended (the last two weeks) standdowns the user may see, and for DNS the form."""
-    now = web.clock()
+    """The page: in force, upcoming and ended (the last two weeks) standdowns the user may see, and for DNS the form.
+    Windows are judged on the activations' clock (``review_clock``), the one the workers judge them on."""
+    now = web.review_clock()
     stored = await in_review_store(web.store.standdowns, now - timedelta(days=ENDED_DAYS_SHOWN))
     shown = listing([s for s in stored if may_see(who.user, s.standdown)], now, web.zone)
     rules = web.standdown_checks()
@@ -139,7 +140,7 @@ async def add_standdown(request: Request, who: SignedIn, form: CheckedForm, web:
     """Add a standdown (DNS), store it, then send it; a request that cannot be taken is the page again with why."""
     await _dns_only(request, web, who, "add")
     fields = {name: str(form.get(name) or "") for name in ("team", "area", "starts", "ends", "every", "reason")}
-    now = web.clock()
+    now = web.review_clock()  # the workers' clock: "from now" is their now (they differ only under `vigil demo --serve`)
     try:
         opened = datetime.fromisoformat(str(form.get("opened") or ""))
         requested_at = opened if opened.tzinfo is not None and abs(now - opened) < timedelta(days=1) else now
@@ -173,7 +174,8 @@ async def end_standdown(standdown_id: str, request: Request, who: SignedIn, form
     if len(standdown_id) > 64 or await in_review_store(web.store.standdown, standdown_id) is None:
         raise Refusal(404, "Not found", "There is no standdown with this id")
     try:
-        stored = await in_review_store(web.store.end_standdown, standdown_id, who.user.username, web.clock(), passthrough=(ValueError,))
+        stored = await in_review_store(web.store.end_standdown, standdown_id, who.user.username, web.review_clock(),
+                                       passthrough=(ValueError,))
     except ValueError as exc:
         return await standdowns_page(request, web, who, 409, error=str(exc))
     await audit(web, who.user.username, "standdown_ended", standdown_id, stored.standdown.subject)
