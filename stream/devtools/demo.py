@@ -270,7 +270,8 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
     sms_token = workdir / "sms-auth-token"  # the SMS gateway's auth token, as `vigil web --sms-auth-token-file` reads it
     sms_token.touch(mode=0o600)
     sms_token.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-    run = int(time.time())
+    # unique per run: two demos on one external broker (the browser tests' processes) must not share topics
+    run = f"{int(time.time())}-{secrets.token_hex(3)}"
     topics = Topics(prefix=f"demo{run}." if bootstrap else "")
 
     broker = None if bootstrap else EmbeddedBroker(log_path=workdir / "broker.log")
@@ -278,7 +279,7 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
         if broker is not None:
             bootstrap = await _started(broker)
         assert bootstrap is not None
-        out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else " (external)"))
+        out(f"broker     {bootstrap}" + (" (embedded Tansu, memory storage)" if broker else f" (external; topics {topics.prefix}*)"))
         started = time.monotonic()
         ack_secret = ack_secret or secrets.token_urlsafe(32)  # signs the alerts' answer links; the web service checks them
         web_url = f"http://127.0.0.1:{free_port()}"
@@ -306,6 +307,8 @@ async def _run_demo(bootstrap: str | None, serve: bool, workdir: Path | None, ti
                 sign_ins = await asyncio.to_thread(demo_users, running.db_path)
                 day = f"{DEMO_EVENING:%Y-%m-%d}"
                 out(f"\nreview     {web_url}/review/{day}  (the next-day activation review of the sample's evening)")
+                out(f"board      {web_url}/board  (DNS's live board: open activations, who answered, time left; act from it)")
+                out(f"standdowns {web_url}/standdowns  (stand a team down or mute an area for a window, with a reason)")
                 for username, password, role in sign_ins:
                     out(f"sign in    {username} / {password}  ({role})")
                 out(f"\nserving: inbox {running.inbox.base_url}/ (tap an alert's link to answer it, or reply to an SMS from the "

@@ -26,6 +26,7 @@ class ServedDemo:
     inbox_url: str
     sign_ins: dict[str, str] = field(default_factory=dict)  # username → password
     output: str = ""
+    topic_prefix: str = ""  # the demo's topics on the session's broker (demo<run>.)
 
     @property
     def base_url(self) -> str:
@@ -60,7 +61,8 @@ def served_demo(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) 
         inbox = re.search(r"^inbox\s+(http\S+)", output, re.M)
         assert review and inbox and output.count("sign in") >= 2, f"the demo did not serve:\n{output}\n{(workdir / 'demo.stderr').read_text()}"
         sign_ins = dict(re.findall(r"^sign in\s+(\S+) / (\S+)", output, re.M))
-        yield ServedDemo(review.group(1), inbox.group(1).rstrip("/"), sign_ins, output)
+        prefix = re.search(r"topics (\S+)\*", output)
+        yield ServedDemo(review.group(1), inbox.group(1).rstrip("/"), sign_ins, output, prefix.group(1) if prefix else "")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)  # the demo stops its worker and broker on an interrupt
