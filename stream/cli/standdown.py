@@ -164,7 +164,9 @@ def standdown_publish(
 
 
 @standdown_app.command("list")
-def standdown_list(db_url: str = ReviewDbUrlOption) -> None:
+def standdown_list(db_url: str = ReviewDbUrlOption,
+                   as_json: bool = typer.Option(False, "--json", help="Every stored standdown as JSON Lines (what `vigil replay "
+                                                "--standdowns` reads), instead of the listing.")) -> None:
     """The standdowns in force now, upcoming, and ended in the last two weeks, times local; one not yet sent to
     the workers says so."""
     from reviews.standdowns import ENDED_DAYS_SHOWN, describe, describe_moment, describe_window, listing
@@ -172,6 +174,11 @@ def standdown_list(db_url: str = ReviewDbUrlOption) -> None:
 
     zone = load_deployment().coverage.zone
     now = datetime.now(UTC)
+    if as_json:
+        with review_store(db_url, "standdown") as store:
+            for stored in store.standdowns():
+                typer.echo(stored.standdown.model_dump_json())
+        return
     with review_store(db_url, "standdown") as store:
         shown = listing(store.standdowns(now - timedelta(days=ENDED_DAYS_SHOWN)), now, zone)
     for title, items in (("in force now", shown.in_force), ("upcoming", shown.upcoming), (f"ended (last {ENDED_DAYS_SHOWN} days)", shown.ended)):

@@ -80,6 +80,9 @@ def test_add_list_end_store_audit_and_publish_each_change(where: dict[str, str])
         assert after is not None and after.standdown.ended_by == "olga" and after.sent
         assert [e.detail for e in store.audit_entries() if e.action == "standdown_ended"] == ["cli:olga; vi-central"]
         assert f"ended (last 14 days): 1\n  {s.id}  vi-central  ended " in _vigil("list", where=where).output
+        # what `vigil replay --standdowns` reads: the stored standdowns, exactly
+        as_json = _vigil("list", "--json", where=where)
+        assert [Standdown.model_validate_json(line) for line in as_json.output.splitlines()] == [after.standdown]
 
         records = _records(where["bootstrap"], Topics(where["prefix"]).standdowns)
         assert [key for key, _ in records] == [s.id.encode()] * 2
