@@ -209,7 +209,8 @@ def test_latency_from_a_stored_answer_to_the_row_changing(browser, board, deploy
     page.wait_for_function("() => document.getElementById('feed-status').textContent.startsWith('live')")
     rng = random.Random(17)
     latencies = []
-    for n in range(50):
+    # 50 answers as a benchmark (load_tests/bench_board.py sets VIGIL_BOARD_BENCH); in `make test`, 8 to show each lands
+    for n in range(50 if os.environ.get("VIGIL_BOARD_BENCH") else 8):
         activation = activations[n % 2]
         team = STREET if activation == activations[0] else "vi-south-phillips"
         answer = _ack(activation, 100 + n, T0 + timedelta(seconds=n), team=team, response="ack", name=f"bench-{n:02d}", person=f"p{n}")
@@ -230,6 +231,7 @@ def test_latency_from_a_stored_answer_to_the_row_changing(browser, board, deploy
     print("live board latency:", json.dumps(result))
     if os.environ.get("VIGIL_BOARD_BENCH"):
         Path(os.environ["VIGIL_BOARD_BENCH"]).write_text(json.dumps(result, indent=2) + "\n")
-    # a poll every 0.5 s: half an interval on average, one at worst, plus the read and the render; the machine
-    # varies 2x, so the bound is twice what this machine measured (docs/benchmarks.md)
-    assert p50 < 2 * TIMING.poll_s * 1000 and p99 < 4 * TIMING.poll_s * 1000, result
+        # a poll every 0.5 s: half an interval on average, one at worst, plus the read and the render; the machine
+        # varies 2x, so the bound is twice what this machine measured (docs/benchmarks.md). Only as a benchmark:
+        # speed is judged in benchmarks, never asserted in `make test` on a machine of unknown load
+        assert p50 < 2 * TIMING.poll_s * 1000 and p99 < 4 * TIMING.poll_s * 1000, result
