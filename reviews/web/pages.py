@@ -73,6 +73,7 @@ def http_error_page(request: Request, status: int, headers: Mapping[str, str] | 
     except ValueError:
         phrase = "Error"
     heading, message = HTTP_ERRORS.get(status, (phrase, "The request could not be answered."))
+    message = f"{message} ({status} {phrase})"  # the standard name too: what a support person or a client looks for
     prefix = str(request.scope.get("root_path", "")).rstrip("/")
     path = request.url.path
     links: list[tuple[str, str]] = []
