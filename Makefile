@@ -68,8 +68,8 @@ demo: $(STAMP)
 	$(BIN)/vigil --log-level warning demo
 
 # Three test processes (pytest-xdist), a test module per process at a time: most of the suite's time is spent
-# waiting on brokers, workers, browsers and databases, not on the CPU (2 CPUs here: 3 processes took 9:43 -> see
-# the session note). TEST_JOBS=0 runs it in one process.
+# waiting on brokers, workers, browsers and databases, not on the CPU. On this 2-CPU machine, a fresh clone's
+# pytest took 9:43 with 2 processes and 7:38 with 3 (2026-12-02). TEST_JOBS=0 runs it in one process.
 TEST_JOBS ?= 3
 test: $(STAMP) postgres chromium prometheus
 	$(BIN)/python -m pytest --durations=15 $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)

@@ -87,3 +87,26 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+
+
+def send_cad(served_demo: ServedDemo, bootstrap: str, incident: str, where: tuple[float, float]) -> None:
+    """A person-shot CAD document for the served demo's worker, sent to its CAD topic on the session's broker (from a
+    thread: Playwright's sync API keeps an event loop running on the test's)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiokafka import AIOKafkaProducer
+
+    from stream.ops.kafka import Topics
+    from tests.helpers import as_bytes, shooting
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(Topics(served_demo.topic_prefix).cad, as_bytes(shooting(incident, where)), key=b"cad")
+        finally:
+            await producer.stop()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, send()).result()

@@ -4,35 +4,20 @@ the worker has recorded it; DNS closes it and it leaves the board, without a rel
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from stream.core.activations import activation_id_for
-from stream.ops.kafka import Topics
+from tests.browser.conftest import send_cad
 from tests.browser.test_review_pages import _sign_in
-from tests.helpers import as_bytes, shooting
 
 pytestmark = pytest.mark.integration
 POWDERHORN_PARK = (44.9400, -93.2550)  # vi-south-powderhorn's: a team the demo's evening leaves alone
 TEAM = "vi-south-powderhorn"
 
 
-def _send(served_demo, kafka_bootstrap: str, incident: str) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(Topics(served_demo.topic_prefix).cad, as_bytes(shooting(incident, POWDERHORN_PARK)), key=b"cad")
-        finally:
-            await producer.stop()
-
-    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API keeps an event loop running on this thread
-        thread.submit(asyncio.run, send()).result()
 
 
 def _when(read, text: str, timeout: float = 20.0) -> str:
@@ -52,7 +37,7 @@ def test_dns_sees_a_new_shooting_answers_for_the_team_and_closes_it_without_a_re
     page.evaluate("window.__loaded = true")  # gone if the page ever reloads
     incident = f"BOARD-{uuid.uuid4().hex[:6]}"
     row = f"#row-{activation_id_for('minneapolis', 'eido', incident)}"
-    _send(served_demo, kafka_bootstrap, incident)
+    send_cad(served_demo, kafka_bootstrap, incident, POWDERHORN_PARK)
     page.wait_for_selector(row, timeout=20_000)
     team = page.locator(f"{row} li.team[data-team='{TEAM}']")
     assert "no answer yet" in team.inner_text()

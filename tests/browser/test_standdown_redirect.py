@@ -5,37 +5,22 @@ Windows are on the demo's clock (the activations' clock), which the page follows
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from stream.core.deployment import load_deployment
 from stream.devtools.demo_phones import DemoPhones
-from stream.ops.kafka import Topics
+from tests.browser.conftest import send_cad
 from tests.browser.test_review_pages import _inbox, _sign_in
-from tests.helpers import as_bytes, shooting
 
 pytestmark = pytest.mark.integration
 TEAM = "vi-north-camden"  # a team the demo's evening leaves alone (the served demo is shared by the browser tests)
 WEBBER_CAMDEN = (45.0330, -93.2930)
 
 
-def _send(served_demo, kafka_bootstrap: str, incident: str) -> None:
-    async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(Topics(served_demo.topic_prefix).cad, as_bytes(shooting(incident, WEBBER_CAMDEN)), key=b"cad")
-        finally:
-            await producer.stop()
-
-    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API keeps an event loop running on this thread
-        thread.submit(asyncio.run, send()).result()
 
 
 def _pages_about(served_demo, incident: str, phones: DemoPhones, want: int = 1, timeout: float = 30.0) -> list[dict]:
@@ -72,7 +57,7 @@ def test_a_standdown_from_the_page_redirects_the_next_alert_to_dns_and_ends_when
     time.sleep(1.0)  # the worker's feed reads the topic within a fetch
 
     first = f"SD-WEB-{uuid.uuid4().hex[:6]}"
-    _send(served_demo, kafka_bootstrap, first)
+    send_cad(served_demo, kafka_bootstrap, first, WEBBER_CAMDEN)
     _pages_about(served_demo, first, phones, want=2)
     time.sleep(1.0)  # a page to the stood-down team would land now
     pages = _pages_about(served_demo, first, phones, want=2)
@@ -91,5 +76,5 @@ def test_a_standdown_from_the_page_redirects_the_next_alert_to_dns_and_ends_when
     assert re.search(r"\(funeral of a colleague\) ended at \d\d:\d\d", notice[0]["body"])
 
     second = f"SD-WEB-{uuid.uuid4().hex[:6]}"
-    _send(served_demo, kafka_bootstrap, second)
+    send_cad(served_demo, kafka_bootstrap, second, WEBBER_CAMDEN)
     assert TEAM in {m["team"] for m in _pages_about(served_demo, second, phones, want=2)}
