@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from geofences.coverage import CoverageMap, Placement, distance_m
 from geofences.problems import ERROR, ConfigError, Problem, load_model
 from geofences.shifts import ClockTime, Day, minute_of_day
+from rules.followups import Followups
 from stream.model.events import EventKind, Intent
 from stream.model.zones import ZoneName
 
@@ -153,6 +154,8 @@ class ProtocolFile(_Frozen):
     protocols: tuple[Protocol, ...] = Field(min_length=1)
     # language -> audience -> title and body; audiences are checked at load, with a did-you-mean
     translations: dict[str, dict[str, Wording]] = {}
+    # follow-up tasks in the days after (rules/followups.py): which team gets which task, due when
+    followups: Followups = Followups()
 
 
 class ProtocolError(ConfigError):
@@ -257,7 +260,27 @@ def _team_references(spec: ProtocolFile) -> list[tuple[tuple[str | int, ...], st
                 refs.append(((*base, "escalate", s, "team"), step.team))
             for t, team in enumerate(notify.otherwise.teams if notify.otherwise else ()):
                 refs.append(((*base, "otherwise", "teams", t), team))
+    for r, rule in enumerate(spec.followups.tasks):
+        refs += [(("followups", "tasks", r, "teams", t), team) for t, team in enumerate(rule.teams)]
     return refs
+
+
+def followup_problems(path: Path, locator, spec: ProtocolFile) -> list[Problem]:
+    """Follow-up rules naming a protocol the file does not have (with a did-you-mean), or an id used twice."""
+    from geofences.problems import did_you_mean
+
+    problems: list[Problem] = []
+    known = {p.id for p in spec.protocols}
+    seen: set[str] = set()
+    for r, rule in enumerate(spec.followups.tasks):
+        if rule.id in seen or rule.id in known:
+            problems.append(Problem(path, locator.line(("followups", "tasks", r, "id")), ERROR, f"follow-up id {rule.id} is used twice"))
+        seen.add(rule.id)
+        for n, protocol in enumerate(rule.notified_under):
+            if protocol not in known:
+                problems.append(Problem(path, locator.line(("followups", "tasks", r, "notified_under", n)), ERROR,
+                                        f"follow-up {rule.id}: unknown protocol {protocol!r}{did_you_mean(protocol, known)}"))
+    return problems
 
 
 def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[ProtocolSet | None, list[Problem]]:
@@ -285,6 +308,7 @@ def check_protocol_file(path: Path, teams: set[str] | None = None) -> tuple[Prot
     problems += translation_problems(path, locator, spec)
     problems += template_problems(path, locator, spec)
     problems += never_matching_problems(path, locator, spec)
+    problems += followup_problems(path, locator, spec)
     if problems:
         return None, problems
     return ProtocolSet(spec=spec, version="proto-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16], path=path), []

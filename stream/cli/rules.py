@@ -123,16 +123,19 @@ def replay_command(
     people: bool = typer.Option(False, "--people", help="Also one line per person paged (the rosters; every person on push, SMS and e-mail)."),
     standdowns: Path | None = typer.Option(None, "--standdowns", help="Standdowns in force during the replay: JSON Lines as "
                                            "`vigil standdown list --json` prints them (or a YAML list of the same fields)."),
+    tasks: Path | None = typer.Option(None, "--tasks", help="Also write the follow-up tasks made, one JSON line each (activation, "
+                                      "team, kind, due, task)."),
 ) -> None:
     """Replay a scenario through the stream's core on a simulated clock (same input, same output)."""
-    from stream.core.replay import notification_line, person_names, replay
+    from stream.core.replay import notification_line, person_names, replay, task_line
 
     deployment = deployment_from(config)
     end = moment_option("--until", until) if until else None
     windows = load_standdowns(standdowns, set(deployment.coverage.teams)) if standdowns else ()
     try:
         with open(scenario, encoding="utf-8") as fh:
-            notifications = replay(fh, deployment, until=end, err=sys.stderr, people=people, standdowns=windows)
+            made: list = []
+            notifications = replay(fh, deployment, until=end, err=sys.stderr, people=people, standdowns=windows, tasks=made)
     except OSError as exc:
         typer.echo(f"vigil: cannot read {scenario}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None
@@ -141,3 +144,8 @@ def replay_command(
         for intent in notifications:
             fh.write(json.dumps(notification_line(intent, names), ensure_ascii=False) + "\n")
     typer.echo(f"{len(notifications)} notifications written to {out}", err=True)
+    if tasks is not None:
+        with open(tasks, "w", encoding="utf-8") as fh:
+            for task in made:
+                fh.write(json.dumps(task_line(task), ensure_ascii=False) + "\n")
+        typer.echo(f"{len(made)} follow-up tasks written to {tasks}", err=True)

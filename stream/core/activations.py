@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from geofences.coverage import distance_m
 from rules.protocols import EarlierShooting, Facts, ProtocolSet, Routing, evaluate
-from stream.core import answers, paging
+from stream.core import answers, paging, tasks
 from stream.core.messages import message_context
 from stream.core.phrases import phrase
 from stream.core.standdowns import STOOD_DOWN, Standdown, in_force
@@ -246,6 +246,8 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
 
     decision = evaluate(facts_of(state, activation, config.protocols), config.protocols, config.coverage)
     activation.flags += [f for f in decision.flags if f not in activation.flags]
+    for flag in activation.flags:
+        activation.flagged_at.setdefault(flag, now)
     outcome = Outcome(activation_id=activation.id)
     step = "initial" if created else "update"
     told: list[str] = []
@@ -262,6 +264,7 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         activation.notices[routing.team] = notice
         _tell(state, activation, _intent(activation, notice, step, now, config), deadline, config, outcome)
         _schedule(state, activation, notice)
+    tasks.create(state, activation, now, config, outcome)
 
     # One clock: a report is received no later than it is decided on. A stamp after ``now`` came from
     # another process's clock (an HL7 listener on the wall clock beside a worker on a demo clock).
@@ -502,6 +505,9 @@ def _next_pages(state: CoreState, timer: tuple[datetime, str, str, int], config:
     activation = state.activations.get(activation_id)
     if activation is None:
         return
+    if key.startswith(tasks.PREFIX):
+        tasks.fire(state, activation_id, key.removeprefix(tasks.PREFIX), cursor, due, config, outcome)
+        return
     if key == answers.NEWS:
         if cursor == activation.news_sent and activation.news:
             activation = state.writable(activation_id)
@@ -525,7 +531,7 @@ def prune(state: CoreState, now: datetime, keep: timedelta) -> int:
     """Forget activations older than ``keep`` with nothing pending; returns how many were dropped."""
     old = [a.id for a in state.activations.values()
            if now - a.opened_at > keep and all(n.due() is None for n in a.notices.values())
-           and all(p.due() is None for p in a.plans.values()) and not a.news]
+           and all(p.due() is None for p in a.plans.values()) and not a.news and not tasks.pending(a)]
     for activation_id in old:
         del state.activations[activation_id]
     if not old:

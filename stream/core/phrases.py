@@ -34,6 +34,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "standdown.ended.title": "VIGIL on-call: {subject} is back on alerts",
         "standdown.ended.body": "The standdown of {subject} ({reason}) ended at {at}: its alerts go to it again.",
         "repage.body": "Paged again by DNS.",
+        "task.bedside": "bedside visit",
+        "task.family_contact": "family contact",
+        "task.retaliation_checkin": "retaliation check-in",
+        "task.school_followup": "school follow-up",
+        "task.reminder.title": "VIGIL follow-up: {task} - {place}",
+        "task.reminder.body": "Follow-up due {due}: {task} for {team} after the shooting in {place} ({opened}). Ref {ref}",
+        "task.overdue.title": "VIGIL on-call: follow-up overdue - {place}",
+        "task.overdue.body": "{team}'s {task} after the shooting in {place} ({opened}) was due {due} and is not closed. Ref {ref}",
     },
     # Spanish: awaiting review by a native speaker
     "es": {
@@ -57,6 +65,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "standdown.ended.title": "VIGIL guardia: {subject} vuelve a recibir alertas",
         "standdown.ended.body": "La suspensión de {subject} ({reason}) terminó a las {at}: sus alertas le llegan de nuevo.",
         "repage.body": "DNS le avisa de nuevo.",
+        "task.bedside": "visita junto a la cama",
+        "task.family_contact": "contacto con la familia",
+        "task.retaliation_checkin": "seguimiento de represalia",
+        "task.school_followup": "seguimiento escolar",
+        "task.reminder.title": "VIGIL seguimiento: {task} - {place}",
+        "task.reminder.body": "Seguimiento para {due}: {task} de {team} después del tiroteo en {place} ({opened}). Ref {ref}",
+        "task.overdue.title": "VIGIL guardia: seguimiento vencido - {place}",
+        "task.overdue.body": "{task} de {team} después del tiroteo en {place} ({opened}) vencía {due} y no está cerrado. Ref {ref}",
     },
     # Somali: awaiting review by a native speaker
     "so": {
@@ -80,6 +96,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "standdown.ended.title": "VIGIL diyaarka: {subject} waxay dib u helayaan digniinaha",
         "standdown.ended.body": "Joojinta {subject} ({reason}) waxay dhammaatay {at}: digniinahooda way u noqonayaan.",
         "repage.body": "DNS ayaa mar kale ku soo wacday.",
+        "task.bedside": "booqasho sariirta agtiisa",
+        "task.family_contact": "la xiriirka qoyska",
+        "task.retaliation_checkin": "hubinta aargoosiga",
+        "task.school_followup": "dabagalka dugsiga",
+        "task.reminder.title": "VIGIL dabagal: {task} - {place}",
+        "task.reminder.body": "Dabagal waqtigiisu yahay {due}: {task} ee {team} kadib toogashada {place} ({opened}). Tix. {ref}",
+        "task.overdue.title": "VIGIL diyaarka: dabagal dib u dhacay - {place}",
+        "task.overdue.body": "{task} ee {team} kadib toogashada {place} ({opened}) waxay ahayd {due} lamana xirin. Tix. {ref}",
     },
     # Hmong (White Hmong, RPA): awaiting review by a native speaker
     "hmn": {
@@ -103,6 +127,14 @@ PHRASES: dict[str, dict[str, str]] = {
         "standdown.ended.title": "VIGIL neeg zov: {subject} rov qab txais ceeb toom",
         "standdown.ended.body": "Lub sijhawm so ntawm {subject} ({reason}) xaus thaum {at}: lawv cov ceeb toom rov mus rau lawv.",
         "repage.body": "DNS hu koj dua.",
+        "task.bedside": "mus saib ntawm txaj",
+        "task.family_contact": "tiv tauj tsev neeg",
+        "task.retaliation_checkin": "kuaj xyuas kev ua pauj",
+        "task.school_followup": "tsev kawm ntawv saib xyuas",
+        "task.reminder.title": "VIGIL saib xyuas: {task} - {place}",
+        "task.reminder.body": "Saib xyuas txog {due}: {task} rau {team} tom qab kev tua phom hauv {place} ({opened}). Ref {ref}",
+        "task.overdue.title": "VIGIL neeg zov: saib xyuas dhau sijhawm - {place}",
+        "task.overdue.body": "{task} ntawm {team} tom qab kev tua phom hauv {place} ({opened}) yuav tsum ua txog {due} thiab tseem tsis tau kaw. Ref {ref}",
     },
 }
 

@@ -32,6 +32,7 @@ from stream.feeds.hl7 import ingest_hl7, split_message
 from stream.feeds.ingest import ingest_cad
 from stream.model.errors import Rejected
 from stream.model.events import AckMessage, CoreInput, DeadLetter, NotificationIntent, ShootingEvent
+from stream.model.timeline import TaskCreated
 
 DEFAULT_TAIL = timedelta(hours=2)
 REPLAY_HL7_KEY = b"vigil-replay-visit-key"  # offline replays need stable ids, not a secret key
@@ -161,6 +162,7 @@ class Replay:
     people: bool = False  # also the pages of each person (the deployment's rosters; see ``people_config``)
     sent: bool = False  # exactly what a worker would send (pages and answers updates; no team alert of a paged team)
     forgotten: dict[str, Activation] | None = None  # when a dict, every activation the steps forgot goes there
+    tasks: list[TaskCreated] = field(default_factory=list)  # every follow-up task the steps made (`vigil replay --tasks`)
     hl7_refs: Hl7Refs = field(default_factory=Hl7Refs)
 
     def __post_init__(self) -> None:
@@ -205,6 +207,7 @@ class Replay:
     def _kept(self, done: Step, err: TextIO | None = None, number: int | None = None) -> list[NotificationIntent]:
         if self.forgotten is not None:
             self.forgotten.update((a.id, a) for a in done.forgotten)
+        self.tasks += [r for r in done.outcome.timeline if isinstance(r, TaskCreated)]
         if done.outcome.problem and number is not None:
             _report(err, number, done.outcome.problem)
         if self.sent:
@@ -233,7 +236,7 @@ def person_names(deployment: Deployment) -> dict[str, str]:
 
 
 def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None,
-           people: bool = False, standdowns: tuple[Standdown, ...] = ()) -> list[NotificationIntent]:
+           people: bool = False, standdowns: tuple[Standdown, ...] = (), tasks: list[TaskCreated] | None = None) -> list[NotificationIntent]:
     """Replay a scenario; the notifications in time order (with ``people``, each person's pages too). ``standdowns``:
     the standdowns in force during it (`vigil replay --standdowns`), as the workers would have had them."""
     scenario = read_scenario(lines, err)
@@ -247,4 +250,12 @@ def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None 
     end = until or ((scenario[-1].at + DEFAULT_TAIL) if scenario else None)
     if end is not None:
         out += run.finish(end)
+    if tasks is not None:
+        tasks += run.tasks
     return out
+
+
+def task_line(task: TaskCreated) -> dict[str, Any]:
+    """The `vigil replay --tasks` line of a task made: when, the activation, team, kind, due time and the task's id."""
+    return {"at": task.at.isoformat(), "activation": task.activation_id, "team": task.team, "kind": task.task_kind,
+            "rule": task.rule, "due": task.due.isoformat(), "task": task.task_id}

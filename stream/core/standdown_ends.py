@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from stream.core import paging
+from stream.core.notices import notice_record, on_call_notices
 from stream.core.phrases import phrase
 from stream.core.standdowns import Standdown, ended_between
 from stream.core.state import Config, CoreState, Outcome
-from stream.model.events import NotificationIntent, stable_id
-from stream.model.timeline import IntentCreated
+from stream.model.events import NotificationIntent
 
 LOOK_BACK = timedelta(hours=1)
 PROTOCOL = "standdown"  # the notices' protocol: no planner protocol decided them
@@ -36,35 +35,16 @@ def tell_ended(state: CoreState, now: datetime, config: Config) -> Outcome:
         for team in config.on_call_teams:
             notices = _notices(standdown, end, team, now, config)
             outcome.intents += notices
-            outcome.timeline += [_record(n) for n in notices]
+            outcome.timeline += [notice_record(n) for n in notices]
     return outcome
 
 
 def _notices(standdown: Standdown, end: datetime, team: str, now: datetime, config: Config) -> list[NotificationIntent]:
     """One notice to the on-call team: its primary on call now (first channel), else its shared recipients."""
-    roster = paging.paged(team, config)
-    targets: list[tuple[str | None, str | None, str]] = [(None, None, "en")]
-    if roster is not None:
-        plan = paging.plan_pages(roster, "-", team, "initial", now, None, config)
-        first = plan.attempts[0] if plan.attempts else None
-        if first is not None:
-            targets = [(first.person, first.channel, paging.language_of(config, team, first.person))]
     local = end.astimezone(config.protocols.zone)
-    return [
-        NotificationIntent(
-            intent_id=stable_id("int", standdown.id, "ended", end.isoformat(), team, person or "-", channel or "-"),
-            activation_id=standdown.id, team=team, protocol=PROTOCOL, step="initial",
-            title=phrase("standdown.ended.title", language, subject=standdown.subject),
-            body=phrase("standdown.ended.body", language, subject=standdown.subject, reason=standdown.reason, at=f"{local:%H:%M}"),
-            created_at=now, person=person, channel=channel, language=language, purpose="notice",
-        )
-        for person, channel, language in targets
-    ]
 
+    def texts(language: str) -> tuple[str, str]:
+        return (phrase("standdown.ended.title", language, subject=standdown.subject),
+                phrase("standdown.ended.body", language, subject=standdown.subject, reason=standdown.reason, at=f"{local:%H:%M}"))
 
-def _record(intent: NotificationIntent) -> IntentCreated:
-    return IntentCreated(
-        entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
-        intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, ack_deadline=None, escalates_to=(),
-        person=intent.person, channel=intent.channel, language=intent.language, purpose=intent.purpose,
-    )
+    return on_call_notices(team, f"{standdown.id}\x1fended\x1f{end.isoformat()}", standdown.id, PROTOCOL, "notice", now, config, texts)

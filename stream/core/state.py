@@ -86,6 +86,22 @@ class PagePlan:
 
 
 @dataclass(frozen=True)
+class Task:
+    """A follow-up task of a team (stream/core/tasks.py): its kind, the rule that made it, when it is due."""
+
+    id: str
+    team: str
+    kind: str
+    rule: str
+    due: datetime
+    created_at: datetime
+    reminded: bool = False
+    overdue_told: bool = False
+    closed_at: datetime | None = None
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
 class News:
     """An answer the rest of the activation has yet to hear of (stream/core/answers.py)."""
 
@@ -129,6 +145,8 @@ class Activation:
     # team → the standdown that kept it off this activation (its alert went to the fallback instead), once per team
     redirected: dict[str, str] = field(default_factory=dict)
     closed_at: datetime | None = None  # DNS closed it from the live board: paging and escalations stopped
+    tasks: dict[str, Task] = field(default_factory=dict)  # follow-up tasks by id (stream/core/tasks.py)
+    flagged_at: dict[str, datetime] = field(default_factory=dict)  # flag → when it was first raised
 
     @property
     def kind(self) -> EventKind:
@@ -141,7 +159,8 @@ class Activation:
             self, refs=list(self.refs), event_ids=set(self.event_ids), kinds=set(self.kinds), arrivals=dict(self.arrivals),
             arrived_at=dict(self.arrived_at), ages=list(self.ages), flags=list(self.flags),
             notices={team: replace(notice) for team, notice in self.notices.items()},
-            plans=dict(self.plans), answers=dict(self.answers), redirected=dict(self.redirected),
+            plans=dict(self.plans), answers=dict(self.answers), redirected=dict(self.redirected), tasks=dict(self.tasks),
+            flagged_at=dict(self.flagged_at),
         )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from geofences.coverage import NearbySchool, Placement
 from rules.protocols import EscalationStep
 from stream.core.activations import prune
-from stream.core.state import MIN_RETENTION, Activation, Attempt, CoreState, News, Notice, PagePlan
+from stream.core.state import MIN_RETENTION, Activation, Attempt, CoreState, News, Notice, PagePlan, Task
 from stream.model.events import EventKind, Intent, ShootingEvent
 
 FORMAT = 1
@@ -91,6 +91,15 @@ def _read_news(d: list[Any]) -> News:
     return News(team, person, name, response, _parse(at), tuple(stand_down))  # type: ignore[arg-type]
 
 
+def _task(t: Task) -> list[Any]:
+    return [t.id, t.team, t.kind, t.rule, _time(t.due), _time(t.created_at), t.reminded, t.overdue_told, _time(t.closed_at), t.outcome]
+
+
+def _read_task(d: list[Any]) -> Task:
+    task_id, team, kind, rule, due, created_at, reminded, overdue_told, closed_at, outcome = d
+    return Task(task_id, team, kind, rule, _parse(due), _parse(created_at), reminded, overdue_told, _parse(closed_at), outcome)  # type: ignore[arg-type]
+
+
 def _activation(a: Activation) -> dict[str, Any]:
     return {
         "id": a.id, "jurisdiction": a.jurisdiction, "opened_at": _time(a.opened_at), "location": list(a.location) if a.location else None,
@@ -106,6 +115,8 @@ def _activation(a: Activation) -> dict[str, Any]:
         "block": a.block,
         # issue 17: absent from states saved before it, read as no drill, nothing redirected, open
         "drill": a.drill, "redirected": a.redirected, "closed_at": _time(a.closed_at),
+        # issue 18: absent from states saved before it, read as no tasks
+        "tasks": [_task(t) for t in a.tasks.values()], "flagged_at": {f: _time(t) for f, t in a.flagged_at.items()},
     }
 
 
@@ -123,6 +134,8 @@ def _read_activation(d: dict[str, Any]) -> Activation:
         news=tuple(_read_news(n) for n in d.get("news", [])), news_sent=d.get("news_sent", 0),
         block=d.get("block"),  # states saved before activations kept the block have none
         drill=d.get("drill", False), redirected=dict(d.get("redirected", {})), closed_at=_parse(d.get("closed_at")),
+        tasks={t[0]: _read_task(t) for t in d.get("tasks", [])},
+        flagged_at={f: _parse(t) for f, t in d.get("flagged_at", {}).items()},  # type: ignore[misc]
     )
 
 

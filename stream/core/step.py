@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from stream.core.activations import advance, handle_ack, handle_action, handle_event, prune
+from stream.core import tasks
 from stream.core.standdown_ends import tell_ended
 from stream.core.state import Activation, Config, CoreState, Outcome
 from stream.model.events import CoreInput
@@ -52,6 +53,8 @@ def step(state: CoreState, item: CoreInput, now: datetime, config: Config) -> tu
         outcome.add(handle_ack(draft, ack.ref, ack.team, now, config, ack.response, ack.person, ack.by))
     elif item.type == "action" and item.action is not None:
         outcome.add(handle_action(draft, item.action, now, config))
+    elif item.type == "task_close" and item.task_close is not None:
+        outcome.add(tasks.close(draft, item.task_close, now))
     if item.type == "tick":
         outcome.add(tell_ended(draft, now, config))
     forgotten = _forget_old(draft, now, config)

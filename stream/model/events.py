@@ -168,7 +168,7 @@ class NotificationIntent(Frozen):
     language: str = "en"  # the language of title and body
     # alert: the shooting itself; answers: who has answered so far (stream/core/answers.py); stand_down: a
     # team escalated to hears that the team it stood in for answered after all
-    purpose: Literal["alert", "answers", "stand_down", "notice"] = "alert"
+    purpose: Literal["alert", "answers", "stand_down", "notice", "task"] = "alert"
     # a team alert whose people are paged: who was on call then ("primary:ana-r", "secondary:pa-v"), the snapshot
     on_call: tuple[str, ...] = ()
     drill: bool = False  # the activation is a drill: title and body say DRILL first
@@ -214,11 +214,31 @@ class BoardAction(Frozen):
     request_id: str = Field(min_length=1, max_length=100)
 
 
+class Referral(Frozen):
+    """A referral to a wraparound service made when a task was closed, with the person's consent: never who."""
+
+    service: Literal["housing", "employment", "mental_health", "relocation", "legal", "other"]
+    consent: bool
+
+
+class TaskClose(Frozen):
+    """A follow-up task closed (from its phone link, an SMS reply or the review pages), on the acks topic: its
+    outcome and referrals (stream/model/timeline.py ``Referral``), who closed it."""
+
+    task_id: str = Field(min_length=1, max_length=64)
+    ref: str = Field(min_length=1, max_length=200)  # the activation's id or a report's ref
+    outcome: Literal["done", "attempted", "declined", "not_reachable"]
+    referrals: tuple[Referral, ...] = Field(default=(), max_length=6)
+    by: str | None = Field(default=None, max_length=100)
+    person: str | None = Field(default=None, max_length=100)
+
+
 class CoreInput(Frozen):
     """What the activation agent reads from the events topic, keyed by jurisdiction: a shooting report,
     an ack, a board action, or a clock tick (ticks let the partition's owner fire due escalations)."""
 
-    type: Literal["event", "ack", "tick", "action"]
+    type: Literal["event", "ack", "tick", "action", "task_close"]
     event: ShootingEvent | None = None
     ack: AckMessage | None = None
     action: BoardAction | None = None
+    task_close: TaskClose | None = None

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
-from stream.model.events import EventKind, Frozen, Location
+from stream.model.events import EventKind, Frozen, Location, Referral
 
 
 class TimelineBase(Frozen):
@@ -67,7 +67,7 @@ class IntentCreated(TimelineBase):
     person: str | None = None  # a page of one roster person (see NotificationIntent)
     channel: str | None = None
     language: str = "en"  # the language the alert was written in (the answer page speaks it too)
-    purpose: Literal["alert", "answers", "stand_down", "notice"] = "alert"
+    purpose: Literal["alert", "answers", "stand_down", "notice", "task"] = "alert"
     on_call: tuple[str, ...] = ()  # a paged team's alert: who was on call then ("primary:ana-r"), see NotificationIntent
     drill: bool = False
     stood_down_team: str | None = None  # this alert stands in for a stood-down team's (see NotificationIntent)
@@ -131,8 +131,42 @@ class BoardActed(TimelineBase):
     by: str
 
 
+class TaskCreated(TimelineBase):
+    """A follow-up task (rules/followups.py) for a team, due at ``due``; its id is (activation, team, kind, due)."""
+
+    kind: Literal["task"] = "task"
+    task_id: str
+    team: str
+    task_kind: str
+    rule: str
+    due: AwareDatetime
+
+
+class TaskOverdue(TimelineBase):
+    """A task passed its due time unclosed: the on-call team was told, once."""
+
+    kind: Literal["task_overdue"] = "task_overdue"
+    task_id: str
+    team: str
+    told: tuple[str, ...]
+
+
+class TaskClosed(TimelineBase):
+    """A task closed with its outcome (done, attempted, declined, not_reachable) and any referrals; ``by`` a review
+    user, ``person`` a roster person (from the phone). A later closing of the same task corrects it."""
+
+    kind: Literal["task_closed"] = "task_closed"
+    task_id: str
+    team: str
+    outcome: Literal["done", "attempted", "declined", "not_reachable"]
+    referrals: tuple[Referral, ...] = ()
+    by: str | None = None
+    person: str | None = None
+
+
 TimelineRecord = Annotated[
-    EventReceived | ActivationDecided | IntentCreated | AlertDelivered | AckRecorded | StoodDown | BoardActed,
+    EventReceived | ActivationDecided | IntentCreated | AlertDelivered | AckRecorded | StoodDown | BoardActed | TaskCreated
+    | TaskOverdue | TaskClosed,
     Field(discriminator="kind"),
 ]
 timeline_adapter: TypeAdapter[TimelineRecord] = TypeAdapter(TimelineRecord)

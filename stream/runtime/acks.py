@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from stream.model.events import AckMessage, BoardAction, CoreInput
+from stream.model.events import AckMessage, BoardAction, CoreInput, TaskClose
 from stream.model.sinks import Sink
 from stream.runtime.clocks import AgentClock
 from stream.runtime.outputs import DeadLetters, OutputPolicy, Outputs, halt
@@ -42,7 +42,8 @@ class AckForwarder:
 
 
 def core_input(raw: bytes) -> CoreInput:
-    """The core input of one acks-topic record: a board action (it has an ``action``), else an answer;
+    """The core input of one acks-topic record: a board action (it has an ``action``), a task's closing (a
+    ``task_id``), else an answer;
     ``ValueError`` says what is wrong with it."""
     try:
         payload = json.loads(raw)
@@ -50,4 +51,6 @@ def core_input(raw: bytes) -> CoreInput:
         payload = None  # not JSON: the answer's decoding below says so
     if isinstance(payload, dict) and "action" in payload:
         return CoreInput(type="action", action=BoardAction.model_validate_json(raw))
+    if isinstance(payload, dict) and "task_id" in payload:
+        return CoreInput(type="task_close", task_close=TaskClose.model_validate_json(raw))
     return CoreInput(type="ack", ack=AckMessage.model_validate_json(raw))

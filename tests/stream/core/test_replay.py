@@ -107,3 +107,21 @@ def test_a_standdowns_file_with_an_unknown_team_is_refused_with_a_did_you_mean(t
     assert result.returncode == 1
     assert "standdowns.jsonl:1: sd-1: no team 'vi-north-nearnort' (did you mean 'vi-north-nearnorth'?)" in result.stderr
     assert "standdowns.jsonl:2: Field required (reason)" in result.stderr
+
+
+def test_tasks_writes_a_line_per_follow_up_task_made(tmp_path: Path) -> None:
+    from tests.rules.followups_fixture import FOLLOWUPS
+    from tests.stream.cli.test_backtest import copy_config
+
+    config = copy_config(tmp_path / "config")
+    protocols = config / "rules" / "minneapolis" / "protocols.yaml"
+    protocols.write_text(protocols.read_text(encoding="utf-8") + "\n" + FOLLOWUPS, encoding="utf-8")
+    result = run(str(scenario(tmp_path / "s.jsonl")), "--out", str(tmp_path / "o.jsonl"), "--config", str(config),
+                 "--tasks", str(tmp_path / "tasks.jsonl"))
+    assert result.returncode == 0, result.stderr
+    tasks = [json.loads(line) for line in (tmp_path / "tasks.jsonl").read_text().splitlines()]
+    assert [(t["team"], t["kind"], t["due"]) for t in tasks] == [
+        ("vi-north-nearnorth", "family_contact", "2026-07-06T22:15:00-05:00"),  # F2: 48 h after the 22:15 alert
+        ("nextstep-hcmc", "bedside", "2026-07-05T22:40:00-05:00"),  # F1: 24 h after the 22:40 arrival
+    ]
+    assert set(tasks[0]) == {"at", "activation", "team", "kind", "rule", "due", "task"}

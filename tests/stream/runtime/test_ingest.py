@@ -123,6 +123,9 @@ async def test_board_actions_go_to_the_events_topic_as_actions_and_a_bad_one_to_
     assert item.type == "action" and item.action == action
     assert len(events.records) == 1
     assert "explode" in DeadLetter.model_validate_json(dlq.values()[0]).detail
+    await agent.handle(Received(b'{"task_id": "task-1", "ref": "act-1", "outcome": "done", "by": "lead-1"}'))
+    item = CoreInput.model_validate_json(events.values()[1])
+    assert item.type == "task_close" and item.task_close is not None and item.task_close.outcome == "done"
 
 
 async def test_in_stream_time_an_input_read_again_keeps_its_own_moment(deployment) -> None:
