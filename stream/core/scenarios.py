@@ -18,6 +18,8 @@ A CAD step may give the scene's civic address, in RFC 5139 element names, as CAD
 A step may also carry a raw report: ``eido: {EIDO object}``, ``hl7_text: "MSH|..."``, ``csv: {column: value}``.
 Expectations match notifications one to one on the fields they give (at, team, rule, step, flags,
 activation_of: the ref of a report in the activation, message_contains); order does not matter.
+``expect_tasks`` (when given) matches the follow-up tasks made the same way (team, kind, rule, due,
+activation_of): ``- {team: vi-north-nearnorth, kind: family_contact, due: "2026-07-06T22:15:00-05:00"}``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from stream.core.replay import Hl7Refs, Replay, ScenarioLine, hl7_key
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7_builder import AdtMessage, Patient
 from stream.model.events import NotificationIntent
+from stream.model.timeline import TaskCreated
 
 INTENT_CODES = {
     "assault": ("X95.XXXA", "Assault by unspecified firearm discharge"),
@@ -120,12 +123,24 @@ class Expected(_Frozen):
     message_contains: str | None = None
 
 
+class ExpectedTask(_Frozen):
+    """A follow-up task expected (rules/followups.py): only the fields given are compared."""
+
+    team: str | None = None
+    kind: str | None = None
+    rule: str | None = None
+    due: AwareDatetime | None = None
+    activation_of: str | None = None
+
+
 class Scenario(_Frozen):
-    """A scenario file."""
+    """A scenario file. ``expect_tasks``, when given, must match the follow-up tasks made one to one (left out:
+    tasks are not checked)."""
 
     name: str
     steps: list[Step] = Field(min_length=1)
     expect: list[Expected] = []
+    expect_tasks: list[ExpectedTask] | None = None
     until: AwareDatetime | None = None
 
 
@@ -158,10 +173,11 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
     return ScenarioLine(number, at, "csv", {"payload": step.csv})
 
 
-def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None, sent: bool = False) -> list[NotificationIntent]:
+def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None, sent: bool = False,
+                 tasks: list[TaskCreated] | None = None) -> list[NotificationIntent]:
     """The notifications the core makes for a scenario: the teams' alerts, or with ``sent`` everything a worker
     would send (answers updates too). ``hl7_refs``, when given, gets the keyed ref of each HL7 arrival by its
-    control id."""
+    control id; ``tasks``, the follow-up tasks made."""
     from stream.core.state import CoreState
 
     run = Replay(deployment, CoreState(), hl7_key(), hl7_refs=hl7_refs if hl7_refs is not None else Hl7Refs(), sent=sent)
@@ -170,6 +186,8 @@ def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None
     for line in lines:
         out += run.feed(line)
     out += run.finish(scenario.until or lines[-1].at + timedelta(hours=2))
+    if tasks is not None:
+        tasks += run.tasks
     return out
 
 
@@ -216,7 +234,8 @@ def check_scenario(path: Path, deployment) -> ScenarioResult:
     except ValidationError as exc:
         return ScenarioResult(path, path.stem, [str(p) for p in validation_problems(path, locator, exc)], [])
     hl7_refs = Hl7Refs()
-    notifications = run_scenario(scenario, deployment, hl7_refs)
+    made: list[TaskCreated] = []
+    notifications = run_scenario(scenario, deployment, hl7_refs, tasks=made)
     refs_of = {ref: i.activation_id for i in notifications for ref in i.refs}
     # an expectation names an HL7 arrival by its control id; the core's refs are its keyed hash
     refs_of |= {control_id: refs_of[ref] for control_id, ref in hl7_refs.by_control_id.items() if ref in refs_of}
@@ -229,4 +248,26 @@ def check_scenario(path: Path, deployment) -> ScenarioResult:
         else:
             unmatched.remove(found)
     messages = [str(p) for p in missing] + [f"{path}: sent but not expected: {describe(i)}" for i in unmatched]
+    if scenario.expect_tasks is not None:
+        messages += _task_problems(path, locator, scenario.expect_tasks, made, refs_of)
     return ScenarioResult(path, scenario.name, messages, notifications)
+
+
+def _task_matches(expected: ExpectedTask, task: TaskCreated, refs_of: dict[str, str]) -> bool:
+    return all((expected.team is None or expected.team == task.team, expected.kind is None or expected.kind == task.task_kind,
+                expected.rule is None or expected.rule == task.rule, expected.due is None or expected.due == task.due,
+                expected.activation_of is None or refs_of.get(expected.activation_of) == task.activation_id))
+
+
+def _task_problems(path: Path, locator, expected: list[ExpectedTask], made: list[TaskCreated], refs_of: dict[str, str]) -> list[str]:
+    """Expected tasks not made (with the line) and tasks made but not expected."""
+    unmatched, problems = list(made), []
+    for n, task in enumerate(expected):
+        found = next((t for t in unmatched if _task_matches(task, t, refs_of)), None)
+        if found is None:
+            problems.append(str(Problem(path, locator.line(("expect_tasks", n)), ERROR,
+                                        f"task expected but not made: {task.model_dump_json(exclude_none=True)}")))
+        else:
+            unmatched.remove(found)
+    return problems + [f"{path}: task made but not expected: {json.dumps({'team': t.team, 'kind': t.task_kind, 'due': t.due.isoformat()})}"
+                       for t in unmatched]
