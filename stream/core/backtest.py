@@ -29,6 +29,7 @@ from stream.core.deployment import Deployment
 from stream.core.replay import DEFAULT_TAIL, Replay, ScenarioLine, hl7_key, read_scenario
 from stream.core.state import Activation, Config, CoreState
 from stream.model.events import CoreInput, EventKind, Intent, Location, NotificationIntent, ShootingEvent, stable_id
+from stream.model.timeline import TaskCreated
 
 DEPLOYMENT = "minneapolis"
 DEPLOYMENT_FOLDERS = (f"stream/{DEPLOYMENT}", f"geofences/{DEPLOYMENT}", f"rules/{DEPLOYMENT}")
@@ -269,6 +270,7 @@ class RunResult:
     sent: list[Sent]
     activations: dict[str, Activation]
     problems: list[str] = field(default_factory=list)
+    tasks: list[TaskCreated] = field(default_factory=list)  # the follow-up tasks made (rules/followups.py)
 
     def flagged(self, flag: str) -> set[str]:
         """The activations that carry ``flag``."""
@@ -327,7 +329,7 @@ def run(history: History, source: ConfigSource, deployment: Deployment, progress
     moments = history.moments
     if moments:
         intents += replay.finish(max(moments) + DEFAULT_TAIL)
-    return RunResult(source, deployment, _sent(intents), replay.activations(), problems.getvalue().splitlines())
+    return RunResult(source, deployment, _sent(intents), replay.activations(), problems.getvalue().splitlines(), list(replay.tasks))
 
 
 # ---- comparing -------------------------------------------------------------------------------------
@@ -347,6 +349,8 @@ class Comparison:
     added: list[Sent]
     removed: list[Sent]
     retimed: list[tuple[Sent, Sent]]  # (base, head): the same notification at another moment
+    tasks_added: list[TaskCreated] = field(default_factory=list)  # follow-up tasks head makes and base does not
+    tasks_removed: list[TaskCreated] = field(default_factory=list)  # and the other way round
 
     @property
     def zone(self) -> ZoneInfo:
@@ -364,7 +368,8 @@ class Comparison:
     @property
     def identical(self) -> bool:
         """Whether head does exactly what base does."""
-        return not (self.added or self.removed or self.retimed or any(any(self.flag_changes(f)) for f in FLAGS))
+        return not (self.added or self.removed or self.retimed or self.tasks_added or self.tasks_removed
+                    or any(any(self.flag_changes(f)) for f in FLAGS))
 
 
 def compare(history: History, base: RunResult, head: RunResult) -> Comparison:
@@ -375,7 +380,27 @@ def compare(history: History, base: RunResult, head: RunResult) -> Comparison:
     removed = sorted((s for k, s in base_by_key.items() if k not in head_by_key), key=_order)
     retimed = sorted(((base_by_key[k], s) for k, s in head_by_key.items() if k in base_by_key and base_by_key[k].at != s.at),
                      key=lambda pair: _order(pair[0]))
-    return Comparison(history, base, head, added, removed, retimed)
+    base_tasks = {_task_key(t): t for t in base.tasks}
+    head_tasks = {_task_key(t): t for t in head.tasks}
+    return Comparison(history, base, head, added, removed, retimed,
+                      sorted((t for k, t in head_tasks.items() if k not in base_tasks), key=_task_key),
+                      sorted((t for k, t in base_tasks.items() if k not in head_tasks), key=_task_key))
+
+
+def _task_key(task: TaskCreated) -> tuple[str, str, str, datetime]:
+    # the task id is this already (activation, team, kind, due); comparing the parts keeps the report readable
+    return (task.activation_id, task.team, task.task_kind, task.due.astimezone(UTC))
+
+
+def _task_section(comparison: Comparison) -> list[str]:
+    """Follow-up tasks added and removed by the change, by team and kind."""
+    if not (comparison.tasks_added or comparison.tasks_removed):
+        return []
+    added = Counter((t.team, t.task_kind) for t in comparison.tasks_added)
+    removed = Counter((t.team, t.task_kind) for t in comparison.tasks_removed)
+    lines = ["## Follow-up tasks", "", _row("team", "kind", "added", "removed"), "|---|---|---:|---:|"]
+    lines += [_row(team, kind, added[(team, kind)], removed[(team, kind)]) for team, kind in sorted(set(added) | set(removed))]
+    return [*lines, ""]
 
 
 # ---- the report ------------------------------------------------------------------------------------
@@ -509,6 +534,7 @@ def render_markdown(comparison: Comparison, examples: int = 5) -> str:
         ("notifications", len(base.sent), len(head.sent)),
         *((name, base_steps[step], head_steps[step]) for name, step in steps),
         *((f"activations flagged `{flag}`", len(base.flagged(flag)), len(head.flagged(flag))) for flag in FLAGS),
+        ("follow-up tasks", len(base.tasks), len(head.tasks)),
     ]
     lines += [_row("", "base", "head", "difference"), "|---|---:|---:|---:|"]
     lines += [_row(name, b, h, _diff(b, h)) for name, b, h in rows]
@@ -516,6 +542,7 @@ def render_markdown(comparison: Comparison, examples: int = 5) -> str:
     lines += _grouped("Notifications by team", "team", "team", comparison)
     lines += _grouped("Notifications by rule", "rule", "rule", comparison)
     lines += _flag_sections(comparison)
+    lines += _task_section(comparison)
     if not comparison.identical and examples > 0 and (comparison.added or comparison.removed or comparison.retimed):
         lines += ["## Examples", ""]
         lines += _examples("Added", comparison.added, head, examples, zone)

@@ -176,6 +176,23 @@ def test_an_ack_deadline_change_retimes_the_escalation(tmp_path: Path, handmade:
     assert "| 2025-07-06 20:10 CDT | 2025-07-06 20:20 CDT | `dns-oncall` | P2 | escalation from vi-north-camden | E3 | Folwell |" in report
 
 
+def test_adding_the_follow_up_protocol_reports_the_tasks_it_adds(tmp_path: Path, handmade: Path) -> None:
+    from tests.rules.followups_fixture import FOLLOWUPS
+
+    base, head = copy_config(tmp_path / "base"), copy_config(tmp_path / "head")
+    protocols = head / "rules/minneapolis/protocols.yaml"
+    protocols.write_text(protocols.read_text(encoding="utf-8") + "\n" + FOLLOWUPS, encoding="utf-8")
+
+    comparison = backtest(handmade, str(base), str(head))
+
+    assert comparison.added == comparison.removed == comparison.retimed == [] and comparison.tasks_removed == []
+    assert comparison.tasks_added and not comparison.identical
+    assert {t.rule for t in comparison.tasks_added} <= {"F1", "F2", "F3", "F4"}
+    report = render_markdown(comparison)
+    assert f"| follow-up tasks | 0 | {len(comparison.tasks_added)} | +{len(comparison.tasks_added)} |" in report
+    assert "## Follow-up tasks" in report and "| family_contact |" in report
+
+
 def test_identical_configs_have_no_differences(tmp_path: Path, handmade: Path) -> None:
     base = copy_config(tmp_path / "base")
     comparison = backtest(handmade, str(base), str(base))
