@@ -13,7 +13,9 @@ dashboard read exactly these. Every metric is in the ``vigil`` namespace:
   ``vigil_rate_limited_total{channel}``, ``vigil_intents_total{step}``, ``vigil_escalations_total``,
   ``vigil_acks_total{response,in_time}``, ``vigil_time_to_ack_seconds``, ``vigil_coverage_gaps_total``,
   ``vigil_open_activations``, ``vigil_acks_overdue``, ``vigil_consumer_lag{topic,partition}``,
-  ``vigil_worker_assigned_partitions``, ``vigil_event_loop_delay_seconds`` and
+  ``vigil_worker_assigned_partitions``, ``vigil_followups_open{kind}``, ``vigil_followups_overdue{kind}``,
+  ``vigil_followups_created_total{kind}``, ``vigil_followups_completed_total{outcome}``,
+  ``vigil_event_loop_delay_seconds`` and
   ``vigil_event_loop_heartbeat_age_seconds`` (stream/ops/health.py); Faust's own
   sensors as ``vigil_faust_*``
 - the web service (``WebMetrics``): ``vigil_web_requests_total{route,status}``,
@@ -23,7 +25,8 @@ dashboard read exactly these. Every metric is in the ``vigil`` namespace:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from stream.model.events import DeadLetter, IngestOutcome, NotificationIntent, ShootingEvent
-from stream.model.timeline import AckRecorded, ActivationDecided, TimelineRecord
+from stream.model.timeline import AckRecorded, ActivationDecided, TaskClosed, TaskCreated, TaskOverdue, TimelineRecord
 
 NAMESPACE = "vigil"
 FAUST_PREFIX = "vigil_faust"
@@ -55,6 +58,26 @@ class Decision(Protocol):
 
     @property
     def timeline(self) -> Sequence[TimelineRecord]: ...
+
+
+class TaskLike(Protocol):
+    """A follow-up task as the metrics read it (the core's ``Task``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def overdue_told(self) -> bool: ...
+
+    @property
+    def closed_at(self) -> datetime | None: ...
+
+
+class WithTasks(Protocol):
+    """An activation as the follow-up metrics read it: its tasks by id."""
+
+    @property
+    def tasks(self) -> Mapping[str, TaskLike]: ...
 
 
 # (activation, team) -> (when the team was told, its ack deadline), or None for a team never told
@@ -156,7 +179,20 @@ class WorkerMetrics:
                                   ["topic", "partition"], namespace=namespace, registry=registry)
         self.assigned_partitions = Gauge("worker_assigned_partitions", "Partitions of the agents' topics assigned to this worker.",
                                          namespace=namespace, registry=registry)
+        self.followups_open = Gauge("followups_open", "Open follow-up tasks in the core state of this worker's jurisdictions, by kind.",
+                                    ["kind"], namespace=namespace, registry=registry)
+        self.followups_overdue = Gauge(
+            "followups_overdue", "Open follow-up tasks past due (the core has told dns-oncall), by kind.", ["kind"],
+            namespace=namespace, registry=registry,
+        )
+        self.followups_created = Counter("followups_created", "Follow-up tasks made, by kind.", ["kind"], namespace=namespace, registry=registry)
+        self.followups_completed = Counter(
+            "followups_completed", "Follow-up tasks closed, by outcome (a correction of a closing counts again).", ["outcome"],
+            namespace=namespace, registry=registry,
+        )
         self._core: dict[str, tuple[int, int]] = {}  # jurisdiction → (open activations, overdue)
+        self._tasks: dict[str, tuple[Tally[str], Tally[str]]] = {}  # jurisdiction → (open tasks, open overdue tasks) by kind
+        self._kinds: set[str] = set()  # the task kinds exported so far
         self._lagging: dict[str, set[tuple[str, str]]] = {}  # consumer → its (topic, partition)s
 
     @contextmanager
@@ -224,12 +260,55 @@ class WorkerMetrics:
         self.open_activations.set(sum(o for o, _ in self._core.values()))
         self.acks_overdue.set(sum(d for _, d in self._core.values()))
 
+    def followups(self, jurisdiction: str, decision: Decision, activations: Callable[[], Iterable[WithTasks]],
+                  forgotten: Sequence[WithTasks] = ()) -> bool:
+        """Count the tasks one core call made (by kind) and closed (by outcome), and recount the jurisdiction's open
+        and overdue tasks from ``activations`` (the state after the call) only when they may have moved: the call made,
+        told overdue or closed a task, forgot an activation that had tasks, or the jurisdiction is new to this worker
+        (a start, a rebalance). Most inputs (ordinary calls, ticks, acks) touch no task and walk nothing: this is on
+        the alert path. Returns whether it recounted."""
+        moved = jurisdiction not in self._tasks or any(a.tasks for a in forgotten)
+        for record in decision.timeline:
+            if isinstance(record, TaskCreated):
+                self.followups_created.labels(record.task_kind).inc()
+                moved = True
+            elif isinstance(record, TaskClosed):
+                self.followups_completed.labels(record.outcome).inc()
+                moved = True
+            elif isinstance(record, TaskOverdue):
+                moved = True
+        if not moved:
+            return False
+        open_tasks, overdue_tasks = Tally[str](), Tally[str]()
+        for activation in activations():
+            for task in activation.tasks.values():
+                if task.closed_at is None:
+                    open_tasks[task.kind] += 1
+                    if task.overdue_told:
+                        overdue_tasks[task.kind] += 1
+        self._tasks[jurisdiction] = (open_tasks, overdue_tasks)
+        self._set_followups()
+        return True
+
+    def _set_followups(self) -> None:
+        # every kind seen keeps its series, at zero when none is open: an alert resolves on 0, not on a vanished series
+        open_tasks, overdue_tasks = Tally[str](), Tally[str]()
+        for by_kind, overdue_by_kind in self._tasks.values():
+            open_tasks.update(by_kind)
+            overdue_tasks.update(overdue_by_kind)
+        self._kinds |= open_tasks.keys()
+        for kind in self._kinds:
+            self.followups_open.labels(kind).set(open_tasks.get(kind, 0))
+            self.followups_overdue.labels(kind).set(overdue_tasks.get(kind, 0))
+
     def forget_core_states(self) -> None:
         """Partitions are moving: report nothing until this worker handles an input again (the new owner
         reports the jurisdiction, and sums over workers must not count it twice)."""
         self._core.clear()
         self.open_activations.set(0)
         self.acks_overdue.set(0)
+        self._tasks.clear()
+        self._set_followups()
 
     def lag(self, lags: Mapping[tuple[str, int], int], consumer: str = "faust") -> None:
         """Set the lag of every (topic, partition) one of the worker's consumers has assigned (the Faust app's,

@@ -145,6 +145,7 @@ class ActivationAgent:
         self.metrics.decided(outcome, notice_times(state))
         moment = now if item.type == "tick" else now - JUST_BEFORE
         self.metrics.core_state(state_key(item, self.jurisdiction), len(state.activations), overdue(state, moment))
+        self.metrics.followups(state_key(item, self.jurisdiction), outcome, state.activations.values, done.forgotten)
         escalated: dict[str, list[NotificationIntent]] = {}
         for intent in outcome.intents:
             if intent.step == "escalation":

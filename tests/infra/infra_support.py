@@ -29,12 +29,13 @@ VIGIL = ROOT / ".venv" / "bin" / "vigil"
 COUNTERS = {
     "vigil_ingest_received", "vigil_ingest_shootings", "vigil_ingest_filtered", "vigil_ingest_rejected",
     "vigil_dead_letters", "vigil_deliveries", "vigil_delivery_retries", "vigil_intents", "vigil_escalations",
-    "vigil_acks", "vigil_coverage_gaps", "vigil_web_requests", "vigil_ack_answers",
+    "vigil_acks", "vigil_coverage_gaps", "vigil_web_requests", "vigil_ack_answers", "vigil_followups_created",
+    "vigil_followups_completed",
 }
 GAUGES = {
     "vigil_feed_last_message_timestamp_seconds", "vigil_open_activations", "vigil_acks_overdue",
     "vigil_consumer_lag", "vigil_worker_assigned_partitions", "vigil_event_loop_delay_seconds",
-    "vigil_event_loop_heartbeat_age_seconds",
+    "vigil_event_loop_heartbeat_age_seconds", "vigil_followups_open", "vigil_followups_overdue",
 }
 HISTOGRAMS = {"vigil_stage_seconds", "vigil_alert_latency_seconds", "vigil_time_to_ack_seconds"}
 # prometheus-client's default process collector, and Prometheus' own series

@@ -70,7 +70,7 @@ def test_top_row_answers_the_3am_questions() -> None:
     for words in ("delivered", "latency", "failed", "dead letters", "cad feed", "acks overdue", "workers up"):
         assert words in titles, f"no top-row stat for {words!r}: {titles}"
     rows = [p["title"] for p in panels() if p["type"] == "row"]
-    assert [r.split(":")[0].split(" ")[0].lower() for r in rows] == ["feeds", "latency", "delivery", "escalations", "workers"], rows
+    assert [r.split(":")[0].split(" ")[0].lower() for r in rows] == ["feeds", "latency", "delivery", "escalations", "workers", "follow-ups"], rows
 
 
 def test_provisioning_points_at_the_dashboard_and_prometheus() -> None:
@@ -84,3 +84,12 @@ def test_provisioning_points_at_the_dashboard_and_prometheus() -> None:
     assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{provider['options']['path']}/{DASHBOARD.name}"
+
+
+def test_follow_ups_panel_shows_open_and_overdue_tasks_by_kind() -> None:
+    """Issue 18: the open and overdue follow-ups by kind, from the recording rules the FollowupsOverdue alert reads."""
+    [panel] = [p for p in panels() if p["title"] == "Follow-ups open and overdue, by kind"]
+    assert {t["expr"] for t in panel["targets"]} == {"vigil:followups_open:by_kind", "vigil:followups_overdue:by_kind"}
+    assert all("{{kind}}" in t["legendFormat"] for t in panel["targets"])
+    flows = " ".join(t["expr"] for p in panels() for t in p.get("targets", []))
+    assert "vigil_followups_created_total" in flows and "vigil_followups_completed_total" in flows

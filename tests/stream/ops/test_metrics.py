@@ -7,6 +7,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from notifiers.rate_limit import RateLimit, RecipientRateLimiter
 from reviews.store import ReviewStore
 from reviews.web.app import create_metrics_app, create_web_app
 from stream.core.activations import advance, handle_ack, handle_event, notice_times, overdue
-from stream.core.state import Config, CoreState
+from stream.core.state import Config, CoreState, Outcome
+from stream.core.step import step
 from stream.feeds.ingest import ingest_cad
-from stream.model.events import AckMessage, NotificationIntent
+from stream.model.events import AckMessage, CoreInput, NotificationIntent, TaskClose
 from stream.ops.metrics import (
     ALERT_LATENCY_BUCKETS,
     FeedMetrics,
@@ -34,6 +36,7 @@ from stream.ops.metrics import (
 )
 from stream.ops.probes import serve_metrics
 from tests.helpers import HIAWATHA, JORDAN, as_bytes, shooting
+from tests.rules.followups_fixture import with_followups
 
 T0 = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)  # 22:04 on a Saturday in Minneapolis: street teams on shift
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)
@@ -239,6 +242,72 @@ def test_overdue_counts_deadlines_passed_without_ack_or_escalation(deployment, c
     handle_event(acked, _shot(deployment, "M-A", JORDAN), T0, config)
     handle_ack(acked, "M-A", street.team, T0 + timedelta(minutes=2), config, "ack")
     assert overdue(acked, T0 + timedelta(minutes=11)) == 0
+
+
+def test_followups_count_tasks_made_overdue_and_closed_with_the_real_core(deployment, tmp_path: Path) -> None:
+    """Fed each step as ActivationAgent._observe feeds it: made by kind, closed by outcome, open and overdue by kind;
+    steps that touch no task do not walk the state."""
+    config = with_followups(deployment, tmp_path)
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    state = CoreState()
+    walks = []
+
+    def feed(item: CoreInput, at: datetime) -> bool:
+        nonlocal state
+        state, done = step(state, item, at, config)
+
+        def activations():
+            walks.append(at)
+            return state.activations.values()
+
+        return metrics.followups("minneapolis", done.outcome, activations, done.forgotten)
+
+    assert feed(CoreInput(type="tick"), T0 - timedelta(minutes=1))  # a jurisdiction new to the worker: counted once
+    assert not feed(CoreInput(type="tick"), T0 - timedelta(seconds=30))  # nothing about tasks: no walk
+    assert feed(CoreInput(type="event", event=_shot(deployment, "M-F", JORDAN)), T0)
+    open_ = {"kind": "family_contact"}
+    assert _value(registry, "vigil_followups_created_total", open_) == 1
+    assert (_value(registry, "vigil_followups_open", open_), _value(registry, "vigil_followups_overdue", open_)) == (1, 0)
+    due = T0 + timedelta(hours=48)
+    assert not feed(CoreInput(type="tick"), due - timedelta(hours=2))  # the reminder: open and overdue do not move
+    assert feed(CoreInput(type="tick"), due + timedelta(seconds=1))  # overdue: dns-oncall told
+    assert (_value(registry, "vigil_followups_open", open_), _value(registry, "vigil_followups_overdue", open_)) == (1, 1)
+    [task_id] = next(iter(state.activations.values())).tasks
+    close = TaskClose(task_id=task_id, ref="M-F", outcome="attempted", by="lead-nearnorth")
+    assert feed(CoreInput(type="task_close", task_close=close), due + timedelta(hours=1))
+    assert _value(registry, "vigil_followups_completed_total", {"outcome": "attempted"}) == 1
+    # closed: the series stays, at zero, so an alert on it resolves
+    assert (_value(registry, "vigil_followups_open", open_), _value(registry, "vigil_followups_overdue", open_)) == (0, 0)
+    assert len(walks) == 4
+    metrics.forget_core_states()
+    assert feed(CoreInput(type="tick"), due + timedelta(hours=2))  # after a rebalance: counted again
+
+
+def test_followup_gauges_sum_jurisdictions_and_recount_when_an_activation_with_tasks_is_forgotten() -> None:
+    @dataclass
+    class Task:
+        kind: str
+        overdue_told: bool = False
+        closed_at: datetime | None = None
+
+    @dataclass
+    class Held:
+        tasks: dict
+
+    nothing = Outcome()
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    mpls = [Held({"a": Task("bedside", overdue_told=True), "b": Task("bedside"), "c": Task("bedside", closed_at=T0)})]
+    metrics.followups("minneapolis", nothing, lambda: mpls)
+    metrics.followups("st-paul", nothing, lambda: [Held({"d": Task("bedside", overdue_told=True)})])
+    assert (_value(registry, "vigil_followups_open", {"kind": "bedside"}), _value(registry, "vigil_followups_overdue", {"kind": "bedside"})) == (3, 2)
+    gone = mpls.pop()
+    assert not metrics.followups("minneapolis", nothing, lambda: mpls, [Held({})])  # forgot one without tasks: no walk
+    assert metrics.followups("minneapolis", nothing, lambda: mpls, [gone])
+    assert (_value(registry, "vigil_followups_open", {"kind": "bedside"}), _value(registry, "vigil_followups_overdue", {"kind": "bedside"})) == (1, 1)
+    metrics.forget_core_states()
+    assert _value(registry, "vigil_followups_open", {"kind": "bedside"}) == 0
 
 
 # --- the notifier's hooks

@@ -22,6 +22,7 @@ from stream.runtime.clocks import AgentClock
 from stream.runtime.outputs import DeadLetters, OutputPolicy
 from stream.runtime.records import Received
 from tests.helpers import JORDAN, MIDTOWN_PHILLIPS, shooting
+from tests.rules.followups_fixture import with_followups
 from tests.stream.runtime.fakes import FakeTopic, Halted, stop
 
 T0 = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)  # Saturday 22:04 in Minneapolis: street teams on shift
@@ -193,3 +194,17 @@ async def test_the_agent_decides_with_the_standdowns_its_feed_has_at_each_input(
     await rig.agent.handle(rig.shot("S-2", JORDAN))
     later = [NotificationIntent.model_validate_json(v) for v in rig.intents.values()[before:]]
     assert [(i.team, i.stood_down_team) for i in later if i.team in ("vi-north-nearnorth", "dns-oncall")] == [("dns-oncall", "vi-north-nearnorth")]
+
+
+async def test_the_agent_reports_follow_up_tasks_made_overdue_and_open_by_kind(deployment, tmp_path) -> None:
+    """Issue 18: _observe feeds the follow-up metrics from each step's task records and the saved state."""
+    rig = Rig(deployment, with_followups(deployment, tmp_path))
+    registry = rig.agent.metrics.registry
+    kind = {"kind": "family_contact"}
+    await rig.agent.handle(rig.shot("MPLS-T-1", JORDAN))
+    assert registry.get_sample_value("vigil_followups_created_total", kind) == 1
+    assert registry.get_sample_value("vigil_followups_open", kind) == 1
+    assert registry.get_sample_value("vigil_followups_overdue", kind) == 0
+    rig.moments.append(T0 + timedelta(hours=48, seconds=1))  # F2 is due 48 hours after the notice
+    await rig.agent.handle(Received(CoreInput(type="tick").model_dump_json().encode()))
+    assert registry.get_sample_value("vigil_followups_overdue", kind) == 1
