@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python -m load_tests.bench_lookup
 	$(BIN)/python -m load_tests.bench_replay
 	$(BIN)/python -m load_tests.bench_board
+	$(BIN)/python -m load_tests.bench_tasks
 	$(BIN)/python -m load_tests.bench_load --short
 
 # Chaos runs (docs/chaos.md): worker kills, a phone-inbox outage, a review-database outage; exit 1 on a missed goal.
