@@ -78,3 +78,48 @@ def find_task(records: Iterable[TimelineRecord], task_id: str) -> Task | None:
 def referral_text(referral: Referral) -> str:
     """A referral as a person reads it: "housing (consent: yes)"."""
     return f"{SERVICE_LABELS.get(referral.service, referral.service)} (consent: {'yes' if referral.consent else 'no'})"
+
+
+@dataclass(frozen=True)
+class TaskCompletion:
+    """One team's tasks of one kind in a summary: how many were made, closed, closed by their due time, and open now
+    past it (overdue)."""
+
+    team: str
+    kind: str
+    tasks: int
+    closed: int
+    closed_in_time: int
+    overdue: int
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """Completion by team and kind, and the referrals made by service (with and without the person's consent)."""
+
+    completion: list[TaskCompletion]
+    referrals: dict[str, tuple[int, int]]  # service → (consent yes, consent no), every service listed
+
+    @property
+    def total_referrals(self) -> int:
+        """Every referral made, consented or not."""
+        return sum(yes + no for yes, no in self.referrals.values())
+
+
+def summarise_tasks(tasks: Iterable[Task], now: datetime) -> TaskSummary:
+    """The tasks' completion by team and kind (closed in time: its latest closing at or before its due time) and the
+    referrals of their latest closings counted by service."""
+    rows: dict[tuple[str, str], list[int]] = {}
+    referrals = {service: [0, 0] for service in SERVICE_LABELS}
+    for task in tasks:
+        row = rows.setdefault((task.team, task.kind), [0, 0, 0, 0])
+        row[0] += 1
+        if task.closed is not None:
+            row[1] += 1
+            row[2] += task.closed.at <= task.due
+        elif task.state(now) == OVERDUE:
+            row[3] += 1
+        for referral in task.referrals:
+            referrals[referral.service][0 if referral.consent else 1] += 1
+    completion = [TaskCompletion(team, kind, *counts) for (team, kind), counts in sorted(rows.items())]
+    return TaskSummary(completion, {service: (yes, no) for service, (yes, no) in referrals.items()})

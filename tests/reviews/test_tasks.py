@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from reviews.tasks import CLOSED, OPEN, OVERDUE, find_task, open_tasks, referral_text, tasks_of
+from reviews.tasks import CLOSED, OPEN, OVERDUE, find_task, open_tasks, referral_text, summarise_tasks, tasks_of
 from stream.model.events import Referral, TaskClose
 from stream.model.timeline import TaskClosed
 from tests.reviews.tasks_fixture import CHICAGO, SOUTH, STREET, T0, weekend_run
@@ -76,3 +76,24 @@ def test_records_without_a_created_task_make_no_task(run) -> None:
     stray = TaskClosed(entry_id="x", activation_id=first.activation_id, at=T0, task_id="task-unknown", team=STREET, outcome="done")
     assert find_task([*run.records, stray], "task-unknown") is None
     assert tasks_of([]) == []
+
+
+def test_the_summary_counts_completion_in_time_by_team_and_kind_and_referrals_by_service(run) -> None:
+    grouped = by_activation(run.records)
+    mine = open_tasks(grouped, STREET)
+    contact = mine[1]  # the family contact due Monday 22:15
+    checkin = next(t for t in mine if t.kind == "retaliation_checkin" and t.due.astimezone(CHICAGO).day == 6)
+    run.close(TaskClose(task_id=contact.task_id, ref=contact.activation_id, outcome="done", by="lee",
+                        referrals=(Referral(service="housing", consent=True), Referral(service="mental_health", consent=False))),
+              MONDAY_NOON)  # before its due time (Monday 22:15)
+    run.close(TaskClose(task_id=checkin.task_id, ref=checkin.activation_id, outcome="not_reachable", by="lee",
+                        referrals=(Referral(service="housing", consent=True),)), checkin.due + timedelta(minutes=1))  # late
+    tasks = [t for records in by_activation(run.records).values() for t in tasks_of(records)]
+    summary = summarise_tasks(tasks, checkin.due + timedelta(minutes=2))
+    assert [(c.team, c.kind, c.tasks, c.closed, c.closed_in_time, c.overdue) for c in summary.completion] == [
+        (STREET, "family_contact", 2, 1, 1, 1),  # the other family contact (Mon 23:25) is past due by then
+        (STREET, "retaliation_checkin", 3, 1, 0, 1),
+        (SOUTH, "family_contact", 1, 0, 0, 1),
+    ]
+    assert summary.referrals["housing"] == (2, 0) and summary.referrals["mental_health"] == (0, 1)
+    assert summary.referrals["legal"] == (0, 0) and summary.total_referrals == 3

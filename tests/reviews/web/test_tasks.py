@@ -153,3 +153,16 @@ def test_a_bad_closing_is_refused_and_nothing_is_sent(site, form, status, says) 
     answer = client.post(f"/tasks/{task.task_id}/close", data={"csrf": csrf_of(page.text), "activation": task.activation_id, **form})
     assert answer.status_code == status and says in answer.text
     assert site.published == []
+
+
+def test_the_summary_shows_completion_by_team_and_kind_and_referrals_by_service(site) -> None:
+    task = site.open(STREET)[1]  # the family contact due Monday 22:15
+    site.store.append(site.run.close(TaskClose(task_id=task.task_id, ref=task.activation_id, outcome="done", by="lee",
+                                               referrals=(Referral(service="housing", consent=True),)), MONDAY_NOON))
+    page = site.client_of("dana").get("/summary?from=2026-07-04&to=2026-07-04")
+    assert page.status_code == 200
+    row = page.text.split(f'id="tasks-{STREET}-family_contact"')[1].split("</tr>")[0]
+    assert re.findall(r'class="num"[^>]*>([^<]+)<', row) == ["2", "1", "1 (50%)", "0"]
+    housing = page.text.split('id="referral-housing"')[1].split("</tr>")[0]
+    assert re.findall(r'class="num">(\d+)<', housing) == ["1", "0"]
+    assert "Referrals by service (1)" in page.text
