@@ -12,7 +12,8 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 - ``reviews.web.review``: the day, packet, activation, outcome, note and summary pages;
 - ``reviews.web.exports``: the CSV exports;
 - ``reviews.web.standdowns``: ``/standdowns`` (DNS adds and ends them; a lead reads their team's);
-- ``reviews.web.board``: the live board (``/board``), its event stream, script and actions.
+- ``reviews.web.board``: the live board (``/board``), its event stream, script and actions;
+- ``reviews.web.tasks``: ``/tasks`` (open follow-up tasks) and closing a task.
 
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
@@ -59,8 +60,9 @@ from reviews.web.signin import router as signin_routes
 from reviews.web.sms import SmsInbound
 from reviews.web.sms import router as sms_routes
 from reviews.web.standdowns import router as standdown_routes
+from reviews.web.tasks import router as task_routes
 from stream.core.standdowns import Standdown
-from stream.model.events import AckMessage, BoardAction
+from stream.model.events import AckMessage, BoardAction, TaskClose
 from stream.ops.kafka import Topics
 from stream.ops.metrics import WebMetrics, add_process_metrics
 
@@ -90,7 +92,7 @@ CallNext = Callable[[Request], Awaitable[Response]]
 def create_web_app(
     signer: AckSigner,
     store: ReviewStore,
-    publish_ack: Callable[[AckMessage | BoardAction], Awaitable[None]],
+    publish_ack: Callable[[AckMessage | BoardAction | TaskClose], Awaitable[None]],
     clock: Callable[[], datetime],
     *,
     zone: tzinfo = UTC,
@@ -131,8 +133,8 @@ def create_web_app(
     ``publish_standdown`` sends a stored standdown to the workers (None: the standdowns page says it cannot);
     ``standdown_rules``: what a standdown is checked against (the bundled deployment's when None).
     (``reviews.web.incident.neighborhood_centres``); no map link on those pages when None. ``publish_ack``
-    takes the answers of the ack pages and the live board, and the board's actions (``BoardAction``), for the
-    acks topic. ``board_timing``: how the live board's event stream polls and beats (``BoardTiming()`` when None).
+    takes the answers of the ack pages and the live board, and the board's actions (``BoardAction``) and task closings (``TaskClose``),
+    for the acks topic. ``board_timing``: how the live board's event stream polls and beats (``BoardTiming()`` when None).
     """
     # no trailing-slash redirects: Starlette writes their Location from the request's Host header
     app = FastAPI(title="Vigil", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False)
@@ -173,6 +175,7 @@ def create_web_app(
     for router in (ops_routes, answer_routes, sms_routes, signin_routes, review_routes, export_routes, board_routes):
         app.include_router(router)
     app.include_router(standdown_routes)
+    app.include_router(task_routes)
     return app
 
 

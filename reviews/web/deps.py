@@ -33,7 +33,7 @@ from reviews.users import User
 from reviews.web.edge import ClientAddress, SingleSignOn, TrustedProxies, UntrustedClaim, client_address
 from reviews.web.pages import Redirect, Refusal
 from stream.core.standdowns import Standdown
-from stream.model.events import AckMessage, BoardAction
+from stream.model.events import AckMessage, BoardAction, TaskClose
 from stream.ops.metrics import WebMetrics
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,7 @@ class WebContext:
 
     signer: AckSigner
     store: ReviewStore
-    publish_ack: Callable[[AckMessage | BoardAction], Awaitable[None]]  # onto the acks topic: answers, and board actions
+    publish_ack: Callable[[AckMessage | BoardAction | TaskClose], Awaitable[None]]  # onto the acks topic: answers, board actions, task closings
     clock: Callable[[], datetime]
     review_clock: Callable[[], datetime]
     zone: tzinfo

@@ -20,10 +20,13 @@ from reviews.auth import may_record_for, may_see
 from reviews.maps import NO_LOCATION
 from reviews.model import OUTCOMES, ActivationReview, action_items, day_bounds, real, review_of, reviews_of, summarise
 from reviews.store import NOTE_MAX_CHARS
+from reviews.tasks import KIND_LABELS as TASK_KIND_LABELS
+from reviews.tasks import OUTCOME_LABELS as TASK_OUTCOME_LABELS
+from reviews.tasks import SERVICE_LABELS, summarise_tasks, tasks_of
 from reviews.users import User
 from reviews.web.deps import CheckedForm, SignedIn, Viewer, Web, WebContext, audit, in_review_store, root
 from reviews.web.pages import Refusal, render_page
-from reviews.web.views import FLAG_LABELS, activation_view, day_row_view, teams_of
+from reviews.web.views import FLAG_LABELS, activation_view, day_row_view, task_views, teams_of
 from stream.model.timeline import ActivationDecided
 
 BAD_DATE = "Dates are written YYYY-MM-DD, for example 2026-07-04"
@@ -110,14 +113,17 @@ def review_page(request: Request, web: WebContext, who: Viewer, template: str, s
 
 async def activation_response(request: Request, web: WebContext, who: Viewer, review: ActivationReview, status: int = 200, *,
                               errors: Mapping[str, str] | None = None, drafts: Mapping[str, tuple[str, str]] | None = None,
-                              note_error: str | None = None, note_draft: str = "") -> HTMLResponse:
-    """The activation page, with a refused form's error and draft when there is one."""
+                              note_error: str | None = None, note_draft: str = "", sent: bool = False) -> HTMLResponse:
+    """The activation page, with a refused form's error and draft when there is one; ``sent``: a task closing was sent."""
     current = await in_review_store(web.store.outcomes, [review.id])
     notes = await in_review_store(web.store.notes, review.id)
+    tasks = tasks_of(await in_review_store(web.store.records, review.id))
     # drawing the map is CPU work: off the event loop
     view = await run_in_threadpool(lambda: activation_view(web, review, who.user, current, notes, errors=errors, drafts=drafts))
     return review_page(request, web, who, "activation.html", status, viewing=review.opened_at.astimezone(web.zone).date(), a=view,
-                       note_max=NOTE_MAX_CHARS, note_error=note_error, note_draft=note_draft)
+                       note_max=NOTE_MAX_CHARS, note_error=note_error, note_draft=note_draft, tasks=task_views(web, tasks, who.user),
+                       back="activation", sent=sent, no_tasks="No follow-up tasks.", task_outcomes=tuple(TASK_OUTCOME_LABELS.items()),
+                       task_services=tuple(SERVICE_LABELS.items()))
 
 
 def back_to(request: Request, review: ActivationReview, anchor: str = "") -> RedirectResponse:
@@ -166,11 +172,11 @@ def _pairs(reviews: list[ActivationReview]) -> set[tuple[str, str]]:
 
 
 @router.get("/activation/{activation_id}", response_class=HTMLResponse)
-async def activation_page(activation_id: str, request: Request, who: SignedIn, web: Web) -> HTMLResponse:
-    """An activation: header, map, timeline, team lines, outcome forms and notes."""
+async def activation_page(activation_id: str, request: Request, who: SignedIn, web: Web, sent: str | None = None) -> HTMLResponse:
+    """An activation: header, map, timeline, team lines, outcome forms, follow-up tasks and notes."""
     review = await visible_activation(web, who, activation_id, request)
     await audit(web, who.user.username, "view_activation", review.id)
-    return await activation_response(request, web, who, review)
+    return await activation_response(request, web, who, review, sent=sent == "1")
 
 
 def _outcome_error(outcome: str, reason: str) -> str | None:
@@ -246,6 +252,10 @@ async def summary(request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     pairs = _pairs(real(reviews))  # a drill's outcomes are left out with it
     recorded = [row.outcome for key, row in current.items() if key in pairs]
     result = summarise(reviews, web.zone, recorded)
+    # the follow-up tasks of the same activations (drills left out with them), as they stand at the review's now
+    task_records = await in_review_store(web.store.records_for, [r.id for r in real(reviews)])
+    tasks = summarise_tasks([t for records in task_records.values() for t in tasks_of(records)], web.review_clock())
     await audit(web, who.user.username, "view_summary", f"{first}..{last}")
     return review_page(request, web, who, "summary.html", viewing=last, summary_range=(first, last), s=result, start=first.isoformat(),
-                       end=last.isoformat(), seconds=seconds_text, missing_outcomes=len(pairs) - len(recorded))
+                       end=last.isoformat(), seconds=seconds_text, missing_outcomes=len(pairs) - len(recorded), tasks=tasks,
+                       task_kinds=TASK_KIND_LABELS, services=SERVICE_LABELS)

@@ -13,6 +13,9 @@ from reviews.auth import may_record_for
 from reviews.maps import neighborhood_map_svg
 from reviews.model import AWAITING, CANT_RESPOND, IN_TIME, KIND_LABEL, LATE, NO_ANSWER, RESPONSE_LABEL, ActivationReview, TeamLine
 from reviews.store import NoteRow, OutcomeRow
+from reviews.tasks import KIND_LABELS as TASK_KIND_LABELS
+from reviews.tasks import OUTCOME_LABELS as TASK_OUTCOME_LABELS
+from reviews.tasks import Task, referral_text
 from reviews.users import User
 from reviews.web.deps import WebContext
 
@@ -160,3 +163,23 @@ def _map_svg(web: WebContext, review: ActivationReview, width: int) -> str | Non
     except ValueError:
         log.warning("review_web.map_failed", activation_id=review.id)
         return None
+
+
+def task_views(web: WebContext, tasks: Sequence[Task], user: User) -> list[dict[str, Any]]:
+    """Follow-up tasks as the activation page and ``/tasks`` show them (reviews/tasks.py): team, kind, due (local),
+    state, the closing's outcome, referrals and who closed it when, and whether ``user`` may close it."""
+    now = web.review_clock()
+    views = []
+    for task in tasks:
+        state, closed = task.state(now), task.closed
+        closer = (closed.by or closed.person or "") if closed is not None else ""
+        views.append({
+            "id": task.task_id, "activation": task.activation_id, "team": task.team, "kind": TASK_KIND_LABELS.get(task.kind, task.kind),
+            "rule": task.rule, "due": web.local(task.due, "%a %d %b %H:%M"), "state": state,
+            "outcome": TASK_OUTCOME_LABELS.get(closed.outcome, closed.outcome) if closed is not None else "",
+            "referrals": [referral_text(r) for r in task.referrals],
+            "closed": f"by {closer} at {web.local(closed.at, '%a %d %b %H:%M')}" if closer and closed is not None
+                      else (f"at {web.local(closed.at, '%a %d %b %H:%M')}" if closed is not None else ""),
+            "can_close": closed is None and may_record_for(user, task.team),
+        })
+    return views

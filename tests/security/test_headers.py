@@ -29,7 +29,7 @@ def test_the_headers() -> None:
 
 def every_response(review: Review, client: TestClient) -> dict[str, int]:
     """Each route with real values, plus a few error answers: the status of each, its headers checked."""
-    values = {"day": "2026-07-04", "activation_id": review.ids["jordan"], "token": "not-a-token", "standdown_id": "sd-none"}
+    values = {"day": "2026-07-04", "activation_id": review.ids["jordan"], "token": "not-a-token", "standdown_id": "sd-none", "task_id": "task-none"}
     form = client.get("/login")
     token = csrf_of(form.text if form.status_code == 200 else client.get("/review/2026-07-04").text)  # signed in: /login redirects
     seen = {}

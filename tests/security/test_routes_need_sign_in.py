@@ -19,7 +19,7 @@ QUERY = "from=2026-07-01&to=2026-07-05"
 
 def samples(review: Review) -> dict[str, str]:
     """A real value for each path parameter: an anonymous request must be refused for real data too."""
-    return {"day": "2026-07-04", "activation_id": review.ids["jordan"], "token": "not-a-token", "standdown_id": "sd-none"}
+    return {"day": "2026-07-04", "activation_id": review.ids["jordan"], "token": "not-a-token", "standdown_id": "sd-none", "task_id": "task-none"}
 
 
 def test_the_public_routes_are_routes_of_the_app(review: Review) -> None:

@@ -167,7 +167,7 @@ def test_a_trailing_slash_is_not_redirected_to_the_host_a_client_names(service: 
 def locations(client: TestClient, review: Review, app: FastAPI) -> dict[str, str]:
     """Every Location header the app answers with, for every route with and without a trailing slash,
     and ``next`` values that try to leave the site, all with a forged Host."""
-    values = {"day": "2026-07-04", "activation_id": review.ids["jordan"], "token": "not-a-token", "standdown_id": "sd-none"}
+    values = {"day": "2026-07-04", "activation_id": review.ids["jordan"], "token": "not-a-token", "standdown_id": "sd-none", "task_id": "task-none"}
     found = {}
     for method, template in routes(app):
         for path in (fill(template, values), fill(template, values) + "/", fill(template, values) + "?next=//evil.example/x"):
