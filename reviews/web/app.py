@@ -287,7 +287,7 @@ async def run_web(
     single_sign_on: SingleSignOn | None = None,
     review_clock: Callable[[], datetime] | None = None,
     forwarded_allow_ips: TrustedProxies | None = None,
-    limits: ServerLimits = ServerLimits(),
+    limits: ServerLimits = ServerLimits(),  # noqa: B008 - a frozen value, never changed
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = None,
     support_contact: str | None = None,

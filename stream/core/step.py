@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from stream.core.activations import advance, handle_ack, handle_action, handle_event, prune
 from stream.core import tasks
+from stream.core.activations import advance, handle_ack, handle_action, handle_event, prune
 from stream.core.standdown_ends import tell_ended
 from stream.core.state import Activation, Config, CoreState, Outcome
 from stream.model.events import CoreInput
