@@ -197,10 +197,13 @@ def test_the_stream_sends_what_was_stored_after_its_cursor_each_change_once(revi
     writer.join()
     events = events_of(stream)
     sent = [(name, data.split('"html"')[0]) for name, data in events if name != "beat"]
-    assert sent[0] == ("row", f'{{"id":"{gap}","opened":"2026-07-05T04:05:00+00:00",')  # in the overlap: sent again on a (re)connect
-    assert sorted(sent[1:]) == [("remove", f'{{"id":"{jordan}"}}'), ("row", f'{{"id":"{phillips}","opened":"2026-07-05T03:45:00+00:00",')]
-    # each change once, however many polls saw it
-    assert [name for name, _ in events[:2]] == ["row", "beat"]  # a beat in the first batch: the page knows its feed is live
+    # the gap's row is in the overlap: sent again on a (re)connect; then the later changes; each change once, however
+    # many polls saw it (in which batch the writer's records land depends on the machine's speed: not compared)
+    assert sorted(sent) == sorted([("row", f'{{"id":"{gap}","opened":"2026-07-05T04:05:00+00:00",'), ("remove", f'{{"id":"{jordan}"}}'),
+                                   ("row", f'{{"id":"{phillips}","opened":"2026-07-05T03:45:00+00:00",')])
+    names = [name for name, _ in events]
+    assert names[0] != "beat" and "beat" in names  # changes first, and a beat in the first batch: the page knows it is live
+    assert names.index("beat") <= 3
     row = next(data for name, data in events if name == "row" and phillips in data)
     assert "on my way at 09:29, answered on the team" in row and "by dana" in row
     assert rows_of(dana.get("/board").text) == [review.ids[n] for n in ("retaliation", "gap", "phillips")]
