@@ -30,11 +30,12 @@ from geofences.coverage import distance_m
 from rules.protocols import EarlierShooting, Facts, ProtocolSet, Routing, evaluate
 from stream.core import answers, paging, tasks
 from stream.core.messages import message_context
-from stream.core.phrases import phrase
+from stream.core.notices import intent_record
+from stream.core.phrases import drilled, phrase
 from stream.core.standdowns import STOOD_DOWN, Standdown, in_force
 from stream.core.state import Activation, Attempt, Config, CoreState, News, Notice, Outcome, PagePlan, opened_since
 from stream.model.events import BoardAction, EventKind, NotificationIntent, ShootingEvent, stable_id
-from stream.model.timeline import AckRecorded, ActivationDecided, BoardActed, EventReceived, IntentCreated, StoodDown
+from stream.model.timeline import AckRecorded, ActivationDecided, BoardActed, EventReceived, StoodDown
 
 CAD_KINDS = (EventKind.PERSON_SHOT, EventKind.SHOTS_FIRED, EventKind.SHOTSPOTTER)
 
@@ -151,7 +152,7 @@ def _intent(activation: Activation, notice: Notice, step: str, now: datetime, co
     if lead:
         body = f"{lead}\n{body}"
     if activation.drill:  # on every phone, first: nobody must mistake a drill for a shooting
-        title, body = f"{phrase('drill.prefix', language)} {title}", f"{phrase('drill.body', language)}\n{body}"
+        title, body = drilled(title, body, language)
     step_key = f"escalation:{escalated.team}" if escalated else step
     return NotificationIntent(
         intent_id=stable_id("int", activation.id, notice.team, notice.protocol, step_key),
@@ -283,7 +284,7 @@ def handle_event(state: CoreState, event: ShootingEvent, now: datetime, config: 
         community=placement.community if placement else None,
         coverage_version=activation.coverage_version, protocol_version=activation.protocol_version, drill=activation.drill,
     ))
-    outcome.timeline += [_intent_record(i) for i in outcome.told + outcome.intents]
+    outcome.timeline += [intent_record(i) for i in outcome.told + outcome.intents]
     return outcome
 
 
@@ -324,16 +325,6 @@ def _redirect(state: CoreState, activation: Activation, routing: Routing, found:
         intent = intent.model_copy(update={"intent_id": stable_id("int", activation.id, target, routing.protocol, f"stood_down:{routing.team}")})
         _tell(state, activation, intent, None, config, outcome, note)
     return told
-
-
-def _intent_record(intent: NotificationIntent) -> IntentCreated:
-    return IntentCreated(
-        entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
-        intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
-        ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
-        language=intent.language, purpose=intent.purpose, on_call=intent.on_call, drill=intent.drill,
-        stood_down_team=intent.stood_down_team, repaged_by=intent.repaged_by,
-    )
 
 
 def handle_ack(state: CoreState, ref: str, team: str, now: datetime, config: Config | None = None, response: str = "ack",
@@ -433,7 +424,7 @@ def _repage(state: CoreState, activation: Activation, team: str, request_id: str
     _tell(state, activation, intent, deadline, config, told, note)
     outcome.intents += told.intents
     outcome.told += told.told
-    outcome.timeline += [_intent_record(i) for i in told.told + told.intents]
+    outcome.timeline += [intent_record(i) for i in told.told + told.intents]
 
 
 def _person_name(config: Config | None, team: str, person: str | None) -> str | None:
@@ -496,7 +487,7 @@ def _escalate(state: CoreState, timer: tuple[datetime, str, str, int], config: C
         _tell(state, activation, _intent(activation, escalation_notice, "escalation", due, config, escalated=notice), None, config, told)
         outcome.intents += told.intents
         outcome.told += told.told
-        outcome.timeline += [_intent_record(i) for i in told.told + told.intents]
+        outcome.timeline += [intent_record(i) for i in told.told + told.intents]
     _schedule(state, activation, notice)
 
 
@@ -513,7 +504,7 @@ def _next_pages(state: CoreState, timer: tuple[datetime, str, str, int], config:
             activation = state.writable(activation_id)
             updates = answers.fire(activation, cursor, due, config)
             outcome.intents += updates
-            outcome.timeline += [_intent_record(i) for i in updates]
+            outcome.timeline += [intent_record(i) for i in updates]
         return
     plan = activation.plans.get(key)
     if plan is None or plan.cursor != cursor or plan.due() != due:
@@ -523,7 +514,7 @@ def _next_pages(state: CoreState, timer: tuple[datetime, str, str, int], config:
     activation.plans[key] = plan
     pages = [_page(activation, plan, attempt, config) for attempt in attempts]
     outcome.intents += pages
-    outcome.timeline += [_intent_record(i) for i in pages]
+    outcome.timeline += [intent_record(i) for i in pages]
     paging.schedule(state, activation, plan)
 
 

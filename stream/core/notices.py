@@ -37,10 +37,12 @@ def on_call_notices(team: str, key: str, activation_id: str, protocol: str, purp
     return notices
 
 
-def notice_record(intent: NotificationIntent) -> IntentCreated:
-    """A notice's timeline record."""
+def intent_record(intent: NotificationIntent) -> IntentCreated:
+    """Any intent's timeline record (an alert, a page, an update, a notice): what the review reads of it."""
     return IntentCreated(
         entry_id=stable_id("tl", intent.activation_id, "intent", intent.intent_id), activation_id=intent.activation_id, at=intent.created_at,
-        intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, ack_deadline=None, escalates_to=(),
-        person=intent.person, channel=intent.channel, language=intent.language, purpose=intent.purpose, drill=intent.drill,
+        intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
+        ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
+        language=intent.language, purpose=intent.purpose, on_call=intent.on_call, drill=intent.drill,
+        stood_down_team=intent.stood_down_team, repaged_by=intent.repaged_by,
     )

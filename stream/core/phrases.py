@@ -146,6 +146,11 @@ def phrase(key: str, language: str = ENGLISH, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+def drilled(title: str, body: str, language: str = ENGLISH) -> tuple[str, str]:
+    """A drill's message: DRILL before the title and as the body's first line, in ``language`` (the English word kept)."""
+    return f"{phrase('drill.prefix', language)} {title}", f"{phrase('drill.body', language)}\n{body}"
+
+
 def language_for(preferred: Iterable[str], available: Iterable[str]) -> str:
     """The first of a person's languages (preferred first) that Vigil has texts in; English otherwise."""
     have = set(available)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from stream.core.notices import notice_record, on_call_notices
+from stream.core.notices import intent_record, on_call_notices
 from stream.core.phrases import phrase
 from stream.core.standdowns import Standdown, ended_between
 from stream.core.state import Config, CoreState, Outcome
@@ -35,7 +35,7 @@ def tell_ended(state: CoreState, now: datetime, config: Config) -> Outcome:
         for team in config.on_call_teams:
             notices = _notices(standdown, end, team, now, config)
             outcome.intents += notices
-            outcome.timeline += [notice_record(n) for n in notices]
+            outcome.timeline += [intent_record(n) for n in notices]
     return outcome
 
 

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 from rules.followups import FollowupRule, due_times
 from stream.core.messages import place_name
-from stream.core.notices import notice_record, on_call_notices
-from stream.core.phrases import phrase
+from stream.core.notices import intent_record, on_call_notices
+from stream.core.phrases import drilled, phrase
 from stream.core.state import Activation, Config, CoreState, Notice, Outcome, Task
 from stream.model.events import TaskClose, stable_id
 from stream.model.timeline import TaskClosed, TaskCreated, TaskOverdue
@@ -90,7 +90,7 @@ def _texts(key: str, activation: Activation, task: Task, config: Config):
         named = {**values, "task": phrase(f"task.{task.kind}", language)}
         title, body = phrase(f"{key}.title", language, **named), phrase(f"{key}.body", language, **named)
         if activation.drill:
-            title, body = f"{phrase('drill.prefix', language)} {title}", f"{phrase('drill.body', language)}\n{body}"
+            title, body = drilled(title, body, language)
         return title, body
 
     return texts
@@ -117,7 +117,7 @@ def fire(state: CoreState, activation_id: str, task_id: str, which: int, due: da
                                             at=due, task_id=task_id, team=task.team, told=told))
     notices = [n.model_copy(update={"drill": activation.drill}) for n in notices]
     outcome.intents += notices
-    outcome.timeline += [notice_record(n) for n in notices]
+    outcome.timeline += [intent_record(n) for n in notices]
 
 
 def close(state: CoreState, close: TaskClose, now: datetime) -> Outcome:

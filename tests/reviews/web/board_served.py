@@ -4,9 +4,7 @@ was published."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,8 +15,9 @@ from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
 from reviews.web.app import create_web_app
 from reviews.web.deps import BoardTiming
-from reviews.web.server import ServerLimits, serve_web
+from reviews.web.server import ServerLimits
 from tests.reviews.web.fixtures import MORNING, PASSWORD
+from tests.reviews.web.serving import serve_in_thread
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -49,30 +48,9 @@ def serve_board(tmp_path: Path, limits: ServerLimits | None = None, timing: Boar
 
     app = create_web_app(AckSigner(b"board-served-secret-0123", "https://vigil.example.org"), store, publish, lambda: served.now,
                          zone=CHICAGO, board_timing=timing)
-    limits = limits or ServerLimits()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def serve(ready: asyncio.Future[str], stop: asyncio.Event) -> None:
-        task = asyncio.create_task(serve_web(app, "127.0.0.1", 0, limits, ready))
-        await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def start() -> tuple[asyncio.Future[str], asyncio.Event]:
-        return asyncio.get_running_loop().create_future(), asyncio.Event()
-
-    ready, stop = asyncio.run_coroutine_threadsafe(start(), loop).result()
-    serving = asyncio.run_coroutine_threadsafe(serve(ready, stop), loop)
     try:
-        served.url = asyncio.run_coroutine_threadsafe(asyncio.wait_for(asyncio.shield(ready), 10), loop).result()
-        yield served
+        with serve_in_thread(app, limits or ServerLimits(), stop_within_s=30) as url:
+            served.url = url
+            yield served
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        serving.result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
         store.dispose()

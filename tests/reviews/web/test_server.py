@@ -5,12 +5,10 @@ only on the metrics port."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,9 +23,10 @@ from notifiers.ack_links import AckSigner
 from reviews.store import ReviewStore
 from reviews.web.app import create_metrics_app, create_web_app
 from reviews.web.edge import TrustedProxies
-from reviews.web.server import ServerLimits, serve_web
+from reviews.web.server import ServerLimits
 from stream.devtools.broker import free_port
 from tests.reviews.web.fixtures import MORNING, PASSWORD, _no_publish
+from tests.reviews.web.serving import serve_in_thread
 
 TIMEOUT = 1.0  # the request deadline of these servers
 LIMITS = ServerLimits(request_timeout_s=TIMEOUT, keep_alive_s=5.0, limit_concurrency=4, max_header_bytes=4096)
@@ -64,32 +63,10 @@ def served(tmp_path: Path, limits: ServerLimits = LIMITS, metrics_port: int | No
     store.add_user("dana", PASSWORD, "dns", None, MORNING)
     app = create_web_app(AckSigner(b"server-test-secret-0123", "https://vigil.example.org"), store, _no_publish, lambda: MORNING, **app_kw)
     metrics_port = metrics_port or free_port()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    async def serve(ready: asyncio.Future[str], stop: asyncio.Event) -> None:
-        task = asyncio.create_task(serve_web(app, "127.0.0.1", 0, limits, ready, metrics_app=create_metrics_app(app.state.web.registry),
-                                             metrics_port=metrics_port))
-        await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def start() -> tuple[asyncio.Future[str], asyncio.Event]:
-        return asyncio.get_running_loop().create_future(), asyncio.Event()
-
-    ready, stop = asyncio.run_coroutine_threadsafe(start(), loop).result()
-    serving = asyncio.run_coroutine_threadsafe(serve(ready, stop), loop)
     try:
-        url = asyncio.run_coroutine_threadsafe(asyncio.wait_for(asyncio.shield(ready), 10), loop).result()
-        yield Live(int(url.rsplit(":", 1)[1]), metrics_port, store)
+        with serve_in_thread(app, limits, metrics_app=create_metrics_app(app.state.web.registry), metrics_port=metrics_port) as url:
+            yield Live(int(url.rsplit(":", 1)[1]), metrics_port, store)
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        serving.result(timeout=15)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
         store.dispose()
 
 
