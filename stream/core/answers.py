@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from stream.core.messages import place_name
 from stream.core.paging import language_of, paged, people_paged
-from stream.core.phrases import phrase
+from stream.core.phrases import drilled, phrase
 from stream.core.state import Activation, Config, CoreState, News
 from stream.model.events import NotificationIntent, stable_id
 
@@ -57,12 +57,15 @@ def _update(activation: Activation, team: str, person: str | None, batch: tuple[
     lines.append(phrase("answers.ref", language, ref=activation.id))
     key = "stand_down.title" if stand_down else "answers.title"
     notice = activation.notices[team]
+    title, body = phrase(key, language, place=place_name(activation)), "\n".join(lines)
+    if activation.drill:  # every message of a drill says so, the updates too
+        title, body = drilled(title, body, language)
     return NotificationIntent(
         intent_id=stable_id("int", activation.id, team, "answers", number, person or "-"), activation_id=activation.id, team=team,
         protocol=notice.protocol, step="update", refs=tuple(activation.refs), flags=tuple(activation.flags),
-        title=phrase(key, language, place=place_name(activation)), body="\n".join(lines), created_at=at,
+        title=title, body=body, created_at=at,
         person=person, channel=(config.channels.get(person) or (None,))[0] if person else None, language=language,
-        purpose="stand_down" if stand_down else "answers",
+        purpose="stand_down" if stand_down else "answers", drill=activation.drill,
     )
 
 

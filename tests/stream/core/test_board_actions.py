@@ -69,6 +69,16 @@ def test_a_drill_says_drill_first_on_every_alert_and_is_recorded_as_one(deployme
     assert decided.drill
 
 
+def test_the_answers_updates_of_a_drill_say_drill_too(deployment, paged, on_call) -> None:
+    drill = shot(deployment)
+    run = Run(paged)
+    run(CoreInput(type="event", event=drill.event.model_copy(update={"drill": True})), T0)
+    run(CoreInput(type="ack", ack=AckMessage(ref="S-1", team=TEAM, response="on_my_way", person=on_call[0])), minutes(1))
+    run.until(minutes(2))
+    updates = [i for i in run.sent if i.purpose == "answers"]
+    assert updates and all(i.title.startswith("DRILL") and i.body.startswith("DRILL") and i.drill for i in updates)
+
+
 def test_a_drill_never_joins_a_real_shooting(deployment, paged) -> None:
     real = shot(deployment)
     drill = CoreInput(type="event", event=real.event.model_copy(update={
