@@ -28,7 +28,7 @@ def day_rows(store: ReviewStore, day: date, zone: tzinfo, now: datetime) -> list
     """The day's rows at ``now``: one per (activation, team), with the outcomes recorded at review."""
     reviews = day_reviews(store, day, zone, now)
     current = store.outcomes([r.id for r in reviews])
-    notes = {r.id: len(store.notes(r.id)) for r in reviews}
+    notes = store.note_counts(r.id for r in reviews)
     return csv_rows(reviews, zone, {key: (row.outcome, row.reason) for key, row in current.items()}, notes)
 
 

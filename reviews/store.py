@@ -689,6 +689,16 @@ class ReviewStore:
         with self.engine.connect() as conn:
             return [NoteRow(activation_id=r.activation_id, author=r.author, text=r.text, at=_utc(r.at)) for r in conn.execute(query)]
 
+    def note_counts(self, activation_ids: Iterable[str]) -> dict[str, int]:
+        """How many notes each of these activations has (0 for one with none): one grouped query per chunk of ids."""
+        counts = dict.fromkeys(activation_ids, 0)
+        with self.engine.connect() as conn:
+            for chunk in _chunks(counts):
+                query = (select(review_notes.c.activation_id, func.count()).where(review_notes.c.activation_id.in_(chunk))
+                         .group_by(review_notes.c.activation_id))
+                counts.update({row[0]: int(row[1]) for row in conn.execute(query)})
+        return counts
+
     def audit(self, username: str | None, action: str, target: str | None, now: datetime, detail: str | None = None) -> None:
         """Append to the audit log: who (None for the system) did what to what, when."""
         with self.engine.begin() as conn:

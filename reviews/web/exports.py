@@ -22,17 +22,11 @@ async def csv_export(web: WebContext, who: Viewer, first: date, last: date, name
     ``name``; audited with ``target`` and the row count."""
     reviews = await in_review_store(visible_activations, web, who.user, first, last)
     current = await in_review_store(web.store.outcomes, [r.id for r in reviews])
-    notes = await in_review_store(note_counts, web, [r.id for r in reviews])
+    notes = await in_review_store(web.store.note_counts, [r.id for r in reviews])
     rows = csv_rows(reviews, web.zone, {key: (row.outcome, row.reason) for key, row in current.items()}, notes)
     await audit(web, who.user.username, "export_csv", target, f"{len(rows)} rows")
     return Response(csv_text(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def note_counts(web: WebContext, activation_ids: list[str]) -> dict[str, int]:
-    """How many notes each activation has (blocking: call it on a worker thread). One query per activation: the
-    store has no count query, and a range's export is rare."""
-    return {activation_id: len(web.store.notes(activation_id)) for activation_id in activation_ids}
 
 
 @router.get("/export/{day}.csv")

@@ -293,6 +293,7 @@ def test_notes_oldest_first(db_url: str) -> None:
         assert len(notes) == 3 and len(notes[2].text) == 4000
         assert notes[0].at.tzinfo is not None
         assert store.notes("act-none") == []
+        assert store.note_counts(["act-a", "act-b", "act-none"]) == {"act-a": 3, "act-b": 1, "act-none": 0}  # the CSV's column
     finally:
         store.dispose()
 
