@@ -6,9 +6,8 @@ the ratio to the same replay without follow-ups.
 The year is load_tests/bench_replay.py's shootings-only scenario (every shooting as EIDO, every person-shot victim an
 HL7 arrival 5-40 minutes later): the worst case, every line a core step. Three runs in the same process on the same
 lines, each a fresh core state, timed from the parsed scenario to the end (parsing included, as bench_replay):
-- without follow-ups: the bundled protocols;
-- with follow-ups: the bundled protocols and F1-F4 (tests/rules/followups_fixture.py's ``FOLLOWUPS``, appended in a
-  temporary file until the bundled file carries them): tasks made, their reminders and overdue notices (nothing
+- without follow-ups: the bundled protocols with their follow-ups section taken out (a temporary file);
+- with follow-ups: the bundled protocols as they are, F1-F4 included: tasks made, their reminders and overdue notices (nothing
   closes them, so every task goes overdue in the year);
 - with follow-ups and the worker's metrics: the same, each step also fed to ``WorkerMetrics.followups`` as
   ``ActivationAgent._observe`` feeds it (the open and overdue counts recounted on the steps that touch a task).
@@ -32,14 +31,14 @@ from prometheus_client import CollectorRegistry
 
 from load_tests.bench_replay import scenario_lines
 from rules.protocols import load_protocols
-from stream.core.deployment import Deployment, DeploymentPaths, load_deployment
+from stream.core.deployment import Deployment, load_deployment
 from stream.core.replay import Replay, read_scenario
 from stream.core.state import Config, CoreState
 from stream.core.step import step
 from stream.model.events import CoreInput
 from stream.model.timeline import TaskCreated, TaskOverdue
 from stream.ops.metrics import WorkerMetrics
-from tests.rules.followups_fixture import FOLLOWUPS
+from tests.rules.followups_fixture import bundled_text, without_followups
 
 KEY = b"bench-tasks-key"
 JURISDICTION = "minneapolis"
@@ -63,11 +62,11 @@ class Run:
         return sum(self.tasks.values())
 
 
-def followups_config(deployment: Deployment, folder: Path) -> Config:
-    """The bundled deployment's core config with F1-F4 appended to its protocols (the approach of
-    tests/rules/followups_fixture.py, without its rosters: the same config as the run without, but the follow-ups)."""
+def baseline_config(deployment: Deployment, folder: Path) -> Config:
+    """The bundled deployment's core config without its follow-ups section (the same config as the run with, but the
+    follow-ups; no rosters, as the run with)."""
     path = folder / "protocols.yaml"
-    path.write_text(DeploymentPaths.bundled().protocols.read_text(encoding="utf-8") + "\n" + FOLLOWUPS, encoding="utf-8")
+    path.write_text(without_followups(bundled_text()), encoding="utf-8")
     return Config(deployment.coverage, load_protocols(path, teams=set(deployment.coverage.teams)))
 
 
@@ -108,9 +107,9 @@ def fastest(repeat: int, run) -> Run:
 
 def measure(lines: list[str], deployment: Deployment, folder: Path, repeat: int = 1) -> dict:
     """The three runs on ``lines`` (see the module) and their ratios."""
-    base = Config(deployment.coverage, deployment.protocols)
-    with_tasks = followups_config(deployment, folder)
-    assert not base.protocols.spec.followups.tasks, "the bundled protocols carry follow-ups now: measure without them another way"
+    base = baseline_config(deployment, folder)
+    with_tasks = Config(deployment.coverage, deployment.protocols)
+    assert not base.protocols.spec.followups.tasks and with_tasks.protocols.spec.followups.tasks
     without = fastest(repeat, lambda: replay(lines, deployment, base))
     tasks = fastest(repeat, lambda: replay(lines, deployment, with_tasks))
     observed = fastest(repeat, lambda: replay(lines, deployment, with_tasks, WorkerMetrics(CollectorRegistry())))

@@ -1,6 +1,5 @@
-"""The demo deployment's follow-up protocol F1-F4 (docs/demo-deployment.md, "Follow-up protocol"), as the bundled
-protocol file will carry it once the tasks' pages, phone closing and metrics land (issue 18): until then the tests
-load the bundled file with this section added."""
+"""The demo deployment's follow-up protocol F1-F4 (docs/demo-deployment.md, "Follow-up protocol") as the bundled
+protocol file carries it, and the same file without it: what a test or a benchmark compares "before" with."""
 
 from __future__ import annotations
 
@@ -12,42 +11,30 @@ from stream.core.deployment import DeploymentPaths
 from stream.core.replay import people_config
 from stream.core.state import Config
 
-FOLLOWUPS = """\
-# Follow-up tasks in the days after (docs/demo-deployment.md, "Follow-up protocol"; rules/followups.py). Hours are
-# counted on the local wall clock; a task's reminder goes to its team's person on call `remind_before_minutes` before
-# it is due, and an overdue task is told to dns-oncall once.
-followups:
-  remind_before_minutes: 120
-  tasks:
-    - id: F1
-      name: bedside
-      kind: bedside
-      notified_under: [P3]
-      intents: [assault, undetermined]
-      due: {hours_after: 24, from: arrival}
-    - id: F2
-      name: family contact
-      kind: family_contact
-      notified_under: [P2]
-      audience: street
-      due: {hours_after: 48}
-    - id: F3
-      name: retaliation check-ins
-      kind: retaliation_checkin
-      flag: retaliation_watch
-      audience: street
-      due: [{hours_after: 24, from: flag}, {hours_after: 48, from: flag}, {hours_after: 72, from: flag}]
-    - id: F4
-      name: school follow-up
-      kind: school_followup
-      notified_under: [P4, P5]
-      teams: [mps-safety]
-      due: {next_weekday_at: "09:00"}
-"""
+MARKER = "# Follow-up tasks in the days after"  # the bundled file's follow-ups section starts here and runs to its end
 
 
-def with_followups(deployment, folder: Path) -> Config:
-    """The bundled deployment's config (rosters, everyone on push, SMS and e-mail) with F1-F4 in its protocols."""
+def bundled_text() -> str:
+    """The bundled protocol file's text."""
+    return DeploymentPaths.bundled().protocols.read_text(encoding="utf-8")
+
+
+def without_followups(text: str) -> str:
+    """A protocol file's text without its follow-ups section (the bundled file keeps it last, from ``MARKER``)."""
+    start = text.index(MARKER)
+    return text[:start].rstrip() + "\n"
+
+
+FOLLOWUPS = bundled_text()[bundled_text().index(MARKER):]
+
+
+def with_followups(deployment, folder: Path) -> Config:  # noqa: ARG001 - kept: the tests name the folder they own
+    """The bundled deployment's config (rosters, everyone on push, SMS and e-mail), whose protocols carry F1-F4."""
+    return people_config(deployment)
+
+
+def without_followups_config(deployment, folder: Path) -> Config:
+    """The bundled deployment's config with the follow-ups section taken out of its protocols."""
     path = folder / "protocols.yaml"
-    path.write_text(DeploymentPaths.bundled().protocols.read_text(encoding="utf-8") + "\n" + FOLLOWUPS, encoding="utf-8")
+    path.write_text(without_followups(bundled_text()), encoding="utf-8")
     return replace(people_config(deployment), protocols=load_protocols(path, teams=set(deployment.coverage.teams)))

@@ -59,7 +59,9 @@ def test_unknown_escalation_target(tmp_path: Path) -> None:
 
 def test_repeated_protocol_id(tmp_path: Path) -> None:
     path = edited(tmp_path, "  - id: P2\n", "  - id: P1\n")
-    assert errors(path) == [f"{path}:75: error: protocol id P1 is used twice (first at line 66)"]
+    followup = next(n for n, line in enumerate(path.read_text().splitlines(), 1) if "notified_under: [P2]" in line)
+    assert errors(path) == [f"{path}:75: error: protocol id P1 is used twice (first at line 66)",
+                            f"{path}:{followup}: error: follow-up F2: unknown protocol 'P2'"]
 
 
 def test_template_that_does_not_compile(tmp_path: Path) -> None:

@@ -177,11 +177,11 @@ def test_an_ack_deadline_change_retimes_the_escalation(tmp_path: Path, handmade:
 
 
 def test_adding_the_follow_up_protocol_reports_the_tasks_it_adds(tmp_path: Path, handmade: Path) -> None:
-    from tests.rules.followups_fixture import FOLLOWUPS
+    from tests.rules.followups_fixture import without_followups
 
     base, head = copy_config(tmp_path / "base"), copy_config(tmp_path / "head")
-    protocols = head / "rules/minneapolis/protocols.yaml"
-    protocols.write_text(protocols.read_text(encoding="utf-8") + "\n" + FOLLOWUPS, encoding="utf-8")
+    protocols = base / "rules/minneapolis/protocols.yaml"
+    protocols.write_text(without_followups(protocols.read_text(encoding="utf-8")), encoding="utf-8")
 
     comparison = backtest(handmade, str(base), str(head))
 

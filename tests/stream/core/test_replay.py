@@ -110,13 +110,7 @@ def test_a_standdowns_file_with_an_unknown_team_is_refused_with_a_did_you_mean(t
 
 
 def test_tasks_writes_a_line_per_follow_up_task_made(tmp_path: Path) -> None:
-    from tests.rules.followups_fixture import FOLLOWUPS
-    from tests.stream.cli.test_backtest import copy_config
-
-    config = copy_config(tmp_path / "config")
-    protocols = config / "rules" / "minneapolis" / "protocols.yaml"
-    protocols.write_text(protocols.read_text(encoding="utf-8") + "\n" + FOLLOWUPS, encoding="utf-8")
-    result = run(str(scenario(tmp_path / "s.jsonl")), "--out", str(tmp_path / "o.jsonl"), "--config", str(config),
+    result = run(str(scenario(tmp_path / "s.jsonl")), "--out", str(tmp_path / "o.jsonl"),
                  "--tasks", str(tmp_path / "tasks.jsonl"))
     assert result.returncode == 0, result.stderr
     tasks = [json.loads(line) for line in (tmp_path / "tasks.jsonl").read_text().splitlines()]
