@@ -44,5 +44,5 @@ def intent_record(intent: NotificationIntent) -> IntentCreated:
         intent_id=intent.intent_id, team=intent.team, protocol=intent.protocol, step=intent.step, escalated_team=intent.escalated_team,
         ack_deadline=intent.ack_deadline, escalates_to=intent.escalates_to, person=intent.person, channel=intent.channel,
         language=intent.language, purpose=intent.purpose, on_call=intent.on_call, drill=intent.drill,
-        stood_down_team=intent.stood_down_team, repaged_by=intent.repaged_by,
+        stood_down_team=intent.stood_down_team, repaged_by=intent.repaged_by, task_id=intent.task_id,
     )

@@ -115,7 +115,7 @@ def fire(state: CoreState, activation_id: str, task_id: str, which: int, due: da
                                                                _texts("task.overdue", activation, task, config))]
         outcome.timeline.append(TaskOverdue(entry_id=stable_id("tl", activation.id, "task_overdue", task_id), activation_id=activation.id,
                                             at=due, task_id=task_id, team=task.team, told=told))
-    notices = [n.model_copy(update={"drill": activation.drill}) for n in notices]
+    notices = [n.model_copy(update={"drill": activation.drill, "task_id": task_id}) for n in notices]
     outcome.intents += notices
     outcome.timeline += [intent_record(n) for n in notices]
 

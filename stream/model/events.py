@@ -175,6 +175,8 @@ class NotificationIntent(Frozen):
     # the alert of a stood-down team redirected here (stream/core/standdowns.py): that team's id
     stood_down_team: str | None = None
     repaged_by: str | None = None  # the team's alert sent again from the live board, by this DNS user
+    # a follow-up task's reminder (purpose "task") or overdue notice: the task's id (its link and "DONE K7" close it)
+    task_id: str | None = None
 
 
 AckResponse = Literal["ack", "on_my_way", "unable"]

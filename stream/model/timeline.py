@@ -72,6 +72,7 @@ class IntentCreated(TimelineBase):
     drill: bool = False
     stood_down_team: str | None = None  # this alert stands in for a stood-down team's (see NotificationIntent)
     repaged_by: str | None = None  # the team's alert sent again from the live board (see NotificationIntent)
+    task_id: str | None = None  # a follow-up task's reminder or overdue notice: the task (see NotificationIntent)
 
 
 class RecipientResult(Frozen):

@@ -114,6 +114,7 @@ def test_a_reminder_2_hours_before_to_the_person_on_call_then_dns_once_when_over
     reminders = [i for i in run.sent if i.purpose == "task"]
     assert [(i.team, i.created_at) for i in reminders] == [(STREET, task.due - timedelta(hours=2))]
     reminder = reminders[0]  # in the language of the person on call
+    assert reminder.task_id == task.task_id  # its link and "DONE K7" close this task
     assert reminder.person is not None and "Mon 06 Jul 22:04" in reminder.body and phrase("task.family_contact", reminder.language) in reminder.body
     overdue = [r for r in run.timeline if isinstance(r, TaskOverdue)]
     assert [(r.task_id, r.at, r.told) for r in overdue] == [(task.task_id, task.due, ("dns-oncall",))]
