@@ -31,9 +31,10 @@ def test_append_is_idempotent_and_reads_back_typed_records(db_url: str, deployme
     store.create_schema()
     records = _timeline(deployment)
     try:
-        assert store.append(records) == len(records) == 4  # received, decided, two intents (street team, gvi)
+        # received, decided, two intents (street team, gvi), the street team's family contact task (F2)
+        assert store.append(records) == len(records) == 5
         assert store.append(records) == 0  # at-least-once re-delivery stores nothing twice
-        assert store.count() == 4 and store.count("intent") == 2
+        assert store.count() == 5 and store.count("intent") == 2 and store.count("task") == 1
         back = store.records(records[0].activation_id)
         assert back == sorted(records, key=lambda r: (r.at, r.entry_id))
         decided = next(r for r in back if r.kind == "decided")
@@ -50,7 +51,7 @@ def test_records_of_one_activation_only(db_url: str, deployment) -> None:
         store.append(_timeline(deployment, "MPLS-S3"))
         wanted = _timeline(deployment, "MPLS-S3")[0].activation_id
         assert {r.activation_id for r in store.records(wanted)} == {wanted}
-        assert store.count() == 8
+        assert store.count() == 10
     finally:
         store.dispose()
 

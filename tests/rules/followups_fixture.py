@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from rules.protocols import load_protocols
+from rules.followups import Followups
+from rules.protocols import ProtocolSet, load_protocols
 from stream.core.deployment import DeploymentPaths
 from stream.core.replay import people_config
 from stream.core.state import Config
@@ -38,3 +39,9 @@ def without_followups_config(deployment, folder: Path) -> Config:
     path = folder / "protocols.yaml"
     path.write_text(without_followups(bundled_text()), encoding="utf-8")
     return replace(people_config(deployment), protocols=load_protocols(path, teams=set(deployment.coverage.teams)))
+
+
+def no_followups(protocols: ProtocolSet) -> ProtocolSet:
+    """``protocols`` without follow-up rules: for a test of something else that a task pending for days would hold
+    (an activation with an open task is kept, so it is never shed or pruned)."""
+    return replace(protocols, spec=protocols.spec.model_copy(update={"followups": Followups()}))

@@ -55,8 +55,11 @@ def _open_shootings(deployment, count: int, start=None, prefix: str = "SZ"):
     from stream.feeds.eido_builder import build_eido
     from stream.feeds.ingest import ingest_cad
 
+    from tests.rules.followups_fixture import no_followups
+
     start = start or datetime(2026, 7, 5, 3, 0, tzinfo=UTC)
-    state, config = CoreState(), Config(deployment.coverage, deployment.protocols)
+    # no follow-ups: their tasks would keep every activation pending for days, and these tests are of shedding
+    state, config = CoreState(), Config(deployment.coverage, no_followups(deployment.protocols))
     for n in range(count):
         at = start + timedelta(minutes=n)
         doc = build_eido(f"{prefix}-{n}", at.isoformat(), apco="SHOOT", lat=45.0003 + n * 1e-4, lon=-93.3001)

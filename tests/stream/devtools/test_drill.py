@@ -39,7 +39,9 @@ def test_placed_scenarios_follow_one_another_and_keep_what_they_test(deployment)
         # the teams' alerts keep what the scenario tests (what is sent also has the answers updates of its acks)
         alerts = [i for i in p.predicted if i.purpose == "alert"]
         assert signature(p.scenario, alerts, zone) == signature(original, run_scenario(original, deployment), zone), p.name
-        assert {i.purpose for i in p.predicted} <= {"alert", "answers", "stand_down"}
+        # and, the follow-up protocol being on, the reminders of the tasks it makes and the notices of those overdue
+        assert {i.purpose for i in p.predicted} <= {"alert", "answers", "stand_down", "task", "notice"}
+        assert all(i.task_id for i in p.predicted if i.purpose in ("task", "notice"))
 
 
 def test_a_daylight_saving_scenario_lands_on_a_transition_night(deployment) -> None:
