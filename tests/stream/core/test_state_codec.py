@@ -54,7 +54,6 @@ def _open_shootings(deployment, count: int, start=None, prefix: str = "SZ"):
     from stream.core.state import Config
     from stream.feeds.eido_builder import build_eido
     from stream.feeds.ingest import ingest_cad
-
     from tests.rules.followups_fixture import no_followups
 
     start = start or datetime(2026, 7, 5, 3, 0, tzinfo=UTC)
