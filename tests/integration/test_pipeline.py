@@ -42,8 +42,11 @@ async def test_person_shot_alerts_exactly_the_covering_team_and_is_recorded(pipe
     assert sorted((m["recipient"], m["title"]) for m in new) == [
         ("gvi-outreach-lead", "VIGIL GVI: Person shot - Jordan"), ("vi-north-nearnorth-lead", "VIGIL: Person shot - Jordan")]
     assert all(f"Ref {activation}" in m["body"] for m in new)
-    kinds = _timeline_kinds(pipeline, activation, want=6)
-    assert sorted(kinds) == ["decided", "delivery", "delivery", "event_received", "intent", "intent"]
+    kinds = _timeline_kinds(pipeline, activation, want=7)
+    # and F2: the street team's family contact, a task due in 48 hours
+    assert sorted(kinds) == ["decided", "delivery", "delivery", "event_received", "intent", "intent", "task"]
+    tasks = [(r.team, r.task_kind) for r in pipeline.store.records(activation) if r.kind == "task"]
+    assert tasks == [("vi-north-nearnorth", "family_contact")]
     deliveries = {(r.team, r.status) for r in pipeline.store.records(activation) if r.kind == "delivery"}
     assert deliveries == {("vi-north-nearnorth", "delivered"), ("gvi-outreach", "delivered")}
 
