@@ -12,6 +12,11 @@ language (the non-English words await review by native speakers); and optionally
 ("3 K7 YES"); the webhook asks for it otherwise. Words are single words: a reply is split on spaces, so a
 phrase such as Hmong "tsis tau" would read as two tokens.
 
+Task closing (issue 18): a follow-up task's reminder carries a short code too ("Reply DONE K7 when it is done"):
+``DONE`` (every language) or a word of ``DONE_WORDS`` and at most one code, nothing else, is a ``TaskDone``, not
+an answer. A phone's open task reminders are the reminders (IntentCreated purpose "task" with a task id) delivered
+to it whose task has no ``TaskClosed``; a task reminder is never an open alert (1/2/3 answer alerts only).
+
 Language: an open alert speaks the language its IntentCreated records (English when absent); what the phone is
 told back is in that language (reviews/texts.py), and a refusal before an alert is chosen is in the language
 of the latest alert sent to the phone (``phone_language``). ``ReplyError``'s own text stays English: it is
@@ -32,8 +37,16 @@ from typing import Literal
 
 from notifiers.sms_codes import CODE_ALPHABET, CODE_CHARS, short_code
 from reviews.texts import text
-from stream.core.phrases import ENGLISH
-from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, IntentCreated, TimelineRecord
+from stream.core.phrases import ENGLISH, PHRASES, phrase
+from stream.model.timeline import (
+    AckRecorded,
+    AlertDelivered,
+    EventReceived,
+    IntentCreated,
+    TaskClosed,
+    TaskCreated,
+    TimelineRecord,
+)
 
 Answer = Literal["ack", "on_my_way", "unable"]
 
@@ -51,6 +64,13 @@ CONFIRM_WORDS: dict[str, frozenset[str]] = {
     "en": frozenset({"YES", "Y"}),
     "es": frozenset({"SI"}),  # "sí", accents folded; awaiting review by a native speaker
     # Somali and Hmong "yes" (HAA, YOG) already mean "acknowledge": their speakers confirm with YES
+}
+# language -> the words that mark a follow-up task done ("DONE K7"); DONE works in every language. None is an answer
+# word, a confirmation word or two characters of CODE_ALPHABET (tests/reviews/test_sms_replies.py checks)
+DONE_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({"DONE"}),
+    "es": frozenset({"HECHO"}),  # awaiting review by a native speaker
+    # Somali and Hmong: DONE only, until a native speaker gives the word
 }
 # no 0/O, 1/I/L: a code read off a lock screen at night is typed back right
 MAX_REPLY_CHARS = 160  # one SMS segment: a longer body is not an answer
@@ -80,18 +100,27 @@ class Reply:
     confirmed: bool = False
 
 
+@dataclass(frozen=True)
+class TaskDone:
+    """An SMS reply that marks a follow-up task done ("DONE K7"): the reminder's short code when the person typed one."""
+
+    code: str | None = None
+
+
 class ReplyError(ValueError):
     """A reply that is not an answer: ``key`` and ``values`` of its text in reviews/texts.py; ``str()`` is the
-    English (the audit log's), ``text(language)`` what the phone is told."""
+    English (the audit log's), ``text(language)`` what the phone is told. A value may be a function of the
+    language (a task's kind is named in the phone's language, and in English in the audit log)."""
 
     def __init__(self, key: str, **values: object):
-        super().__init__(text(key, ENGLISH, **values))
         self.key = key
         self.values = values
+        super().__init__(self.text(ENGLISH))
 
     def text(self, language: str = ENGLISH) -> str:
         """The refusal in ``language`` (English when it has no text there)."""
-        return text(self.key, language, **self.values)
+        values = {name: value(language) if callable(value) else value for name, value in self.values.items()}
+        return text(self.key, language, **values)
 
 
 def _folded(text: str) -> str:
@@ -117,21 +146,45 @@ def confirm_words_for(languages: Iterable[str]) -> frozenset[str]:
     return CONFIRM_WORDS["en"].union(*(CONFIRM_WORDS.get(language, frozenset()) for language in languages))
 
 
-def parse_reply(body: str, words: Mapping[str, Answer] | None = None, confirm_words: frozenset[str] | None = None) -> Reply:
-    """The answer, short code and confirmation in an SMS body; ``ReplyError`` (its text for the phone) when it
-    has no answer, two answers, or a token that is none of these."""
+def done_words_for(languages: Iterable[str]) -> frozenset[str]:
+    """The task-closing words of English (DONE, understood in every language) and of each language given."""
+    return DONE_WORDS["en"].union(*(DONE_WORDS.get(language, frozenset()) for language in languages))
+
+
+def _is_code(token: str) -> bool:
+    return re.fullmatch(rf"[{CODE_ALPHABET}]{{{CODE_CHARS}}}", token) is not None
+
+
+def _task_done(tokens: list[str], done_words: frozenset[str], other_words: Collection[str]) -> TaskDone:
+    # a task closing is the word and at most a code: "2 DONE" or "DONE K7 K8" says neither clearly
+    rest = [t for t in tokens if t not in done_words]
+    if len(tokens) - len(rest) != 1 or len(rest) > 1 or (rest and rest[0] in other_words):
+        raise ReplyError("task.how")
+    if rest and not _is_code(rest[0]):
+        raise ReplyError("task.not_a_code", token=rest[0][:8])
+    return TaskDone(rest[0] if rest else None)
+
+
+def parse_reply(body: str, words: Mapping[str, Answer] | None = None, confirm_words: frozenset[str] | None = None,
+                done_words: frozenset[str] | None = None) -> Reply | TaskDone:
+    """The answer, short code and confirmation in an SMS body, or a ``TaskDone`` when it carries a task-closing word
+    (``done_words``, English's by default); ``ReplyError`` (its text for the phone) when it has no answer, two
+    answers, or a token that is none of these."""
     if len(body) > MAX_REPLY_CHARS:
         raise ReplyError("reply.how")
     table = words if words is not None else REPLY_WORDS["en"]
     confirms = confirm_words if confirm_words is not None else CONFIRM_WORDS["en"]
     tokens = re.findall(r"[^\s.,;:!?]+", _folded(body))
+    done = done_words if done_words is not None else DONE_WORDS["en"]
+    if any(t in done for t in tokens):
+        return _task_done(tokens, done, {*DIGITS, *table, *confirms})
     confirmed = any(t in confirms for t in tokens)
     tokens = [t for t in tokens if t not in confirms]
     answers = [a for a in (_answer_of(t, table) for t in tokens) if a is not None]
     codes = [t for t in tokens if _answer_of(t, table) is None]
     if len(answers) != 1 or len(codes) > 1:
         raise ReplyError("reply.how_with_code")
-    if codes and not re.fullmatch(rf"[{CODE_ALPHABET}]{{{CODE_CHARS}}}", codes[0]):
+    if codes and not _is_code(codes[0]):
         raise ReplyError("reply.not_a_code", token=codes[0][:8])
     return Reply(answers[0], codes[0] if codes else None, confirmed)
 
@@ -156,13 +209,15 @@ class OpenAlert:
 
 def delivered_alerts(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> list[OpenAlert]:
     """The alerts delivered to any of ``recipient_ids`` at or after ``since`` whose activation has a stored
-    report, answered or not, oldest first."""
+    report, answered or not, oldest first (a follow-up task's reminder or overdue notice is not an alert)."""
     records = list(records)
     refs = {r.activation_id: r.incident_id for r in records if isinstance(r, EventReceived)}
     languages = {r.intent_id: r.language for r in records if isinstance(r, IntentCreated)}
+    # a follow-up task's reminder or overdue notice is no alert: "1" must not acknowledge it for the team
+    about_tasks = {r.intent_id for r in records if isinstance(r, IntentCreated) and r.task_id is not None}
     found: dict[str, OpenAlert] = {}
     for record in records:
-        if not isinstance(record, AlertDelivered) or record.at < since:
+        if not isinstance(record, AlertDelivered) or record.at < since or record.intent_id in about_tasks:
             continue
         if record.activation_id not in refs:
             continue  # no report stored to name the activation by: the core could not route the answer
@@ -210,3 +265,81 @@ def choose_alert(alerts: list[OpenAlert], reply: Reply) -> OpenAlert:
     if len(matching) > 1:
         raise ReplyError("reply.shared_code", code=reply.code)
     return matching[0]
+
+
+# ---- follow-up tasks' reminders ("DONE K7") ------------------------------------------------------------------
+
+
+def task_name(kind: str, language: str = ENGLISH) -> str:
+    """A task's kind as its reminder names it, in ``language`` ("family contact"); the kind itself when unknown."""
+    return phrase(f"task.{kind}", language) if f"task.{kind}" in PHRASES[ENGLISH] else kind.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class TaskReminder:
+    """A follow-up task's reminder delivered to a phone: what "DONE K7" closes. ``closed``: the task's latest
+    closing, None while it is open."""
+
+    activation_id: str
+    intent_id: str
+    task_id: str
+    team: str
+    kind: str
+    recipient_id: str
+    sent_at: datetime
+    language: str = ENGLISH  # the reminder's (its IntentCreated's): the reply is confirmed in it
+    closed: TaskClosed | None = None
+
+    @property
+    def code(self) -> str:
+        """The reminder's short code."""
+        return short_code(self.intent_id)
+
+
+def task_reminders(records: Iterable[TimelineRecord], recipient_ids: frozenset[str], since: datetime) -> list[TaskReminder]:
+    """The task reminders (IntentCreated purpose "task" with a task id) delivered to any of ``recipient_ids`` at or
+    after ``since``, closed or not, oldest first."""
+    records = list(records)
+    reminders = {r.intent_id: r for r in records if isinstance(r, IntentCreated) and r.purpose == "task" and r.task_id is not None}
+    kinds = {r.task_id: r.task_kind for r in records if isinstance(r, TaskCreated)}
+    closed: dict[str, TaskClosed] = {}
+    for record in sorted((r for r in records if isinstance(r, TaskClosed)), key=lambda r: r.at):
+        closed[record.task_id] = record  # a later closing corrects an earlier one
+    found: dict[str, TaskReminder] = {}
+    for record in records:
+        intent = reminders.get(record.intent_id) if isinstance(record, AlertDelivered) and record.at >= since else None
+        if intent is None or intent.task_id is None or record.intent_id in found:
+            continue
+        result = next((x for x in record.recipients if x.recipient_id in recipient_ids and x.status != "failed"), None)
+        if result is not None and result.recipient_id is not None:
+            found[record.intent_id] = TaskReminder(record.activation_id, record.intent_id, intent.task_id, intent.team,
+                                                   kinds.get(intent.task_id, "follow-up"), result.recipient_id, record.at,
+                                                   intent.language, closed.get(intent.task_id))
+    return sorted(found.values(), key=lambda r: r.sent_at)
+
+
+def _listed(reminders: list[TaskReminder]):
+    # "K7 (family contact), M3 (bedside visit)" in the phone's language; English in the audit log
+    return lambda language: ", ".join(f"{r.code} ({task_name(r.kind, language)})" for r in reminders)
+
+
+def choose_task(reminders: list[TaskReminder], done: TaskDone) -> TaskReminder:
+    """The task reminder ``done`` closes (a closed one too: the phone is told it was closed already); ``ReplyError``
+    when the code matches none, or no code is given and the phone's open tasks are none or several. Reminders of the
+    same task count once (its latest names it)."""
+    latest = {r.task_id: r for r in reminders}  # oldest first: the last of a task is its latest
+    open_ = [r for r in latest.values() if r.closed is None]
+    if done.code is None:
+        if len(open_) == 1 or (not open_ and len(latest) == 1):
+            return open_[0] if open_ else next(iter(latest.values()))
+        if not open_:
+            raise ReplyError("task.none_open")
+        raise ReplyError("task.several", count=len(open_), tasks=_listed(open_), example=open_[-1].code)
+    matching = {r.task_id: r for r in reminders if r.code == done.code}
+    if not matching:
+        if not open_:
+            raise ReplyError("task.none_open")
+        raise ReplyError("task.unknown_code", code=done.code, tasks=_listed(open_))
+    if len(matching) > 1:
+        raise ReplyError("task.shared_code", code=done.code)
+    return next(iter(matching.values()))

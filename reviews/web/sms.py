@@ -14,6 +14,12 @@ link's token id, so a link and a reply do not both publish it), and "can't respo
 when confirmed: the reply asks for "3 K7 YES" and records nothing until then. Every refusal and answer is audited;
 the auth token and whole phone numbers are never logged.
 
+A reply ``DONE K7`` (reviews/sms_replies.py ``TaskDone``) closes a follow-up task instead (issue 18): the task of the
+reminder with that code delivered to the phone within ``task_window`` (plain ``DONE`` when the phone has one open task
+reminder), sent to the workers as a ``TaskClose`` with outcome ``done`` on the acks topic, as the review pages send
+theirs. A task is marked done by reply once (a second DONE, from any phone, is told it was already recorded); a task
+already closed is told so, with its outcome, and nothing is sent.
+
 What the phone is told back is in the alert's language (``IntentCreated.language``, reviews/texts.py): the
 answered alert's for a confirmation, the latest alert sent to the phone's for a refusal or a replay; English for
 an unknown number. The answer words understood are English's, the deployment's languages' and those of the
@@ -38,20 +44,26 @@ from reviews.sms_replies import (
     OpenAlert,
     Reply,
     ReplyError,
+    TaskDone,
+    TaskReminder,
     choose_alert,
+    choose_task,
     confirm_words_for,
     delivered_alerts,
+    done_words_for,
     open_alerts,
     parse_reply,
     phone_language,
     signature_valid,
+    task_name,
+    task_reminders,
     words_for,
 )
 from reviews.texts import text
 from reviews.web.answers import cant_respond_hint, in_ack_store, label, next_step
 from reviews.web.deps import Web, WebContext
 from reviews.web.pages import Refusal
-from stream.model.events import AckMessage, stable_id
+from stream.model.events import AckMessage, TaskClose, stable_id
 from stream.model.timeline import TimelineRecord
 
 log = structlog.get_logger(__name__)
@@ -68,8 +80,8 @@ MAX_FIELD_CHARS = 1600  # Twilio's longest message; a bigger field is not from t
 class SmsInbound:
     """What the inbound webhook needs: the account's auth token (from a file or the environment, never the
     command line), the public URL the gateway posts to, the phone numbers (E.164) of the contacts file's
-    recipients, the languages whose reply words are understood, how long an alert stays answerable, and whose
-    contact method each recipient is (``recipient_people``)."""
+    recipients, the languages whose reply words are understood, how long an alert stays answerable (and a task
+    reminder closable by reply), and whose contact method each recipient is (``recipient_people``)."""
 
     auth_token: str = field(repr=False)
     public_url: str
@@ -77,6 +89,8 @@ class SmsInbound:
     languages: tuple[str, ...] = ()
     window: timedelta = timedelta(hours=12)  # the ack links' lifetime
     people: Mapping[str, str] = field(default_factory=dict)  # recipient id -> the roster person whose contact it is
+    # a task is done days after its reminder at most (F3's check-ins run 72 h): its "DONE K7" is taken a week long
+    task_window: timedelta = timedelta(days=7)
 
     def __post_init__(self) -> None:
         if not self.auth_token:
@@ -151,23 +165,27 @@ async def sms_inbound(request: Request, web: Web) -> Response:
 
 
 async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid: str, body: str) -> Response:
-    """Match a signed reply to its alert and record it; every outcome is audited and told to the phone."""
+    """Match a signed reply to its alert (or its task reminder, "DONE K7") and record it; every outcome is audited
+    and told to the phone."""
     use_id = stable_id("sms", message_sid)
     earlier = await in_ack_store(web.store.ack_token_use, use_id)
     recipients = sms.phones.get(phone) or frozenset()
-    records, since = await recent_records(web, sms) if recipients else ([], web.clock())
-    language = phone_language(records, recipients, since)
+    records, since, task_since = await recent_records(web, sms) if recipients else ([], web.clock(), web.clock())
+    language = phone_language(records, recipients, min(since, task_since))
     if earlier is not None:
         await _audit(web, "sms_refused", phone, "replay")
-        return twiml(text("sms.replayed", language, at=web.hhmm(earlier.used_at), label=label(earlier.response, language)))
+        return twiml(text("sms.replayed", language, at=web.hhmm(earlier.used_at), label=_use_label(earlier.response, language)))
     if not recipients:
         log.info("sms.refused", reason="unknown_number", phone=masked_phone(phone))
         await _audit(web, "sms_refused", phone, "unknown_number")
         return twiml(UNKNOWN_NUMBER)
     alerts = await phone_alerts(web, sms, records, recipients, since)
+    reminders = task_reminders(records, recipients, task_since)
     try:
-        languages = (*sms.languages, *(a.language for a in alerts))
-        reply = parse_reply(body, words_for(languages), confirm_words_for(languages))
+        languages = (*sms.languages, *(a.language for a in alerts), *(r.language for r in reminders))
+        reply = parse_reply(body, words_for(languages), confirm_words_for(languages), done_words_for(languages))
+        if isinstance(reply, TaskDone):
+            return await close_task_by_reply(web, sms, phone, use_id, choose_task(reminders, reply))
         alert = choose_alert(alerts, reply)
     except ReplyError as refusal:
         await _audit(web, "sms_refused", phone, f"not_an_answer: {refusal}"[:200])  # the audit log keeps English
@@ -180,6 +198,11 @@ async def answer_reply(web: WebContext, sms: SmsInbound, phone: str, message_sid
         hint = cant_respond_hint(follows, web.hhmm, alert.language)
         return twiml(text("ask.sms", alert.language, code=alert.code, hint=hint))
     return await record_reply(web, phone, use_id, reply, alert, follows, person)
+
+
+def _use_label(response: str, language: str) -> str:
+    # a reply's recorded use: an answer's name, or "done" for a task marked done by reply
+    return text("outcome.done", language) if response == "done" else label(response, language)
 
 
 def answer_token(alert: OpenAlert) -> str:
@@ -200,13 +223,14 @@ async def phone_alerts(web: WebContext, sms: SmsInbound, records: list[TimelineR
     return open_alerts(records, recipients, since, person, own)
 
 
-async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[TimelineRecord], datetime]:
-    """The records of every activation with an alert delivered within the answer window, and the window's start."""
+async def recent_records(web: WebContext, sms: SmsInbound) -> tuple[list[TimelineRecord], datetime, datetime]:
+    """The records of every activation with an alert or task reminder delivered within the longer of the answer and
+    the task window, and the two windows' starts."""
     # the deliveries' own times: judged on the activations' clock (the demo's worker runs on the sample's evening)
-    since = web.review_clock() - sms.window
-    activations = await in_ack_store(web.store.activations_delivered_since, since)
+    since, task_since = web.review_clock() - sms.window, web.review_clock() - sms.task_window
+    activations = await in_ack_store(web.store.activations_delivered_since, min(since, task_since))
     records = await in_ack_store(web.store.records_for, activations)
-    return [r for rs in records.values() for r in rs], since
+    return [r for rs in records.values() for r in rs], since, task_since
 
 
 async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, alert: OpenAlert, follows: Follows,
@@ -244,3 +268,46 @@ async def record_reply(web: WebContext, phone: str, use_id: str, reply: Reply, a
                     at=web.hhmm(web.review_clock()))
     follows_text = next_step(follows, reply.answer, web.hhmm, web.review_clock(), alert.language)
     return twiml(f"{recorded} {follows_text}" if follows_text else recorded)
+
+
+def done_token(reminder: TaskReminder) -> str:
+    """The id a task marked done by reply is recorded under: one per task, whichever phone or reminder replies."""
+    return stable_id("sms-done", reminder.task_id)
+
+
+async def close_task_by_reply(web: WebContext, sms: SmsInbound, phone: str, use_id: str, reminder: TaskReminder) -> Response:
+    """Close ``reminder``'s task as done: the reply used once and the task marked done by reply once, its ``TaskClose``
+    published to the acks topic (both uses released if that fails), told to the phone in the reminder's language; a
+    task already closed is told so and nothing is sent."""
+    language, ref = reminder.language, reminder.activation_id
+    named = {"task": task_name(reminder.kind, language), "ref": ref}
+    detail = f"{reminder.team} {reminder.activation_id} task={reminder.task_id} {reminder.code}"
+    if reminder.closed is not None:  # closed from the review pages, its link or an earlier reply: its record is stored
+        await _audit(web, "sms_refused", phone, f"task_closed_already {detail}"[:200])
+        return twiml(text("task.closed_already", language, at=web.hhmm(reminder.closed.at),
+                          outcome=text(f"outcome.{reminder.closed.outcome}", language), **named))
+    now = web.clock()
+    person = sms.people.get(reminder.recipient_id)
+    claim = AckClaim(token_id=use_id, activation_id=reminder.activation_id, ref=ref, team=reminder.team, recipient=reminder.recipient_id,
+                     intent_id=reminder.intent_id, expires_at=now, person=person)
+    earlier = await in_ack_store(web.store.claim_ack_token, claim, "done", now)
+    if earlier is not None:  # the same message posted twice at once: the other request recorded it
+        await _audit(web, "sms_refused", phone, "replay")
+        return twiml(text("sms.replayed_now", language, at=web.hhmm(earlier.used_at)))
+    given = await in_ack_store(web.store.claim_ack_token, replace(claim, token_id=done_token(reminder)), "done", now)
+    if given is not None:  # marked done by reply already, its TaskClosed not stored yet: this reply records nothing
+        await in_ack_store(web.store.release_ack_token, use_id, "done")
+        await _audit(web, "sms_refused", phone, f"task_closed_already {detail}"[:200])
+        return twiml(text("task.closed_already", language, at=web.hhmm(given.used_at), outcome=text("outcome.done", language), **named))
+    closing = TaskClose(task_id=reminder.task_id, ref=ref, outcome="done", by=person or f"sms {masked_phone(phone)}", person=person)
+    try:
+        await web.publish_ack(closing)
+    except Exception as exc:  # noqa: BLE001 - the closing is not on the topic: the person replies again
+        log.warning("sms.publish_failed", token_id=use_id, error=type(exc).__name__)
+        await in_ack_store(web.store.release_ack_token, done_token(reminder), "done")
+        await in_ack_store(web.store.release_ack_token, use_id, "done")
+        await _audit(web, "sms_refused", phone, "publish_failed")
+        return twiml(text("task.try_again", language, code=reminder.code, **named), 503)
+    log.info("sms.task_done", token_id=use_id, activation_id=reminder.activation_id, team=reminder.team, task_id=reminder.task_id)
+    await _audit(web, "sms_task_done", phone, detail[:200])
+    return twiml(text("task.recorded", language, **named))

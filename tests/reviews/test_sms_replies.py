@@ -9,21 +9,35 @@ import pytest
 from notifiers.sms_codes import reply_line
 from reviews.sms_replies import (
     CODE_ALPHABET,
+    CONFIRM_WORDS,
+    DONE_WORDS,
     REPLY_WORDS,
     OpenAlert,
     Reply,
     ReplyError,
+    TaskDone,
     choose_alert,
+    choose_task,
     confirm_words_for,
+    done_words_for,
     open_alerts,
     parse_reply,
     phone_language,
     short_code,
     signature_valid,
+    task_reminders,
     twilio_signature,
     words_for,
 )
-from stream.model.timeline import AckRecorded, AlertDelivered, EventReceived, IntentCreated, RecipientResult
+from stream.model.timeline import (
+    AckRecorded,
+    AlertDelivered,
+    EventReceived,
+    IntentCreated,
+    RecipientResult,
+    TaskClosed,
+    TaskCreated,
+)
 
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 
@@ -222,3 +236,112 @@ def test_the_reply_line_in_the_alerts_language() -> None:
     for language in ("so", "hmn"):
         line = reply_line("int-abc", language)
         assert all(f"{n} {code}" in line for n in (1, 2, 3)) and line != reply_line("int-abc")
+
+
+# ---- "DONE K7": a follow-up task's reminder closed by reply (issue 18) -----------------------------------------
+
+
+@pytest.mark.parametrize(("body", "done"), [("DONE", TaskDone()), ("done K7", TaskDone("K7")), ("k7 Done.", TaskDone("K7")),
+                                            (" Done! ", TaskDone())])
+def test_done_marks_a_task_done(body: str, done: TaskDone) -> None:
+    assert parse_reply(body) == done
+    assert parse_reply(body, words_for(["so"]), confirm_words_for(["so"]), done_words_for(["so"])) == done  # DONE in every language
+
+
+def test_spanish_hecho_when_the_deployment_or_the_reminder_speaks_spanish() -> None:
+    assert parse_reply("Hecho k7", words_for(["es"]), confirm_words_for(["es"]), done_words_for(["es"])) == TaskDone("K7")
+    with pytest.raises(ReplyError, match="Reply with 1"):
+        parse_reply("hecho", words_for([]), confirm_words_for([]), done_words_for([]))
+
+
+@pytest.mark.parametrize(("body", "refusal"), [
+    ("2 DONE", "To close a follow-up task, reply DONE and the task's code, e.g. DONE K7"),
+    ("DONE K7 K8", "To close a follow-up task, reply DONE and the task's code, e.g. DONE K7"),
+    ("DONE done", "To close a follow-up task, reply DONE and the task's code, e.g. DONE K7"),
+    ("DONE thanks", "THANKS is not a task code; codes are like K7"),
+    ("DONE K0", "K0 is not a task code; codes are like K7"),
+])
+def test_a_task_closing_with_anything_else_is_refused(body: str, refusal: str) -> None:
+    with pytest.raises(ReplyError) as refused:
+        parse_reply(body)
+    assert str(refused.value) == refusal
+
+
+@pytest.mark.parametrize(("body", "reply"), [("2 K7", Reply("on_my_way", "K7")), ("1", Reply("ack")), ("3 K7 YES", Reply("unable", "K7", True))])
+def test_answers_are_unchanged_by_the_task_words(body: str, reply: Reply) -> None:
+    assert parse_reply(body, words_for(["es"]), confirm_words_for(["es"]), done_words_for(["es"])) == reply
+
+
+def test_no_task_word_clashes_with_an_answer_a_confirmation_or_a_code() -> None:
+    answers = {w for words in REPLY_WORDS.values() for w in words}
+    confirms = {w for words in CONFIRM_WORDS.values() for w in words}
+    for language, words in DONE_WORDS.items():
+        for word in words:
+            assert word == word.upper() and not (len(word) == 2 and set(word) <= set(CODE_ALPHABET)), (language, word)
+            assert word not in answers and word not in confirms and not word.isdigit(), (language, word)
+    assert all("DONE" in done_words_for([language]) for language in REPLY_WORDS)
+
+
+def _task(act: str, task: str, kind: str) -> TaskCreated:
+    return TaskCreated(entry_id=f"t-{task}", activation_id=act, at=T0 - timedelta(hours=40), task_id=task, team="vi-central",
+                       task_kind=kind, rule="F2", due=T0 + timedelta(hours=2))
+
+
+def _reminder(act: str, intent: str, task: str, language: str = "en", purpose: str = "task") -> IntentCreated:
+    return IntentCreated(entry_id=f"c-{intent}", activation_id=act, at=T0, intent_id=intent, team="vi-central", protocol="F2",
+                         step="initial", ack_deadline=None, language=language, purpose=purpose, task_id=task)
+
+
+def _closed(act: str, task: str, outcome: str = "done", at: datetime = T0) -> TaskClosed:
+    return TaskClosed(entry_id=f"x-{task}-{outcome}", activation_id=act, at=at, task_id=task, team="vi-central", outcome=outcome)
+
+
+def test_a_phones_task_reminders_and_whether_their_task_is_closed() -> None:
+    records = [
+        _received("a1"), _task("a1", "t1", "family_contact"), _reminder("a1", "i1", "t1", "es"), _delivered("a1", "i1", "vi-central", "r1"),
+        _task("a1", "t2", "bedside"), _reminder("a1", "i2", "t2"), _delivered("a1", "i2", "vi-central", "r1"),
+        _closed("a1", "t2", "attempted", T0 - timedelta(minutes=5)), _closed("a1", "t2", "done"),  # a later closing corrects it
+        _task("a1", "t3", "bedside"), _reminder("a1", "i3", "t3"), _delivered("a1", "i3", "vi-central", "r2"),  # another phone
+        _task("a1", "t4", "bedside"), _reminder("a1", "i4", "t4"), _delivered("a1", "i4", "vi-central", "r1", status="failed"),
+        _task("a1", "t5", "bedside"), _reminder("a1", "i5", "t5"), _delivered("a1", "i5", "vi-central", "r1", at=T0 - timedelta(days=8)),
+        _reminder("a1", "i6", "t1", purpose="notice"), _delivered("a1", "i6", "vi-central", "r1"),  # its overdue notice: not a reminder
+        _intent("a1", "i7", "vi-central", "en"), _delivered("a1", "i7", "vi-central", "r1"),  # the alert
+    ]
+    found = task_reminders(records, frozenset({"r1"}), T0 - timedelta(days=7))
+    assert [(r.intent_id, r.task_id, r.kind, r.language, r.closed and r.closed.outcome) for r in found] == [
+        ("i1", "t1", "family_contact", "es", None), ("i2", "t2", "bedside", "en", "done")]
+    # a task's reminder or overdue notice is no alert: "1" answers the alert only
+    assert [a.intent_id for a in open_alerts(records, frozenset({"r1"}), T0 - timedelta(hours=12))] == ["i7"]
+
+
+def _reminders(*kinds: str, closed: tuple[str, ...] = ()) -> list:
+    records = [_received("a1")]
+    for n, kind in enumerate(kinds):
+        records += [_task("a1", f"t{n}", kind), _reminder("a1", f"int-{n}", f"t{n}"), _delivered("a1", f"int-{n}", "vi-central", "r1")]
+    records += [_closed("a1", task) for task in closed]
+    return task_reminders(records, frozenset({"r1"}), T0)
+
+
+def test_choosing_the_task() -> None:
+    one, two = _reminders("family_contact", "bedside")
+    assert choose_task([one], TaskDone()) == one
+    assert choose_task([one, two], TaskDone(two.code)) == two
+    with pytest.raises(ReplyError) as several:
+        choose_task([one, two], TaskDone())
+    assert str(several.value) == (f"You have 2 open follow-up tasks: reply DONE and the task's code ({one.code} (family contact), "
+                                  f"{two.code} (bedside visit)), e.g. DONE {two.code}")
+    assert several.value.text("es") == (f"Tiene 2 seguimientos abiertos: responda DONE y el código de la tarea ({one.code} (contacto con "
+                                        f"la familia), {two.code} (visita junto a la cama)), p. ej. DONE {two.code}")
+    wrong = next(c for c in ("ZZ", "YY", "XX") if c not in (one.code, two.code))
+    with pytest.raises(ReplyError, match=f"^No open follow-up task has the code {wrong}; your open tasks: {one.code} \\(family contact\\), "):
+        choose_task([one, two], TaskDone(wrong))
+    with pytest.raises(ReplyError, match="^You have no open follow-up task to mark done$"):
+        choose_task([], TaskDone())
+
+
+def test_a_closed_task_is_chosen_to_say_so_and_counts_as_not_open() -> None:
+    one, two = _reminders("family_contact", "bedside", closed=("t0",))
+    assert choose_task([one, two], TaskDone()) == two  # one open task: DONE alone closes it
+    assert choose_task([one, two], TaskDone(one.code)) == one  # the webhook says it was closed already
+    [alone] = _reminders("bedside", closed=("t0",))
+    assert choose_task([alone], TaskDone()) == alone
