@@ -19,7 +19,9 @@ A **task link** (``/task/<token>``, issue 18) is the same scheme for a follow-up
 its payload carries the task's id (``k``) instead of a report ref (``r``), under the same signature. Each kind of
 link is refused where the other is read: ``verify`` refuses a token with ``k`` (and one without ``r``),
 ``verify_task`` one without ``k`` (or with ``r``), so an answer link never closes a task nor a task link answers an
-alert. Its token id is ``stable_id("task-link", intent_id, recipient)``.
+alert. Its token id is ``stable_id("task-link", intent_id, recipient)``. With the yardsticks above a task link is **275 characters**
+(a task id, ``task-`` + 20 hex, where an ack link has a 9-character ref), 295 with an 8-character roster id: an SMS
+reminder runs to more than one segment either way, which the gateways join.
 
 This module does no I/O: single use is the review store's job, publishing the web service's.
 """

@@ -232,7 +232,7 @@ TASK_ID = stable_id("task", "act-x", "vi-north-nearnorth", "family_contact", "20
 
 
 def _task_intent(**kw: object) -> NotificationIntent:
-    return _intent(refs=(), purpose="task", task_id=TASK_ID, person="ana-r", **kw)
+    return _intent(refs=(), **{"purpose": "task", "task_id": TASK_ID, "person": "ana-r", **kw})
 
 
 def test_a_task_link_round_trips_with_its_task_id_and_lives_seven_days() -> None:
@@ -276,6 +276,13 @@ def test_a_task_links_task_id_is_covered_by_the_signature() -> None:
     with pytest.raises(AckTokenError) as info:
         AckSigner(b"another-secret-0123456789", BASE_URL).verify_task(f"{payload}.{signature}", NOW)
     assert info.value.reason == "forged"
+
+
+def test_a_task_links_length() -> None:
+    # the numbers in notifiers/ack_links.py's docstring
+    signer = AckSigner(SECRET, BASE_URL)
+    assert len(signer.task_link(_task_intent(person=None), RECIPIENT, NOW)) == 275
+    assert len(signer.task_link(_task_intent(person="ana-r123"), RECIPIENT, NOW)) == 295
 
 
 def test_only_a_tasks_intent_gets_a_task_link() -> None:
