@@ -25,7 +25,7 @@ from apprise.plugins.base import NotifyBase
 
 from notifiers.contacts import PERSON_TAG
 from notifiers.rate_limit import RecipientRateLimiter
-from notifiers.sms_codes import reply_line
+from notifiers.sms_codes import reply_line, task_reply_line
 from stream.model.events import NotificationIntent, stable_id
 from stream.model.timeline import RecipientResult
 
@@ -260,8 +260,14 @@ class AppriseNotifier:
 
     def body_for(self, recipient: Recipient, intent: NotificationIntent) -> str:
         """The intent's message for one recipient: with that recipient's own ack link, when links are on (a notice,
-        such as a standdown's end, asks for no answer and has none)."""
-        if self._ack_links is None or intent.purpose == "notice":
+        such as a standdown's end, asks for no answer and has none); a task's reminder or overdue notice (its
+        ``task_id`` set) with its task link instead, which closes the task (an SMS reminder: and how to close it by
+        reply), never an answer link."""
+        if self._ack_links is None:
+            return intent.body
+        if intent.task_id is not None:
+            return _task_body(self._ack_links, recipient, intent)
+        if intent.purpose == "notice":
             return intent.body
         # links expire on the real clock, whatever clock the worker runs on (drills run on scenario time)
         link = self._ack_links.link(intent, recipient.id, datetime.now(UTC))
@@ -338,6 +344,14 @@ class AppriseNotifier:
             if reached:
                 return Delivery("delivered" if reached == len(outcome) else "partial", tuple(results), first_reached[0])
         return Delivery("failed", tuple(results))
+
+
+def _task_body(signer: AckSigner, recipient: Recipient, intent: NotificationIntent) -> str:
+    """A task's reminder or overdue notice with its task link; an SMS reminder also says how to close it by reply."""
+    link = signer.task_link(intent, recipient.id, datetime.now(UTC))  # the real clock, as an ack link's
+    if recipient.channel == SMS_CHANNEL and intent.purpose == "task":  # the reminder: "DONE K7" closes it by reply
+        return f"{intent.body}\n{task_reply_line(intent.intent_id, intent.language)}\nClose it: {link}"
+    return f"{intent.body}\nClose it: {link}"
 
 
 # Apprise's URL arguments that reach the gateway as given: +headers, -query arguments, :payload fields.

@@ -33,3 +33,19 @@ REPLY_LINES = {
 def reply_line(intent_id: str, language: str = "en") -> str:
     """The line an SMS alert ends with: how to answer it by reply, in ``language`` (English when it has none)."""
     return REPLY_LINES.get(language, REPLY_LINES["en"]).format(code=short_code(intent_id))
+
+
+# the line an SMS task reminder (issue 18) ends with, per language: the word DONE is kept in every language, since the
+# SMS webhook reads "DONE K7" whatever the language. Non-English lines await native-speaker review, like REPLY_LINES.
+TASK_REPLY_LINES = {
+    "en": "Reply DONE {code} when it is done",
+    "es": "Responda DONE {code} cuando esté hecho",
+    "so": "Ku jawaab DONE {code} marka la dhammeeyo",
+    "hmn": "Teb DONE {code} thaum ua tiav lawm",
+}
+
+
+def task_reply_line(intent_id: str, language: str = "en") -> str:
+    """The line an SMS task reminder ends with: how to close the task by reply, in ``language`` (English when it has
+    none)."""
+    return TASK_REPLY_LINES.get(language, TASK_REPLY_LINES["en"]).format(code=short_code(intent_id))

@@ -13,7 +13,8 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 - ``reviews.web.exports``: the CSV exports;
 - ``reviews.web.standdowns``: ``/standdowns`` (DNS adds and ends them; a lead reads their team's);
 - ``reviews.web.board``: the live board (``/board``), its event stream, script and actions;
-- ``reviews.web.tasks``: ``/tasks`` (open follow-up tasks) and closing a task.
+- ``reviews.web.tasks``: ``/tasks`` (open follow-up tasks) and closing a task;
+- ``reviews.web.task_links``: ``/task/{token}`` (closing a task from its reminder's link: the signed token is the permission).
 
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
@@ -60,6 +61,7 @@ from reviews.web.signin import router as signin_routes
 from reviews.web.sms import SmsInbound
 from reviews.web.sms import router as sms_routes
 from reviews.web.standdowns import router as standdown_routes
+from reviews.web.task_links import router as task_link_routes
 from reviews.web.tasks import router as task_routes
 from stream.core.standdowns import Standdown
 from stream.model.events import AckMessage, BoardAction, TaskClose
@@ -176,6 +178,7 @@ def create_web_app(
         app.include_router(router)
     app.include_router(standdown_routes)
     app.include_router(task_routes)
+    app.include_router(task_link_routes)
     return app
 
 

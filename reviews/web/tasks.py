@@ -50,8 +50,10 @@ async def tasks_page(request: Request, who: SignedIn, web: Web, sent: str | None
                        no_tasks="No open tasks.", **TASK_CHOICES)
 
 
-def _closing(form, task: Task, username: str) -> TaskClose:
-    """The ``TaskClose`` a close form asks for; a 400 page when its outcome or a referral's consent is missing."""
+def task_closing(form, task: Task, by: str, person: str | None = None) -> TaskClose:
+    """The ``TaskClose`` a close form asks for, closed ``by`` (a review user, or on a task link the roster person or the
+    recipient) and ``person`` (the roster person, when known); a 400 page when its outcome, a referral's service or
+    a referral's consent is missing or unknown. The review pages' form and a task link's page share it."""
     outcome = str(form.get("outcome") or "")
     if outcome not in OUTCOME_LABELS:
         raise Refusal(400, "Choose an outcome", "Choose what happened: done, attempted, declined or not reachable")
@@ -64,7 +66,13 @@ def _closing(form, task: Task, username: str) -> TaskClose:
             raise Refusal(400, "Say whether they consented",
                           f"Say whether the person consented to the {SERVICE_LABELS[service]} referral (yes or no)")
         referrals.append(Referral(service=service, consent=consent == "yes"))
-    return TaskClose(task_id=task.task_id, ref=task.activation_id, outcome=outcome, referrals=tuple(referrals), by=username)
+    return TaskClose(task_id=task.task_id, ref=task.activation_id, outcome=outcome, referrals=tuple(referrals), by=by, person=person)
+
+
+def closing_detail(closing: TaskClose, task: Task) -> str:
+    """A closing as the audit log records it: the task, its team, the outcome and the referrals (service and consent)."""
+    referrals = ",".join(f"{r.service}:{'yes' if r.consent else 'no'}" for r in closing.referrals) or "none"
+    return f"task={task.task_id} team={task.team} outcome={closing.outcome} referrals={referrals}"
 
 
 @router.post("/tasks/{task_id}/close")
@@ -79,14 +87,12 @@ async def close_task(task_id: str, request: Request, who: SignedIn, form: Checke
     if not may_record_for(who.user, task.team):
         await audit(web, who.user.username, "refused", activation_id, f"task of another team: {task.team} {task.task_id}")
         raise Refusal(403, "Not your team", NOT_YOUR_TEAM)
-    closing = _closing(form, task, who.user.username)
+    closing = task_closing(form, task, who.user.username)
     try:
         await web.publish_ack(closing)
     except Exception as exc:  # noqa: BLE001 - any failure to send is "not sent, try again"; the log has the type
         raise Refusal(503, "Not sent", NOT_SENT) from exc
-    referrals = ",".join(f"{r.service}:{'yes' if r.consent else 'no'}" for r in closing.referrals) or "none"
-    await audit(web, who.user.username, "task_closed", activation_id, f"task={task.task_id} team={task.team} outcome={closing.outcome} "
-                                                                      f"referrals={referrals}")
+    await audit(web, who.user.username, "task_closed", activation_id, closing_detail(closing, task))
     if form.get("back") == "activation":
         return RedirectResponse(f"{root(request)}/activation/{quote(activation_id, safe='')}?sent=1#tasks", status_code=303)
     return RedirectResponse(f"{root(request)}/tasks?sent=1", status_code=303)

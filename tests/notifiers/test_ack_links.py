@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifiers.ack_links import AckClaim, AckSigner, AckTokenError
+from notifiers.ack_links import AckClaim, AckSigner, AckTokenError, TaskClaim
 from stream.model.events import NotificationIntent, stable_id
 
 SECRET = b"0123456789abcdef-test-secret"
@@ -224,3 +224,67 @@ def test_a_persons_link_length() -> None:
     # a roster id of 8 characters adds 20 characters: the number in notifiers/ack_links.py's docstring
     signer = AckSigner(SECRET, BASE_URL)
     assert len(signer.link(_intent(person="ana-r123"), RECIPIENT, NOW)) - len(signer.link(_intent(), RECIPIENT, NOW)) == 20
+
+
+# --- task links (issue 18): the same scheme, the task's id in the payload, each kind refused where the other is read
+
+TASK_ID = stable_id("task", "act-x", "vi-north-nearnorth", "family_contact", "2026-07-06T22:15:00-05:00")
+
+
+def _task_intent(**kw: object) -> NotificationIntent:
+    return _intent(refs=(), **{"purpose": "task", "task_id": TASK_ID, "person": "ana-r", **kw})
+
+
+def test_a_task_link_round_trips_with_its_task_id_and_lives_seven_days() -> None:
+    signer = AckSigner(SECRET, BASE_URL)
+    intent = _task_intent()
+    link = signer.task_link(intent, RECIPIENT, NOW)
+    assert link.startswith(f"{BASE_URL}/task/")
+    claim = signer.verify_task(link.rsplit("/", 1)[1], NOW + timedelta(days=7))
+    assert claim == TaskClaim(token_id=stable_id("task-link", intent.intent_id, RECIPIENT), activation_id=intent.activation_id,
+                              task_id=TASK_ID, team="vi-north-nearnorth", recipient=RECIPIENT, intent_id=intent.intent_id,
+                              expires_at=NOW + timedelta(days=7), person="ana-r")
+    with pytest.raises(AckTokenError) as info:
+        signer.verify_task(link.rsplit("/", 1)[1], NOW + timedelta(days=7, seconds=1))
+    assert info.value.reason == "expired"
+
+
+def test_a_task_link_is_not_an_answer_link_nor_an_answer_link_a_task_link() -> None:
+    signer = AckSigner(SECRET, BASE_URL)
+    task_token = signer.task_token(_task_intent(), RECIPIENT, NOW)
+    ack_token = signer.token(_intent(), RECIPIENT, NOW)
+    assert _reason(task_token) == "malformed"
+    with pytest.raises(AckTokenError) as info:
+        signer.verify_task(ack_token, NOW)
+    assert info.value.reason == "malformed" and "does not close a follow-up task" in str(info.value)
+    # a payload with both a ref and a task id, genuinely signed, is neither
+    both = _signed(json.dumps({"a": "act-1", "r": "MPLS-1", "k": TASK_ID, "t": "t", "u": "u", "i": "int-1",
+                               "e": int(NOW.timestamp()) + 60}).encode())
+    assert _reason(both) == "malformed"
+    with pytest.raises(AckTokenError):
+        signer.verify_task(both, NOW)
+
+
+def test_a_task_links_task_id_is_covered_by_the_signature() -> None:
+    signer = AckSigner(SECRET, BASE_URL)
+    payload, signature = signer.task_token(_task_intent(), RECIPIENT, NOW).split(".")
+    fields = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    fields["k"] = "task-of-somebody-else"
+    with pytest.raises(AckTokenError) as info:
+        signer.verify_task(f"{_b64(json.dumps(fields, separators=(',', ':')).encode())}.{signature}", NOW)
+    assert info.value.reason == "forged"
+    with pytest.raises(AckTokenError) as info:
+        AckSigner(b"another-secret-0123456789", BASE_URL).verify_task(f"{payload}.{signature}", NOW)
+    assert info.value.reason == "forged"
+
+
+def test_a_task_links_length() -> None:
+    # the numbers in notifiers/ack_links.py's docstring
+    signer = AckSigner(SECRET, BASE_URL)
+    assert len(signer.task_link(_task_intent(person=None), RECIPIENT, NOW)) == 275
+    assert len(signer.task_link(_task_intent(person="ana-r123"), RECIPIENT, NOW)) == 295
+
+
+def test_only_a_tasks_intent_gets_a_task_link() -> None:
+    with pytest.raises(ValueError, match="no task id"):
+        AckSigner(SECRET, BASE_URL).task_token(_intent(), RECIPIENT, NOW)

@@ -418,3 +418,74 @@ def test_an_sms_alert_says_how_to_answer_in_its_language(tmp_path) -> None:
     intent = _ref_intent("vi-central", "act-sms", 7).model_copy(update={"language": "es"})
     code = short_code(intent.intent_id)
     assert f"Responda 1 {code} recibido, 2 {code} voy en camino, 3 {code} no puedo responder" in notifier.body_for(recipient, intent)
+
+
+def _task_intent(purpose: str, language: str = "en", body: str = "") -> NotificationIntent:
+    """A task's reminder (purpose "task") or overdue notice (purpose "notice") as stream/core/tasks.py ``fire`` makes it:
+    no report ref, its task id set."""
+    return NotificationIntent(
+        intent_id=f"int-task-{purpose}", activation_id="act-jordan", team="vi-central", protocol="F2", step="initial",
+        title="VIGIL follow-up: family contact - Jordan", purpose=purpose, task_id="task-0123456789abcdef0123", language=language,  # type: ignore[arg-type]
+        body=body or "Follow-up due Mon 06 Jul 22:15: family contact for vi-central after the shooting in Jordan (Sat 04 Jul 22:15). Ref act-jordan",
+        created_at=datetime(2026, 7, 6, 20, 15, tzinfo=UTC),
+    )
+
+
+def _sms_and_push(tmp_path: Path):
+    from notifiers.ack_links import AckSigner
+
+    contacts = tmp_path / "contacts.yaml"
+    contacts.write_text("urls:\n  - json://127.0.0.1:8700/phone/sms:\n      - tag: vi-central, via-sms\n"
+                        "  - json://127.0.0.1:8700/phone/push:\n      - tag: vi-central, via-push\n")
+    signer = AckSigner(b"k" * 32, "https://vigil.example.org")
+    recipients = {r.channel: r for r in load_recipients(contacts)["vi-central"]}
+    return AppriseNotifier(load_recipients(contacts), ack_links=signer), signer, recipients
+
+
+def _closing_link(signer, line: str, intent: NotificationIntent, recipient) -> None:
+    """``line`` is "Close it: " and a task link that closes ``intent``'s task, for ``recipient``, for 7 days."""
+    prefix = "Close it: https://vigil.example.org/task/"
+    assert line.startswith(prefix)
+    claim = signer.verify_task(line.removeprefix(prefix), datetime.now(UTC))
+    assert (claim.task_id, claim.intent_id, claim.recipient) == (intent.task_id, intent.intent_id, recipient.id)
+
+
+def test_an_sms_task_reminder_says_close_it_and_how_to_close_it_by_reply_never_reply_1_ack(tmp_path: Path) -> None:
+    from notifiers.sms_codes import short_code
+
+    notifier, signer, recipients = _sms_and_push(tmp_path)
+    intent = _task_intent("task")
+    code = short_code(intent.intent_id)
+    lines = notifier.body_for(recipients["sms"], intent).split("\n")
+    assert lines[:2] == ["Follow-up due Mon 06 Jul 22:15: family contact for vi-central after the shooting in Jordan (Sat 04 Jul 22:15). "
+                         "Ref act-jordan", f"Reply DONE {code} when it is done"]
+    assert len(lines) == 3
+    _closing_link(signer, lines[2], intent, recipients["sms"])
+    push = notifier.body_for(recipients["push"], intent).split("\n")
+    assert push[0] == lines[0] and len(push) == 2  # no reply line off SMS
+    _closing_link(signer, push[1], intent, recipients["push"])
+    for body in (lines, push):
+        assert not any("Reply 1" in line or line.startswith("Answer:") for line in body)
+        assert "/ack/" not in "\n".join(body)
+
+
+def test_an_overdue_notice_of_a_task_carries_its_task_link_and_no_reply_line(tmp_path: Path) -> None:
+    notifier, signer, recipients = _sms_and_push(tmp_path)
+    intent = _task_intent("notice", body="vi-central's family contact after the shooting in Jordan (Sat 04 Jul 22:15) was due "
+                                         "Mon 06 Jul 22:15 and is not closed. Ref act-jordan")
+    for channel in ("sms", "push"):
+        lines = notifier.body_for(recipients[channel], intent).split("\n")
+        assert lines[0] == intent.body and len(lines) == 2
+        _closing_link(signer, lines[1], intent, recipients[channel])
+
+
+@pytest.mark.parametrize(("language", "line"), [("es", "Responda DONE {code} cuando esté hecho"),
+                                                ("so", "Ku jawaab DONE {code} marka la dhammeeyo"),
+                                                ("hmn", "Teb DONE {code} thaum ua tiav lawm"),
+                                                ("xx", "Reply DONE {code} when it is done")])
+def test_an_sms_task_reminder_says_reply_done_in_its_language(tmp_path: Path, language: str, line: str) -> None:
+    from notifiers.sms_codes import short_code
+
+    notifier, _, recipients = _sms_and_push(tmp_path)
+    intent = _task_intent("task", language)
+    assert notifier.body_for(recipients["sms"], intent).split("\n")[1] == line.format(code=short_code(intent.intent_id))

@@ -13,6 +13,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 PUBLIC = {
     ("GET", "/ack/{token}"): "the signed token in an alert's link is the permission",
     ("POST", "/ack/{token}"): "the signed token in an alert's link is the permission",
+    ("GET", "/task/{token}"): "the signed token in a follow-up task's reminder link is the permission",
+    ("POST", "/task/{token}"): "the signed token in a follow-up task's reminder link is the permission",
     ("POST", "/sms/inbound"): "the SMS gateway's inbound webhook: its X-Twilio-Signature is the permission",
     ("GET", "/login"): "the sign-in form",
     ("POST", "/login"): "signing in",

@@ -33,6 +33,7 @@ def test_the_public_routes_answer_without_sign_in(review: Review) -> None:
     # an ack page with a bad token says so (403), it does not send anyone to sign in; POST /login without
     # the form's csrf token is 403 too
     assert answers == {("GET", "/ack/{token}"): 403, ("POST", "/ack/{token}"): 403, ("GET", "/login"): 200,
+                       ("GET", "/task/{token}"): 403, ("POST", "/task/{token}"): 403,  # a task link's page: the same
                        ("POST", "/login"): 403, ("GET", "/healthz"): 200,
                        # SMS replies off (no gateway settings): 404; on, an unsigned post is 403 (tests/reviews/web/test_sms.py)
                        ("POST", "/sms/inbound"): 404}

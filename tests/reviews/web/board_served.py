@@ -20,6 +20,7 @@ from tests.reviews.web.fixtures import MORNING, PASSWORD
 from tests.reviews.web.serving import serve_in_thread
 
 CHICAGO = ZoneInfo("America/Chicago")
+SIGNER_SECRET = b"board-served-secret-0123"  # the served app's link secret: a test makes its links with it
 
 
 @dataclass
@@ -46,7 +47,7 @@ def serve_board(tmp_path: Path, limits: ServerLimits | None = None, timing: Boar
     async def publish(message) -> None:
         served.published.append(message)
 
-    app = create_web_app(AckSigner(b"board-served-secret-0123", "https://vigil.example.org"), store, publish, lambda: served.now,
+    app = create_web_app(AckSigner(SIGNER_SECRET, "https://vigil.example.org"), store, publish, lambda: served.now,
                          zone=CHICAGO, board_timing=timing)
     try:
         with serve_in_thread(app, limits or ServerLimits(), stop_within_s=30) as url:
