@@ -16,6 +16,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from notifiers.apprise_adapter import write_contacts
+from reviews.store import ReviewStore
+from stream.core.activations import activation_id_for
 from stream.devtools.processes import WorkerProcess
 from stream.ops.kafka import Topics, ensure_topics
 from tests.helpers import Inbox, as_bytes, shooting
@@ -52,17 +54,17 @@ def setup(kafka_bootstrap, tmp_path, deployment):
 
     workers: list[WorkerProcess] = []
 
-    def worker(name: str, table_store: str = "memory://") -> WorkerProcess:
+    def worker(name: str, table_store: str = "memory://", clock_start: str = CLOCK_START, clock_rate: float = RATE) -> WorkerProcess:
         """A worker of this test's deployment, started and ready (killed at the end)."""
         started = WorkerProcess(kafka_bootstrap, contacts, f"sqlite:///{tmp_path / 'review.sqlite'}", tmp_path, name=name,
-                                app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=CLOCK_START, clock_rate=RATE,
+                                app_id=f"vigil-dur-{run}", topic_prefix=topics.prefix, clock_start=clock_start, clock_rate=clock_rate,
                                 table_store=table_store)
         workers.append(started)
         started.start()
         started.wait_ready()
         return started
 
-    yield kafka_bootstrap, topics, inbox, worker, workers
+    yield kafka_bootstrap, topics, inbox, worker, workers, tmp_path / "review.sqlite"
     for w in workers:
         w.kill()
     inbox.stop()
@@ -73,7 +75,7 @@ def setup(kafka_bootstrap, tmp_path, deployment):
     ("rocksdb://", "first"),  # the same worker restarts on its own RocksDB folder, and the changelog's tail
 ])
 async def test_a_killed_workers_deadline_still_escalates_once(setup, table_store: str, successor: str) -> None:
-    bootstrap, topics, inbox, worker, workers = setup
+    bootstrap, topics, inbox, worker, workers, _ = setup
     await ensure_topics(bootstrap, topics)
     first = worker("first", table_store)
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-1", JORDAN)), b"DUR-1")
@@ -97,7 +99,7 @@ async def test_a_killed_workers_deadline_still_escalates_once(setup, table_store
 
 
 async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
-    bootstrap, topics, inbox, worker, workers = setup
+    bootstrap, topics, inbox, worker, workers, _ = setup
     await ensure_topics(bootstrap, topics)
     worker("only")
     await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-2", POWDERHORN)), b"DUR-2")
@@ -113,3 +115,48 @@ async def test_an_ack_on_the_acks_topic_stops_the_escalation(setup) -> None:
     # 30 s after the ack, both teams told of DUR-2 heard who answered (its escalation came before the witness's)
     assert sorted(m["recipient"] for m in updates) == ["gvi-outreach-lead", "vi-south-powderhorn-lead"]
     assert all("vi-south-powderhorn: acknowledged" in m["body"] for m in updates)
+
+
+def _follow_ups(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+    reminders = [m for m in messages if m["title"].startswith("VIGIL follow-up: family contact")]
+    overdue = [m for m in messages if m["title"].startswith("VIGIL on-call: follow-up overdue")]
+    return reminders, overdue
+
+
+async def test_a_task_survives_two_worker_deaths_made_once_reminded_once_told_overdue_once(setup) -> None:
+    """F2 through real workers and a real broker: the family contact made by the first worker (killed after the alert),
+    reminded by the second at 46 h (killed after the reminder), told overdue by the third at 48 h; each once. Each
+    successor's clock starts just before the moment it is there for (the state's timers are absolute moments), so
+    two days pass in seconds; a successor that made the task again (from a re-read report) would make it due 48 h
+    after its own clock's notification, another task, and one that forgot the reminder was sent would send it again
+    on starting, before the overdue notice the test waits for."""
+    bootstrap, topics, inbox, worker, workers, review = setup
+    await ensure_topics(bootstrap, topics)
+    first = worker("first", clock_rate=1.0)  # real time: the alert goes at 22:00 on its clock
+    await _send(bootstrap, topics.cad, as_bytes(shooting("DUR-4", JORDAN)), b"DUR-4")
+    inbox.wait(lambda m: len(m) >= 2, timeout=30)
+    time.sleep(1.0)  # the state's changelog record
+    first.kill()
+
+    # the alert went at 22:00 Saturday: the reminder is due Monday 20:00, the task Monday 22:00
+    second = worker("second", clock_start="2026-07-06T19:55:00-05:00", clock_rate=60.0)
+    reminders, _ = _follow_ups(inbox.wait(lambda m: _follow_ups(m)[0], timeout=60))
+    assert [m["recipient"] for m in reminders] == ["vi-north-nearnorth-lead"]
+    time.sleep(1.5)  # the state's changelog record (the overdue notice is still 2 hours, 2 minutes here, away)
+    second.kill()
+
+    worker("third", clock_start="2026-07-06T21:58:00-05:00", clock_rate=60.0)
+    messages = inbox.wait(lambda m: _follow_ups(m)[1], timeout=60)
+    time.sleep(2.0)  # a second notice (or a reminder again) of a successor would be here by now
+    reminders, overdue = _follow_ups(inbox.messages())
+    assert [m["recipient"] for m in reminders] == ["vi-north-nearnorth-lead"], reminders
+    assert [m["recipient"] for m in overdue] == ["dns-oncall-lead"], overdue
+    assert "vi-north-nearnorth's family contact" in overdue[0]["body"] and "was due Mon 06 Jul 22:00" in overdue[0]["body"]
+    assert messages
+    store = ReviewStore(f"sqlite:///{review}")
+    try:
+        activation = activation_id_for("minneapolis", "eido", "DUR-4")
+        kinds = [r.kind for r in store.records(activation)]
+        assert kinds.count("task") == 1 and kinds.count("task_overdue") == 1, kinds
+    finally:
+        store.dispose()
