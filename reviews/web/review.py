@@ -22,7 +22,7 @@ from reviews.model import OUTCOMES, ActivationReview, action_items, day_bounds, 
 from reviews.store import NOTE_MAX_CHARS
 from reviews.tasks import KIND_LABELS as TASK_KIND_LABELS
 from reviews.tasks import OUTCOME_LABELS as TASK_OUTCOME_LABELS
-from reviews.tasks import SERVICE_LABELS, summarise_tasks, tasks_of
+from reviews.tasks import SERVICE_LABELS, TaskSummary, summarise_activation_tasks, tasks_of
 from reviews.users import User
 from reviews.web.deps import CheckedForm, SignedIn, Viewer, Web, WebContext, audit, in_review_store, root
 from reviews.web.pages import Refusal, render_page
@@ -242,6 +242,13 @@ def seconds_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
+async def task_summary(web: WebContext, reviews: list[ActivationReview]) -> TaskSummary:
+    """The follow-up tasks of these activations (drills left out with them) as they stand at the review's now: what the
+    summary page shows and the tasks CSV exports, from this one place."""
+    task_records = await in_review_store(web.store.records_for, [r.id for r in real(reviews)])
+    return summarise_activation_tasks(task_records, web.review_clock())
+
+
 @router.get("/summary", response_class=HTMLResponse)
 async def summary(request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     """A date range's numbers (the last 7 days by default): time to notify, per-team acks, flags, coverage
@@ -252,9 +259,7 @@ async def summary(request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     pairs = _pairs(real(reviews))  # a drill's outcomes are left out with it
     recorded = [row.outcome for key, row in current.items() if key in pairs]
     result = summarise(reviews, web.zone, recorded)
-    # the follow-up tasks of the same activations (drills left out with them), as they stand at the review's now
-    task_records = await in_review_store(web.store.records_for, [r.id for r in real(reviews)])
-    tasks = summarise_tasks([t for records in task_records.values() for t in tasks_of(records)], web.review_clock())
+    tasks = await task_summary(web, reviews)
     await audit(web, who.user.username, "view_summary", f"{first}..{last}")
     return review_page(request, web, who, "summary.html", viewing=last, summary_range=(first, last), s=result, start=first.isoformat(),
                        end=last.isoformat(), seconds=seconds_text, missing_outcomes=len(pairs) - len(recorded), tasks=tasks,
