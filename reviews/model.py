@@ -804,10 +804,11 @@ def csv_rows(reviews: Iterable[ActivationReview], zone: tzinfo,
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def csv_text(rows: Iterable[Mapping[str, str]]) -> str:
-    """Rows as CSV with the export's columns; a cell a spreadsheet would run as a formula is prefixed with '."""
+def csv_text(rows: Iterable[Mapping[str, str]], columns: Sequence[str] = CSV_COLUMNS) -> str:
+    """Rows as CSV with the export's columns (or ``columns``: the tasks CSV's); a cell a spreadsheet would run as a
+    formula is prefixed with '."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v for k, v in row.items()})

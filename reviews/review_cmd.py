@@ -3,6 +3,9 @@
 The same rows as the web export (reviews.model.csv_rows: the incident number, who answered, minutes to answer and
 the count of notes included), read from the review store, as they stand at ``now`` (the command's caller reads the
 clock: a deadline after it is "awaiting"). A drill's rows say DRILL before the kind.
+
+Beside it, a second CSV of the day's follow-up tasks (completion by team and kind, referrals by service), the same rows
+as the web's tasks CSV (reviews.tasks.task_csv_rows): counts over the day, not one row per team told, so not in the first.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 
-from reviews.model import RESPONSE_LABEL, ActivationReview, csv_rows, csv_text, day_bounds, reviews_of
+from reviews.model import CSV_COLUMNS, RESPONSE_LABEL, ActivationReview, csv_rows, csv_text, day_bounds, real, reviews_of
 from reviews.store import ReviewStore
+from reviews.tasks import summarise_activation_tasks, task_csv_rows
 
 TABLE_COLUMNS = (("time", 8), ("activation", 24), ("incident", 14), ("kind", 15), ("neighborhood", 20), ("team", 20), ("step", 10),
                  ("delivery", 9), ("answered", 30), ("by", 22), ("escalated", 9), ("outcome", 15), ("notes", 5), ("flags", 40))
@@ -30,6 +34,17 @@ def day_rows(store: ReviewStore, day: date, zone: tzinfo, now: datetime) -> list
     current = store.outcomes([r.id for r in reviews])
     notes = store.note_counts(r.id for r in reviews)
     return csv_rows(reviews, zone, {key: (row.outcome, row.reason) for key, row in current.items()}, notes)
+
+
+def day_task_rows(store: ReviewStore, day: date, zone: tzinfo, now: datetime) -> list[dict[str, str]]:
+    """The day's follow-up tasks at ``now`` as the tasks CSV has them (drills left out, as the summary leaves them)."""
+    records = store.records_for(r.id for r in real(day_reviews(store, day, zone, now)))
+    return task_csv_rows(summarise_activation_tasks(records, now), day.isoformat(), day.isoformat())
+
+
+def tasks_path(path: Path) -> Path:
+    """Where the tasks CSV goes beside the day's CSV: review-2026-07-04.csv → review-2026-07-04-tasks.csv."""
+    return path.with_name(f"{path.stem}-tasks{path.suffix}")
 
 
 def _clip(text: str, width: int) -> str:
@@ -70,6 +85,6 @@ def table(rows: Sequence[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write_csv(rows: Sequence[dict[str, str]], path: Path) -> None:
+def write_csv(rows: Sequence[dict[str, str]], path: Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
     """Write the rows to a CSV file, as the web export writes them (formula-like cells defused)."""
-    path.write_text(csv_text(rows), encoding="utf-8", newline="")
+    path.write_text(csv_text(rows, columns), encoding="utf-8", newline="")

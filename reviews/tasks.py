@@ -92,6 +92,11 @@ class TaskCompletion:
     closed_in_time: int
     overdue: int
 
+    @property
+    def percent_in_time(self) -> float | None:
+        """The share of its tasks closed by their due time, in percent (None when there are none)."""
+        return 100 * self.closed_in_time / self.tasks if self.tasks else None
+
 
 @dataclass(frozen=True)
 class TaskSummary:
@@ -123,3 +128,27 @@ def summarise_tasks(tasks: Iterable[Task], now: datetime) -> TaskSummary:
             referrals[referral.service][0 if referral.consent else 1] += 1
     completion = [TaskCompletion(team, kind, *counts) for (team, kind), counts in sorted(rows.items())]
     return TaskSummary(completion, {service: (yes, no) for service, (yes, no) in referrals.items()})
+
+
+def summarise_activation_tasks(records_by_activation: Mapping[str, Iterable[TimelineRecord]], now: datetime) -> TaskSummary:
+    """The summary of every task of these activations at ``now``: what the summary page shows and the tasks CSV exports."""
+    return summarise_tasks([t for records in records_by_activation.values() for t in tasks_of(records)], now)
+
+
+# the tasks CSV: the summary's two tables in one file, told apart by "section" ("completion": one row per team and kind;
+# "referrals": one row per service, every service listed); a row leaves the other section's columns empty
+TASK_CSV_COLUMNS = ("from", "to", "section", "team", "kind", "tasks", "closed", "closed_in_time", "closed_in_time_percent", "overdue",
+                    "service", "consent_yes", "consent_no")
+
+
+def task_csv_rows(summary: TaskSummary, first: str, last: str) -> list[dict[str, str]]:
+    """The summary's rows as the tasks CSV has them, for the range ``first`` to ``last`` (its days, as written), with the
+    kinds and services labelled as the summary page labels them."""
+    blank = dict.fromkeys(TASK_CSV_COLUMNS, "")
+    rows = [{**blank, "from": first, "to": last, "section": "completion", "team": c.team, "kind": KIND_LABELS.get(c.kind, c.kind),
+             "tasks": str(c.tasks), "closed": str(c.closed), "closed_in_time": str(c.closed_in_time),
+             "closed_in_time_percent": "" if c.percent_in_time is None else f"{c.percent_in_time:.0f}", "overdue": str(c.overdue)}
+            for c in summary.completion]
+    rows += [{**blank, "from": first, "to": last, "section": "referrals", "service": SERVICE_LABELS.get(service, service),
+              "consent_yes": str(yes), "consent_no": str(no)} for service, (yes, no) in summary.referrals.items()]
+    return rows

@@ -18,11 +18,11 @@ from starlette.concurrency import run_in_threadpool
 
 from reviews.auth import may_record_for, may_see
 from reviews.maps import NO_LOCATION
-from reviews.model import OUTCOMES, ActivationReview, action_items, day_bounds, real, review_of, reviews_of, summarise
+from reviews.model import KIND_LABEL, OUTCOMES, ActivationReview, action_items, day_bounds, real, review_of, reviews_of, summarise
 from reviews.store import NOTE_MAX_CHARS
 from reviews.tasks import KIND_LABELS as TASK_KIND_LABELS
 from reviews.tasks import OUTCOME_LABELS as TASK_OUTCOME_LABELS
-from reviews.tasks import SERVICE_LABELS, summarise_tasks, tasks_of
+from reviews.tasks import OVERDUE, SERVICE_LABELS, TaskSummary, open_tasks, summarise_activation_tasks, tasks_of
 from reviews.users import User
 from reviews.web.deps import CheckedForm, SignedIn, Viewer, Web, WebContext, audit, in_review_store, root
 from reviews.web.pages import Refusal, render_page
@@ -36,6 +36,7 @@ NO_SUCH_ACTIVATION = "There is no activation with this id"
 MAX_RANGE_DAYS = 366
 SUMMARY_DAYS = 7
 REASON_MAX_CHARS = 1000
+OVERDUE_TASK_DAYS = 30  # the packet cover's overdue tasks: of activations opened in the last 30 days, as /tasks reads
 PACKET_MAP_WIDTH = 300  # the packet's map: small enough to leave a printed page to the timeline and the teams
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -159,11 +160,33 @@ async def packet(day: str, request: Request, who: SignedIn, web: Web) -> HTMLRes
     result = summarise(reviews, web.zone, [row.outcome for key, row in current.items() if key in pairs])
     flagged = [{"n": number[v["review"].id], "a": v} for v in views if v["review"].review_flags and not v["review"].drill]
     items = [{"n": number[i.activation_id], "owner": i.owner, "text": i.text} for i in action_items(reviews, current, web.zone)]
+    overdue = await in_review_store(overdue_tasks_view, web, who.user, number)
     await audit(web, who.user.username, "view_packet", when.isoformat())
     return review_page(request, web, who, "packet.html", viewing=when, day=when.isoformat(), day_label=f"{when:%A %d %B %Y}",
                        activations=views, s=result, flagged=flagged, items=items, seconds=seconds_text,
-                       missed_acks=sum(line.missed for r in counted for line in r.teams),
+                       missed_acks=sum(line.missed for r in counted for line in r.teams), overdue=overdue,
+                       overdue_as_of=web.local(web.review_clock(), "%a %d %b %Y %H:%M %Z"), overdue_days=OVERDUE_TASK_DAYS,
                        printed=web.local(web.clock(), "%a %d %b %Y %H:%M %Z"))
+
+
+def overdue_tasks_view(web: WebContext, user: User, numbers: Mapping[str, int]) -> list[dict[str, str]]:
+    """The follow-up tasks still open past their due time on the review's clock, of the activations opened in the last
+    ``OVERDUE_TASK_DAYS`` days (a lead: their team's only), soonest due first, as the packet's cover lists them: team,
+    task, the activation (its CAD incident, when and what and where; its number when it is in this packet) and the due
+    time, local (blocking: call it on a worker thread)."""
+    now = web.review_clock()
+    records = web.store.records_for(web.store.activations_opened(now - timedelta(days=OVERDUE_TASK_DAYS), now + timedelta(minutes=1)))
+    tasks = [t for t in open_tasks(records, None if user.role == "dns" else (user.team or "-")) if t.state(now) == OVERDUE]
+    reviews = {r.id: r for r in reviews_of({t.activation_id: records[t.activation_id] for t in tasks}, web.zone, now=now)}
+    views = []
+    for task in tasks:
+        review = reviews[task.activation_id]
+        about = f"{web.local(review.opened_at, '%a %d %b %H:%M')} {KIND_LABEL[review.kind]}, {review.neighborhood or NO_LOCATION}"
+        refs = " ".join(review.cad_incidents)
+        views.append({"team": task.team, "kind": TASK_KIND_LABELS.get(task.kind, task.kind), "drill": "DRILL " if review.drill else "",
+                      "activation": f"{refs}: {about}" if refs else about, "due": web.local(task.due, "%a %d %b %H:%M %Z"),
+                      "n": str(numbers[review.id]) if review.id in numbers else ""})
+    return views
 
 
 def _pairs(reviews: list[ActivationReview]) -> set[tuple[str, str]]:
@@ -242,6 +265,13 @@ def seconds_text(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
+async def task_summary(web: WebContext, reviews: list[ActivationReview]) -> TaskSummary:
+    """The follow-up tasks of these activations (drills left out with them) as they stand at the review's now: what the
+    summary page shows and the tasks CSV exports, from this one place."""
+    task_records = await in_review_store(web.store.records_for, [r.id for r in real(reviews)])
+    return summarise_activation_tasks(task_records, web.review_clock())
+
+
 @router.get("/summary", response_class=HTMLResponse)
 async def summary(request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     """A date range's numbers (the last 7 days by default): time to notify, per-team acks, flags, coverage
@@ -252,9 +282,7 @@ async def summary(request: Request, who: SignedIn, web: Web) -> HTMLResponse:
     pairs = _pairs(real(reviews))  # a drill's outcomes are left out with it
     recorded = [row.outcome for key, row in current.items() if key in pairs]
     result = summarise(reviews, web.zone, recorded)
-    # the follow-up tasks of the same activations (drills left out with them), as they stand at the review's now
-    task_records = await in_review_store(web.store.records_for, [r.id for r in real(reviews)])
-    tasks = summarise_tasks([t for records in task_records.values() for t in tasks_of(records)], web.review_clock())
+    tasks = await task_summary(web, reviews)
     await audit(web, who.user.username, "view_summary", f"{first}..{last}")
     return review_page(request, web, who, "summary.html", viewing=last, summary_range=(first, last), s=result, start=first.isoformat(),
                        end=last.isoformat(), seconds=seconds_text, missing_outcomes=len(pairs) - len(recorded), tasks=tasks,

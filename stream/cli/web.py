@@ -177,10 +177,12 @@ def review(
     now: str | None = typer.Option(
         None, "--now", help="Judge the deadlines at this moment (ISO 8601 with an offset; default: the clock). One after it is 'awaiting'."),
 ) -> None:
-    """A day's activations as a table (one row per team told) and a CSV, for the next-day review."""
+    """A day's activations as a table (one row per team told) and a CSV, for the next-day review; its follow-up tasks
+    (completion by team and kind, referrals by service) in a second CSV beside it (<out>-tasks.csv)."""
     from datetime import date as Date
 
-    from reviews.review_cmd import day_rows, table, write_csv
+    from reviews.review_cmd import day_rows, day_task_rows, table, tasks_path, write_csv
+    from reviews.tasks import TASK_CSV_COLUMNS
     from stream.core.deployment import load_deployment
 
     try:
@@ -190,9 +192,12 @@ def review(
         raise typer.Exit(2) from None
     moment = moment_option("--now", now) if now else datetime.now(UTC)
     with review_store(db_url, "review") as store:
-        rows = day_rows(store, chosen, load_deployment().coverage.zone, moment)
+        zone = load_deployment().coverage.zone
+        rows = day_rows(store, chosen, zone, moment)
+        task_rows = day_task_rows(store, chosen, zone, moment)
     path = out or Path(f"review-{chosen.isoformat()}.csv")
     write_csv(rows, path)
+    write_csv(task_rows, tasks_path(path), TASK_CSV_COLUMNS)
     activations = len({r["activation"] for r in rows})
     typer.echo(table(rows))
-    typer.echo(f"\n{activations} activation(s), {len(rows)} row(s) on {chosen.isoformat()}; CSV: {path}")
+    typer.echo(f"\n{activations} activation(s), {len(rows)} row(s) on {chosen.isoformat()}; CSV: {path}; follow-up tasks CSV: {tasks_path(path)}")

@@ -163,6 +163,7 @@ class Replay:
     sent: bool = False  # exactly what a worker would send (pages and answers updates; no team alert of a paged team)
     forgotten: dict[str, Activation] | None = None  # when a dict, every activation the steps forgot goes there
     tasks: list[TaskCreated] = field(default_factory=list)  # every follow-up task the steps made (`vigil replay --tasks`)
+    task_notices: bool = False  # also each follow-up task's reminder and overdue notice (`vigil rules test`)
     hl7_refs: Hl7Refs = field(default_factory=Hl7Refs)
 
     def __post_init__(self) -> None:
@@ -214,6 +215,8 @@ class Replay:
             return done.outcome.intents
         # the teams' alerts (sent, or recorded for a team whose people are paged), then each page with --people
         alerts = [i for i in done.outcome.told + done.outcome.intents if i.purpose == "alert" and (i.person is None or self.people)]
+        if self.task_notices:
+            alerts += [i for i in done.outcome.intents if i.task_id is not None]
         return sorted(alerts, key=lambda i: (i.created_at, i.person is not None))
 
 

@@ -20,23 +20,30 @@ Expectations match notifications one to one on the fields they give (at, team, r
 activation_of: the ref of a report in the activation, message_contains); order does not matter.
 ``expect_tasks`` (when given) matches the follow-up tasks made the same way (team, kind, rule, due,
 activation_of): ``- {team: vi-north-nearnorth, kind: family_contact, due: "2026-07-06T22:15:00-05:00"}``.
+
+The notifications also hold each follow-up task's reminder (``purpose: task``, to the team's person on call, 2 hours
+before it is due) and overdue notice (``purpose: notice``, to dns-oncall at its due time) that comes up before
+``until``; ``purpose`` (alert, task, notice) and ``person`` (a roster person's id) tell them apart. A step may close a
+task, named by the ref of a report in its activation, its team and kind (and due time, when it has several):
+``close_task: {ref: FR-1, team: vi-north-nearnorth, kind: family_contact, outcome: done}``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from geofences.problems import ERROR, Problem, load_yaml, validation_problems
-from stream.core.replay import Hl7Refs, Replay, ScenarioLine, hl7_key
+from rules.followups import REFERRAL_SERVICES, TaskKind
+from stream.core.replay import Hl7Refs, Replay, ScenarioLine, hl7_key, people_config
 from stream.feeds.eido_builder import build_eido
 from stream.feeds.hl7_builder import AdtMessage, Patient
-from stream.model.events import NotificationIntent
+from stream.model.events import CoreInput, NotificationIntent, Referral, TaskClose
 from stream.model.timeline import TaskCreated
 
 INTENT_CODES = {
@@ -92,8 +99,30 @@ class AckStep(_Frozen):
     response: Literal["ack", "on_my_way", "unable"] = "ack"
 
 
+class ReferralStep(_Frozen):
+    """A referral made when a task is closed: the service and whether the person consented."""
+
+    service: Literal[REFERRAL_SERVICES]  # type: ignore[valid-type]
+    consent: bool
+
+
+class CloseTaskStep(_Frozen):
+    """A follow-up task closed (as from its link, an SMS reply or the review pages): the task of ``team`` and ``kind``
+    in the activation of the report ``ref``; ``due`` picks one when the activation has several (F3's check-ins)."""
+
+    ref: str
+    team: str
+    kind: TaskKind
+    due: AwareDatetime | None = None
+    outcome: Literal["done", "attempted", "declined", "not_reachable"] = "done"
+    referrals: list[ReferralStep] = []
+
+
+STEP_KINDS = ("cad", "hl7", "ack", "eido", "hl7_text", "csv", "close_task")
+
+
 class Step(_Frozen):
-    """One input at a moment: exactly one of the report kinds or an ack."""
+    """One input at a moment: exactly one of the report kinds, an ack or a task's closing."""
 
     at: AwareDatetime
     cad: CadStep | None = None
@@ -102,12 +131,13 @@ class Step(_Frozen):
     eido: dict[str, Any] | None = None
     hl7_text: str | None = None
     csv: dict[str, str] | None = None
+    close_task: CloseTaskStep | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
-        given = [k for k in ("cad", "hl7", "ack", "eido", "hl7_text", "csv") if getattr(self, k) is not None]
+        given = [k for k in STEP_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"a step has exactly one of cad, hl7, ack, eido, hl7_text, csv (this one has {', '.join(given) or 'none'})")
+            raise ValueError(f"a step has exactly one of {', '.join(STEP_KINDS)} (this one has {', '.join(given) or 'none'})")
         return self
 
 
@@ -121,6 +151,8 @@ class Expected(_Frozen):
     flags: list[str] | None = None
     activation_of: str | None = None
     message_contains: str | None = None
+    purpose: Literal["alert", "task", "notice"] | None = None  # task: a task's reminder; notice: its overdue notice
+    person: str | None = None  # the roster person paged (a reminder goes to the team's person on call)
 
 
 class ExpectedTask(_Frozen):
@@ -154,6 +186,8 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
     at = step.at
     if step.ack is not None:
         return ScenarioLine(number, at, "ack", {"ref": step.ack.ref, "team": step.ack.team, "response": step.ack.response})
+    if step.close_task is not None:
+        return ScenarioLine(number, at, "close_task", {"close": step.close_task})
     if step.cad is not None:
         cad = step.cad
         doc = build_eido(cad.incident, (cad.updated or at).isoformat(), internal_text=cad.type, apco=cad.apco, lat=cad.lat, lon=cad.lon, victim_ages=cad.victims or None,
@@ -174,32 +208,71 @@ def scenario_line(number: int, step: Step) -> ScenarioLine:
 
 
 def run_scenario(scenario: Scenario, deployment, hl7_refs: Hl7Refs | None = None, sent: bool = False,
-                 tasks: list[TaskCreated] | None = None) -> list[NotificationIntent]:
+                 tasks: list[TaskCreated] | None = None, followups: list[tuple[int, str]] | None = None) -> list[NotificationIntent]:
     """The notifications the core makes for a scenario: the teams' alerts, or with ``sent`` everything a worker
     would send (answers updates too). ``hl7_refs``, when given, gets the keyed ref of each HL7 arrival by its
-    control id; ``tasks``, the follow-up tasks made."""
+    control id; ``tasks``, the follow-up tasks made. With ``followups`` (a list), the core has the rosters, the
+    notifications hold the tasks' reminders and overdue notices too, and the list gets (step number, problem) for each
+    ``close_task`` step whose task is not found."""
     from stream.core.state import CoreState
 
-    run = Replay(deployment, CoreState(), hl7_key(), hl7_refs=hl7_refs if hl7_refs is not None else Hl7Refs(), sent=sent)
+    run = Replay(deployment, CoreState(), hl7_key(), hl7_refs=hl7_refs if hl7_refs is not None else Hl7Refs(), sent=sent,
+                 config=people_config(deployment) if followups is not None else None, task_notices=followups is not None)
     lines = sorted((scenario_line(n, s) for n, s in enumerate(scenario.steps, start=1)), key=lambda line: line.at)
     out: list[NotificationIntent] = []
     for line in lines:
-        out += run.feed(line)
+        if line.source != "close_task":
+            out += run.feed(line)
+            continue
+        # the timers due before the closing fire first, as they would on a worker: then the task is looked up
+        out += run.finish(line.at)
+        closing = task_closing(run, line.data["close"])
+        if isinstance(closing, str):
+            if followups is not None:
+                followups.append((line.number, closing))
+            continue
+        out += run.apply(CoreInput(type="task_close", task_close=closing), line.at)
     out += run.finish(scenario.until or lines[-1].at + timedelta(hours=2))
     if tasks is not None:
         tasks += run.tasks
     return out
 
 
+def task_closing(run: Replay, step: CloseTaskStep) -> TaskClose | str:
+    """The ``TaskClose`` of a ``close_task`` step: the task of its team and kind (and due time, when given) in the
+    activation of its ref, by the id the core gave it (stream/core/tasks.py); what is wrong when there is not exactly one."""
+    ref = run.hl7_refs.ref(step.ref)
+    activation_id = run.state.by_ref.get(ref) or (ref if ref in run.state.activations else None)
+    activation = run.state.activations.get(activation_id) if activation_id else None
+    named = f"{step.kind} task of {step.team}" + (f" due {step.due.isoformat()}" if step.due else "")
+    if activation is None:
+        return f"close_task: no activation has the report {step.ref!r} (yet)"
+    found = [t for t in activation.tasks.values() if t.team == step.team and t.kind == step.kind and (step.due is None or _same_moment(t.due, step.due))]
+    if len(found) != 1:
+        dues = ", ".join(sorted(t.due.isoformat() for t in found))
+        return (f"close_task: no {named} in the activation of {step.ref!r}" if not found
+                else f"close_task: {len(found)} {step.kind} tasks of {step.team} in the activation of {step.ref!r} (due {dues}): give its due")
+    referrals = tuple(Referral(service=r.service, consent=r.consent) for r in step.referrals)
+    return TaskClose(task_id=found[0].id, ref=activation.id, outcome=step.outcome, referrals=referrals, by="scenario")
+
+
+def _same_moment(one: datetime, other: datetime) -> bool:
+    """The same instant. Not ``==``: Python never finds a local time in the hour a clock change repeats (01:30 on the
+    first Sunday of November, in the zone's own tzinfo) equal to a time of another zone, even at the same instant."""
+    return one.astimezone(UTC) == other.astimezone(UTC)
+
+
 def _matches(expected: Expected, intent: NotificationIntent, refs_of: dict[str, str]) -> bool:
     checks = [
-        expected.at is None or expected.at == intent.created_at,
+        expected.at is None or _same_moment(expected.at, intent.created_at),
         expected.team is None or expected.team == intent.team,
         expected.rule is None or expected.rule == intent.protocol,
         expected.step is None or expected.step == intent.step,
         expected.flags is None or sorted(expected.flags) == sorted(intent.flags),
         expected.activation_of is None or refs_of.get(expected.activation_of) == intent.activation_id,
         expected.message_contains is None or expected.message_contains in f"{intent.title}\n{intent.body}",
+        expected.purpose is None or expected.purpose == intent.purpose,
+        expected.person is None or expected.person == intent.person,
     ]
     return all(checks)
 
@@ -221,7 +294,10 @@ class ScenarioResult:
 
 def describe(intent: NotificationIntent) -> str:
     """One notification, as a failing scenario shows it."""
-    return json.dumps({"at": intent.created_at.isoformat(), "team": intent.team, "rule": intent.protocol, "step": intent.step, "flags": list(intent.flags)})
+    described = {"at": intent.created_at.isoformat(), "team": intent.team, "rule": intent.protocol, "step": intent.step, "flags": list(intent.flags)}
+    if intent.purpose != "alert":  # a task's reminder or overdue notice: to whom
+        described |= {"purpose": intent.purpose, "person": intent.person}
+    return json.dumps(described)
 
 
 def check_scenario(path: Path, deployment) -> ScenarioResult:
@@ -233,9 +309,13 @@ def check_scenario(path: Path, deployment) -> ScenarioResult:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         return ScenarioResult(path, path.stem, [str(p) for p in validation_problems(path, locator, exc)], [])
+    unknown = _close_task_problems(path, locator, scenario, deployment)
+    if unknown:
+        return ScenarioResult(path, scenario.name, unknown, [])
     hl7_refs = Hl7Refs()
     made: list[TaskCreated] = []
-    notifications = run_scenario(scenario, deployment, hl7_refs, tasks=made)
+    not_closed: list[tuple[int, str]] = []
+    notifications = run_scenario(scenario, deployment, hl7_refs, tasks=made, followups=not_closed)
     refs_of = {ref: i.activation_id for i in notifications for ref in i.refs}
     # an expectation names an HL7 arrival by its control id; the core's refs are its keyed hash
     refs_of |= {control_id: refs_of[ref] for control_id, ref in hl7_refs.by_control_id.items() if ref in refs_of}
@@ -247,15 +327,34 @@ def check_scenario(path: Path, deployment) -> ScenarioResult:
             missing.append(Problem(path, locator.line(("expect", n)), ERROR, f"expected but not sent: {expected.model_dump_json(exclude_none=True)}"))
         else:
             unmatched.remove(found)
-    messages = [str(p) for p in missing] + [f"{path}: sent but not expected: {describe(i)}" for i in unmatched]
+    messages = [str(Problem(path, locator.line(("steps", number - 1, "close_task")), ERROR, problem)) for number, problem in not_closed]
+    messages += [str(p) for p in missing] + [f"{path}: sent but not expected: {describe(i)}" for i in unmatched]
     if scenario.expect_tasks is not None:
         messages += _task_problems(path, locator, scenario.expect_tasks, made, refs_of)
     return ScenarioResult(path, scenario.name, messages, notifications)
 
 
+def _close_task_problems(path: Path, locator, scenario: Scenario, deployment) -> list[str]:
+    """A ``close_task`` step naming a team the deployment does not have, or a kind of task its protocol file never
+    makes: found when the file is loaded, with the step's line."""
+    kinds = {rule.kind for rule in deployment.protocols.spec.followups.tasks}
+    problems = []
+    for n, step in enumerate(scenario.steps):
+        close = step.close_task
+        if close is None:
+            continue
+        if close.team not in deployment.coverage.teams:
+            problems.append(Problem(path, locator.line(("steps", n, "close_task", "team")), ERROR,
+                                    f"close_task: {close.team!r} is not a team of the deployment"))
+        if close.kind not in kinds:
+            problems.append(Problem(path, locator.line(("steps", n, "close_task", "kind")), ERROR,
+                                    f"close_task: the protocol file makes no {close.kind!r} tasks (it makes {', '.join(sorted(kinds)) or 'none'})"))
+    return [str(p) for p in problems]
+
+
 def _task_matches(expected: ExpectedTask, task: TaskCreated, refs_of: dict[str, str]) -> bool:
     return all((expected.team is None or expected.team == task.team, expected.kind is None or expected.kind == task.task_kind,
-                expected.rule is None or expected.rule == task.rule, expected.due is None or expected.due == task.due,
+                expected.rule is None or expected.rule == task.rule, expected.due is None or _same_moment(expected.due, task.due),
                 expected.activation_of is None or refs_of.get(expected.activation_of) == task.activation_id))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rules.followups import FollowupRule, due_times
 from stream.core.messages import place_name
@@ -75,7 +75,9 @@ def create(state: CoreState, activation: Activation, now: datetime, config: Conf
 
 
 def _schedule(state: CoreState, activation: Activation, task: Task, now: datetime, remind_before: timedelta) -> None:
-    remind = task.due - remind_before
+    # in real time: a due time in the local zone minus a timedelta is wall-clock arithmetic, which across a clock change
+    # would remind an hour early or late (Sunday 02:30 CST less 2 h would be 00:30 CDT, 3 real hours before)
+    remind = (task.due.astimezone(UTC) - remind_before).astimezone(task.due.tzinfo)
     if remind > now:  # a task due sooner than its reminder time needs no reminder: the team has just been told
         heapq.heappush(state.page_timers, (remind, activation.id, PREFIX + task.id, REMIND))
     heapq.heappush(state.page_timers, (max(task.due, now), activation.id, PREFIX + task.id, OVERDUE))

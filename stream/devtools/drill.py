@@ -57,6 +57,8 @@ def shift_scenario(scenario: Scenario, weeks: int, zone: ZoneInfo) -> Scenario:
         update: dict = {"at": move(step.at)}
         if step.cad is not None and step.cad.updated is not None:
             update["cad"] = step.cad.model_copy(update={"updated": move(step.cad.updated)})
+        if step.close_task is not None and step.close_task.due is not None:  # the task it names moves with it
+            update["close_task"] = step.close_task.model_copy(update={"due": move(step.close_task.due)})
         steps.append(step.model_copy(update=update))
     expect = [e.model_copy(update={"at": move(e.at)}) for e in scenario.expect]
     return scenario.model_copy(update={"steps": steps, "expect": expect, "until": move(scenario.until)})

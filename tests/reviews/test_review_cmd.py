@@ -86,3 +86,28 @@ def test_review_judges_deadlines_at_the_moment_it_runs(db_url: str, deployment, 
     assert result.exit_code == 0, result.output
     line = next(line for line in result.output.splitlines() if "nextstep-hcmc" in line)
     assert f"awaiting (deadline {local + timedelta(minutes=15):%H:%M})" in line
+
+
+def test_review_writes_the_days_follow_up_tasks_csv_beside_it(db_url: str, deployment, tmp_path) -> None:
+    run = Run(deployment)
+    run.shooting("CMD-1", JORDAN, T0)
+    run.answer("CMD-1", "vi-north-nearnorth", T0 + timedelta(minutes=4), "on_my_way")
+    run.shooting("CMD-3", JORDAN, T0 + timedelta(days=1))  # the next day: not in this review
+    run.until(T0 + timedelta(days=1, hours=1))
+    store = ReviewStore(db_url)
+    store.create_schema()
+    store.append(run.records)
+    store.dispose()
+
+    out = tmp_path / "day.csv"
+    now = (T0 + timedelta(days=3)).isoformat()  # the family contact (due 48 h after) is overdue by then
+    result = CliRunner().invoke(app, ["review", "--date", "2026-07-04", "--db-url", db_url, "--out", str(out), "--now", now])
+    assert result.exit_code == 0, result.output
+    tasks = tmp_path / "day-tasks.csv"
+    assert f"follow-up tasks CSV: {tasks}" in result.output
+    assert tasks.read_text().splitlines() == [
+        "from,to,section,team,kind,tasks,closed,closed_in_time,closed_in_time_percent,overdue,service,consent_yes,consent_no",
+        "2026-07-04,2026-07-04,completion,vi-north-nearnorth,family contact,1,0,0,0,1,,,",  # the next day's is left out
+        *(f"2026-07-04,2026-07-04,referrals,,,,,,,,{service},0,0"
+          for service in ("housing", "employment", "mental health", "relocation", "legal", "other")),
+    ]

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from stream.core.scenarios import run_scenario
-from stream.devtools.drill import GAP, end_of, load_scenarios, place, shift_time, signature, start_of
+from stream.core.scenarios import Scenario, run_scenario
+from stream.devtools.drill import GAP, end_of, load_scenarios, place, shift_scenario, shift_time, signature, start_of
 
 CHICAGO = ZoneInfo("America/Chicago")
 SCENARIOS = Path(__file__).parents[3] / "rules" / "minneapolis" / "scenarios"
@@ -51,3 +51,13 @@ def test_a_daylight_saving_scenario_lands_on_a_transition_night(deployment) -> N
     # 01:50 CST, and the escalation 15 minutes later lands after the jump, at 03:05 CDT
     assert first_step.utcoffset() == timedelta(hours=-6)
     assert any(i.created_at.astimezone(CHICAGO).utcoffset() == timedelta(hours=-5) for i in moved.predicted)
+
+
+def test_a_close_task_steps_due_time_moves_with_the_scenario() -> None:
+    chicago = ZoneInfo("America/Chicago")
+    scenario = Scenario.model_validate({"name": "closing", "steps": [
+        {"at": "2026-07-04T19:00:00-05:00", "cad": {"incident": "D-1", "type": "Shooting (PFE)", "lat": 45.0003, "lon": -93.3001, "victims": [20]}},
+        {"at": "2026-07-05T12:00:00-05:00", "close_task": {"ref": "D-1", "team": "vi-north-nearnorth", "kind": "retaliation_checkin",
+                                                          "due": "2026-07-05T19:00:00-05:00"}}]})
+    moved = shift_scenario(scenario, 2, chicago).steps[1]
+    assert (moved.at, moved.close_task.due) == (datetime(2026, 7, 19, 12, 0, tzinfo=chicago), datetime(2026, 7, 19, 19, 0, tzinfo=chicago))
