@@ -64,7 +64,7 @@ from stream.ops.kafka import Topics, ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PG_ADMIN_URL = os.environ.get("VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-ANSWER_LINE = re.compile(r"\nAnswer: (\S+)$")
+ANSWER_LINE = re.compile(r"\n(?:Answer|Close it): (\S+)$")  # an alert's answer link, a follow-up notice's task link
 REF = re.compile(r"Ref (act-[0-9a-f]+)")
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -109,7 +109,7 @@ def history_feed(activations: int, deployment: Deployment, year: int = 2025, see
                 break
     chosen = [json.dumps(line.data) for line in lines[:cut]]
     until = lines[cut - 1].at + timedelta(hours=2)
-    predicted = replay(chosen, deployment, until=until)
+    predicted = replay(chosen, deployment, until=until, task_notices=True)  # a worker reminds of the tasks made too
     return Feed(chosen, read_scenario(chosen), predicted, until, len({i.activation_id for i in predicted}))
 
 

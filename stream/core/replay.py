@@ -239,11 +239,13 @@ def person_names(deployment: Deployment) -> dict[str, str]:
 
 
 def replay(lines: Iterable[str], deployment: Deployment, until: datetime | None = None, err: TextIO | None = None,
-           people: bool = False, standdowns: tuple[Standdown, ...] = (), tasks: list[TaskCreated] | None = None) -> list[NotificationIntent]:
-    """Replay a scenario; the notifications in time order (with ``people``, each person's pages too). ``standdowns``:
-    the standdowns in force during it (`vigil replay --standdowns`), as the workers would have had them."""
+           people: bool = False, standdowns: tuple[Standdown, ...] = (), tasks: list[TaskCreated] | None = None,
+           task_notices: bool = False) -> list[NotificationIntent]:
+    """Replay a scenario; the notifications in time order (with ``people``, each person's pages too; with
+    ``task_notices``, the follow-up tasks' reminders and overdue notices too). ``standdowns``: the standdowns in force
+    during it (`vigil replay --standdowns`), as the workers would have had them."""
     scenario = read_scenario(lines, err)
-    run = Replay(deployment, CoreState(), hl7_key(), people=people)
+    run = Replay(deployment, CoreState(), hl7_key(), people=people, task_notices=task_notices)
     if standdowns:
         assert run.config is not None
         run.config = replace(run.config, standdowns=standdowns)

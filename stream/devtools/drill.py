@@ -7,7 +7,8 @@ scenario's evening takes milliseconds and its deadlines fall exactly where the r
 One deployment's state is shared by every scenario sent to it, so the drill lays the scenarios out one
 after another in time: each is moved by whole weeks of local wall-clock time (same weekday, same hour,
 so shifts and school hours still apply) to start after the previous one's end plus the longest
-look-back of any rule. A shift is taken only where the replay of the moved scenario notifies the same
+look-back of any rule; a scenario whose core makes follow-up tasks runs on until the last is due (its reminders
+and overdue notices are what a worker sends too). A shift is taken only where the replay of the moved scenario notifies the same
 teams, with the same rules and steps at the same offsets as the original: a daylight-saving scenario
 therefore lands on the same transition a year or more later.
 
@@ -114,10 +115,24 @@ def place(scenarios: Iterable[tuple[str, Scenario]], deployment: Deployment) -> 
                 break
         else:
             raise ValueError(f"scenario {name}: no week within {MAX_WEEKS} after {free_from} gives the same notifications")
-        # what the worker sends: the teams' alerts and also the answers updates (stream/core/answers.py)
+        moved = settled(moved, deployment)
+        # what the worker sends: the teams' alerts, the answers updates (stream/core/answers.py), and the reminders and
+        # overdue notices of the follow-up tasks it made
         placed.append(PlacedScenario(name, candidate, moved, tuple(run_scenario(moved, deployment, sent=True))))
         free_from = end_of(moved) + GAP
     return placed
+
+
+def settled(scenario: Scenario, deployment: Deployment) -> Scenario:
+    """The scenario run on until its follow-up tasks are all due (their overdue notices fire at the due time): the
+    worker sends their reminders and notices whatever the scenario's ``until``, and they must not fall in the next
+    scenario's time."""
+    tasks: list = []
+    run_scenario(scenario, deployment, tasks=tasks)
+    last_due = max((task.due for task in tasks), default=None)
+    if last_due is None or last_due <= end_of(scenario):
+        return scenario
+    return scenario.model_copy(update={"until": last_due + timedelta(minutes=1)})
 
 
 def _ms(at: datetime) -> int:

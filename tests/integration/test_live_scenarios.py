@@ -27,7 +27,7 @@ from tests.helpers import Inbox
 pytestmark = pytest.mark.integration
 
 SCENARIOS = Path(__file__).parents[2] / "rules" / "minneapolis" / "scenarios"
-ANSWER_LINE = re.compile(r"\nAnswer: (\S+)$")
+ANSWER_LINE = re.compile(r"\n(?:Answer|Close it): (\S+)$")  # an alert's answer link, a follow-up notice's task link
 
 
 async def read_all(bootstrap: str, topic: str, quiet_ms: int = 1500) -> list[bytes]:
