@@ -260,9 +260,11 @@ def test_the_sign_in_lockout_page_says_how_long_and_whom_to_contact(browser, ser
 
 DESKTOP = {"width": 1366, "height": 768}
 PHONE_375 = {**PHONE, "viewport": {"width": 375, "height": 740}}
-# every control a thumb may aim at, as [what, width, height]: a radio's target is its label (the input is inside it)
+# every control a thumb may aim at, as [what, width, height]: a radio's or a checkbox's target is its label (the input is
+# inside it, and the whole label toggles it)
 TAP_TARGETS = """() => [...document.querySelectorAll(
-    'a, button, input:not([type=hidden]):not([type=radio]), textarea, select, label:has(input[type=radio])')]
+    'a, button, input:not([type=hidden]):not([type=radio]):not([type=checkbox]), textarea, select, '
+    + 'label:has(input[type=radio]), label:has(input[type=checkbox])')]
   .filter(e => e.offsetParent !== null)
   .map(e => { const r = e.getBoundingClientRect(); return [e.tagName + ' ' + (e.innerText || e.name || '').slice(0, 40), r.width, r.height]; })"""
 
