@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -30,18 +31,22 @@ from reviews.publish.suppression import (
     TOTAL,
     CountTable,
     Published,
-    _close_lines,
-    _grid,
+    _close_nodes,
+    _Network,
     _published,
+    _table_edges,
     median_or_none,
     share_or_none,
     suppress,
     suppress_series,
+    suppress_with_series,
 )
 
 Cell = tuple[str, str]
 # one published number: the true cells it sums, and its text
 Entry = tuple[frozenset[Cell], str]
+# a sum known to equal another without being published: (plus, minus)
+Relation = tuple[frozenset[Cell], frozenset[Cell]]
 
 
 def entries_of(published: Published) -> list[Entry]:
@@ -71,10 +76,13 @@ class Attack:
     known: dict[Cell, int]  # true cells shown as such
 
     @classmethod
-    def of(cls, entries: list[Entry]) -> Attack:
-        """Write the published numbers as equations over the unknown cells and row-reduce them exactly."""
+    def of(cls, entries: list[Entry], relations: Sequence[Relation] = ()) -> Attack:
+        """Write the published numbers as equations over the unknown cells and row-reduce them exactly.
+
+        ``relations``: what a reader knows without its being published (sum of ``plus`` = sum of ``minus``).
+        """
         known = {next(iter(cells)): int(text) for cells, text in entries if len(cells) == 1 and text.isdigit()}
-        everything = set().union(*(cells for cells, _ in entries))
+        everything = set().union(*(cells for cells, _ in entries), *(p | m for p, m in relations))
         unknowns = sorted(everything - set(known))
         column = {cell: i for i, cell in enumerate(unknowns)}
         matrix = []
@@ -85,6 +93,13 @@ class Attack:
                     row[column[cell]] = Fraction(1)
                 row[-1] = Fraction(int(text) - sum(known[c] for c in cells & set(known)))
                 matrix.append(row)
+        for plus, minus in relations:
+            row = [Fraction(0)] * (len(unknowns) + 1)
+            for cells, sign in ((plus, 1), (minus, -1)):
+                for cell in cells - set(known):
+                    row[column[cell]] += sign
+                row[-1] -= sign * sum(known[c] for c in cells & set(known))
+            matrix.append(row)
         hidden = [(cells, text) for cells, text in entries if not text.isdigit()]
         return cls(unknowns, reduce_rows(matrix, len(unknowns)), hidden, known)
 
@@ -198,9 +213,9 @@ def reduce_rows(matrix: list[list[Fraction]], width: int) -> list[tuple[list[Fra
     return reduced
 
 
-def recoverable(entries: list[Entry], truth: dict[Cell, int]) -> list[str]:
+def recoverable(entries: list[Entry], truth: dict[Cell, int], relations: Sequence[Relation] = ()) -> list[str]:
     """What an attacker learns of the "<5": each pinned one, and each with no second feasible value found."""
-    attack = Attack.of(entries)
+    attack = Attack.of(entries, relations)
     findings = []
     for cells, text in attack.hidden:
         if text == SUPPRESSED and attack.pinned(cells):
@@ -342,6 +357,68 @@ def test_a_series_suppressed_apart_from_the_tables_it_repeats_gives_cells_away()
     assert pinned > 10
 
 
+def months_of_weeks(rng: random.Random, n: int) -> tuple[CountTable, dict[str, list[str]], dict[str, int], dict[Cell, int]]:
+    """Communities x weeks drawn at random, as the site sees them: a community x month table (months of 4 or 5
+    whole weeks) and the citywide series by week; with the true community x week counts."""
+    drawn = random_table(rng, f"weekly {n}", rows=rng.randint(2, 5), columns=rng.randint(4, 10))
+    week = {column: f"w{j}" for j, column in enumerate(drawn.columns)}
+    weekly = CountTable(drawn.name, drawn.rows, tuple(week.values()), {(r, week[c]): v for (r, c), v in drawn.cells.items()})
+    weeks = list(weekly.columns)
+    periods_of: dict[str, list[str]] = {}
+    while weeks:
+        size = min(len(weeks), rng.choice([1, 2, 4, 5]))  # short months at the range's ends
+        periods_of[f"month{len(periods_of)}"] = [weeks.pop(0) for _ in range(size)]
+    cells = {(r, m): sum(weekly.count(r, w) for w in ws) for r in weekly.rows for m, ws in periods_of.items()}
+    monthly = CountTable(f"monthly {n}", weekly.rows, tuple(periods_of), {k: v for k, v in cells.items() if v})
+    series = {w: sum(weekly.count(r, w) for r in weekly.rows) for w in weekly.columns}
+    return monthly, periods_of, series, truth_of(weekly)
+
+
+def month_and_week_attack(monthly: CountTable, periods_of, series, texts) -> tuple[list[Entry], list[Relation], dict]:
+    """What a reader has of a table by month and a series by week: both publications, and that each month's
+    citywide count is the sum of its weeks (true without being published)."""
+    entries = entries_of(texts[0]) + [(frozenset({("city", w)}), t) for w, t in texts[1].items() if w != TOTAL]
+    entries.append((frozenset(("city", w) for w in series), texts[1][TOTAL]))
+    relations = [(frozenset((r, m) for r in monthly.rows), frozenset(("city", w) for w in ws)) for m, ws in periods_of.items()]
+    truth = truth_of(monthly) | {("city", w): n for w, n in series.items()}
+    return entries, relations, truth
+
+
+def test_a_table_by_month_and_a_series_by_week_suppressed_together_give_nothing_away():
+    """The site's shape: months of whole weeks, so a month's citywide count is the sum of its weeks."""
+    rng = random.Random(4)
+    protected = 0
+    for n in range(120):
+        monthly, periods_of, series, _ = months_of_weeks(rng, n)
+        published, texts = suppress_with_series(monthly, periods_of, series)
+        assert_truthful(published)
+        assert all(texts[w] == SUPPRESSED for w, c in series.items() if 1 <= c < THRESHOLD)
+        assert texts[TOTAL] == published.total
+        entries, relations, truth = month_and_week_attack(monthly, periods_of, series, (published, texts))
+        assert recoverable(entries, truth, relations) == [], (monthly, series)
+        protected += sum(t == SUPPRESSED for t in texts.values()) + len(published.primary)
+    assert protected > 200
+
+
+def test_a_table_by_month_and_a_series_by_week_suppressed_apart_give_cells_away():
+    """The trap ``suppress_with_series`` avoids: each publication safe alone, the two together not."""
+    rng = random.Random(4)
+    pinned = 0
+    for n in range(120):
+        monthly, periods_of, series, _ = months_of_weeks(rng, n)
+        entries, relations, truth = month_and_week_attack(monthly, periods_of, series, (suppress(monthly), suppress_series(series)))
+        pinned += any(f.startswith("pinned") for f in recoverable(entries, truth, relations))
+    assert pinned > 5
+
+
+def test_a_series_must_add_up_to_the_table_it_splits():
+    monthly = table("m", [[3, 9]])
+    with pytest.raises(ValueError):
+        suppress_with_series(monthly, {"m0": ["w1"], "m1": ["w2"]}, {"w1": 3, "w2": 8})
+    with pytest.raises(ValueError):
+        suppress_with_series(monthly, {"m0": ["w1"], "m1": ["w2"]}, {"w1": 3, "w2": 9, "w3": 0})
+
+
 def test_a_series_and_its_total_give_nothing_away():
     rng = random.Random(7)
     for _ in range(100):
@@ -423,9 +500,9 @@ def test_the_attack_recovers_cells_when_each_line_only_has_two_hidden():
     found = 0
     for n in range(300):
         counts = random_table(rng, f"random {n}")
-        grid = _grid(counts, THRESHOLD)
-        _close_lines(grid)  # the rule of two per line, without the search for a witness
-        if recoverable(entries_of(_published(counts, grid)), truth_of(counts)):
+        network = _Network.of(_table_edges(counts), THRESHOLD)
+        _close_nodes(network)  # the rule of two per row and column, without the search for a witness
+        if recoverable(entries_of(_published(counts, network)), truth_of(counts)):
             found += 1
             break  # one is enough to show it
     assert found > 0
