@@ -35,7 +35,9 @@ from 1 to 4 are ``<5``), so a hidden zero could only be 0 or jump by 5 or more, 
 most of a sparse table.
 
 Pure: no I/O, standard library only. The same data always publishes the same way: complementary
-entries are chosen smallest count first, ties in row then column order (totals last).
+entries are chosen smallest count first, ties in row then column order (totals last). A reader who
+knows that rule learns that an ``x`` is no larger than the visible counts beside it, which the witness
+does not account for (docs/publish.md says so).
 """
 
 from __future__ import annotations
