@@ -115,6 +115,8 @@ def test_no_file_holds_an_id_a_name_a_team_a_day_or_a_time(site, deployment) -> 
     for roster in deployment.rosters.values():
         forbidden |= {p.id for p in roster.people} | {p.name for p in roster.people if p.name}
     forbidden |= set(deployment.rosters)  # no team either
+    # no place finer than a community: not the neighborhoods (Jordan, Midtown Phillips, Hiawatha) nor a block
+    forbidden |= {getattr(r, "neighborhood", None) or "PUB-" for r in run.records} | {getattr(r, "block", None) or "PUB-" for r in run.records}
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) == 20  # 3 pages, the stylesheet, 16 CSV
     for path in files:
