@@ -7,9 +7,9 @@ survives this step, and no text: no incident number, ref, note, team or person. 
 those facts, and every count goes through ``suppress`` (reviews.publish.suppression) before anything is rendered;
 medians and shares are published only over 5 or more values (``median_or_none``, ``share_or_none``).
 
-Drills are left out, as the review summary leaves them out (``reviews.model.real``). An activation belongs to the
-period (week, month, hour of the week) and community of its opening, on the deployment's clock (``zone``); its
-follow-up tasks belong there too.
+Drills are left out, as the review summary leaves them out (``reviews.model.real``). A month is the ISO weeks whose
+Thursday falls in it (``week_month``): no figure splits a week. An activation belongs to the period (week, month, hour
+of the week) and community of its opening, on the deployment's clock (``zone``); its follow-up tasks belong there too.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ActivationFacts:
 
     community: str
     week: str  # ISO week, "2026-W27"
-    month: str  # "2026-07"
+    month: str  # "2026-07": the month of its ISO week's Thursday (week_month)
     weekday: int  # 0 Monday
     hour: int
     shooting: bool  # reported as a shooting (SHOOTING_KINDS), not a hospital arrival alone
@@ -63,6 +63,13 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
+def week_month(day: date) -> str:
+    """The month a day's ISO week belongs to: the month of its Thursday (as the ISO year is its Thursday's year), so a
+    month is made of whole weeks and no week is ever split between two months (a split would show part of a week)."""
+    thursday = day + timedelta(days=3 - day.weekday())
+    return f"{thursday:%Y-%m}"
+
+
 def whole_weeks(first: date, last: date) -> tuple[date, date]:
     """The range widened to whole ISO weeks (Monday to Sunday): the site never shows part of a week."""
     return first - timedelta(days=first.weekday()), last + timedelta(days=6 - last.weekday())
@@ -75,7 +82,7 @@ def facts_of(review: ActivationReview, records: Sequence[TimelineRecord], zone: 
     tasks = tasks_of(records)
     due = [t for t in tasks if t.closed is not None or now >= t.due]
     return ActivationFacts(
-        community=review.community or NOT_PLACED, week=iso_week(local.date()), month=f"{local:%Y-%m}", weekday=local.weekday(),
+        community=review.community or NOT_PLACED, week=iso_week(local.date()), month=week_month(local.date()), weekday=local.weekday(),
         hour=local.hour, shooting=any(kind in SHOOTING_KINDS for kind in _kinds(records)) or review.kind in SHOOTING_KINDS,
         covered="coverage_gap" not in review.flags, coverage_gap="coverage_gap" in review.flags,
         alerts=sum(line.delivery is not None for line in review.teams), seconds_to_notify=review.seconds_to_notify,
@@ -157,12 +164,12 @@ class Figures:
 
 
 def periods(first: date, last: date) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The range's ISO weeks and months, in order (the range in whole weeks)."""
+    """The range's ISO weeks and months (of whole weeks, ``week_month``), in order (the range in whole weeks)."""
     weeks: list[str] = []
     months: list[str] = []
     day = first
     while day <= last:
-        for found, label in ((weeks, iso_week(day)), (months, f"{day:%Y-%m}")):
+        for found, label in ((weeks, iso_week(day)), (months, week_month(day))):
             if not found or found[-1] != label:
                 found.append(label)
         day += timedelta(days=1)

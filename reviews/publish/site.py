@@ -73,10 +73,11 @@ def _plural(n: int, one: str, many: str) -> str:
 
 
 def series_summary(title: str, labels: Sequence[str], values: Sequence[str], total: str | None, unit: str = "") -> str:
-    """What a bar chart shows, in words: its range, total, highest bar, and how many bars are not shown as numbers."""
+    """What a bar chart shows, in words: its range, total (a count's; for a median or percent, ``unit`` given, the
+    figure over the whole range), highest bar, and how many bars are not shown as numbers."""
     parts = [f"{title}, {_plural(len(labels), 'bar', 'bars')}" + (f", {labels[0]} to {labels[-1]}" if labels else "") + "."]
     if total is not None:
-        parts.append(f"Total: {total}{unit}.")
+        parts.append(f"{'Over the whole range' if unit else 'Total'}: {total}{unit}.")
     shown = [(number(v), label) for label, v in zip(labels, values, strict=True) if number(v) is not None]
     if shown:
         top, label = max(shown, key=lambda pair: pair[0])  # type: ignore[arg-type, return-value]
@@ -157,7 +158,8 @@ def community_table(name: str, title: str, cells: Mapping[tuple[str, str], str],
     the totals (CSV: one row per community and month, the totals with ALL_COMMUNITIES / ALL_MONTHS)."""
     slug = f"community-monthly-{name.replace('_', '-')}"
     bars = [row_totals[c] for c in communities]
-    summary = series_summary(f"{title} by community, {months[0]} to {months[-1]}", communities, bars, total, unit)
+    span = months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}"
+    summary = series_summary(f"{title} by community, {span}", communities, bars, total, unit)
     rows = tuple((c, m, cells[c, m]) for c in communities for m in months) + tuple((c, ALL_MONTHS, row_totals[c]) for c in communities)
     rows += tuple((ALL_COMMUNITIES, m, column_totals[m]) for m in months) + ((ALL_COMMUNITIES, ALL_MONTHS, total),)
     wide = [(c, *(cells[c, m] for m in months), row_totals[c]) for c in communities]
@@ -299,7 +301,8 @@ METHODS = (
 
 DICTIONARY = (
     ("week", "text", "An ISO week, YYYY-Www (weeks start on Monday, local time); \"All weeks\": the whole range."),
-    ("month", "text", "A month, YYYY-MM, local time; \"All months\": the whole range."),
+    ("month", "text", "A month, YYYY-MM: the ISO weeks whose Thursday falls in it (a month is made of whole weeks); "
+                      "\"All months\": the whole range."),
     ("community", "text", f"One of the city's communities; \"{ALL_COMMUNITIES}\": the city; \"{NOT_PLACED}\": activations "
                           "with no location (a hospital arrival not joined to a 911 report)."),
     ("day", "text", "A day of the week, Mon to Sun, local time."),
@@ -316,7 +319,8 @@ DICTIONARY = (
 def methodology_page(result: Figures) -> str:
     """How each figure is computed, and what is suppressed and why."""
     body = [f"<p>Built from Vigil's review store: the record of every activation, from {result.first} to {result.last}, "
-            "widened to whole ISO weeks so that no part of a week is shown. No figure names a place finer than a community, a time "
+            "widened to whole ISO weeks so that no part of a week is shown; a month is the ISO weeks whose Thursday falls in it, "
+            "so that no week is split between two months. No figure names a place finer than a community, a time "
             "finer than a week (the hour-of-week grid pools every week of the range), a person, a team member, an incident "
             "number or a note.</p>", "<h2>Small counts</h2>",
             "<p>Every count is published through the same rule: a count from 1 to 4 is shown as &lt;5. So that a &lt;5 "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from reviews.publish.figures import NOT_PUBLISHED, ActivationFacts, figures, periods, value_of, whole_weeks
+from reviews.publish.figures import NOT_PUBLISHED, ActivationFacts, figures, periods, value_of, week_month, whole_weeks
 
 FACT = ActivationFacts(community="Near North", week="2026-W27", month="2026-07", weekday=5, hour=22, shooting=True, covered=True,
                        coverage_gap=False, alerts=2, seconds_to_notify=10.0, deadlines=1, in_time=1, tasks_due=0, tasks_in_time=0)
@@ -15,7 +15,12 @@ FACT = ActivationFacts(community="Near North", week="2026-W27", month="2026-07",
 def test_a_range_is_widened_to_whole_iso_weeks() -> None:
     first, last = whole_weeks(date(2026, 7, 1), date(2026, 7, 10))
     assert (first, last) == (date(2026, 6, 29), date(2026, 7, 12))  # Monday of W27, Sunday of W28
-    assert periods(first, last) == (("2026-W27", "2026-W28"), ("2026-06", "2026-07"))
+    assert periods(first, last) == (("2026-W27", "2026-W28"), ("2026-07",))  # W27's Thursday is 2 July
+    # a month is made of whole weeks: 1 June 2026 is a Monday, 28 June a Sunday; W27 goes to July
+    assert periods(*whole_weeks(date(2026, 6, 10), date(2026, 7, 2))) == (("2026-W24", "2026-W25", "2026-W26", "2026-W27"),
+                                                                          ("2026-06", "2026-07"))
+    assert week_month(date(2026, 6, 29)) == week_month(date(2026, 7, 5)) == "2026-07"
+    assert week_month(date(2025, 12, 29)) == "2026-01"  # ISO week 2026-W01 begins on 29 December 2025
     # a week across a new year is the ISO year's
     assert periods(*whole_weeks(date(2026, 12, 31), date(2026, 12, 31)))[0] == ("2026-W53",)
 
