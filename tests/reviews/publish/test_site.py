@@ -153,3 +153,17 @@ def test_a_bad_range_is_refused_by_name(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--from (2026-07-10) must be on or before --to (2026-07-01)" in bad.stderr
     bad = vigil_in_process("publish", "--db-url", db, "--from", "July", "--to", "2026-07-01", "--out", str(tmp_path / "o"))
     assert bad.returncode == 2 and "--from 'July' is not a date of the form YYYY-MM-DD" in bad.stderr
+
+
+def test_the_methodology_and_the_dictionary_cover_every_published_column(site) -> None:
+    out, _, _ = site
+    method = (out / "methodology.html").read_text(encoding="utf-8")
+    assert "a count from 1 to 4 is shown as &lt;5" in method and "published only when it is over 5 or more" in method
+    dictionary = (out / "data-dictionary.html").read_text(encoding="utf-8")
+    for path in (out / "csv").glob("*.csv"):
+        header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
+        assert f"csv/{path.name}" in dictionary
+        for column in header:
+            assert f"<th scope=\"row\">{column}</th>" in dictionary, column  # its own row: what the column holds
+            if column.endswith(("_count", "_percent", "_to_notify")):
+                assert column in method, column  # and how it is computed
