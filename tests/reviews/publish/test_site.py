@@ -167,3 +167,28 @@ def test_the_methodology_and_the_dictionary_cover_every_published_column(site) -
             assert f"<th scope=\"row\">{column}</th>" in dictionary, column  # its own row: what the column holds
             if column.endswith(("_count", "_percent", "_to_notify")):
                 assert column in method, column  # and how it is computed
+
+
+def test_four_weeks_publish_the_hour_of_week_grid(site, deployment) -> None:
+    out, run, _ = site
+    store = ReviewStore(f"sqlite:///{out.parent / 'review.sqlite'}")
+    try:  # 15 June to 12 July: W25 to W28, two of them empty
+        files = publish(store, date(2026, 6, 15), date(2026, 7, 12), deployment.coverage.zone, NOW, out.parent / "four", communities(deployment))
+    finally:
+        store.dispose()
+    assert len(files) == 22
+    shootings = _csv(out.parent / "four", "hour-of-week-shootings-count")
+    assert len(shootings) == 7 * 24
+    # Saturday 20:00-20:59: two shootings each Saturday; Sunday 00:xx: Longfellow's one and Phillips' two
+    assert shootings["Sat", "20"] == shootings["Sun", "00"] == "<5"
+    assert shootings["Wed", "12"] == "0"
+    share = _csv(out.parent / "four", "hour-of-week-street-team-on-shift-percent")
+    assert share["Sat", "20"] == share["Wed", "12"] == "—"  # under 5 shootings: not published
+    index = (out.parent / "four" / "index.html").read_text(encoding="utf-8")
+    cells = list(shootings.values())
+    numbers = sum(c.isdigit() for c in cells)
+    # the sentence a screen reader reads says what the table holds (4 hours are <5 here; the real suppression may hide more)
+    assert (f"Shootings by hour of the week, local time, 2026-W25 to 2026-W28 pooled: 7 days × 24 hours. {numbers} hours shown as "
+            f"numbers; {cells.count('<5')} shown as &lt;5; {cells.count('x')} hidden (x); 0 not published (—).") in index
+    assert cells.count("<5") == 4
+    assert not any(r.activation_id in index for r in run.records)
