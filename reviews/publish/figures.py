@@ -25,7 +25,7 @@ from reviews.tasks import tasks_of
 from stream.model.events import EventKind
 from stream.model.timeline import TimelineRecord
 
-NOT_PLACED = "No community (hospital arrival)"  # an activation without a location: a hospital arrival alone
+NOT_PLACED = "No community"  # an activation without a location: a hospital arrival not joined to a 911 report
 ALL_COMMUNITIES = "All communities"
 ALL_PERIODS = "total"
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

@@ -235,7 +235,7 @@ figure { margin: 0 0 1.5rem; }
 .empty { fill: #eee; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-size: 0.9rem; }
-th, td { border: 1px solid #bbb; padding: 0.2rem 0.4rem; text-align: right; }
+th, td { border: 1px solid #bbb; padding: 0.2rem 0.4rem; text-align: right; white-space: nowrap; }
 th[scope="row"], caption { text-align: left; }
 caption { font-weight: 600; padding: 0.3rem 0; }
 a { color: #1d4f91; }

@@ -36,7 +36,7 @@ def test_a_median_or_a_share_is_published_over_5_or_more_only() -> None:
 def test_hour_of_week_coverage_over_four_weeks_or_more() -> None:
     saturday_night = [replace(FACT, covered=k != 0, coverage_gap=k == 0) for k in range(6)]  # 5 of 6 with a team on shift
     monday_morning = [replace(FACT, weekday=0, hour=10, covered=False, coverage_gap=True) for _ in range(5)]
-    arrival = replace(FACT, weekday=0, hour=10, shooting=False, community="No community (hospital arrival)")
+    arrival = replace(FACT, weekday=0, hour=10, shooting=False, community="No community")
     tuesday_night = [replace(FACT, weekday=1, hour=3) for _ in range(2)]
     facts = [*saturday_night, *monday_morning, arrival, *tuesday_night]
     four_weeks = figures(facts, date(2026, 6, 29), date(2026, 7, 26), ["Near North"])
@@ -53,8 +53,8 @@ def test_hour_of_week_coverage_over_four_weeks_or_more() -> None:
 
 
 def test_every_community_is_listed_and_an_unplaced_activation_has_its_own_row() -> None:
-    arrival = replace(FACT, community="No community (hospital arrival)")
+    arrival = replace(FACT, community="No community")
     result = figures([FACT, arrival], date(2026, 6, 29), date(2026, 7, 5), ["Phillips", "Near North"])
-    assert result.communities == ("Near North", "Phillips", "No community (hospital arrival)")
+    assert result.communities == ("Near North", "Phillips", "No community")
     table = result.community_counts["activations_count"]
     assert table.cells["Phillips", "2026-07"] == "0" and table.cells["Near North", "2026-07"] == "<5"
