@@ -2,8 +2,8 @@
 after it is made), with follow-up tasks closed through the core as the web's closings are.
 
 Two ISO weeks of July 2026 (W27: Mon 29 June to Sun 5 July; W28: 6 to 12 July), America/Chicago:
-- W27: six person-shot reports in Near North on Saturday 4 July evening, a kilometre and more apart in time (each its own
-  activation); the street team answers the first five in time, the sixth not at all;
+- W27: six person-shot reports in Near North on Saturday 4 July evening, half an hour apart at one place (six incidents:
+  six activations); a person of the street team answers the first five in time, the sixth not at all;
 - W27: one person shot in Longfellow (no street team: a coverage gap);
 - W28: two person-shot reports in Phillips (Saturday 11 July evening), both answered in time.
 The follow-up tasks (F2 family contact, F3 check-ins) are closed or left as the tests say.
