@@ -7,6 +7,7 @@ import sys
 import typer
 
 from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, standdown, topics, users, web, worker
+from stream.cli.publish import publish as publish_command
 from stream.ops.logs import configure_logging
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.command("hl7-listen")(feeds.hl7_listen)
 app.command("ingest-http")(feeds.ingest_http)
 app.command("web")(web.web)
 app.command("review")(web.review)
+app.command("publish")(publish_command)
 app.command("parse")(parse.parse)
 app.command("demo")(demo.demo)
 app.add_typer(users.users_app, name="users")
