@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from xdist.scheduler import LoadFileScheduling
 
 from stream.core.deployment import Deployment, load_deployment
 from stream.devtools.broker import EmbeddedBroker
@@ -102,7 +103,7 @@ def _logging_as_it_was() -> Iterator[None]:
 
 
 # The slowest files, slowest first (measured with `--durations`, 2 busy cores): `make test` hands whole files
-# to its two processes (`--dist loadfile`), in queue order, each taking the next file when it is done.
+# to its processes (`--dist loadfile`), in queue order, each taking the next file when it is done.
 # pytest-xdist queued files by their number of tests, most first, so these (a few long tests each: a whole
 # demo, a chaos run) came last and one process could be left running a 1-3 minute file alone at the end;
 # started first, the short files fill in around them and both processes end together. A file left off this
@@ -133,6 +134,32 @@ def pytest_configure(config: pytest.Config) -> None:
     files by their number of tests, which put the few-test slow files (a whole demo, a chaos run) last."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+
+
+# The files whose tests use the served demo (tests/browser/conftest.py): `make test` hands them to one process as one
+# unit (``ServedDemoScheduling``), so one process starts the demo (about a minute of both cores) rather than each
+# process that got one of them. tests/test_conftest.py checks the list against the files that use the fixture.
+SERVED_DEMO_FILES = frozenset({
+    "tests/browser/test_review_pages.py",
+    "tests/browser/test_board_live.py",
+    "tests/browser/test_standdown_redirect.py",
+})
+
+
+class ServedDemoScheduling(LoadFileScheduling):
+    """`--dist loadfile`, but the served demo's files are one unit (pytest-xdist's own `loadgroup` marks do not take
+    under pytest 9: they rename a node id that pytest 9 no longer reads)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return "served-demo" if path in SERVED_DEMO_FILES else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - pytest-xdist's scheduler protocol
+    """The scheduler of `--dist loadfile` runs: ``ServedDemoScheduling`` (any other mode: pytest-xdist's own)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return ServedDemoScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
