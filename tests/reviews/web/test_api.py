@@ -11,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifiers.ack_links import AckSigner
 from reviews.provider_data import ActivationRow, NotificationRow, TaskRow
 from reviews.store import ReviewStore
 from reviews.web.api import UNAUTHORIZED
+from reviews.web.app import create_web_app
+from reviews.web.deps import REVIEW_UNAVAILABLE
 from stream.model.events import Location, Referral
 from stream.model.timeline import AckRecorded, AlertDelivered, IntentCreated, RecipientResult, TaskClosed
 from tests.reviews.web.fixtures import MORNING, PASSWORD, T0, Review, the_night
@@ -224,9 +227,10 @@ def test_the_openapi_document_describes_the_three_paths(review: Review) -> None:
         operation = document["paths"][path]["get"]
         assert {p["name"] for p in operation["parameters"]} == {"cursor", "since", "limit"}
         assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{page}"}
-        assert {"400", "401"} <= set(operation["responses"]) and operation["security"] == [{"HTTPBearer": []}]
+        assert set(operation["responses"]) == {"200", "400", "401"} and operation["security"] == [{"HTTPBearer": []}]
+        assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
         assert schemas[page]["properties"]["data"]["items"] == {"$ref": f"#/components/schemas/{row}"}
-    assert set(schemas["TaskRow"]["properties"]) == set(TaskRow.model_fields)
+    assert set(schemas["TaskRow"]["properties"]) == set(TaskRow.model_fields) and "HTTPValidationError" not in schemas
     assert document["components"]["securitySchemes"]["HTTPBearer"] == {
         "type": "http", "scheme": "bearer", "description": "A provider API token (vigil tokens add): 'Authorization: Bearer vgl_...'."}
 
@@ -235,3 +239,18 @@ def test_the_openapi_document_describes_the_three_paths(review: Review) -> None:
 def test_an_unknown_api_path_answers_json(review: Review) -> None:
     response = review.client().get("/api/v1/people")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+@SQLITE_ONLY
+def test_a_store_that_does_not_answer_and_a_wrong_method_answer_json(review: Review, tmp_path) -> None:
+    token = token_of(review, NORTH)
+    wrong = review.client().post(PATHS[0], headers={"Authorization": f"Bearer {token}"})
+    assert (wrong.status_code, wrong.json()["error"], wrong.headers["allow"]) == (405, "http_error", "GET")
+    gone = ReviewStore(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite'}")  # cannot even be opened
+    app = create_web_app(AckSigner(b"api-test-secret-0123456789", "https://vigil.example.org"), gone, _no_publish, lambda: MORNING)
+    down = review.client(app).get(PATHS[0], headers={"Authorization": f"Bearer {token}"})
+    assert down.status_code == 503 and down.json() == {"error": "unavailable", "detail": REVIEW_UNAVAILABLE}
+
+
+async def _no_publish(message) -> None:
+    raise AssertionError("the API never publishes")
