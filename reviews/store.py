@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    cast,
     create_engine,
     false,
     func,
@@ -154,6 +157,23 @@ standdowns = Table(
     Column("published_at", DateTime(timezone=True), nullable=True),
 )
 
+# --- below: revision 0006, provider API tokens (issue 19)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # SHA-256 of the token: it is 32 random bytes, so a fast hash cannot be searched (no slow hash needed)
+    Column("token_hash", String(64), nullable=False),
+    Column("team", String(100), nullable=False),
+    Column("all_teams", Boolean, nullable=False, server_default=false()),  # DNS's (the on-call team's): every team's rows
+    Column("label", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_api_tokens_token_hash", api_tokens.c.token_hash, unique=True)
+
 OUTCOMES: tuple[str, ...] = ("went_to_scene", "bedside_contact", "mediation", "family_support", "unable")
 NOTE_MAX_CHARS = 4000
 # any constant unlikely to clash with another application's advisory locks on a shared server
@@ -217,6 +237,37 @@ class StoredStanddown:
         return self.published_at is not None
 
 
+@dataclass(frozen=True)
+class ApiToken:
+    """A provider's API token as the store keeps it: never the token itself, only what it is for and its use."""
+
+    id: int
+    team: str
+    all_teams: bool  # reads every team's rows (DNS's token)
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One timeline record as the provider API pages through them: its (at, entry_id) is its place in the order."""
+
+    entry_id: str
+    activation_id: str
+    at: datetime
+    record: TimelineRecord
+
+
+API_TOKEN_PREFIX = "vgl_"  # says what a string is when one turns up in a log or a repository (secret scanners key on it)
+
+
+def api_token_hash(token: str) -> str:
+    """The SHA-256 of a token's text, hex: what the store keeps and looks a presented token up by."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 def _utc(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes for timezone=True columns; they were stored as UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -263,6 +314,12 @@ def _standdown_of(row) -> Standdown:
 
 def _stored_standdown(row) -> StoredStanddown:
     return StoredStanddown(_standdown_of(row), None if row.published_at is None else _utc(row.published_at))
+
+
+def _api_token_of(row) -> ApiToken:
+    return ApiToken(id=int(row.id), team=row.team, all_teams=bool(row.all_teams), label=row.label, created_at=_utc(row.created_at),
+                    last_used_at=None if row.last_used_at is None else _utc(row.last_used_at),
+                    revoked_at=None if row.revoked_at is None else _utc(row.revoked_at))
 
 
 def _lock_id(key: str) -> int:
@@ -777,6 +834,87 @@ class ReviewStore:
                                 or_(standdowns.c.ends.is_(None), standdowns.c.ends >= since))
         with self.engine.connect() as conn:
             return [_stored_standdown(row) for row in conn.execute(query)]
+
+    # --- provider API tokens and pages (reviews/web/api.py)
+
+    def add_api_token(self, team: str, label: str | None, all_teams: bool, now: datetime) -> tuple[ApiToken, str]:
+        """A new token for ``team`` (every team's rows with ``all_teams``): the stored token and the token's text, which
+        is not kept anywhere (only its hash): the caller shows it once."""
+        token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)  # 32 random bytes
+        row = {"token_hash": api_token_hash(token), "team": _bounded(team, "team", 100),
+               "label": None if label is None else _bounded(label, "label", 200), "all_teams": all_teams, "created_at": _aware(now)}
+        with self.engine.begin() as conn:
+            token_id = conn.execute(api_tokens.insert().values(row).returning(api_tokens.c.id)).scalar_one()
+        stored = self.api_token(int(token_id))
+        assert stored is not None  # just inserted
+        return stored, token
+
+    def api_token(self, token_id: int) -> ApiToken | None:
+        """One token by id (revoked or not), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        return None if row is None else _api_token_of(row)
+
+    def api_tokens(self) -> list[ApiToken]:
+        """Every token, revoked ones too, oldest first."""
+        with self.engine.connect() as conn:
+            return [_api_token_of(row) for row in conn.execute(select(api_tokens).order_by(api_tokens.c.id))]
+
+    def revoke_api_token(self, token_id: int, now: datetime) -> ApiToken:
+        """Revoke a token now: from this moment it reads nothing. ``ValueError`` for an unknown or already revoked one."""
+        with self.engine.begin() as conn:
+            changed = conn.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                                   .values(revoked_at=_aware(now)).returning(api_tokens.c.id)).first()
+        stored = self.api_token(token_id)
+        if stored is None:
+            raise ValueError(f"no API token {token_id}")
+        if changed is None:
+            raise ValueError(f"API token {token_id} was already revoked")
+        return stored
+
+    def use_api_token(self, token: str, now: datetime) -> ApiToken | None:
+        """The live (not revoked) token whose text this is, its last use set to ``now``; None for any other string."""
+        if not token.startswith(API_TOKEN_PREFIX) or len(token) > 100:
+            return None  # not one of ours: no need to ask the database
+        # looked up by its hash in one statement: whether it is revoked is decided with the update, never before it
+        statement = (api_tokens.update().where(api_tokens.c.token_hash == api_token_hash(token), api_tokens.c.revoked_at.is_(None))
+                     .values(last_used_at=_aware(now)).returning(*api_tokens.c))
+        with self.engine.begin() as conn:
+            row = conn.execute(statement).first()
+        return None if row is None else _api_token_of(row)
+
+    def _json_text(self, key: str):
+        """A top-level string field of a timeline record's JSON, as SQL: the provider pages filter on a team or a step
+        the timeline table keeps only inside its records."""
+        if self._backend == "postgresql":
+            return func.jsonb_extract_path_text(cast(timeline.c.record, postgresql.JSONB), key)
+        return func.json_extract(timeline.c.record, f"$.{key}")
+
+    def timeline_page(self, kind: Literal["decided", "intent", "task"], after: tuple[datetime, str] | None, since: datetime | None,
+                      limit: int, team: str | None) -> list[TimelineRow]:
+        """Up to ``limit`` records of one kind in (at, entry_id) order, after the ``after`` key and at or after ``since``.
+
+        ``team`` (None: every team's) keeps a team's own: intents and tasks for the team, and initial decisions of the
+        activations it was sent something about. Decisions are the initial ones only (one per activation). Keyset
+        paging on the (kind, at) index: a record stored while a client pages is never seen twice.
+        """
+        query = select(timeline.c.entry_id, timeline.c.activation_id, timeline.c.at, timeline.c.record).where(timeline.c.kind == kind)
+        if after is not None:
+            at, entry_id = _aware(after[0], "after"), after[1]
+            query = query.where(or_(timeline.c.at > at, and_(timeline.c.at == at, timeline.c.entry_id > entry_id)))
+        if since is not None:
+            query = query.where(timeline.c.at >= _aware(since, "since"))
+        if kind == "decided":
+            step = self._json_text("step")
+            query = query.where(or_(step.is_(None), step == "initial"))  # records from before the step existed were initial
+        if team is not None and kind == "decided":
+            told = select(timeline.c.activation_id).where(timeline.c.kind == "intent", self._json_text("team") == team)
+            query = query.where(timeline.c.activation_id.in_(told))
+        elif team is not None:
+            query = query.where(self._json_text("team") == team)
+        query = query.order_by(timeline.c.at, timeline.c.entry_id).limit(limit)
+        with self.engine.connect() as conn:
+            return [TimelineRow(r.entry_id, r.activation_id, _utc(r.at), decode_timeline(r.record)) for r in conn.execute(query)]
 
     def dispose(self) -> None:
         """Close pooled connections."""

@@ -14,7 +14,9 @@ two ways a route stops early (a refusal page, a redirect), and includes the rout
 - ``reviews.web.standdowns``: ``/standdowns`` (DNS adds and ends them; a lead reads their team's);
 - ``reviews.web.board``: the live board (``/board``), its event stream, script and actions;
 - ``reviews.web.tasks``: ``/tasks`` (open follow-up tasks) and closing a task;
-- ``reviews.web.task_links``: ``/task/{token}`` (closing a task from its reminder's link: the signed token is the permission).
+- ``reviews.web.task_links``: ``/task/{token}`` (closing a task from its reminder's link: the signed token is the permission);
+- ``reviews.web.api``: ``/api/v1/...``, the provider data API (a per-team API token is the permission; JSON, errors too)
+  and its OpenAPI document at ``/api/v1/openapi.json`` (the app's own ``/openapi.json`` stays off).
 
 Every review page takes the signed-in user as a dependency (``reviews.web.deps.SignedIn``). Tokens are
 capabilities: the service never logs one, sends ``Referrer-Policy: no-referrer`` and forbids caching, and
@@ -32,13 +34,14 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, tzinfo
+from http import HTTPStatus
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -48,6 +51,8 @@ from reviews.auth import SESSION_COOKIE, SessionCodec, SignInThrottle, session_k
 from reviews.standdowns import StanddownRules, standdown_record
 from reviews.store import ReviewStore
 from reviews.web.answers import router as answer_routes
+from reviews.web.api import ApiError, api_error_response, is_api_request
+from reviews.web.api import router as api_routes
 from reviews.web.board import router as board_routes
 from reviews.web.deps import DEFAULT_SUPPORT_CONTACT, BoardTiming, WebContext, root
 from reviews.web.edge import SingleSignOn, TrustedProxies, forwarded_scheme
@@ -163,6 +168,7 @@ def create_web_app(
         board=board_timing or BoardTiming(),
     )
     app.state.sms = sms
+    app.add_exception_handler(ApiError, api_refused)
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(Redirect, redirected)
     app.add_exception_handler(ClientDisconnect, client_gone)
@@ -179,22 +185,43 @@ def create_web_app(
     app.include_router(standdown_routes)
     app.include_router(task_routes)
     app.include_router(task_link_routes)
+    app.include_router(api_routes)
     return app
 
 
-async def refused(request: Request, exc: Refusal) -> HTMLResponse:
-    """A ``Refusal`` raised anywhere in a route (or its dependencies) answered as its page."""
+async def api_refused(request: Request, exc: ApiError) -> Response:
+    """An ``ApiError`` raised by an API route (or its token check) answered as the API's JSON error."""
+    return api_error_response(exc.status, exc.error, exc.detail)
+
+
+async def refused(request: Request, exc: Refusal) -> Response:
+    """A ``Refusal`` raised anywhere in a route (or its dependencies) answered as its page (to the API: as JSON, e.g.
+    the review store not answering)."""
+    if is_api_request(request):
+        return api_error_response(exc.status, "unavailable" if exc.status == 503 else "refused", exc.message)
     return refusal_page(exc)
 
 
-async def http_error(request: Request, exc: StarletteHTTPException) -> HTMLResponse:
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """An HTTP error the framework raised (no route here, a method the route does not take): the site's message page
-    with a way back, never the framework's JSON; its status code and headers kept."""
+    with a way back, never the framework's JSON; its status code and headers kept. Under the API: the API's JSON error."""
+    if is_api_request(request):
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            phrase = "Error"
+        response = api_error_response(exc.status_code, "not_found" if exc.status_code == 404 else "http_error", phrase)
+        response.headers.update(dict(exc.headers or {}))
+        return response
     return http_error_page(request, exc.status_code, exc.headers)
 
 
-async def not_understood(request: Request, exc: RequestValidationError) -> HTMLResponse:
-    """A request the routes' declared parameters refuse: the site's message page (422), not the framework's JSON."""
+async def not_understood(request: Request, exc: RequestValidationError) -> Response:
+    """A request the routes' declared parameters refuse: the site's message page (422), not the framework's JSON. Under
+    the API: a 400 naming the parameter (a ``limit`` that is not a number)."""
+    if is_api_request(request):
+        reasons = "; ".join(f"{'.'.join(str(part) for part in e.get('loc', ())[1:])}: {e.get('msg', 'not understood')}" for e in exc.errors())
+        return api_error_response(400, "bad_request", reasons or "not understood")
     return http_error_page(request, 422)
 
 

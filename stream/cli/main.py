@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, standdown, topics, users, web, worker
+from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, standdown, tokens, topics, users, web, worker
 from stream.cli.publish import publish as publish_command
 from stream.ops.logs import configure_logging
 
@@ -42,6 +42,7 @@ app.add_typer(rules.rules_app, name="rules")
 app.add_typer(roster.roster_app, name="roster")
 app.add_typer(topics.topics_app, name="topics")
 app.add_typer(standdown.standdown_app, name="standdown")
+app.add_typer(tokens.tokens_app, name="tokens")
 app.command("replay")(rules.replay_command)
 app.command("backtest")(backtest.backtest_command)
 

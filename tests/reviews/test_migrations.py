@@ -19,9 +19,9 @@ from reviews.store import ReviewStore, metadata
 
 pytestmark = pytest.mark.database
 
-REVIEW_TABLES = {"users", "review_outcomes", "review_notes", "audit_log", "standdowns"}
+REVIEW_TABLES = {"users", "review_outcomes", "review_notes", "audit_log", "standdowns", "api_tokens"}
 AT = datetime(2026, 7, 5, 3, 4, tzinfo=UTC)
-HEAD = "0005"
+HEAD = "0006"
 
 
 def _diff(url: str) -> list:

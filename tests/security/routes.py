@@ -19,6 +19,15 @@ PUBLIC = {
     ("GET", "/login"): "the sign-in form",
     ("POST", "/login"): "signing in",
     ("GET", "/healthz"): "the load balancer's liveness probe: says ok, nothing else",
+    ("GET", "/api/v1/openapi.json"): "the provider API's OpenAPI document: how to ask, nothing of what is stored",
+}
+# Neither public nor signed-in: a provider's API token (`Authorization: Bearer`, `vigil tokens add`) is the permission,
+# and a review session is not (a signed-in browser gets the same 401 as anyone). Their scoping by team is checked in
+# tests/reviews/web/test_api.py; the checks here that sign in as a lead leave them out.
+TOKEN = {
+    ("GET", "/api/v1/activations"): "a team's API token: the activations it was told about (DNS's: all)",
+    ("GET", "/api/v1/notifications"): "a team's API token: the notifications to it (DNS's: all)",
+    ("GET", "/api/v1/tasks"): "a team's API token: its follow-up tasks (DNS's: all)",
 }
 # /metrics is not a route of the app: it is served on the metrics port only (`vigil web --metrics-port`,
 # 127.0.0.1 by default), since its counts tell anyone who reads them when and how much the service is used

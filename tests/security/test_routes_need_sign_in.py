@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.reviews.web.fixtures import Review
-from tests.security.routes import PUBLIC, fill, routes
+from tests.security.routes import PUBLIC, TOKEN, fill, routes
 
 pytestmark = pytest.mark.database
 
@@ -34,9 +34,17 @@ def test_the_public_routes_answer_without_sign_in(review: Review) -> None:
     # the form's csrf token is 403 too
     assert answers == {("GET", "/ack/{token}"): 403, ("POST", "/ack/{token}"): 403, ("GET", "/login"): 200,
                        ("GET", "/task/{token}"): 403, ("POST", "/task/{token}"): 403,  # a task link's page: the same
-                       ("POST", "/login"): 403, ("GET", "/healthz"): 200,
+                       ("POST", "/login"): 403, ("GET", "/healthz"): 200, ("GET", "/api/v1/openapi.json"): 200,
                        # SMS replies off (no gateway settings): 404; on, an unsigned post is 403 (tests/reviews/web/test_sms.py)
                        ("POST", "/sms/inbound"): 404}
+
+
+def test_the_token_routes_refuse_anonymous_and_signed_in_requests_alike(review: Review) -> None:
+    assert set(TOKEN) <= set(routes(review.app)) and not set(TOKEN) & set(PUBLIC)
+    assert {key for key in routes(review.app) if key[1].startswith("/api/")} == set(TOKEN) | {("GET", "/api/v1/openapi.json")}
+    for client in (review.client(), review.signed_in("dana")):  # a DNS session is not an API token
+        answers = {client.get(template).status_code for _, template in TOKEN}
+        assert answers == {401}
 
 
 def test_the_metrics_are_not_on_the_apps_port(review: Review) -> None:

@@ -133,9 +133,8 @@ async def _no_publish(message) -> None:
     raise AssertionError("the review pages never publish acks")
 
 
-@pytest.fixture
-def review(db_url: str, deployment) -> Iterator[Review]:
-    """The night in a store, three users, and the app."""
+def the_night(deployment) -> tuple[Run, dict[str, str]]:
+    """The night's activations as the core made them, and their ids by name (the ``review`` fixture's store holds them)."""
     run = Run(deployment)
     ids = {
         "early_gap": run.shooting("W-0", HIAWATHA, datetime(2026, 7, 1, 21, 0, tzinfo=CHICAGO)),
@@ -150,7 +149,13 @@ def review(db_url: str, deployment) -> Iterator[Review]:
     run.delivery = "delivered"
     ids["retaliation"] = run.shooting("W-4", NEAR_JORDAN, T0 + timedelta(minutes=70))
     run.until(T0 + timedelta(hours=3))
+    return run, ids
 
+
+@pytest.fixture
+def review(db_url: str, deployment) -> Iterator[Review]:
+    """The night in a store, three users, and the app."""
+    run, ids = the_night(deployment)
     store = ReviewStore(db_url)
     store.create_schema()
     store.append(run.records)

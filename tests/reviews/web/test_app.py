@@ -71,12 +71,12 @@ def test_every_route_is_a_module_level_function_of_a_router() -> None:
     app = create_web_app(AckSigner(b"app-test-secret-0123456789", "https://vigil.example.org"), ReviewStore("sqlite://"),
                          _no_publish, lambda: MORNING)
     endpoints = [context.endpoint for context in iter_route_contexts(app.routes)]
-    assert len(endpoints) == 32  # /metrics is the metrics app's (below); 7 of them the live board's, 4 the standdowns', 2 the tasks', 2 the task links', 3 the exports'
+    assert len(endpoints) == 36  # /metrics is the metrics app's (below); 7 of them the live board's, 4 the standdowns', 2 the tasks', 2 the task links', 3 the exports', 4 the provider API's
     assert [e.__qualname__ for e in endpoints if "<locals>" in e.__qualname__] == []  # no closure over create_web_app's locals
     # each is its module's own attribute: a function defined at the top of a router module
     assert all(getattr(sys.modules[e.__module__], e.__qualname__) is e for e in endpoints)
     assert {e.__module__ for e in endpoints} == {"reviews.web.ops", "reviews.web.answers", "reviews.web.signin", "reviews.web.review",
                                                  "reviews.web.exports", "reviews.web.sms", "reviews.web.standdowns", "reviews.web.board",
-                                                 "reviews.web.tasks", "reviews.web.task_links"}
+                                                 "reviews.web.tasks", "reviews.web.task_links", "reviews.web.api"}
     metrics = [context.endpoint for context in iter_route_contexts(create_metrics_app(app.state.web.registry).routes)]
     assert [(e.__module__, e.__qualname__) for e in metrics] == [("reviews.web.ops", "metrics_page")]

@@ -17,10 +17,11 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from reviews.auth import SESSION_COOKIE, new_session
+from reviews.web.api import api_token
 from reviews.web.deps import FORM_EXPIRED, NOT_A_USER, Viewer, current_user
 from reviews.web.edge import SingleSignOn, TrustedProxies
 from tests.reviews.web.fixtures import MORNING, SSO, Review, csrf_of, day_ids, sign_in
-from tests.security.routes import PUBLIC
+from tests.security.routes import PUBLIC, TOKEN
 
 pytestmark = pytest.mark.database
 
@@ -148,8 +149,12 @@ def dependencies_of(dependant: Dependant) -> Iterator[Callable[..., Any] | None]
 def test_every_route_but_the_public_ones_takes_the_signed_in_user_as_a_dependency(review: Review) -> None:
     without = {(method, context.path) for context in iter_route_contexts(review.app.routes)
                for method in context.methods - {"HEAD"} if current_user not in set(dependencies_of(context.original_route.dependant))}
-    # "/" only redirects to today's day page, which asks for sign-in itself (tests/security follows it there)
-    assert without == set(PUBLIC) | {("GET", "/")}
+    # "/" only redirects to today's day page, which asks for sign-in itself (tests/security follows it there); the
+    # provider API's routes take an API token instead (below)
+    assert without == set(PUBLIC) | set(TOKEN) | {("GET", "/")}
+    with_token = {(method, context.path) for context in iter_route_contexts(review.app.routes)
+                  for method in context.methods - {"HEAD"} if api_token in set(dependencies_of(context.original_route.dependant))}
+    assert with_token == set(TOKEN)
 
 
 def test_without_the_signed_in_user_the_dependency_refuses_and_the_page_never_runs(review: Review) -> None:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from stream.cli.main import app
 
-COMMANDS = ["broker", "worker", "inbox", "produce", "demo", "hl7-listen", "parse", "ingest-http", "web", "users", "topics", "roster", "standdown"]
+COMMANDS = ["broker", "worker", "inbox", "produce", "demo", "hl7-listen", "parse", "ingest-http", "web", "users", "topics", "roster", "standdown", "tokens"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
