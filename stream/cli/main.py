@@ -6,7 +6,23 @@ import sys
 
 import typer
 
-from stream.cli import backtest, demo, feeds, geofences, inbox, kafka, parse, roster, rules, standdown, tokens, topics, users, web, worker
+from stream.cli import (
+    backtest,
+    demo,
+    feeds,
+    geofences,
+    inbox,
+    kafka,
+    parse,
+    roster,
+    rules,
+    standdown,
+    tokens,
+    topics,
+    users,
+    web,
+    worker,
+)
 from stream.cli.publish import publish as publish_command
 from stream.ops.logs import configure_logging
 
