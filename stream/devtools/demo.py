@@ -38,6 +38,7 @@ from notifiers.inbox import InboxMessage, PhoneInbox
 from reviews.store import ReviewStore
 from stream.core.activations import handle_event
 from stream.core.deployment import Deployment, load_deployment
+from stream.core.phrases import ENGLISH, phrase
 from stream.core.state import Config, CoreState
 from stream.devtools.broker import EmbeddedBroker, free_port
 from stream.devtools.demo_phones import DemoPhones
@@ -47,6 +48,7 @@ from stream.feeds.hl7 import ingest_hl7
 from stream.feeds.ingest import ingest_cad
 from stream.feeds.mllp import MllpListener, send_framed
 from stream.model.events import DeadLetter, Skipped
+from stream.model.timeline import TaskCreated
 from stream.ops.kafka import Topics, ensure_topics
 
 SAMPLE = Path(__file__).parent / "samples" / "demo_cad.jsonl"
@@ -410,7 +412,9 @@ async def _summary(running: LocalPipeline, lines: list[SampleLine], prediction: 
     while rows < expected_rows and time.monotonic() < store_deadline:
         await asyncio.sleep(0.2)
         rows = await asyncio.to_thread(store.count)
-    gaps = {r.activation_id for r in store.records() if r.kind == "decided" and "coverage_gap" in r.flags}
+    records = await asyncio.to_thread(store.records)
+    gaps = {r.activation_id for r in records if r.kind == "decided" and "coverage_gap" in r.flags}
+    tasks = [r for r in records if isinstance(r, TaskCreated)]
     store.dispose()
     dead_letters = await _count_topic(running.bootstrap, running.topics.dlq)
 
@@ -425,10 +429,23 @@ async def _summary(running: LocalPipeline, lines: list[SampleLine], prediction: 
     if latencies:
         out(f"  end-to-end latency     p50 {_ms(statistics.median(latencies)).strip()}, max {_ms(max(latencies)).strip()} (produced -> inbox received)")
     out(f"  coverage gaps          {len(gaps)} (no street team covers the place)")
+    out(f"  follow-up tasks        {tasks_made(tasks, phones.deployment)}")
     out(f"  dead-lettered          {dead_letters}")
     out(f"  timeline rows stored   {rows} of {expected_rows}")
     out(f"  result                 {'OK' if ok else 'MISMATCH'}")
     return ok
+
+
+def tasks_made(tasks: list[TaskCreated], deployment: Deployment) -> str:
+    """The summary's line of the follow-up tasks made (docs/demo-deployment.md, F1-F4): how many, and each one's kind,
+    team and due time on the local clock, and when its reminder goes (the protocol file's ``remind_before_minutes``)."""
+    if not tasks:
+        return "none made"
+    zone, before = deployment.coverage.zone, deployment.protocols.spec.followups.remind_before_minutes
+    made = "; ".join(f"{phrase(f'task.{t.task_kind}', ENGLISH)} by {t.team}, due {t.due.astimezone(zone):%a %d %b %H:%M %Z}"
+                     for t in sorted(tasks, key=lambda t: (t.due, t.team)))
+    return (f"{len(tasks)} made ({made}): each reminded to its team's person on call {before} minutes before it is due; "
+            "closed from the phone or /tasks")
 
 
 async def _started(broker: EmbeddedBroker) -> str:

@@ -115,6 +115,13 @@ def test_demo_pages_people_by_name_and_plays_the_responder_loop(tmp_path) -> Non
     assert "ALERT" not in sample
     assert "pages                  10 of 10 predicted (7 people by name), 0 duplicate(s)" in sample
     assert re.search(r"timeline rows stored   (\d+) of \1\n", sample)
+    # the follow-up tasks the evening made (F1-F4): the family contacts of the street teams told of a person shot (48 h
+    # after 22:00 Saturday: Monday 22:00), the HCMC arrival's bedside visit (24 h after it)
+    tasks = re.search(r"follow-up tasks        (\d+) made \((.+)\): each reminded to its team's person on call 120 minutes", sample)
+    assert tasks, sample
+    assert "family contact by vi-north-nearnorth, due Mon 06 Jul 22:0" in tasks.group(2)
+    assert "bedside visit by nextstep-hcmc, due Sun 05 Jul 22:0" in tasks.group(2)
+    assert int(tasks.group(1)) == tasks.group(2).count("; ") + 1
     assert "result                 OK" in sample
     # Yer L. answers "on my way" by SMS reply: the inbox posts it signed to /sms/inbound, and texts her the confirmation
     # each in their language: Yer L. reads Hmong first, Carlos P. Spanish, Omar Y. Somali (the rosters)
