@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 
 from reviews.model import ActivationReview, real, reviews_of
-from reviews.publish.suppression import CountTable, Published, median_or_none, share_or_none, suppress, suppress_series
+from reviews.publish.suppression import CountTable, Published, median_or_none, share_or_none, suppress, suppress_with_series
 from reviews.tasks import tasks_of
 from stream.model.events import EventKind
 from stream.model.timeline import TimelineRecord
@@ -176,6 +176,18 @@ def periods(first: date, last: date) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(weeks), tuple(months)
 
 
+def weeks_of_months(first: date, last: date) -> dict[str, list[str]]:
+    """Each month of the range (``week_month``) → its ISO weeks, in order: a month is whole weeks, so its citywide
+    count is the sum of its weeks' (what ``suppress_with_series`` protects)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    day = first
+    while day <= last:
+        if iso_week(day) not in out[week_month(day)]:
+            out[week_month(day)].append(iso_week(day))
+        day += timedelta(days=1)
+    return dict(out)
+
+
 def figures(facts: Sequence[ActivationFacts], first: date, last: date, communities: Iterable[str]) -> Figures:
     """The published figures of the activations opened from ``first`` to ``last`` (whole ISO weeks, see
     ``whole_weeks``); ``communities``: the deployment's, every one listed (a community with none shows 0)."""
@@ -189,8 +201,10 @@ def figures(facts: Sequence[ActivationFacts], first: date, last: date, communiti
         for fact in facts:
             cells[fact.community, fact.month] += _count(fact, name)
             series[fact.week] += _count(fact, name)
-        community_counts[name] = suppress(CountTable(name, places, months, dict(cells)))
-        weekly_counts[name] = suppress_series(series)
+        # together: a month's citywide total is the sum of its weeks, so the table and the series suppressed apart
+        # would hide different parts of the same sums and give small counts away
+        community_counts[name], weekly_counts[name] = suppress_with_series(CountTable(name, places, months, dict(cells)),
+                                                                           weeks_of_months(first, last), series)
     community_values, weekly_values = {}, {}
     for name, _ in VALUES:
         groups: dict[tuple[str, str], list[ActivationFacts]] = defaultdict(list)
@@ -219,9 +233,12 @@ def hour_of_week(facts: Sequence[ActivationFacts], weeks: int) -> tuple[Publishe
             key = (DAYS[fact.weekday], HOURS[fact.hour])
             shootings[key] += 1
             covered[key] += fact.covered
+    published = suppress(CountTable("shootings_count", DAYS, HOURS, dict(shootings)))
     shares = {}
     for day in DAYS:
         for hour in HOURS:
             share = share_or_none(covered[day, hour], shootings[day, hour])
-            shares[day, hour] = NOT_PUBLISHED if share is None else f"{100 * share:.0f}"
-    return suppress(CountTable("shootings_count", DAYS, HOURS, dict(shootings))), shares
+            # only over a count that is shown: a share of a hidden count (x, <5) would narrow it down
+            shown = published.cells[day, hour].isdigit()
+            shares[day, hour] = NOT_PUBLISHED if share is None or not shown else f"{100 * share:.0f}"
+    return published, shares

@@ -256,7 +256,8 @@ def index_page(result: Figures, tables: Sequence[Table]) -> str:
     """Every figure: its chart (named by its summary), the summary, its table and its CSV."""
     body = [f"<p>Shooting activations from {result.first} to {result.last} (ISO weeks {result.weeks[0]} to {result.weeks[-1]}): "
             "how fast and how reliably the responders were told, and what followed. A count from 1 to 4 is shown as &lt;5; "
-            "x is a count hidden so that no &lt;5 can be worked out; — is a median or share over fewer than 5, not published. "
+            "x is a count hidden so that no &lt;5 can be worked out; — is a median or share over fewer than 5, or a count of a "
+            "table too small to break down at all, not published. "
             '<a href="methodology.html">How each figure is computed</a>.</p>']
     if result.shootings_by_hour is None:
         body.append(f"<p>The hour-of-week coverage is published for a range of {HOUR_OF_WEEK_MIN_WEEKS} weeks or more; "
@@ -338,7 +339,8 @@ def dictionary_page(tables: Sequence[Table]) -> str:
                        ((f"csv/{t.slug}.csv", ", ".join(t.columns), t.title) for t in tables))
     columns = html_table("The columns", ("Column", "Type", "Meaning"), DICTIONARY)
     note = ("<p>A count column's name ends in _count. A count cell holds a whole number, &lt;5 (a count from 1 to 4) or x (hidden so "
-            "that no &lt;5 can be worked out); a number or percent cell holds a number or — (over fewer than 5, not published). "
+            "that no &lt;5 can be worked out) or — (the whole table is so small that nothing of it can be shown safely); a number or "
+            "percent cell holds a number or — (over fewer than 5, not published). "
             "Percents are rounded to whole numbers, seconds to tenths.</p>")
     return page("Data dictionary", note + files + columns)
 

@@ -49,6 +49,10 @@ from dataclasses import dataclass
 
 SUPPRESSED = "<5"
 COMPLEMENTARY = "x"
+# every entry of a measure, zeros and totals included, when no choice of hidden entries protects its "<5": so few
+# that the zeros and the "<5" lower bounds alone pin them (4 activations in a whole range: every "<5" is 1, and the
+# sums show which). Nothing of the measure is published then.
+WITHHELD = "—"
 THRESHOLD = 5
 # the key of a total in Published.primary / .complementary, and of the total in suppress_series' answer
 TOTAL = "total"
@@ -116,6 +120,7 @@ class _Network:
     hidden: set[Key]
     threshold: int
     touching: dict[Node, list[Key]]  # the edges at each node, in order
+    withheld: bool = False  # no protection was found: nothing of the measure is published (WITHHELD)
 
     @classmethod
     def of(cls, edges: list[tuple[Key, int, Node, Node, tuple[int, int]]], threshold: int) -> _Network:
@@ -225,13 +230,16 @@ def _settle(network: _Network) -> None:
             return
         tail, head = network.ends[unprotected[0]]
         chosen = network.smallest(network.touching[tail] + network.touching[head]) or network.smallest(list(network.values))
-        if chosen is None:  # everything that is not zero is hidden already: nothing more can be done
+        if chosen is None:  # everything that is not zero is hidden already: publish nothing of it
+            network.withheld = True
             return
         network.hidden.add(chosen)
 
 
 def _text(network: _Network, key: Key) -> str:
     """What is published of one entry."""
+    if network.withheld:
+        return WITHHELD
     if key not in network.hidden:
         return str(network.values[key])
     return SUPPRESSED if key in network.primary else COMPLEMENTARY

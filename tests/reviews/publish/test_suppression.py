@@ -29,6 +29,8 @@ from reviews.publish.suppression import (
     SUPPRESSED,
     THRESHOLD,
     TOTAL,
+    WITHHELD,
+
     CountTable,
     Published,
     _close_nodes,
@@ -218,9 +220,12 @@ def recoverable(entries: list[Entry], truth: dict[Cell, int], relations: Sequenc
     attack = Attack.of(entries, relations)
     findings = []
     for cells, text in attack.hidden:
-        if text == SUPPRESSED and attack.pinned(cells):
+        if (text == SUPPRESSED or (text == WITHHELD and 1 <= sum(truth.get(c, 0) for c in cells) < THRESHOLD)) and attack.pinned(cells):
             findings.append(f"pinned by the equations: {sorted(cells)} = {sum(truth.get(c, 0) for c in cells)}")
-    for cells in (cells for cells, text in attack.hidden if text == SUPPRESSED):
+    # a "<5", and a small count withheld (WITHHELD: nothing of its measure published) all the same
+    small = [cells for cells, text in attack.hidden
+             if text == SUPPRESSED or (text == WITHHELD and 1 <= sum(truth.get(c, 0) for c in cells) < THRESHOLD)]
+    for cells in small:
         if not attack.second_value(truth, cells):
             findings.append(f"one feasible value only: {sorted(cells)} = {sum(truth.get(c, 0) for c in cells)}")
     return findings
