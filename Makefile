@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench chaos install postgres chromium prometheus clean
+.PHONY: demo test bench chaos install postgres chromium prometheus axe clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ chromium:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; \
 	fi
 
+# axe-core (Deque's accessibility rules, from npm), for the accessibility tests in Chromium: installed into .tools/
+# when missing (tests/browser/test_accessibility.py injects its axe.min.js into the pages).
+AXE_VERSION ?= 4.11.0
+axe:
+	@[ -f .tools/node_modules/axe-core/axe.min.js ] || { command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm; else sudo apt-get update -qq && sudo apt-get install -y -qq npm; fi; }; \
+	  npm install --prefix .tools --silent --no-audit --no-fund axe-core@$(AXE_VERSION); }
+
 # Debian's Prometheus, for the infra tests (`promtool check config|rules`, `promtool test rules`): installed
 # when promtool is missing. The package may start a server on :9090; it is stopped so nothing holds the port.
 prometheus:
@@ -71,7 +79,7 @@ demo: $(STAMP)
 # waiting on brokers, workers, browsers and databases, not on the CPU. On this 2-CPU machine, a fresh clone's
 # pytest took 9:43 with 2 processes and 7:38 with 3 (2026-12-02). TEST_JOBS=0 runs it in one process.
 TEST_JOBS ?= 3
-test: $(STAMP) postgres chromium prometheus
+test: $(STAMP) postgres chromium prometheus axe
 	$(BIN)/python -m pytest --durations=15 $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 bench: $(STAMP)
