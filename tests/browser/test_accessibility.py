@@ -3,7 +3,9 @@ critical violation on the public site's pages (`vigil publish`) or on the live b
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +26,9 @@ RUN_AXE = """async () => {
   return result.violations.map(v => [v.id, v.impact, v.nodes.length, v.help]);
 }"""
 SERIOUS = ("serious", "critical")
+# the site's screenshots (site-phone.png, site-desktop.png) go where VIGIL_SCREENSHOTS says (`VIGIL_SCREENSHOTS=docs/screenshots`
+# refreshes the docs'), else to a temporary folder: a test run leaves the tree clean
+DOC_SHOTS = Path(os.environ["VIGIL_SCREENSHOTS"]) if os.environ.get("VIGIL_SCREENSHOTS") else Path(tempfile.mkdtemp(prefix="vigil-shots-"))
 
 
 def violations(page) -> list[list]:
@@ -55,6 +60,11 @@ def test_the_public_site_has_no_serious_violation(browser, site: Path, page_name
     page.goto((site / page_name).as_uri())
     assert page.locator("h1").count() == 1
     assert violations(page) == []
+    if page_name == "index.html":
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_SHOTS / "site-phone.png"), full_page=False)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(DOC_SHOTS / "site-desktop.png"), full_page=False)
     context.close()
 
 

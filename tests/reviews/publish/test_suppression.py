@@ -30,7 +30,6 @@ from reviews.publish.suppression import (
     THRESHOLD,
     TOTAL,
     WITHHELD,
-
     CountTable,
     Published,
     _close_nodes,
