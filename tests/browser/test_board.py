@@ -178,8 +178,13 @@ def test_rows_stack_on_a_phone_and_the_screenshots(browser, board, deployment) -
     _sign_in(page, board.url, "dana")
     page.wait_for_function("() => document.getElementById('feed-status').textContent.startsWith('live')")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 375  # nothing runs off the side
-    columns = page.eval_on_selector(f"#row-{ids['phillips']} li.team", "e => getComputedStyle(e).gridTemplateColumns")
-    assert len(columns.split()) == 1  # a team's facts and forms one under the other
+    # read again while the live feed is swapping the row in (a row being replaced has no computed style: '' once on
+    # a loaded CI machine)
+    deadline, columns = time.monotonic() + 5, ""
+    while not columns and time.monotonic() < deadline:
+        columns = page.eval_on_selector(f"#row-{ids['phillips']} li.team", "e => e.isConnected ? getComputedStyle(e).gridTemplateColumns : ''")
+        time.sleep(0 if columns else 0.1)
+    assert len(columns.split()) == 1, columns  # a team's facts and forms one under the other
     page.locator(f"#row-{ids['phillips']} li.team summary").first.click()
     targets = page.evaluate("""Array.from(document.querySelectorAll('article.board-row button, article.board-row summary'))
                                .filter(b => b.offsetParent !== null).map(b => b.getBoundingClientRect().height)""")
